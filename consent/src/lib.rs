@@ -1,0 +1,28 @@
+//! sammen's domain: citizens, organisations, purposes and categories, consents and
+//! blocks, the consent ledger, and the storage trait with its embedded sled adapter.
+//!
+//! Start reading at [`ledger::Ledger`]; the rules it enforces are in [`lifecycle`].
+
+pub mod block;
+pub mod cpr;
+pub mod ledger;
+pub mod lifecycle;
+pub mod organisation;
+pub mod record;
+pub mod store;
+pub mod vocabulary;
+
+pub use block::{Block, BlockId, BlockTarget};
+pub use cpr::{Cpr, CprError};
+pub use ledger::{DomainConfig, Ledger, LedgerError, TermsInput};
+pub use lifecycle::{RuleError, Rules};
+pub use organisation::{Directory, MunicipalityCode, Unit, UnitId, UnitKind};
+pub use record::{
+    Channel, Consent, ConsentEvent, ConsentId, ConsentStatus, DataPeriod, Grantor, Period, Requester, State,
+};
+pub use store::{SledStore, Store, StoreError};
+pub use vocabulary::{Category, Description, Purpose, Vocabulary};
+
+/// The default configuration (`config/default.toml`), compiled in so every binary and
+/// test starts from the same vocabulary and units.
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");

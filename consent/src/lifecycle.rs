@@ -1,0 +1,212 @@
+//! The consent lifecycle: every rule about what may change, in one place.
+//!
+//! ```text
+//!   requested ──approve──▶ active ──revoke──▶ revoked
+//!       │                    │
+//!       └──reject──▶ rejected └──(time)──▶ expired
+//!   granted directly ──────▶ active
+//! ```
+//!
+//! [`Rules::check`] decides whether an event may happen now (it needs configuration: the
+//! cap, the vocabulary, the units). [`apply`] is the pure transition; replaying a consent's
+//! events through it gives its current state, which is what the store holds.
+
+use chrono::{DateTime, Months, Utc};
+
+use crate::cpr::Cpr;
+use crate::organisation::{Directory, OrganisationError};
+use crate::record::{Consent, ConsentEvent, ConsentStatus, EventKind, Grantor, State, Terms};
+use crate::vocabulary::{Vocabulary, VocabularyError};
+
+/// Why a change to a consent was refused. Each message says what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error(transparent)]
+    Vocabulary(#[from] VocabularyError),
+    #[error(transparent)]
+    Organisation(#[from] OrganisationError),
+    #[error("a consent must name at least one category of data")]
+    NoCategories,
+    #[error("the period ends before it starts; choose an end after the start")]
+    PeriodEndsBeforeStart,
+    #[error("a consent may last at most {max_months} months; shorten the period")]
+    PeriodTooLong { max_months: u32 },
+    #[error("the period has already ended; choose an end in the future")]
+    PeriodInPast,
+    #[error("the answer deadline must be in the future and no later than the period's end")]
+    BadRespondBy,
+    #[error("the consent text must have a version and a SHA-256 digest")]
+    MissingText,
+    #[error("the caseworker's explanation to the citizen must not be empty")]
+    MissingExplanation,
+    #[error("acting on another's behalf (power of attorney) is not supported yet; the citizen must act personally")]
+    PowerOfAttorneyNotSupported,
+    #[error("only the citizen the consent is about can do this")]
+    NotTheCitizen,
+    #[error("this consent is {status}; only a requested consent can be approved or rejected")]
+    NotRequested { status: ConsentStatus },
+    #[error("the request expired before it was answered; the caseworker must ask again")]
+    RequestExpired,
+    #[error("this consent is {status}; only an active consent can be revoked")]
+    NotActive { status: ConsentStatus },
+    #[error("event {got} does not follow version {current} of this consent")]
+    OutOfOrder { current: u32, got: u32 },
+    #[error("a consent must begin with a request or a grant")]
+    NoSuchConsent,
+    #[error("a consent can be created only once")]
+    AlreadyExists,
+}
+
+/// Configuration the rules need.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub max_validity_months: u32,
+    pub vocabulary: Vocabulary,
+    pub directory: Directory,
+}
+
+impl Rules {
+    /// Whether `event` may be applied to `current` at `now`, acted by `actor`.
+    pub fn check(
+        &self,
+        current: Option<&Consent>,
+        event: &ConsentEvent,
+        actor: Option<&Cpr>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RuleError> {
+        match (&event.kind, current) {
+            (EventKind::Requested { terms, explanation, respond_by, .. }, None) => {
+                self.check_terms(terms, now)?;
+                if explanation.trim().is_empty() {
+                    return Err(RuleError::MissingExplanation);
+                }
+                if *respond_by <= now || *respond_by > terms.period.until {
+                    return Err(RuleError::BadRespondBy);
+                }
+                Ok(())
+            }
+            (EventKind::Granted { terms, by }, None) => {
+                self.check_terms(terms, now)?;
+                check_grantor(by)?;
+                check_actor(actor, &terms.citizen)
+            }
+            (EventKind::Requested { .. } | EventKind::Granted { .. }, Some(_)) => Err(RuleError::AlreadyExists),
+            (_, None) => Err(RuleError::NoSuchConsent),
+            (EventKind::Approved { by } | EventKind::Rejected { by }, Some(c)) => {
+                check_grantor(by)?;
+                check_actor(actor, &c.terms.citizen)?;
+                match c.status_at(now) {
+                    ConsentStatus::Requested => Ok(()),
+                    ConsentStatus::Expired if c.state == State::Requested => Err(RuleError::RequestExpired),
+                    status => Err(RuleError::NotRequested { status }),
+                }
+            }
+            (EventKind::Revoked { by }, Some(c)) => {
+                check_grantor(by)?;
+                check_actor(actor, &c.terms.citizen)?;
+                match c.status_at(now) {
+                    ConsentStatus::Active => Ok(()),
+                    status => Err(RuleError::NotActive { status }),
+                }
+            }
+        }
+    }
+
+    fn check_terms(&self, t: &Terms, now: DateTime<Utc>) -> Result<(), RuleError> {
+        self.vocabulary.check_purpose(&t.purpose)?;
+        if t.categories.is_empty() {
+            return Err(RuleError::NoCategories);
+        }
+        for c in &t.categories {
+            self.vocabulary.check_category(c)?;
+        }
+        self.directory.get(&t.grantee)?;
+        if t.period.until <= t.period.from {
+            return Err(RuleError::PeriodEndsBeforeStart);
+        }
+        if t.period.until <= now {
+            return Err(RuleError::PeriodInPast);
+        }
+        let cap =
+            t.period.from.checked_add_months(Months::new(self.max_validity_months)).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if t.period.until > cap {
+            return Err(RuleError::PeriodTooLong { max_months: self.max_validity_months });
+        }
+        if t.text.version.trim().is_empty() || t.text.sha256.len() != 64 {
+            return Err(RuleError::MissingText);
+        }
+        Ok(())
+    }
+}
+
+fn check_grantor(by: &Grantor) -> Result<(), RuleError> {
+    match by {
+        Grantor::Citizen => Ok(()),
+        Grantor::PowerOfAttorney { .. } => Err(RuleError::PowerOfAttorneyNotSupported),
+    }
+}
+
+fn check_actor(actor: Option<&Cpr>, citizen: &Cpr) -> Result<(), RuleError> {
+    match actor {
+        Some(a) if a == citizen => Ok(()),
+        _ => Err(RuleError::NotTheCitizen),
+    }
+}
+
+/// The pure transition: the state after `event`. It refuses only structurally impossible
+/// sequences (an event out of order, an approval of something never requested); the
+/// policy-level rules are [`Rules::check`]'s.
+pub fn apply(current: Option<Consent>, event: &ConsentEvent) -> Result<Consent, RuleError> {
+    let expected = current.as_ref().map_or(0, |c| c.version) + 1;
+    if event.version != expected {
+        return Err(RuleError::OutOfOrder { current: expected - 1, got: event.version });
+    }
+    let base = |terms: &Terms, state, grantor| Consent {
+        id: event.consent_id,
+        terms: terms.clone(),
+        state,
+        grantor,
+        channel: event.channel,
+        requested_by: None,
+        explanation: None,
+        respond_by: None,
+        created_at: event.at,
+        updated_at: event.at,
+        version: 1,
+    };
+    match (&event.kind, current) {
+        (EventKind::Requested { terms, requested_by, explanation, respond_by }, None) => Ok(Consent {
+            requested_by: Some(requested_by.clone()),
+            explanation: Some(explanation.clone()),
+            respond_by: Some(*respond_by),
+            ..base(terms, State::Requested, None)
+        }),
+        (EventKind::Granted { terms, by }, None) => Ok(base(terms, State::Active, Some(by.clone()))),
+        (EventKind::Requested { .. } | EventKind::Granted { .. }, Some(_)) => Err(RuleError::AlreadyExists),
+        (_, None) => Err(RuleError::NoSuchConsent),
+        (kind, Some(mut c)) => {
+            let status = c.status_at(event.at);
+            let (next, grantor) = match (kind, c.state) {
+                (EventKind::Approved { by }, State::Requested) => (State::Active, Some(by.clone())),
+                (EventKind::Rejected { .. }, State::Requested) => (State::Rejected, None),
+                (EventKind::Revoked { .. }, State::Active) => (State::Revoked, c.grantor.clone()),
+                (EventKind::Revoked { .. }, _) => return Err(RuleError::NotActive { status }),
+                _ => return Err(RuleError::NotRequested { status }),
+            };
+            c.state = next;
+            c.grantor = grantor;
+            c.updated_at = event.at;
+            c.version = event.version;
+            Ok(c)
+        }
+    }
+}
+
+/// Replays a consent's events from the beginning.
+pub fn replay<'a>(events: impl IntoIterator<Item = &'a ConsentEvent>) -> Result<Option<Consent>, RuleError> {
+    let mut state = None;
+    for e in events {
+        state = Some(apply(state, e)?);
+    }
+    Ok(state)
+}

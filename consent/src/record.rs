@@ -1,0 +1,256 @@
+//! A consent as the ledger knows it, and the immutable events it is derived from.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::cpr::Cpr;
+use crate::organisation::UnitId;
+use crate::vocabulary::{Category, Purpose};
+
+/// A consent's identifier (UUIDv7, so ids sort roughly by creation time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConsentId(pub Uuid);
+
+impl ConsentId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+}
+
+impl Default for ConsentId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for ConsentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for ConsentId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.parse()?))
+    }
+}
+
+/// Who gave (or withdrew) the consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Grantor {
+    /// The citizen personally.
+    Citizen,
+    /// A holder of a power of attorney (fuldmagt) acting for the citizen. The ledger does
+    /// not accept this yet; the field exists so records need no migration when it does.
+    PowerOfAttorney { holder: Cpr },
+}
+
+/// How a change reached the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// The citizen portal, after MitID login.
+    Portal,
+    /// A caseworker system through the API.
+    Api,
+    /// The operator command line.
+    Cli,
+}
+
+/// A half-open validity period `[from, until)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+impl Period {
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        self.from <= t && t < self.until
+    }
+}
+
+/// How old the released documents may be: only documents dated within `[from, until]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataPeriod {
+    pub from: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<NaiveDate>,
+}
+
+/// The plain-language text the citizen was shown: its version and SHA-256 (hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentText {
+    pub version: String,
+    pub sha256: String,
+}
+
+/// The caseworker and system that asked for a consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requester {
+    pub caseworker: String,
+    pub system: String,
+}
+
+/// What a consent is about; fixed when it is requested or granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terms {
+    pub citizen: Cpr,
+    /// The organisation unit that may receive the data.
+    pub grantee: UnitId,
+    /// Whether units below `grantee` are covered too (e.g. the jobcenter's rehabilitation team).
+    #[serde(default)]
+    pub include_subunits: bool,
+    pub purpose: Purpose,
+    pub categories: BTreeSet<Category>,
+    pub period: Period,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_period: Option<DataPeriod>,
+    pub text: ConsentText,
+}
+
+/// The recorded state. `Expired` is not recorded: it follows from time ([`Consent::status_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Requested,
+    Active,
+    Rejected,
+    Revoked,
+}
+
+/// The state as a person sees it at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentStatus {
+    Requested,
+    Active,
+    Rejected,
+    Revoked,
+    Expired,
+}
+
+impl fmt::Display for ConsentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConsentStatus::Requested => "requested",
+            ConsentStatus::Active => "active",
+            ConsentStatus::Rejected => "rejected",
+            ConsentStatus::Revoked => "revoked",
+            ConsentStatus::Expired => "expired",
+        })
+    }
+}
+
+/// The current state of one consent, derived from its events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub id: ConsentId,
+    pub terms: Terms,
+    pub state: State,
+    /// Who gave the consent; `None` while it is only requested (or was rejected).
+    pub grantor: Option<Grantor>,
+    pub channel: Channel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<Requester>,
+    /// The caseworker's explanation shown with a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+    /// A request not answered by then has expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respond_by: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The number of events applied: the version the next event must follow.
+    pub version: u32,
+}
+
+impl Consent {
+    /// The status at time `t`: an active consent past its period, or a request past its
+    /// answer deadline, has expired.
+    pub fn status_at(&self, t: DateTime<Utc>) -> ConsentStatus {
+        match self.state {
+            State::Requested if self.respond_by.is_some_and(|r| t >= r) || t >= self.terms.period.until => {
+                ConsentStatus::Expired
+            }
+            State::Requested => ConsentStatus::Requested,
+            State::Active if t >= self.terms.period.until => ConsentStatus::Expired,
+            State::Active => ConsentStatus::Active,
+            State::Rejected => ConsentStatus::Rejected,
+            State::Revoked => ConsentStatus::Revoked,
+        }
+    }
+
+    /// Active and inside its period at `t`.
+    pub fn in_force_at(&self, t: DateTime<Utc>) -> bool {
+        self.state == State::Active && self.terms.period.contains(t)
+    }
+
+    /// Whether this consent's grantee covers `unit`, given `unit`'s lineage (itself first).
+    pub fn covers_unit(&self, lineage: &[UnitId]) -> bool {
+        match lineage.first() {
+            Some(u) if *u == self.terms.grantee => true,
+            _ => self.terms.include_subunits && lineage.contains(&self.terms.grantee),
+        }
+    }
+}
+
+/// One immutable change to a consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentEvent {
+    pub consent_id: ConsentId,
+    /// 1 for the event that creates the consent, then 2, 3, ...
+    pub version: u32,
+    pub at: DateTime<Utc>,
+    pub channel: Channel,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A caseworker asked the citizen for consent.
+    Requested {
+        terms: Box<Terms>,
+        requested_by: Requester,
+        explanation: String,
+        respond_by: DateTime<Utc>,
+    },
+    /// The citizen granted a consent directly, without a request.
+    Granted {
+        terms: Box<Terms>,
+        by: Grantor,
+    },
+    Approved {
+        by: Grantor,
+    },
+    Rejected {
+        by: Grantor,
+    },
+    Revoked {
+        by: Grantor,
+    },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Requested { .. } => "requested",
+            EventKind::Granted { .. } => "granted",
+            EventKind::Approved { .. } => "approved",
+            EventKind::Rejected { .. } => "rejected",
+            EventKind::Revoked { .. } => "revoked",
+        }
+    }
+}

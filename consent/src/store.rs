@@ -1,0 +1,87 @@
+//! The storage trait every consent (and later audit) write goes through.
+//!
+//! The trait is shaped so that a PostgreSQL adapter can implement it: every method is
+//! async, a write is one transaction (event + derived state + indexes, with an optimistic
+//! version check), and no engine type appears in a signature. A write returns only once
+//! it is durable.
+
+mod sled_store;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::block::{Block, BlockEvent};
+use crate::cpr::Cpr;
+use crate::organisation::UnitId;
+use crate::record::{Consent, ConsentEvent, ConsentId};
+use crate::vocabulary::{Category, Purpose};
+
+pub use sled_store::SledStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else changed the record first; read it again and retry.
+    #[error("the record changed concurrently (expected version {expected})")]
+    Conflict { expected: u32 },
+    #[error("the store holds a record it cannot read: {0}")]
+    Corrupt(String),
+    #[error("the store failed: {0}")]
+    Io(String),
+}
+
+/// One consent change, ready to be written: the event and the state it leads to.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsentChange<'a> {
+    pub event: &'a ConsentEvent,
+    /// `apply(previous, event)`: the store checks `state.version == event.version` and that
+    /// the stored version is `event.version - 1`.
+    pub state: &'a Consent,
+    /// The consent text's body, stored once under its digest.
+    pub text_body: Option<&'a str>,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Writes the event, the new state and the indexes in one transaction; durable on return.
+    fn commit_consent(&self, change: ConsentChange<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes a block event and the block's new state; durable on return.
+    fn commit_block(&self, event: &BlockEvent, state: &Block) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn consent(&self, id: ConsentId) -> impl Future<Output = Result<Option<Consent>, StoreError>> + Send;
+
+    /// All events of one consent, in order.
+    fn consent_events(&self, id: ConsentId) -> impl Future<Output = Result<Vec<ConsentEvent>, StoreError>> + Send;
+
+    /// Every consent of a citizen, in any state.
+    fn consents_of(&self, citizen: &Cpr) -> impl Future<Output = Result<Vec<Consent>, StoreError>> + Send;
+
+    /// Consents in the recorded state `active` of `citizen` granted to one of `grantees`
+    /// for `purpose` and `category`. Time and sub-unit coverage are the caller's to check.
+    fn active_for(
+        &self,
+        citizen: &Cpr,
+        grantees: &[UnitId],
+        purpose: &Purpose,
+        category: &Category,
+    ) -> impl Future<Output = Result<Vec<Consent>, StoreError>> + Send;
+
+    /// Consents in the recorded state `requested` of `citizen`.
+    fn requested_of(&self, citizen: &Cpr) -> impl Future<Output = Result<Vec<Consent>, StoreError>> + Send;
+
+    fn block(&self, id: crate::block::BlockId) -> impl Future<Output = Result<Option<Block>, StoreError>> + Send;
+
+    /// The citizen's blocks that are in force.
+    fn active_blocks(&self, citizen: &Cpr) -> impl Future<Output = Result<Vec<Block>, StoreError>> + Send;
+
+    /// A consent text's body by its SHA-256 (hex).
+    fn text(&self, sha256: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Every consent id in the store (for verification and export).
+    fn consent_ids(&self) -> impl Future<Output = Result<Vec<ConsentId>, StoreError>> + Send;
+}
+
+/// Whether a consent is in force for a unit's lineage at `t`.
+pub fn covers(c: &Consent, lineage: &[UnitId], t: DateTime<Utc>) -> bool {
+    c.in_force_at(t) && c.covers_unit(lineage)
+}

@@ -1,0 +1,303 @@
+//! The embedded default: sled 0.34.
+//!
+//! Trees (keys are big-endian and fixed-width where it matters, so prefix scans work):
+//!
+//! | tree               | key                                                  | value          |
+//! |--------------------|------------------------------------------------------|----------------|
+//! | `consent_events`   | consent id (16) · version (u32)                      | event (JSON)   |
+//! | `consents`         | consent id (16)                                      | state (JSON)   |
+//! | `citizen_consents` | cpr (10) · consent id (16)                           | —              |
+//! | `active_index`     | cpr · grantee · 0 · purpose · 0 · category · 0 · id  | —              |
+//! | `requested_index`  | cpr (10) · consent id (16)                           | —              |
+//! | `block_events`     | block id (16) · version (u32)                        | event (JSON)   |
+//! | `blocks`           | block id (16)                                        | state (JSON)   |
+//! | `citizen_blocks`   | cpr (10) · block id (16), active blocks only         | —              |
+//! | `texts`            | SHA-256 (hex)                                        | text body      |
+//!
+//! Every commit is one multi-tree transaction followed by a flush, so an acknowledged
+//! write is on disk and the indexes never disagree with the state.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+
+use super::{ConsentChange, Store, StoreError};
+use crate::block::{Block, BlockEvent, BlockId};
+use crate::cpr::Cpr;
+use crate::organisation::UnitId;
+use crate::record::{Consent, ConsentEvent, ConsentId, State};
+use crate::vocabulary::{Category, Purpose};
+
+/// The sled-backed store. Cheap to clone (sled handles are reference counted).
+#[derive(Clone)]
+pub struct SledStore {
+    db: sled::Db,
+    consent_events: sled::Tree,
+    consents: sled::Tree,
+    citizen_consents: sled::Tree,
+    active_index: sled::Tree,
+    requested_index: sled::Tree,
+    block_events: sled::Tree,
+    blocks: sled::Tree,
+    citizen_blocks: sled::Tree,
+    texts: sled::Tree,
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Corruption { .. } => StoreError::Corrupt(e.to_string()),
+            e => StoreError::Io(e.to_string()),
+        }
+    }
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(e: TransactionError<StoreError>) -> Self {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => e.into(),
+        }
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("domain types serialize")
+}
+
+fn from_json<T: DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+fn versioned(id: &[u8; 16], version: u32) -> Vec<u8> {
+    cat(&[id, &version.to_be_bytes()])
+}
+
+fn active_prefix(citizen: &Cpr, grantee: &UnitId, purpose: &Purpose, category: &Category) -> Vec<u8> {
+    cat(&[
+        citizen.as_bytes(),
+        grantee.as_str().as_bytes(),
+        &[0],
+        purpose.as_str().as_bytes(),
+        &[0],
+        category.as_str().as_bytes(),
+        &[0],
+    ])
+}
+
+type Abort = ConflictableTransactionError<StoreError>;
+
+fn check_version(tree: &TransactionalTree, id: &[u8; 16], event_version: u32, state_version: u32) -> Result<(), Abort> {
+    let expected = event_version.checked_sub(1).ok_or(Abort::Abort(StoreError::Conflict { expected: 0 }))?;
+    let stored = match tree.get(id)? {
+        None => 0,
+        Some(b) => {
+            #[derive(serde::Deserialize)]
+            struct V {
+                version: u32,
+            }
+            from_json::<V>(&b).map_err(Abort::Abort)?.version
+        }
+    };
+    if stored != expected || state_version != event_version {
+        return Err(Abort::Abort(StoreError::Conflict { expected }));
+    }
+    Ok(())
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).open()?;
+        Self::from_db(db)
+    }
+
+    /// A store that lives in memory only (for tests and benchmarks that say so).
+    pub fn temporary() -> Result<Self, StoreError> {
+        Self::from_db(sled::Config::new().temporary(true).open()?)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        let t = |name: &str| db.open_tree(name);
+        Ok(Self {
+            consent_events: t("consent_events")?,
+            consents: t("consents")?,
+            citizen_consents: t("citizen_consents")?,
+            active_index: t("active_index")?,
+            requested_index: t("requested_index")?,
+            block_events: t("block_events")?,
+            blocks: t("blocks")?,
+            citizen_blocks: t("citizen_blocks")?,
+            texts: t("texts")?,
+            db,
+        })
+    }
+
+    /// Bytes on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    /// Flushes everything written so far.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// The underlying database, for other crates' trees in the same file (the audit log).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+        tree.get(key)?.map(|b| from_json(&b)).transpose()
+    }
+
+    fn consents_by_index(&self, tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<Consent>, StoreError> {
+        let mut out = Vec::new();
+        for kv in tree.scan_prefix(prefix).keys() {
+            let k = kv?;
+            let id = &k[k.len() - 16..];
+            let c: Consent = Self::get_json(&self.consents, id)?
+                .ok_or_else(|| StoreError::Corrupt("an index names a consent that is not stored".into()))?;
+            out.push(c);
+        }
+        Ok(out)
+    }
+}
+
+impl Store for SledStore {
+    async fn commit_consent(&self, change: ConsentChange<'_>) -> Result<(), StoreError> {
+        let ConsentChange { event, state, text_body } = change;
+        let id = state.id.as_bytes();
+        if event.consent_id != state.id {
+            return Err(StoreError::Conflict { expected: 0 });
+        }
+        let t = &state.terms;
+        let cpr = t.citizen.as_bytes();
+        let event_json = to_json(event);
+        let state_json = to_json(state);
+        (
+            &self.consent_events,
+            &self.consents,
+            &self.citizen_consents,
+            &self.active_index,
+            &self.requested_index,
+            &self.texts,
+        )
+            .transaction(|(events, consents, citizen, active, requested, texts)| {
+                check_version(consents, id, event.version, state.version)?;
+                events.insert(versioned(id, event.version), event_json.as_slice())?;
+                consents.insert(id, state_json.as_slice())?;
+                let by_citizen = cat(&[cpr, id]);
+                citizen.insert(by_citizen.as_slice(), &[])?;
+                for c in &t.categories {
+                    let key = cat(&[&active_prefix(&t.citizen, &t.grantee, &t.purpose, c), id]);
+                    if state.state == State::Active {
+                        active.insert(key, &[])?;
+                    } else {
+                        active.remove(key)?;
+                    }
+                }
+                if state.state == State::Requested {
+                    requested.insert(by_citizen.as_slice(), &[])?;
+                } else {
+                    requested.remove(by_citizen.as_slice())?;
+                }
+                if let Some(body) = text_body {
+                    texts.insert(t.text.sha256.as_bytes(), body.as_bytes())?;
+                }
+                Ok(())
+            })?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    async fn commit_block(&self, event: &BlockEvent, state: &Block) -> Result<(), StoreError> {
+        let id = state.id.as_bytes();
+        let event_json = to_json(event);
+        let state_json = to_json(state);
+        let key = cat(&[state.citizen.as_bytes(), id]);
+        (&self.block_events, &self.blocks, &self.citizen_blocks).transaction(|(events, blocks, citizen)| {
+            check_version(blocks, id, event.version, state.version)?;
+            events.insert(versioned(id, event.version), event_json.as_slice())?;
+            blocks.insert(id, state_json.as_slice())?;
+            if state.is_active() {
+                citizen.insert(key.as_slice(), &[])?;
+            } else {
+                citizen.remove(key.as_slice())?;
+            }
+            Ok(())
+        })?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    async fn consent(&self, id: ConsentId) -> Result<Option<Consent>, StoreError> {
+        Self::get_json(&self.consents, id.as_bytes())
+    }
+
+    async fn consent_events(&self, id: ConsentId) -> Result<Vec<ConsentEvent>, StoreError> {
+        self.consent_events.scan_prefix(id.as_bytes()).values().map(|v| from_json(&v?)).collect()
+    }
+
+    async fn consents_of(&self, citizen: &Cpr) -> Result<Vec<Consent>, StoreError> {
+        self.consents_by_index(&self.citizen_consents, citizen.as_bytes())
+    }
+
+    async fn active_for(
+        &self,
+        citizen: &Cpr,
+        grantees: &[UnitId],
+        purpose: &Purpose,
+        category: &Category,
+    ) -> Result<Vec<Consent>, StoreError> {
+        let mut out = Vec::new();
+        for g in grantees {
+            out.extend(self.consents_by_index(&self.active_index, &active_prefix(citizen, g, purpose, category))?);
+        }
+        Ok(out)
+    }
+
+    async fn requested_of(&self, citizen: &Cpr) -> Result<Vec<Consent>, StoreError> {
+        self.consents_by_index(&self.requested_index, citizen.as_bytes())
+    }
+
+    async fn block(&self, id: BlockId) -> Result<Option<Block>, StoreError> {
+        Self::get_json(&self.blocks, id.as_bytes())
+    }
+
+    async fn active_blocks(&self, citizen: &Cpr) -> Result<Vec<Block>, StoreError> {
+        let mut out = Vec::new();
+        for k in self.citizen_blocks.scan_prefix(citizen.as_bytes()).keys() {
+            let k = k?;
+            let b: Block = Self::get_json(&self.blocks, &k[10..])?
+                .ok_or_else(|| StoreError::Corrupt("an index names a block that is not stored".into()))?;
+            out.push(b);
+        }
+        Ok(out)
+    }
+
+    async fn text(&self, sha256: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.texts.get(sha256.as_bytes())?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    async fn consent_ids(&self) -> Result<Vec<ConsentId>, StoreError> {
+        self.consents
+            .iter()
+            .keys()
+            .map(|k| {
+                let k = k?;
+                let b: [u8; 16] = k.as_ref().try_into().map_err(|_| StoreError::Corrupt("consent key".into()))?;
+                Ok(ConsentId(uuid::Uuid::from_bytes(b)))
+            })
+            .collect()
+    }
+}
