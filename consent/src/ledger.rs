@@ -153,6 +153,33 @@ impl<S: Store> Ledger<S> {
         self.create(kind, Some(actor), body, channel, now).await
     }
 
+    /// Imports consents the citizens granted elsewhere (e.g. on paper, or in a system being
+    /// replaced), each checked by the same rules as [`Ledger::grant`], in one transaction.
+    /// All or nothing: one invalid consent refuses the whole batch.
+    pub async fn import_grants(
+        &self,
+        inputs: Vec<TermsInput>,
+        channel: Channel,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Consent>, LedgerError> {
+        let mut prepared = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let citizen = input.citizen;
+            let (terms, body) = input.into_terms();
+            let kind = EventKind::Granted { terms: Box::new(terms), by: Grantor::Citizen };
+            let event = ConsentEvent { consent_id: ConsentId::new(), version: 1, at: now, channel, kind };
+            self.rules.check(None, &event, Some(&citizen), now)?;
+            let state = apply(None, &event)?;
+            prepared.push((event, state, body));
+        }
+        let changes: Vec<_> = prepared
+            .iter()
+            .map(|(event, state, body)| ConsentChange { event, state, text_body: Some(body.as_str()) })
+            .collect();
+        self.store.import_consents(&changes).await?;
+        Ok(prepared.into_iter().map(|(_, state, _)| state).collect())
+    }
+
     async fn create(
         &self,
         kind: EventKind,
@@ -293,7 +320,7 @@ impl<S: Store> Ledger<S> {
     pub async fn pending(&self, citizen: &Cpr, now: DateTime<Utc>) -> Result<Vec<Consent>, LedgerError> {
         let mut v = self.store.requested_of(citizen).await?;
         v.retain(|c| c.status_at(now) == ConsentStatus::Requested);
-        v.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        v.sort_by_key(|c| std::cmp::Reverse(c.created_at));
         Ok(v)
     }
 

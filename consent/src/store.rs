@@ -45,6 +45,10 @@ pub trait Store: Send + Sync + 'static {
     /// Writes the event, the new state and the indexes in one transaction; durable on return.
     fn commit_consent(&self, change: ConsentChange<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Writes many changes in one transaction and one flush (bulk import of existing
+    /// consents, benchmarks). All or nothing; durable on return.
+    fn import_consents(&self, changes: &[ConsentChange<'_>]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Writes a block event and the block's new state; durable on return.
     fn commit_block(&self, event: &BlockEvent, state: &Block) -> impl Future<Output = Result<(), StoreError>> + Send;
 

@@ -175,15 +175,11 @@ impl SledStore {
 
 impl Store for SledStore {
     async fn commit_consent(&self, change: ConsentChange<'_>) -> Result<(), StoreError> {
-        let ConsentChange { event, state, text_body } = change;
-        let id = state.id.as_bytes();
-        if event.consent_id != state.id {
-            return Err(StoreError::Conflict { expected: 0 });
-        }
-        let t = &state.terms;
-        let cpr = t.citizen.as_bytes();
-        let event_json = to_json(event);
-        let state_json = to_json(state);
+        self.import_consents(std::slice::from_ref(&change)).await
+    }
+
+    async fn import_consents(&self, changes: &[ConsentChange<'_>]) -> Result<(), StoreError> {
+        let encoded: Vec<_> = changes.iter().map(|c| (c, to_json(c.event), to_json(c.state))).collect();
         (
             &self.consent_events,
             &self.consents,
@@ -193,26 +189,34 @@ impl Store for SledStore {
             &self.texts,
         )
             .transaction(|(events, consents, citizen, active, requested, texts)| {
-                check_version(consents, id, event.version, state.version)?;
-                events.insert(versioned(id, event.version), event_json.as_slice())?;
-                consents.insert(id, state_json.as_slice())?;
-                let by_citizen = cat(&[cpr, id]);
-                citizen.insert(by_citizen.as_slice(), &[])?;
-                for c in &t.categories {
-                    let key = cat(&[&active_prefix(&t.citizen, &t.grantee, &t.purpose, c), id]);
-                    if state.state == State::Active {
-                        active.insert(key, &[])?;
-                    } else {
-                        active.remove(key)?;
+                for (change, event_json, state_json) in &encoded {
+                    let ConsentChange { event, state, text_body } = **change;
+                    if event.consent_id != state.id {
+                        return Err(Abort::Abort(StoreError::Conflict { expected: 0 }));
                     }
-                }
-                if state.state == State::Requested {
-                    requested.insert(by_citizen.as_slice(), &[])?;
-                } else {
-                    requested.remove(by_citizen.as_slice())?;
-                }
-                if let Some(body) = text_body {
-                    texts.insert(t.text.sha256.as_bytes(), body.as_bytes())?;
+                    let id = state.id.as_bytes();
+                    let t = &state.terms;
+                    check_version(consents, id, event.version, state.version)?;
+                    events.insert(versioned(id, event.version), event_json.as_slice())?;
+                    consents.insert(id, state_json.as_slice())?;
+                    let by_citizen = cat(&[t.citizen.as_bytes(), id]);
+                    citizen.insert(by_citizen.as_slice(), &[])?;
+                    for c in &t.categories {
+                        let key = cat(&[&active_prefix(&t.citizen, &t.grantee, &t.purpose, c), id]);
+                        if state.state == State::Active {
+                            active.insert(key, &[])?;
+                        } else {
+                            active.remove(key)?;
+                        }
+                    }
+                    if state.state == State::Requested {
+                        requested.insert(by_citizen.as_slice(), &[])?;
+                    } else {
+                        requested.remove(by_citizen.as_slice())?;
+                    }
+                    if let Some(body) = text_body {
+                        texts.insert(t.text.sha256.as_bytes(), body.as_bytes())?;
+                    }
                 }
                 Ok(())
             })?;
