@@ -102,7 +102,8 @@ async fn bad_input_is_a_typed_error_and_changes_nothing() {
     backwards.period.until = backwards.period.from - days(1);
     let unknown_unit = terms(a, "kk.nowhere", &["jobnet.cv"], now, 6);
 
-    let cases: Vec<(consent::TermsInput, fn(&RuleError) -> bool)> = vec![
+    type Expect = fn(&RuleError) -> bool;
+    let cases: Vec<(consent::TermsInput, Expect)> = vec![
         (unknown_purpose, |e| {
             matches!(e, RuleError::Vocabulary(consent::vocabulary::VocabularyError::UnknownPurpose(..)))
         }),
