@@ -1,0 +1,187 @@
+//! sammen's policy engine (DESIGN.md §5): the Cedar schema and policies in `policies/`,
+//! loaded, validated strictly and evaluated.
+//!
+//! The engine is pure: the gateway looks up the consents (`Ledger::covering`) and the
+//! citizen's blocks first and passes them in a [`DecisionRequest`]; [`PolicyEngine::decide`]
+//! returns a [`Decision`] per category with its basis, the determining policy ids and a
+//! reason in Danish and English. Bad input is a [`DecisionError`], never a deny.
+//!
+//! The policy set is swapped atomically on [`PolicyEngine::reload`] (see [`watch`]), so a
+//! reload never blocks a decision, and an invalid new set leaves the old one in force.
+
+mod decide;
+pub mod error;
+pub mod explain;
+mod load;
+pub mod watch;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use consent::{Rules, UnitId};
+
+pub use decide::{
+    Basis, Caseworker, CategoryDecision, Decision, DecisionRequest, Effect, NO_BASIS_DA, NO_BASIS_EN, Reason,
+};
+pub use error::{DecisionError, PolicyError, Problem};
+pub use load::{POLICY_DIR, SCHEMA_FILE};
+pub use watch::{Watcher, watch};
+
+/// The policy directory of this repository (`policies/`), for tests and tools run from
+/// a checkout. A deployment names its own directory in configuration.
+pub fn repository_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// Summary of a loaded policy set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySummary {
+    pub digest: String,
+    /// `(id, "permit"|"forbid", legal reference)` per policy, sorted by id.
+    pub policies: Vec<(String, &'static str, Option<String>)>,
+}
+
+/// Validates a policy directory without building an engine (`sammen policy check`).
+pub fn check(dir: &Path) -> Result<PolicySummary, PolicyError> {
+    Ok(summary(&load::load(dir)?))
+}
+
+fn summary(l: &load::Loaded) -> PolicySummary {
+    let mut policies: Vec<_> = l
+        .meta
+        .values()
+        .map(|m| {
+            let effect = match m.effect {
+                cedar_policy::Effect::Permit => "permit",
+                cedar_policy::Effect::Forbid => "forbid",
+            };
+            (m.id.clone(), effect, m.legal_reference.clone())
+        })
+        .collect();
+    policies.sort();
+    PolicySummary { digest: l.digest.clone(), policies }
+}
+
+/// The policy engine. `Send + Sync`; share it behind an `Arc`.
+pub struct PolicyEngine {
+    dir: PathBuf,
+    rules: Arc<Rules>,
+    names: decide::Names,
+    orgs: HashMap<UnitId, cedar_policy::Entity>,
+    authorizer: cedar_policy::Authorizer,
+    current: ArcSwap<load::Loaded>,
+    reload_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for PolicyEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyEngine").field("dir", &self.dir).field("digest", &self.digest()).finish()
+    }
+}
+
+impl PolicyEngine {
+    /// Loads and strictly validates the policy directory `dir` (`schema.cedarschema` and
+    /// `policy-set/*.cedar`). `rules` gives the vocabulary and the unit hierarchy.
+    pub fn load(dir: &Path, rules: &Rules) -> Result<Self, PolicyError> {
+        let loaded = load::load(dir)?;
+        let names = decide::Names::new();
+        let orgs = decide::organisation_entities(&names, &rules.directory);
+        tracing::info!(digest = %loaded.digest, policies = loaded.meta.len(), dir = %dir.display(), "policy set loaded");
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            rules: Arc::new(rules.clone()),
+            names,
+            orgs,
+            authorizer: cedar_policy::Authorizer::new(),
+            current: ArcSwap::from_pointee(loaded),
+            reload_lock: Mutex::new(()),
+        })
+    }
+
+    /// Decides every requested category. Fetches nothing.
+    pub fn decide(&self, req: &DecisionRequest<'_>) -> Result<Decision, DecisionError> {
+        let loaded = self.current.load();
+        decide::Decider {
+            names: &self.names,
+            rules: &self.rules,
+            orgs: &self.orgs,
+            authorizer: &self.authorizer,
+            loaded: &loaded,
+        }
+        .decide(req)
+    }
+
+    /// Reads the directory again; swaps the new set in if it is valid, and otherwise keeps
+    /// the old set in force and returns the problems. Returns the digest now in force.
+    pub fn reload(&self) -> Result<String, PolicyError> {
+        let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let loaded = load::load(&self.dir)?;
+        let digest = loaded.digest.clone();
+        self.current.store(Arc::new(loaded));
+        Ok(digest)
+    }
+
+    /// The SHA-256 (hex) of the schema and policy files in force.
+    pub fn digest(&self) -> String {
+        self.current.load().digest.clone()
+    }
+
+    /// The policy directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// The policies in force.
+    pub fn summary(&self) -> PolicySummary {
+        summary(&self.current.load())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn engine_is_send_and_sync() {
+        assert_send_sync::<PolicyEngine>();
+    }
+
+    /// The schema makes every context field but `consent` required: a request built
+    /// without one is refused before any policy is evaluated.
+    #[test]
+    fn a_context_missing_a_field_is_refused() {
+        use cedar_policy::{Context, Request, RestrictedExpression};
+        let loaded = load::load(&repository_dir()).unwrap();
+        let uid = |s: &str| s.parse::<cedar_policy::EntityUid>().unwrap();
+        let full = [
+            ("purpose", RestrictedExpression::new_string("rehabilitation-team".into())),
+            ("now", RestrictedExpression::new_long(1_748_779_200_000)),
+            ("blocked_units", RestrictedExpression::new_set([])),
+            ("blocked_categories", RestrictedExpression::new_set([])),
+        ];
+        let request = |skip: Option<&str>| {
+            let pairs = full.iter().filter(|(k, _)| Some(*k) != skip).map(|(k, v)| (k.to_string(), v.clone()));
+            Request::new(
+                uid(r#"Sammen::Caseworker::"cw""#),
+                uid(r#"Sammen::Action::"read""#),
+                uid(r#"Sammen::Document::"health.lae265""#),
+                Context::from_pairs(pairs).unwrap(),
+                Some(&loaded.schema),
+            )
+            .map_err(|e| e.to_string())
+        };
+        assert!(request(None).is_ok());
+        for field in ["purpose", "now", "blocked_units", "blocked_categories"] {
+            let e = request(Some(field)).unwrap_err();
+            assert!(e.contains("context"), "{field}: {e}");
+        }
+    }
+}

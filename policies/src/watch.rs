@@ -1,0 +1,104 @@
+//! Reloading the policy set on SIGHUP and when its files change.
+//!
+//! A background thread polls the files' modification times and sizes once a second and
+//! checks a SIGHUP flag every 100 ms. Either triggers [`PolicyEngine::reload`]; the result
+//! (the new digest, or why the new set was rejected and the old one kept) is logged.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::PolicyEngine;
+
+/// Stops watching when dropped.
+#[derive(Debug)]
+pub struct Watcher {
+    stop: Arc<AtomicBool>,
+    signal: Option<signal_hook::SigId>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(id) = self.signal.take() {
+            signal_hook::low_level::unregister(id);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+type Fingerprint = Vec<(PathBuf, Option<SystemTime>, u64)>;
+
+fn fingerprint(engine: &PolicyEngine) -> Fingerprint {
+    let dir = engine.dir();
+    let mut paths = vec![dir.join(crate::SCHEMA_FILE)];
+    if let Ok(rd) = std::fs::read_dir(dir.join(crate::POLICY_DIR)) {
+        paths.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
+    }
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let m = std::fs::metadata(&p).ok();
+            let mtime = m.as_ref().and_then(|m| m.modified().ok());
+            let len = m.map_or(0, |m| m.len());
+            (p, mtime, len)
+        })
+        .collect()
+}
+
+/// Reloads `engine` on SIGHUP and whenever a file in its policy directory changes.
+pub fn watch(engine: Arc<PolicyEngine>) -> std::io::Result<Watcher> {
+    watch_every(engine, Duration::from_secs(1))
+}
+
+/// [`watch`] with another polling interval for file changes.
+pub fn watch_every(engine: Arc<PolicyEngine>, poll: Duration) -> std::io::Result<Watcher> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    let signal = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
+    let stop2 = stop.clone();
+    let thread = std::thread::Builder::new().name("policy-watch".into()).spawn(move || {
+        let mut seen = fingerprint(&engine);
+        let mut last_poll = Instant::now();
+        while !stop2.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100).min(poll));
+            let signalled = hup.swap(false, Ordering::Relaxed);
+            let mut changed = false;
+            if last_poll.elapsed() >= poll {
+                last_poll = Instant::now();
+                let now = fingerprint(&engine);
+                changed = now != seen;
+                seen = now;
+            }
+            if signalled || changed {
+                let why = if signalled { "SIGHUP" } else { "files changed" };
+                let before = engine.digest();
+                match engine.reload() {
+                    Ok(digest) => {
+                        tracing::info!(digest = %digest, previous = %before, trigger = why, "policy set reloaded")
+                    }
+                    Err(e) => tracing::error!(
+                        digest = %before,
+                        trigger = why,
+                        error = %e,
+                        "policy set rejected on reload; the previous set stays in force"
+                    ),
+                }
+            }
+        }
+    });
+    let thread = match thread {
+        Ok(t) => t,
+        Err(e) => {
+            signal_hook::low_level::unregister(signal);
+            return Err(e);
+        }
+    };
+    Ok(Watcher { stop, signal: Some(signal), thread: Some(thread) })
+}

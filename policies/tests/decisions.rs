@@ -1,0 +1,793 @@
+//! The default policy set, table-driven: every policy's permit and deny.
+
+mod support;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use consent::{BlockTarget, Consent, MunicipalityCode, State};
+use policies::{Basis, Caseworker, DecisionError, DecisionRequest, Effect, PolicyEngine};
+use support::*;
+
+const NOW: &str = "2025-06-01T12:00:00Z";
+const FROM: &str = "2025-01-01T00:00:00Z";
+const UNTIL: &str = "2026-01-01T00:00:00Z";
+
+const CONSENT: &str = "consent.matching";
+const HEALTH: &str = "guardrail.health-needs-consent";
+const STATUTE: &str = "statute.rsl-11a-2.benefits";
+const BLOCK_UNIT: &str = "block.unit";
+const BLOCK_CAT: &str = "block.category";
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Want {
+    /// Permitted on the (index of the) consent given.
+    Consent(usize),
+    Statute,
+    Deny,
+}
+
+#[derive(Clone)]
+struct Case {
+    name: &'static str,
+    unit: &'static str,
+    roles: &'static [&'static str],
+    municipality: Option<u16>,
+    purpose: &'static str,
+    category: &'static str,
+    consents: Vec<Consent>,
+    blocks: Vec<(BlockTarget, bool)>,
+    now: &'static str,
+    want: Want,
+    /// The determining policies, sorted.
+    policies: &'static [&'static str],
+}
+
+impl Default for Case {
+    fn default() -> Self {
+        Case {
+            name: "",
+            unit: "kk.jobcenter.rehab",
+            roles: &["rehab-team-member"],
+            municipality: Some(101),
+            purpose: "rehabilitation-team",
+            category: "health.lae265",
+            consents: vec![],
+            blocks: vec![],
+            now: NOW,
+            want: Want::Deny,
+            policies: &[],
+        }
+    }
+}
+
+/// An active consent of the citizen for `rehabilitation-team` over [FROM, UNTIL).
+fn active(grantee: &str, subunits: bool, categories: &[&str]) -> Consent {
+    consent(citizen(), grantee, subunits, "rehabilitation-team", categories, t(FROM), t(UNTIL), State::Active)
+}
+
+fn with_period(from: DateTime<Utc>, until: DateTime<Utc>) -> Consent {
+    consent(
+        citizen(),
+        "kk.jobcenter.rehab",
+        false,
+        "rehabilitation-team",
+        &["health.lae265"],
+        from,
+        until,
+        State::Active,
+    )
+}
+
+fn with_state(state: State) -> Consent {
+    consent(citizen(), "kk.jobcenter.rehab", false, "rehabilitation-team", &["health.lae265"], t(FROM), t(UNTIL), state)
+}
+
+fn lae() -> Consent {
+    active("kk.jobcenter.rehab", false, &["health.lae265"])
+}
+
+fn cases() -> Vec<Case> {
+    let now = t(NOW);
+    let ms = TimeDelta::milliseconds(1);
+    let benefits = Case {
+        unit: "kk.jobcenter.ydelse",
+        roles: &["benefits-officer"],
+        purpose: "benefit-administration",
+        category: "jobcenter.benefits",
+        ..Case::default()
+    };
+    vec![
+        // --- consent.matching and the health guardrail -------------------------------
+        Case {
+            name: "consent to the caseworker's own unit",
+            consents: vec![lae()],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "consent to the parent unit, sub-units included",
+            consents: vec![active("kk.jobcenter", true, &["health.lae265"])],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "consent to the municipality, sub-units included",
+            consents: vec![active("kk", true, &["health.lae265"])],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "consent to the parent unit, sub-units not included",
+            consents: vec![active("kk.jobcenter", false, &["health.lae265"])],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "consent to another municipality's unit",
+            consents: vec![active("aarhus.jobcenter", true, &["health.lae265"])],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "consent to a sibling unit, sub-units included",
+            consents: vec![active("kk.jobcenter.ydelse", true, &["health.lae265"])],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "consent to a sub-unit does not cover the parent",
+            unit: "kk.jobcenter",
+            roles: &["jobcenter-caseworker"],
+            consents: vec![active("kk.jobcenter.rehab", true, &["health.lae265"])],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "consent for another purpose",
+            consents: vec![consent(
+                citizen(),
+                "kk.jobcenter.rehab",
+                false,
+                "flexjob-assessment",
+                &["health.lae265"],
+                t(FROM),
+                t(UNTIL),
+                State::Active,
+            )],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "category not in the consent",
+            consents: vec![active("kk.jobcenter.rehab", false, &["health.correspondence", "jobcenter.case"])],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "revoked consent",
+            consents: vec![with_state(State::Revoked)],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "requested, not yet approved consent",
+            consents: vec![with_state(State::Requested)],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "rejected consent",
+            consents: vec![with_state(State::Rejected)],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "expired consent",
+            consents: vec![with_period(t("2024-01-01T00:00:00Z"), t("2025-01-01T00:00:00Z"))],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "period ends exactly now (half-open)",
+            consents: vec![with_period(t(FROM), now)],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "period ends one millisecond after now",
+            consents: vec![with_period(t(FROM), now + ms)],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "period ends one microsecond after now (rounded down, so denied)",
+            consents: vec![with_period(t(FROM), now + TimeDelta::microseconds(1))],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "period starts exactly now",
+            consents: vec![with_period(now, t(UNTIL))],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "period starts one millisecond after now",
+            consents: vec![with_period(now + ms, t(UNTIL))],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "period starts one microsecond after now (rounded up, so denied)",
+            consents: vec![with_period(now + TimeDelta::microseconds(1), t(UNTIL))],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "another citizen's consent",
+            consents: vec![consent(
+                other_citizen(),
+                "kk.jobcenter.rehab",
+                false,
+                "rehabilitation-team",
+                &["health.lae265"],
+                t(FROM),
+                t(UNTIL),
+                State::Active,
+            )],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case { name: "health without any consent", policies: &[HEALTH], ..Case::default() },
+        Case {
+            name: "the matching one of several consents decides",
+            consents: vec![with_state(State::Revoked), active("kk.social", true, &["health.lae265"]), lae()],
+            want: Want::Consent(2),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "health correspondence with consent, job centre caseworker",
+            unit: "kk.jobcenter",
+            roles: &["jobcenter-caseworker"],
+            category: "health.correspondence",
+            consents: vec![active("kk.jobcenter", false, &["health.correspondence"])],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        // --- role gates ------------------------------------------------------------------
+        Case {
+            name: "LÆ 265 with consent, social caseworker",
+            roles: &["social-caseworker"],
+            consents: vec![lae()],
+            policies: &["role-gate.health.lae265"],
+            ..Case::default()
+        },
+        Case {
+            name: "LÆ 265 with consent, job centre caseworker",
+            roles: &["jobcenter-caseworker"],
+            consents: vec![lae()],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "LÆ 265 with consent, no roles",
+            roles: &[],
+            consents: vec![lae()],
+            policies: &["role-gate.health.lae265"],
+            ..Case::default()
+        },
+        Case {
+            name: "LÆ 265 without consent, wrong role: both guardrails",
+            roles: &["benefits-officer"],
+            policies: &[HEALTH, "role-gate.health.lae265"],
+            ..Case::default()
+        },
+        Case {
+            name: "health correspondence with consent, benefits officer",
+            roles: &["benefits-officer"],
+            category: "health.correspondence",
+            consents: vec![active("kk.jobcenter.rehab", false, &["health.correspondence"])],
+            policies: &["role-gate.health.correspondence"],
+            ..Case::default()
+        },
+        Case {
+            name: "social case with consent, social caseworker",
+            unit: "kk.social.familie",
+            roles: &["social-caseworker"],
+            purpose: "coordinated-plan",
+            category: "social.case",
+            consents: vec![consent(
+                citizen(),
+                "kk.social",
+                true,
+                "coordinated-plan",
+                &["social.case"],
+                t(FROM),
+                t(UNTIL),
+                State::Active,
+            )],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "social case with consent, job centre caseworker",
+            roles: &["jobcenter-caseworker"],
+            category: "social.case",
+            consents: vec![active("kk.jobcenter.rehab", false, &["social.case"])],
+            policies: &["role-gate.social.case"],
+            ..Case::default()
+        },
+        Case {
+            name: "Jobnet CV with consent, social caseworker",
+            roles: &["social-caseworker"],
+            category: "jobnet.cv",
+            consents: vec![active("kk.jobcenter.rehab", false, &["jobnet.cv"])],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "Jobnet CV with consent, benefits officer",
+            roles: &["benefits-officer"],
+            category: "jobnet.cv",
+            consents: vec![active("kk.jobcenter.rehab", false, &["jobnet.cv"])],
+            policies: &["role-gate.jobnet.cv"],
+            ..Case::default()
+        },
+        Case {
+            name: "job centre case with consent, job centre caseworker",
+            unit: "kk.jobcenter",
+            roles: &["jobcenter-caseworker"],
+            category: "jobcenter.case",
+            consents: vec![active("kk.jobcenter", false, &["jobcenter.case"])],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "job centre case with consent, benefits officer",
+            roles: &["benefits-officer"],
+            category: "jobcenter.case",
+            consents: vec![active("kk.jobcenter.rehab", false, &["jobcenter.case"])],
+            policies: &["role-gate.jobcenter.case"],
+            ..Case::default()
+        },
+        Case {
+            name: "job centre case without consent: no basis",
+            roles: &["jobcenter-caseworker"],
+            category: "jobcenter.case",
+            policies: &[],
+            ..Case::default()
+        },
+        Case {
+            name: "job centre case with an expired consent: no basis",
+            roles: &["jobcenter-caseworker"],
+            category: "jobcenter.case",
+            consents: vec![consent(
+                citizen(),
+                "kk.jobcenter.rehab",
+                false,
+                "rehabilitation-team",
+                &["jobcenter.case"],
+                t("2024-01-01T00:00:00Z"),
+                t(NOW),
+                State::Active,
+            )],
+            policies: &[],
+            ..Case::default()
+        },
+        // --- the statutory basis for financial information -------------------------------
+        Case {
+            name: "benefits: benefits officer in the citizen's municipality",
+            want: Want::Statute,
+            policies: &[STATUTE],
+            ..benefits.clone()
+        },
+        Case {
+            name: "benefits: statute applies at the municipality's top unit too",
+            unit: "kk",
+            want: Want::Statute,
+            policies: &[STATUTE],
+            ..benefits.clone()
+        },
+        Case {
+            name: "benefits: wrong role (job centre caseworker), no consent",
+            roles: &["jobcenter-caseworker"],
+            policies: &[],
+            ..benefits.clone()
+        },
+        Case {
+            name: "benefits: citizen lives in another municipality",
+            municipality: Some(751),
+            policies: &[],
+            ..benefits.clone()
+        },
+        Case {
+            name: "benefits: citizen's municipality unknown",
+            municipality: None,
+            policies: &[],
+            ..benefits.clone()
+        },
+        Case { name: "benefits: wrong purpose", purpose: "flexjob-assessment", policies: &[], ..benefits.clone() },
+        Case {
+            name: "benefits: officer in another municipality",
+            unit: "aarhus.jobcenter",
+            policies: &[],
+            ..benefits.clone()
+        },
+        Case {
+            name: "benefits: officer in Aarhus, citizen in Aarhus",
+            unit: "aarhus.jobcenter",
+            municipality: Some(751),
+            want: Want::Statute,
+            policies: &[STATUTE],
+            ..benefits.clone()
+        },
+        Case {
+            name: "benefits: unit outside any municipality",
+            unit: "region-h.laege-norrebro",
+            policies: &[],
+            ..benefits.clone()
+        },
+        Case {
+            name: "benefits: statute does not reach other categories",
+            category: "jobcenter.case",
+            policies: &["role-gate.jobcenter.case"],
+            ..benefits.clone()
+        },
+        Case {
+            name: "benefits: by consent, rehabilitation team member",
+            unit: "kk.jobcenter.rehab",
+            roles: &["rehab-team-member"],
+            purpose: "rehabilitation-team",
+            consents: vec![active("kk.jobcenter", true, &["jobcenter.benefits"])],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..benefits.clone()
+        },
+        Case {
+            name: "benefits: by consent, social caseworker is gated",
+            unit: "kk.social",
+            roles: &["social-caseworker"],
+            purpose: "coordinated-plan",
+            consents: vec![consent(
+                citizen(),
+                "kk.social",
+                false,
+                "coordinated-plan",
+                &["jobcenter.benefits"],
+                t(FROM),
+                t(UNTIL),
+                State::Active,
+            )],
+            policies: &["role-gate.jobcenter.benefits"],
+            ..benefits.clone()
+        },
+        Case {
+            name: "benefits: consent and statute both apply; the consent is the basis",
+            consents: vec![consent(
+                citizen(),
+                "kk.jobcenter.ydelse",
+                false,
+                "benefit-administration",
+                &["jobcenter.benefits"],
+                t(FROM),
+                t(UNTIL),
+                State::Active,
+            )],
+            want: Want::Consent(0),
+            policies: &[CONSENT, STATUTE],
+            ..benefits.clone()
+        },
+        // --- blocks ---------------------------------------------------------------------
+        Case {
+            name: "block of the caseworker's own unit beats a consent",
+            consents: vec![lae()],
+            blocks: vec![(BlockTarget::Unit(unit("kk.jobcenter.rehab")), false)],
+            policies: &[BLOCK_UNIT],
+            ..Case::default()
+        },
+        Case {
+            name: "block of a unit above covers the units below",
+            consents: vec![lae()],
+            blocks: vec![(BlockTarget::Unit(unit("kk.jobcenter")), false)],
+            policies: &[BLOCK_UNIT],
+            ..Case::default()
+        },
+        Case {
+            name: "block of a sibling unit does not apply",
+            consents: vec![lae()],
+            blocks: vec![(BlockTarget::Unit(unit("kk.social")), false)],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "block of a sub-unit does not apply to the unit above",
+            unit: "kk.jobcenter",
+            roles: &["jobcenter-caseworker"],
+            consents: vec![active("kk.jobcenter", false, &["health.lae265"])],
+            blocks: vec![(BlockTarget::Unit(unit("kk.jobcenter.rehab")), false)],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "block of the category beats a consent",
+            consents: vec![lae()],
+            blocks: vec![(BlockTarget::Category(cat("health.lae265")), false)],
+            policies: &[BLOCK_CAT],
+            ..Case::default()
+        },
+        Case {
+            name: "block of another category does not apply",
+            consents: vec![lae()],
+            blocks: vec![(BlockTarget::Category(cat("health.correspondence")), false)],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "a lifted block does not apply",
+            consents: vec![lae()],
+            blocks: vec![(BlockTarget::Unit(unit("kk.jobcenter.rehab")), true)],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "block of the unit beats the statute",
+            blocks: vec![(BlockTarget::Unit(unit("kk")), false)],
+            policies: &[BLOCK_UNIT],
+            ..benefits.clone()
+        },
+        Case {
+            name: "block of the category beats the statute",
+            blocks: vec![(BlockTarget::Category(cat("jobcenter.benefits")), false)],
+            policies: &[BLOCK_CAT],
+            ..benefits.clone()
+        },
+        Case {
+            name: "unit and category blocks together",
+            consents: vec![lae()],
+            blocks: vec![(BlockTarget::Category(cat("health.lae265")), false), (BlockTarget::Unit(unit("kk")), false)],
+            policies: &[BLOCK_CAT, BLOCK_UNIT],
+            ..Case::default()
+        },
+    ]
+}
+
+fn caseworker(c: &Case) -> Caseworker {
+    Caseworker { id: "cw-1".into(), unit: unit(c.unit), roles: c.roles.iter().map(|r| r.to_string()).collect() }
+}
+
+fn run(engine: &PolicyEngine, c: &Case) -> Result<policies::Decision, DecisionError> {
+    let who = citizen();
+    let cw = caseworker(c);
+    let p = purpose(c.purpose);
+    let cats = [cat(c.category)];
+    let consents = [(cat(c.category), c.consents.clone())];
+    let blocks: Vec<_> = c.blocks.iter().map(|(t, lifted)| block(who, t.clone(), *lifted)).collect();
+    engine.decide(&DecisionRequest {
+        caseworker: &cw,
+        citizen: &who,
+        citizen_municipality: c.municipality.map(|m| MunicipalityCode::parse(&m.to_string()).unwrap()),
+        purpose: &p,
+        categories: &cats,
+        now: t(c.now),
+        consents: &consents,
+        blocks: &blocks,
+    })
+}
+
+#[test]
+fn policy_table() {
+    let engine = engine();
+    let cases = cases();
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+    let mut failures = Vec::new();
+    for c in &cases {
+        let d = match run(&engine, c) {
+            Ok(d) => d,
+            Err(e) => {
+                failures.push(format!("{}: error {e}", c.name));
+                continue;
+            }
+        };
+        assert_eq!(d.sections.len(), 1);
+        let s = &d.sections[0];
+        let (effect, basis) = match c.want {
+            Want::Consent(i) => (Effect::Permit, Some(Basis::Consent(c.consents[i].id))),
+            Want::Statute => (Effect::Permit, Some(Basis::Statute("retssikkerhedsloven § 11 a, stk. 2".into()))),
+            Want::Deny => (Effect::Deny, None),
+        };
+        let policies: Vec<&str> = s.policies.iter().map(String::as_str).collect();
+        if s.effect != effect || s.basis != basis || policies != c.policies {
+            failures.push(format!(
+                "{}: got {:?} {:?} {:?}, want {:?} {:?} {:?}",
+                c.name, s.effect, s.basis, policies, effect, basis, c.policies
+            ));
+        }
+        assert!(!s.reason.da.is_empty() && !s.reason.en.is_empty(), "{}", c.name);
+    }
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[test]
+fn every_policy_is_exercised_by_the_table() {
+    let engine = engine();
+    let mut seen = std::collections::BTreeSet::new();
+    for c in &cases() {
+        for s in run(&engine, c).unwrap().sections {
+            seen.extend(s.policies);
+        }
+    }
+    let missing: Vec<_> = engine
+        .summary()
+        .policies
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .filter(|id| !seen.contains(id) && id != "role-gate.unlisted")
+        .collect();
+    assert!(missing.is_empty(), "policies no case determines: {missing:?}");
+}
+
+#[test]
+fn reasons_and_basis_read_well() {
+    let engine = engine();
+    let c = Case { consents: vec![lae()], want: Want::Consent(0), ..Case::default() };
+    let s = &run(&engine, &c).unwrap().sections[0];
+    assert!(s.reason.da.contains("samtykke"), "{}", s.reason.da);
+    let c = Case { roles: &["jobcenter-caseworker"], category: "jobcenter.case", ..Case::default() };
+    let s = &run(&engine, &c).unwrap().sections[0];
+    assert_eq!(s.reason.en, policies::NO_BASIS_EN);
+    let s = &run(&engine, &Case::default()).unwrap().sections[0];
+    assert!(s.reason.da.contains("sundhedsloven § 43"), "{}", s.reason.da);
+}
+
+#[test]
+fn a_four_category_request_is_decided_per_category() {
+    let engine = engine();
+    let who = citizen();
+    let cw = Caseworker {
+        id: "cw-2".into(),
+        unit: unit("kk.jobcenter.rehab"),
+        roles: ["rehab-team-member".to_string()].into(),
+    };
+    let p = purpose("rehabilitation-team");
+    let cats = [cat("health.lae265"), cat("jobcenter.case"), cat("jobcenter.benefits"), cat("social.case")];
+    let k = active("kk.jobcenter", true, &["health.lae265", "jobcenter.case"]);
+    let consents = vec![(cat("health.lae265"), vec![k.clone()]), (cat("jobcenter.case"), vec![k.clone()])];
+    let blocks = [block(who, BlockTarget::Category(cat("social.case")), false)];
+    let d = engine
+        .decide(&DecisionRequest {
+            caseworker: &cw,
+            citizen: &who,
+            citizen_municipality: Some(MunicipalityCode::parse("101").unwrap()),
+            purpose: &p,
+            categories: &cats,
+            now: t(NOW),
+            consents: &consents,
+            blocks: &blocks,
+        })
+        .unwrap();
+    let effects: Vec<_> = d.sections.iter().map(|s| (s.category.as_str(), s.effect)).collect();
+    assert_eq!(
+        effects,
+        [
+            ("health.lae265", Effect::Permit),
+            ("jobcenter.case", Effect::Permit),
+            ("jobcenter.benefits", Effect::Deny),
+            ("social.case", Effect::Deny),
+        ]
+    );
+    assert_eq!(d.sections[3].policies, ["block.category"]);
+    assert_eq!(d.policy_digest, engine.digest());
+    assert!(d.permitted(&cat("health.lae265")));
+}
+
+// --- bad input is an error, never a deny ----------------------------------------------
+
+fn base_request<'a>(
+    cw: &'a Caseworker,
+    who: &'a consent::Cpr,
+    p: &'a consent::Purpose,
+    cats: &'a [consent::Category],
+) -> DecisionRequest<'a> {
+    DecisionRequest {
+        caseworker: cw,
+        citizen: who,
+        citizen_municipality: None,
+        purpose: p,
+        categories: cats,
+        now: t(NOW),
+        consents: &[],
+        blocks: &[],
+    }
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let engine = engine();
+    let who = citizen();
+    let cw = caseworker(&Case::default());
+    let p = purpose("rehabilitation-team");
+
+    let unknown_cat = [cat("health.dna")];
+    let e = engine.decide(&base_request(&cw, &who, &p, &unknown_cat)).unwrap_err();
+    assert!(matches!(e, DecisionError::Vocabulary(_)), "{e}");
+    assert!(e.to_string().contains("health.lae265"), "lists the known ones: {e}");
+
+    let cats = [cat("health.lae265")];
+    let marketing = purpose("marketing");
+    let e = engine.decide(&base_request(&cw, &who, &marketing, &cats)).unwrap_err();
+    assert!(matches!(e, DecisionError::Vocabulary(_)), "{e}");
+
+    let stranger = Caseworker { unit: unit("odense.jobcenter"), ..cw.clone() };
+    let e = engine.decide(&base_request(&stranger, &who, &p, &cats)).unwrap_err();
+    assert!(matches!(e, DecisionError::UnknownUnit(_)), "{e}");
+
+    let e = engine.decide(&base_request(&cw, &who, &p, &[])).unwrap_err();
+    assert!(matches!(e, DecisionError::NoCategories), "{e}");
+
+    let twice = [cat("health.lae265"), cat("health.lae265")];
+    let e = engine.decide(&base_request(&cw, &who, &p, &twice)).unwrap_err();
+    assert!(matches!(e, DecisionError::DuplicateCategory(_)), "{e}");
+
+    let foreign = [block(other_citizen(), BlockTarget::Unit(unit("kk")), false)];
+    let e = engine.decide(&DecisionRequest { blocks: &foreign, ..base_request(&cw, &who, &p, &cats) }).unwrap_err();
+    assert!(matches!(e, DecisionError::ForeignBlock), "{e}");
+
+    let stray = [(cat("jobnet.cv"), vec![lae()])];
+    let e = engine.decide(&DecisionRequest { consents: &stray, ..base_request(&cw, &who, &p, &cats) }).unwrap_err();
+    assert!(matches!(e, DecisionError::ConsentForUnrequestedCategory(_)), "{e}");
+
+    let blank_role = Caseworker { roles: [" ".to_string()].into(), ..cw.clone() };
+    let e = engine.decide(&base_request(&blank_role, &who, &p, &cats)).unwrap_err();
+    assert!(matches!(e, DecisionError::BadRole(_)), "{e}");
+
+    // The far future is a time like any other: consents have ended by then.
+    let far = DecisionRequest { now: DateTime::<Utc>::MAX_UTC, ..base_request(&cw, &who, &p, &cats) };
+    assert_eq!(engine.decide(&far).unwrap().sections[0].effect, Effect::Deny);
+}
+
+#[test]
+fn explain_reads_json_and_refuses_a_missing_field() {
+    let engine = engine();
+    let json = r#"{
+        "caseworker": { "id": "cw-17", "unit": "kk.jobcenter.rehab", "roles": ["rehab-team-member"] },
+        "citizen": "0101901234",
+        "citizen_municipality": "101",
+        "purpose": "rehabilitation-team",
+        "categories": ["health.lae265", "jobcenter.benefits"],
+        "now": "2025-06-01T12:00:00Z",
+        "consents": [
+          { "grantee": "kk.jobcenter", "include_subunits": true, "purpose": "rehabilitation-team",
+            "categories": ["health.lae265"],
+            "period": { "from": "2025-01-01T00:00:00Z", "until": "2026-01-01T00:00:00Z" } }
+        ],
+        "blocks": [ { "type": "unit", "id": "kk.social" } ]
+    }"#;
+    let d = policies::explain::explain(&engine, json).unwrap();
+    assert_eq!(d.sections[0].effect, Effect::Permit);
+    assert_eq!(d.sections[1].effect, Effect::Deny);
+    let text = policies::explain::render(&d);
+    assert!(text.contains("health.lae265: PERMIT"), "{text}");
+    assert!(!text.contains("0101901234"), "no CPR number in the output");
+
+    let missing_now = json.replace(r#""now": "2025-06-01T12:00:00Z","#, "");
+    let e = policies::explain::explain(&engine, &missing_now).unwrap_err();
+    assert!(e.to_string().contains("now"), "{e}");
+
+    let unknown = json.replace(r#"["health.lae265", "jobcenter.benefits"]"#, r#"["health.dna"]"#);
+    let e = policies::explain::explain(&engine, &unknown).unwrap_err();
+    assert!(matches!(e, policies::explain::ExplainError::Decision(DecisionError::Vocabulary(_))), "{e}");
+}
