@@ -1,0 +1,62 @@
+//! The admin endpoint: `GET /admin/faults`, `PUT /admin/faults/{source}` (JSON
+//! [`SourceFaults`]), `DELETE /admin/faults` (clear all), `GET /admin/receipts` (the
+//! XCTL03 receipts received, as envelope ids) and `GET /admin/citizens`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+
+use crate::faults::SourceFaults;
+use crate::state::AppState;
+use crate::{Source, citizens};
+
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/admin/faults", get(list).delete(clear))
+        .route("/admin/faults/{source}", put(set))
+        .route("/admin/receipts", get(receipts))
+        .route("/admin/citizens", get(citizen_list))
+        .with_state(state)
+}
+
+async fn list(State(s): State<AppState>) -> Response {
+    let all: std::collections::BTreeMap<String, SourceFaults> =
+        Source::ALL.iter().map(|src| (src.name().to_string(), s.faults(*src))).collect();
+    Json(all).into_response()
+}
+
+async fn clear(State(s): State<AppState>) -> StatusCode {
+    for src in Source::ALL {
+        s.set_faults(src, SourceFaults::default());
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn set(State(s): State<AppState>, Path(source): Path<String>, Json(f): Json<SourceFaults>) -> Response {
+    match Source::from_name(&source) {
+        Some(src) => {
+            s.set_faults(src, f);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => {
+            (StatusCode::NOT_FOUND, "unknown source; use mediconnect, jobcenter, social or jobnet_cv").into_response()
+        }
+    }
+}
+
+async fn receipts(State(s): State<AppState>) -> Response {
+    let ids: Vec<String> =
+        s.0.receipts.lock().expect("not poisoned").iter().map(|r| r.original.envelope_identifier.clone()).collect();
+    Json(ids).into_response()
+}
+
+/// The synthetic citizens with their (synthetic) CPR numbers and profiles, for the demo.
+async fn citizen_list() -> Response {
+    let list: Vec<serde_json::Value> = citizens()
+        .iter()
+        .map(|c| serde_json::json!({ "cpr": c.cpr.expose(), "name": c.name(), "profile": c.profile }))
+        .collect();
+    Json(list).into_response()
+}

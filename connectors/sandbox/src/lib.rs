@@ -1,0 +1,248 @@
+//! sammen's sandbox: the four source systems simulated over their real protocols, in one
+//! process, each on its own port, with deterministic synthetic citizens ([`citizens`])
+//! and fault injection per source ([`Fault`], by configuration or by
+//! `PUT /admin/faults/{source}` on the admin port).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sandbox::SandboxError> {
+//! let running = sandbox::Sandbox::start(sandbox::SandboxConfig::default()).await?;
+//! let registry = connectors::Registry::from_config(&running.connectors_config()).unwrap();
+//! # Ok(()) }
+//! ```
+
+mod admin;
+pub mod citizens;
+pub mod faults;
+mod jobcenter;
+mod jobnet;
+mod mediconnect;
+mod serve;
+mod social;
+mod state;
+pub mod tls;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use connectors::medcom::Xctl03;
+use connectors::{ConnectorsConfig, SourceConfig};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use citizens::{Citizen, Profile, citizens, find};
+pub use faults::{Fault, SourceFaults};
+pub use tls::TlsMaterial;
+
+use state::AppState;
+
+/// The simulated source systems; their names are the connector ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Mediconnect,
+    Jobcenter,
+    Social,
+    JobnetCv,
+}
+
+impl Source {
+    pub const ALL: [Source; 4] = [Source::Mediconnect, Source::Jobcenter, Source::Social, Source::JobnetCv];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Mediconnect => "mediconnect",
+            Source::Jobcenter => "jobcenter",
+            Source::Social => "social",
+            Source::JobnetCv => "jobnet_cv",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// Ports to bind; 0 picks a free one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ports {
+    pub mediconnect: u16,
+    pub jobcenter: u16,
+    pub social: u16,
+    pub jobnet_cv: u16,
+    pub admin: u16,
+}
+
+/// The sandbox's configuration (TOML or JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// The address to bind; 127.0.0.1 by default.
+    pub bind: IpAddr,
+    pub ports: Ports,
+    /// Serve the four sources over TLS with this certificate (the admin port stays plain
+    /// HTTP on the bind address).
+    pub tls: Option<TlsMaterial>,
+    /// Latency and faults per source, by name (`mediconnect`, `jobcenter`, `social`,
+    /// `jobnet_cv`).
+    pub faults: BTreeMap<Source, SourceFaults>,
+    /// The size of the `oversized_body` fault's body.
+    pub oversized_bytes: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ports: Ports::default(),
+            tls: None,
+            faults: BTreeMap::new(),
+            oversized_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("bad request: {0}")]
+    Request(&'static str),
+}
+
+impl IntoResponse for SandboxError {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_REQUEST, self.to_string()).into_response()
+    }
+}
+
+/// The sandbox's bound addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addrs {
+    pub mediconnect: SocketAddr,
+    pub jobcenter: SocketAddr,
+    pub social: SocketAddr,
+    pub jobnet_cv: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+/// The entry point.
+pub struct Sandbox;
+
+impl Sandbox {
+    /// Binds every port and starts serving; returns at once.
+    pub async fn start(cfg: SandboxConfig) -> Result<RunningSandbox, SandboxError> {
+        let state = AppState::new(cfg.faults.clone(), cfg.oversized_bytes);
+        let acceptor = cfg.tls.as_ref().map(tls::acceptor).transpose()?;
+        let mut tasks = Vec::new();
+        let mut bind = async |port: u16, router: axum::Router, tls: Option<tokio_rustls::TlsAcceptor>| {
+            let addr = SocketAddr::new(cfg.bind, port);
+            let listener = TcpListener::bind(addr).await.map_err(|source| SandboxError::Bind { addr, source })?;
+            let local = listener.local_addr().map_err(|source| SandboxError::Bind { addr, source })?;
+            tasks.push(tokio::spawn(serve::accept_loop(listener, router, tls)));
+            Ok::<_, SandboxError>(local)
+        };
+        let addrs = Addrs {
+            mediconnect: bind(cfg.ports.mediconnect, mediconnect::router(state.clone()), acceptor.clone()).await?,
+            jobcenter: bind(cfg.ports.jobcenter, jobcenter::router(state.clone()), acceptor.clone()).await?,
+            social: bind(cfg.ports.social, social::router(state.clone()), acceptor.clone()).await?,
+            jobnet_cv: bind(cfg.ports.jobnet_cv, jobnet::router(state.clone()), acceptor.clone()).await?,
+            admin: bind(cfg.ports.admin, admin::router(state.clone()), None).await?,
+        };
+        Ok(RunningSandbox { addrs, ca_pem: cfg.tls.map(|t| t.ca_pem), state, tasks })
+    }
+}
+
+/// A started sandbox. Dropping it stops accepting connections.
+pub struct RunningSandbox {
+    pub addrs: Addrs,
+    ca_pem: Option<String>,
+    state: AppState,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningSandbox {
+    fn scheme(&self) -> &'static str {
+        if self.ca_pem.is_some() { "https" } else { "http" }
+    }
+
+    /// The base URL of a source (`https://localhost:PORT` with TLS, so the certificate's
+    /// name matches).
+    pub fn url(&self, source: Source) -> String {
+        let addr = match source {
+            Source::Mediconnect => self.addrs.mediconnect,
+            Source::Jobcenter => self.addrs.jobcenter,
+            Source::Social => self.addrs.social,
+            Source::JobnetCv => self.addrs.jobnet_cv,
+        };
+        let host = if self.ca_pem.is_some() { "localhost".to_string() } else { addr.ip().to_string() };
+        format!("{}://{host}:{}", self.scheme(), addr.port())
+    }
+
+    /// The admin base URL (plain HTTP).
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.addrs.admin)
+    }
+
+    /// The CA certificate to trust, when serving TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// Sets a source's latency and fault (as `PUT /admin/faults/{source}` does).
+    pub fn set_faults(&self, source: Source, faults: SourceFaults) {
+        self.state.set_faults(source, faults);
+    }
+
+    /// Clears every fault.
+    pub fn clear_faults(&self) {
+        for s in Source::ALL {
+            self.state.set_faults(s, SourceFaults::default());
+        }
+    }
+
+    /// The XCTL03 receipts the hub has received.
+    pub fn receipts(&self) -> Vec<Xctl03> {
+        self.state.0.receipts.lock().expect("not poisoned").clone()
+    }
+
+    /// A connectors configuration pointing at this sandbox (trusting its CA with TLS).
+    pub fn connectors_config(&self) -> ConnectorsConfig {
+        let mut cfg = ConnectorsConfig::default();
+        for s in Source::ALL {
+            let mut source = SourceConfig::new(self.url(s));
+            source.ca_pem = self.ca_pem.clone();
+            cfg.sources.insert(s.name().to_string(), source);
+        }
+        cfg
+    }
+
+    /// Serves until ctrl-c.
+    pub async fn run_until_ctrl_c(self) -> std::io::Result<()> {
+        tokio::signal::ctrl_c().await?;
+        drop(self);
+        Ok(())
+    }
+}
+
+impl Drop for RunningSandbox {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// A connectors configuration pointing at a running sandbox.
+pub fn connectors_config(running: &RunningSandbox) -> ConnectorsConfig {
+    running.connectors_config()
+}

@@ -1,0 +1,58 @@
+//! What the sandbox's handlers share.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::http::HeaderMap;
+use connectors::medcom::Xctl03;
+use consent::Cpr;
+
+use crate::faults::SourceFaults;
+use crate::{SandboxError, Source};
+
+#[derive(Clone)]
+pub(crate) struct AppState(pub(crate) Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub faults: RwLock<BTreeMap<Source, SourceFaults>>,
+    pub receipts: Mutex<Vec<Xctl03>>,
+    pub seen_request_ids: Mutex<HashSet<String>>,
+    pub oversized_bytes: usize,
+}
+
+impl AppState {
+    pub(crate) fn new(faults: BTreeMap<Source, SourceFaults>, oversized_bytes: usize) -> Self {
+        AppState(Arc::new(Inner {
+            faults: RwLock::new(faults),
+            receipts: Mutex::new(Vec::new()),
+            seen_request_ids: Mutex::new(HashSet::new()),
+            oversized_bytes,
+        }))
+    }
+
+    pub(crate) fn faults(&self, source: Source) -> SourceFaults {
+        self.0.faults.read().expect("not poisoned").get(&source).copied().unwrap_or_default()
+    }
+
+    pub(crate) fn set_faults(&self, source: Source, f: SourceFaults) {
+        self.0.faults.write().expect("not poisoned").insert(source, f);
+    }
+
+    /// Remembers a request id; false if it was seen before.
+    pub(crate) fn first_use(&self, id: &str) -> bool {
+        let mut seen = self.0.seen_request_ids.lock().expect("not poisoned");
+        if seen.len() > 100_000 {
+            seen.clear();
+        }
+        seen.insert(id.to_string())
+    }
+}
+
+/// The citizen named by the CPR header, if the header is a valid CPR number.
+pub(crate) fn cpr_header(headers: &HeaderMap) -> Result<Cpr, SandboxError> {
+    let v = headers
+        .get(connectors::http::CPR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(SandboxError::Request("missing x-civilRegistrationIdentifier"))?;
+    Cpr::parse(v).map_err(|_| SandboxError::Request("invalid x-civilRegistrationIdentifier"))
+}
