@@ -1,8 +1,10 @@
 //! sammen's domain: citizens, organisations, purposes and categories, consents and
-//! blocks, the consent ledger, and the storage trait with its embedded sled adapter.
+//! blocks, the consent ledger, the audit log, and the storage trait with its embedded sled
+//! adapter.
 //!
 //! Start reading at [`ledger::Ledger`]; the rules it enforces are in [`lifecycle`].
 
+pub mod audit;
 pub mod block;
 pub mod cpr;
 pub mod ledger;
@@ -20,7 +22,7 @@ pub use organisation::{Directory, MunicipalityCode, Unit, UnitId, UnitKind};
 pub use record::{
     Channel, Consent, ConsentEvent, ConsentId, ConsentStatus, DataPeriod, Grantor, Period, Requester, State,
 };
-pub use store::{SledStore, Store, StoreError};
+pub use store::{AuditBatch, AuditNode, SledStore, Store, StoreError};
 pub use vocabulary::{Category, Description, Purpose, Vocabulary};
 
 /// The default configuration (`config/default.toml`), compiled in so every binary and

@@ -1,10 +1,16 @@
-//! The storage trait every consent (and later audit) write goes through.
+//! The storage trait every consent and audit write goes through.
 //!
 //! The trait is shaped so that a PostgreSQL adapter can implement it: every method is
 //! async, a write is one transaction (event + derived state + indexes, with an optimistic
 //! version check), and no engine type appears in a signature. A write returns only once
 //! it is durable.
+//!
+//! The audit log ([`crate::audit`]) keeps three relations here: leaves (record bytes by
+//! index), nodes (the hashes of complete subtrees by level and index; level 0 holds the leaf
+//! hashes) and checkpoints (signed, by tree size). On PostgreSQL they are three tables
+//! with those primary keys; [`Store::audit_append`] is one transaction over all three.
 
+mod sled_audit;
 mod sled_store;
 
 use std::future::Future;
@@ -39,6 +45,30 @@ pub struct ConsentChange<'a> {
     pub state: &'a Consent,
     /// The consent text's body, stored once under its digest.
     pub text_body: Option<&'a str>,
+}
+
+/// The hash of one complete (perfect) subtree of the audit log's Merkle tree: the subtree
+/// of `2^level` leaves starting at leaf `index << level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditNode {
+    pub level: u8,
+    pub index: u64,
+    pub hash: [u8; 32],
+}
+
+/// One group-committed batch of audit records, written in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditBatch<'a> {
+    /// The index of the first new leaf. The store refuses the batch unless this equals the
+    /// number of leaves it holds (nobody else appended meanwhile).
+    pub first_index: u64,
+    /// Each record's canonical bytes, exactly as hashed: leaf `first_index + i`.
+    pub leaves: &'a [Vec<u8>],
+    /// The subtrees completed by these leaves (including the leaves' own hashes, level 0).
+    pub nodes: &'a [AuditNode],
+    /// The signed checkpoint for the new tree size `first_index + leaves.len()`, encoded by
+    /// the audit log; stored under that tree size.
+    pub checkpoint: &'a [u8],
 }
 
 pub trait Store: Send + Sync + 'static {
@@ -83,6 +113,36 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every consent id in the store (for verification and export).
     fn consent_ids(&self) -> impl Future<Output = Result<Vec<ConsentId>, StoreError>> + Send;
+
+    /// Appends one batch of audit leaves, their completed nodes and the batch's checkpoint in
+    /// one transaction, checking `batch.first_index` against the stored size; durable on
+    /// return. All or nothing.
+    fn audit_append(&self, batch: AuditBatch<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The number of audit leaves stored (the tree size of the last committed batch).
+    fn audit_size(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The stored audit leaves with index in `[start, end)`, in index order, as `(index, bytes)`.
+    /// Absent indexes are simply missing from the answer.
+    fn audit_leaves(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> impl Future<Output = Result<Vec<(u64, Vec<u8>)>, StoreError>> + Send;
+
+    /// The stored node hashes for `(level, index)` keys, in the order asked (`None` if absent).
+    fn audit_nodes(&self, keys: &[(u8, u64)])
+    -> impl Future<Output = Result<Vec<Option<[u8; 32]>>, StoreError>> + Send;
+
+    /// The stored checkpoints with tree size in `[start, end)`, in order, as `(tree size, bytes)`.
+    fn audit_checkpoints(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> impl Future<Output = Result<Vec<(u64, Vec<u8>)>, StoreError>> + Send;
+
+    /// The checkpoint with the largest tree size, if any.
+    fn audit_latest_checkpoint(&self) -> impl Future<Output = Result<Option<(u64, Vec<u8>)>, StoreError>> + Send;
 }
 
 /// Whether a consent is in force for a unit's lineage at `t`.

@@ -14,6 +14,8 @@
 //! | `citizen_blocks`   | cpr (10) · block id (16), active blocks only         | —              |
 //! | `texts`            | SHA-256 (hex)                                        | text body      |
 //!
+//! The audit log's trees are described in `sled_audit.rs`.
+//!
 //! Every commit is one multi-tree transaction followed by a flush, so an acknowledged
 //! write is on disk and the indexes never disagree with the state.
 
@@ -24,7 +26,8 @@ use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use super::{ConsentChange, Store, StoreError};
+use super::sled_audit::AuditTrees;
+use super::{AuditBatch, ConsentChange, Store, StoreError};
 use crate::block::{Block, BlockEvent, BlockId};
 use crate::cpr::Cpr;
 use crate::organisation::UnitId;
@@ -44,6 +47,7 @@ pub struct SledStore {
     blocks: sled::Tree,
     citizen_blocks: sled::Tree,
     texts: sled::Tree,
+    audit: AuditTrees,
 }
 
 impl From<sled::Error> for StoreError {
@@ -136,6 +140,7 @@ impl SledStore {
             blocks: t("blocks")?,
             citizen_blocks: t("citizen_blocks")?,
             texts: t("texts")?,
+            audit: AuditTrees::open(&db)?,
             db,
         })
     }
@@ -303,5 +308,31 @@ impl Store for SledStore {
                 Ok(ConsentId(uuid::Uuid::from_bytes(b)))
             })
             .collect()
+    }
+
+    async fn audit_append(&self, batch: AuditBatch<'_>) -> Result<(), StoreError> {
+        self.audit.append(&batch)?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    async fn audit_size(&self) -> Result<u64, StoreError> {
+        self.audit.size()
+    }
+
+    async fn audit_leaves(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.audit.leaves(start, end)
+    }
+
+    async fn audit_nodes(&self, keys: &[(u8, u64)]) -> Result<Vec<Option<[u8; 32]>>, StoreError> {
+        self.audit.nodes(keys)
+    }
+
+    async fn audit_checkpoints(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.audit.checkpoints(start, end)
+    }
+
+    async fn audit_latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.audit.latest_checkpoint()
     }
 }

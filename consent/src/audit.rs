@@ -1,0 +1,50 @@
+//! The durable, tamper-evident audit log.
+//!
+//! Every decision, release, refused request, portal action and operator read becomes one
+//! [`AuditRecord`]. Its canonical bytes (JSON, [`AuditRecord::canonical_bytes`]) are a leaf
+//! of an RFC 6962 Merkle tree (leaf `SHA-256(0x00 || d)`, node `SHA-256(0x01 || l || r)`).
+//!
+//! Writing goes through [`AuditLog::append`]: one writer task takes every pending append
+//! (group commit, up to [`AuditConfig::max_batch`] records), extends the tree, signs a
+//! [`SignedCheckpoint`] (tree size, root, time; Ed25519) and writes leaves, completed
+//! subtree hashes and checkpoint in one [`Store::audit_append`] transaction with one flush.
+//! Only then is each caller answered, so an `Ok` means "durable and covered by a signed
+//! checkpoint". If the write fails every caller of the batch gets an error and the tree is
+//! re-read from the store before the next batch.
+//!
+//! Roots and proofs are read from the stored complete-subtree hashes: O(log n) node reads.
+//! [`verify_store`] recomputes everything offline and names the first bad index.
+//!
+//! [`Store::audit_append`]: crate::store::Store::audit_append
+
+mod appender;
+mod checkpoint;
+mod merkle;
+mod record;
+mod verify;
+
+pub use appender::{Appended, AuditConfig, AuditLog, AuditStats};
+pub use checkpoint::{CHECKPOINT_CONTEXT, SignedCheckpoint, checkpoint_message, generate_signing_key, key_id};
+pub use merkle::{Hash, MemoryTree, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion};
+pub use record::{AuditDecision, AuditKind, AuditRecord};
+pub use verify::{VerifyError, VerifyReport, verify_store};
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit store failed: {0}")]
+    Store(#[from] StoreError),
+    /// The writer task has stopped (the runtime is shutting down).
+    #[error("the audit log writer has stopped")]
+    Closed,
+    /// An index or tree size beyond the durable log, or an impossible proof request.
+    #[error("out of range: {0}")]
+    OutOfRange(String),
+    /// A stored checkpoint that does not read or does not verify.
+    #[error("bad checkpoint: {0}")]
+    BadCheckpoint(String),
+    /// Stored audit data that is missing or unreadable (run `verify_store`).
+    #[error("the stored audit log is inconsistent: {0}")]
+    Corrupt(String),
+}

@@ -1,0 +1,381 @@
+//! [`AuditLog`]: group-committed appends, and reads of records, roots and proofs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use tokio::sync::{mpsc, oneshot};
+
+use super::AuditError;
+use super::checkpoint::SignedCheckpoint;
+use super::merkle::{Frontier, Hash, Span, consistency_spans, fold, inclusion_spans, leaf_hash};
+use super::record::AuditRecord;
+use crate::store::{AuditBatch, AuditNode, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// The most records one group commit takes from the queue (a single append larger than
+    /// this is still written whole, alone).
+    pub max_batch: usize,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { max_batch: 1024 }
+    }
+}
+
+/// Where an append's records went: indexes `first_index .. first_index + count`, in the
+/// tree of `tree_size` records that the batch's checkpoint signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub first_index: u64,
+    pub count: u64,
+    pub tree_size: u64,
+}
+
+/// What the writer has done since [`AuditLog::open`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditStats {
+    /// Batches committed (one transaction and one flush each).
+    pub batches: u64,
+    /// Records committed.
+    pub records: u64,
+    /// Appends (callers) answered with success.
+    pub appends: u64,
+    /// The most records one batch held.
+    pub largest_batch: u64,
+    /// Batches whose write failed (every caller in them got an error).
+    pub failed_batches: u64,
+}
+
+struct Job {
+    leaves: Vec<(Vec<u8>, Hash)>,
+    reply: oneshot::Sender<Result<Appended, AuditError>>,
+}
+
+struct Shared {
+    /// The durable tree size: everything below it is written, flushed and checkpointed.
+    size: AtomicU64,
+    stats: Mutex<AuditStats>,
+}
+
+/// The audit log over a [`Store`]. Cheap to clone; every clone feeds the same writer task,
+/// which stops when the last clone is dropped.
+pub struct AuditLog<S> {
+    store: S,
+    tx: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+    verifying_key: VerifyingKey,
+}
+
+impl<S: Clone> Clone for AuditLog<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            tx: self.tx.clone(),
+            shared: self.shared.clone(),
+            verifying_key: self.verifying_key,
+        }
+    }
+}
+
+fn dup(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict { expected } => StoreError::Conflict { expected: *expected },
+        StoreError::Corrupt(s) => StoreError::Corrupt(s.clone()),
+        StoreError::Io(s) => StoreError::Io(s.clone()),
+    }
+}
+
+fn dup_audit(e: &AuditError) -> AuditError {
+    match e {
+        AuditError::Store(s) => AuditError::Store(dup(s)),
+        AuditError::Closed => AuditError::Closed,
+        AuditError::OutOfRange(s) => AuditError::OutOfRange(s.clone()),
+        AuditError::BadCheckpoint(s) => AuditError::BadCheckpoint(s.clone()),
+        AuditError::Corrupt(s) => AuditError::Corrupt(s.clone()),
+    }
+}
+
+/// The hashes of `spans`, read from the stored complete subtrees in one store call.
+pub(super) async fn span_hashes<S: Store>(store: &S, spans: &[Span]) -> Result<Vec<Hash>, AuditError> {
+    let per_span: Vec<Vec<(u8, u64)>> = spans.iter().map(|s| s.nodes()).collect();
+    let keys: Vec<(u8, u64)> = per_span.iter().flatten().copied().collect();
+    let found = store.audit_nodes(&keys).await?;
+    let mut found = keys.iter().zip(found).map(|(&(level, index), h)| {
+        h.ok_or_else(|| AuditError::Corrupt(format!("the hash of subtree (level {level}, index {index}) is missing")))
+    });
+    per_span
+        .iter()
+        .map(|ks| {
+            let hashes = (&mut found).take(ks.len()).collect::<Result<Vec<_>, _>>()?;
+            Ok(fold(&hashes))
+        })
+        .collect()
+}
+
+/// The frontier of the stored tree, checked against the latest stored checkpoint.
+async fn load_frontier<S: Store>(store: &S) -> Result<(Frontier, Option<SignedCheckpoint>), AuditError> {
+    let size = store.audit_size().await?;
+    let keys = Span { start: 0, len: size }.nodes();
+    let found = store.audit_nodes(&keys).await?;
+    let hashes = keys
+        .iter()
+        .zip(found)
+        .map(|(&(level, index), h)| {
+            h.ok_or_else(|| {
+                AuditError::Corrupt(format!("the hash of subtree (level {level}, index {index}) is missing"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let frontier = Frontier::from_nodes(size, &hashes);
+    let latest = match store.audit_latest_checkpoint().await? {
+        None => None,
+        Some((at, bytes)) => Some((at, SignedCheckpoint::from_bytes(&bytes)?)),
+    };
+    match &latest {
+        None if size == 0 => {}
+        None => return Err(AuditError::Corrupt(format!("{size} records and no checkpoint"))),
+        Some((at, cp)) => {
+            if *at != size || cp.tree_size != size {
+                return Err(AuditError::Corrupt(format!(
+                    "the latest checkpoint is for {} records, the log holds {size}",
+                    cp.tree_size
+                )));
+            }
+            if cp.root != frontier.root() {
+                return Err(AuditError::Corrupt(format!("the root of {size} records differs from its checkpoint")));
+            }
+        }
+    }
+    Ok((frontier, latest.map(|(_, cp)| cp)))
+}
+
+impl<S: Store + Clone> AuditLog<S> {
+    /// Opens the log over the store (recovering the tree size and frontier from stored
+    /// state, checked against the latest checkpoint) and starts the group-commit writer
+    /// task on the current tokio runtime.
+    pub async fn open(store: S, signing_key: SigningKey, config: AuditConfig) -> Result<Self, AuditError> {
+        let (frontier, latest) = load_frontier(&store).await?;
+        let shared = Arc::new(Shared { size: AtomicU64::new(frontier.size()), stats: Mutex::default() });
+        let max_batch = config.max_batch.max(1);
+        let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
+        let verifying_key = signing_key.verifying_key();
+        let writer = Writer {
+            store: store.clone(),
+            key: signing_key,
+            frontier: Some(frontier),
+            last_time: latest.map(|c| c.time),
+            max_batch,
+            shared: shared.clone(),
+        };
+        tokio::spawn(writer.run(rx));
+        Ok(Self { store, tx, shared, verifying_key })
+    }
+
+    /// Appends records; returns only when they are durable (flushed) and covered by a
+    /// signed checkpoint. Records of concurrent callers are written together, in one
+    /// transaction and one flush. A caller's records get consecutive indexes. An error means
+    /// the records may or may not be stored; nothing may be released on it.
+    pub async fn append(&self, records: Vec<AuditRecord>) -> Result<Appended, AuditError> {
+        if records.is_empty() {
+            let size = self.tree_size();
+            return Ok(Appended { first_index: size, count: 0, tree_size: size });
+        }
+        let leaves = records
+            .iter()
+            .map(|r| {
+                let bytes = r.canonical_bytes();
+                let hash = leaf_hash(&bytes);
+                (bytes, hash)
+            })
+            .collect();
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Job { leaves, reply }).await.map_err(|_| AuditError::Closed)?;
+        answer.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// The durable tree size (records acknowledged so far, by this process or before it).
+    pub fn tree_size(&self) -> u64 {
+        self.shared.size.load(Ordering::Acquire)
+    }
+
+    /// What the writer has done since the log was opened.
+    pub fn stats(&self) -> AuditStats {
+        *self.shared.stats.lock().expect("stats lock")
+    }
+
+    pub async fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, AuditError> {
+        match self.store.audit_latest_checkpoint().await? {
+            None => Ok(None),
+            Some((_, bytes)) => SignedCheckpoint::from_bytes(&bytes).map(Some),
+        }
+    }
+
+    /// Every stored checkpoint with tree size in `[start, end)`, in order.
+    pub async fn checkpoints(&self, start: u64, end: u64) -> Result<Vec<SignedCheckpoint>, AuditError> {
+        let stored = self.store.audit_checkpoints(start, end).await?;
+        stored.iter().map(|(_, b)| SignedCheckpoint::from_bytes(b)).collect()
+    }
+
+    pub async fn entry(&self, index: u64) -> Result<Option<AuditRecord>, AuditError> {
+        Ok(self.entries(index, index.saturating_add(1)).await?.pop().map(|(_, r)| r))
+    }
+
+    /// The durable records with index in `[start, end)`.
+    pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, AuditRecord)>, AuditError> {
+        let end = end.min(self.tree_size());
+        let stored = self.store.audit_leaves(start, end).await?;
+        stored
+            .into_iter()
+            .map(|(i, b)| {
+                let r = serde_json::from_slice(&b)
+                    .map_err(|e| AuditError::Corrupt(format!("record {i} does not read: {e}")))?;
+                Ok((i, r))
+            })
+            .collect()
+    }
+
+    /// The stored bytes of records `[start, end)` exactly as hashed (leaf data).
+    pub async fn raw_entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, AuditError> {
+        Ok(self.store.audit_leaves(start, end.min(self.tree_size())).await?)
+    }
+
+    fn check_size(&self, tree_size: u64) -> Result<(), AuditError> {
+        let size = self.tree_size();
+        if tree_size > size {
+            return Err(AuditError::OutOfRange(format!("tree size {tree_size} is beyond the log's {size}")));
+        }
+        Ok(())
+    }
+
+    /// RFC 6962 `PATH(index, D[0:tree_size])`: the audit path, leaf side first.
+    pub async fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<Vec<[u8; 32]>, AuditError> {
+        self.check_size(tree_size)?;
+        if index >= tree_size {
+            return Err(AuditError::OutOfRange(format!("index {index} is not below tree size {tree_size}")));
+        }
+        span_hashes(&self.store, &inclusion_spans(index, tree_size)).await
+    }
+
+    /// RFC 6962 `PROOF(first, D[0:second])`; empty when `first` is 0 or equals `second`.
+    pub async fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<[u8; 32]>, AuditError> {
+        self.check_size(second)?;
+        if first > second {
+            return Err(AuditError::OutOfRange(format!("tree size {first} is beyond {second}")));
+        }
+        span_hashes(&self.store, &consistency_spans(first, second)).await
+    }
+
+    /// `MTH(D[0:tree_size])`.
+    pub async fn root(&self, tree_size: u64) -> Result<[u8; 32], AuditError> {
+        self.check_size(tree_size)?;
+        Ok(span_hashes(&self.store, &[Span { start: 0, len: tree_size }]).await?[0])
+    }
+
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.verifying_key
+    }
+
+    /// The store the log writes to.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+}
+
+struct Writer<S> {
+    store: S,
+    key: SigningKey,
+    /// `None` after a failed write: re-read from the store before the next batch.
+    frontier: Option<Frontier>,
+    last_time: Option<DateTime<Utc>>,
+    max_batch: usize,
+    shared: Arc<Shared>,
+}
+
+impl<S: Store> Writer<S> {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut jobs: Vec<Job> = Vec::new();
+        while let Some(job) = rx.recv().await {
+            let mut count = job.leaves.len();
+            jobs.push(job);
+            while count < self.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        count += job.leaves.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let result = self.commit(&mut jobs).await;
+            let mut stats = self.shared.stats.lock().expect("stats lock");
+            match result {
+                Ok((first, tree_size)) => {
+                    stats.batches += 1;
+                    stats.records += count as u64;
+                    stats.appends += jobs.len() as u64;
+                    stats.largest_batch = stats.largest_batch.max(count as u64);
+                    drop(stats);
+                    let mut at = first;
+                    for job in jobs.drain(..) {
+                        let n = job.leaves.len() as u64;
+                        // A caller that gave up waiting is no reason to stop.
+                        let _ = job.reply.send(Ok(Appended { first_index: at, count: n, tree_size }));
+                        at += n;
+                    }
+                }
+                Err(e) => {
+                    stats.failed_batches += 1;
+                    drop(stats);
+                    for job in jobs.drain(..) {
+                        let _ = job.reply.send(Err(dup_audit(&e)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the batch; returns (first index, new tree size). On error the frontier is
+    /// dropped, to be re-read from what the store actually holds.
+    async fn commit(&mut self, jobs: &mut [Job]) -> Result<(u64, u64), AuditError> {
+        let mut frontier = match self.frontier.take() {
+            Some(f) => f,
+            None => {
+                let (f, latest) = load_frontier(&self.store).await?;
+                self.shared.size.store(f.size(), Ordering::Release);
+                self.last_time = latest.map(|c| c.time).max(self.last_time);
+                f
+            }
+        };
+        let first = frontier.size();
+        let mut leaves = Vec::new();
+        let mut nodes = Vec::new();
+        for job in jobs.iter_mut() {
+            for (bytes, hash) in job.leaves.iter_mut() {
+                frontier.push(*hash, |level, index, hash| nodes.push(AuditNode { level, index, hash }));
+                leaves.push(std::mem::take(bytes));
+            }
+        }
+        let time = Utc::now().max(self.last_time.unwrap_or(DateTime::<Utc>::MIN_UTC));
+        let checkpoint = SignedCheckpoint::sign(&self.key, frontier.size(), frontier.root(), time);
+        let encoded = checkpoint.to_bytes();
+        let batch = AuditBatch { first_index: first, leaves: &leaves, nodes: &nodes, checkpoint: &encoded };
+        match self.store.audit_append(batch).await {
+            Ok(()) => {
+                let size = frontier.size();
+                self.frontier = Some(frontier);
+                self.last_time = Some(time);
+                self.shared.size.store(size, Ordering::Release);
+                Ok((first, size))
+            }
+            Err(e) => {
+                // The transaction may or may not have applied: find out before the next batch.
+                self.frontier = None;
+                Err(e.into())
+            }
+        }
+    }
+}
