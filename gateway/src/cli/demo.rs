@@ -1,0 +1,226 @@
+//! `sammen demo`: the main job, run by `cargo run --release -- demo`.
+//!
+//! One process, one command: the sandbox source systems (over TLS), a development PKI
+//! (CA, gateway server certificate, one caseworker-system client certificate), a
+//! caseworker token issuer, and the gateway with the embedded store. It seeds one consent,
+//! assembles a case file through the real HTTPS API to show that everything answers, and
+//! prints ready-to-paste `curl` commands. Request bodies go into files, so no CPR number
+//! is printed.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::{Duration, Months, Utc};
+use consent::{Category, Channel, Ledger, Period, Purpose, SledStore, TermsInput, UnitId};
+use gateway::dev::{DevIssuer, DevPki};
+use gateway::settings::{IssuerSettings, SystemSettings};
+use serde_json::{Value, json};
+
+use super::Cli;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where the gateway listens.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// Assemble one case file, print the commands, and stop (instead of serving until ctrl-c).
+    #[arg(long)]
+    once: bool,
+}
+
+const AUDIENCE: &str = "sammen";
+const ISSUER: &str = "https://idp.demo.sammen.invalid";
+const SYSTEM: &str = "demo-case-system";
+const CASEWORKER_UNIT: &str = "kk.jobcenter.rehab";
+const CATEGORIES: [&str; 5] = ["health.lae265", "health.correspondence", "jobcenter.case", "jobnet.cv", "social.case"];
+
+pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
+    let mut settings = cli.settings()?;
+    let dir = settings.data_dir.join("demo");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+
+    // Credentials: the PKI and the caseworker token issuer.
+    let pki = DevPki::generate(&dir.join("pki"), &["localhost", "127.0.0.1"], SYSTEM)?;
+    let issuer = DevIssuer::generate(ISSUER)?;
+    let jwks = dir.join("jwks.json");
+    issuer.write_jwks(&jwks)?;
+
+    // The source systems, over TLS with their own CA.
+    let sandbox =
+        sandbox::Sandbox::start(sandbox::SandboxConfig { tls: Some(sandbox::tls::generate()?), ..Default::default() })
+            .await?;
+
+    settings.data_dir = dir.clone();
+    settings.server.listen = args.listen;
+    settings.server.cert_file = Some(pki.server_cert.clone());
+    settings.server.key_file = Some(pki.server_key.clone());
+    settings.server.client_ca_file = Some(pki.ca_cert.clone());
+    settings.systems = vec![SystemSettings {
+        id: SYSTEM.into(),
+        organisation: UnitId::parse("kk")?,
+        purposes: settings.domain.purposes.keys().cloned().collect(),
+        cert_sha256: Some(pki.client_sha256.clone()),
+        cert_subject_cn: None,
+    }];
+    settings.caseworker_issuer = Some(IssuerSettings {
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        jwks_url: None,
+        jwks_file: Some(jwks),
+        jwks_ca_file: None,
+        jwks_refresh_secs: 300,
+        leeway_secs: 30,
+        claims: Default::default(),
+    });
+    settings.connectors = sandbox.connectors_config();
+    if !settings.policies.dir.exists() {
+        anyhow::bail!(
+            "the policy directory {} does not exist; run the demo from the repository's root",
+            settings.policies.dir.display()
+        );
+    }
+
+    // One consent, as the citizen would have granted it in the portal.
+    let store = SledStore::open(&dir.join("store"))?;
+    let citizen = sandbox::citizens::cpr_of(0);
+    let who = sandbox::citizens::find(&citizen).map(|c| c.name()).unwrap_or_default();
+    let ledger = Ledger::new(store.clone(), settings.domain.clone().into_rules()?);
+    let now = Utc::now();
+    let granted = ledger
+        .grant(
+            TermsInput {
+                citizen,
+                grantee: UnitId::parse(CASEWORKER_UNIT)?,
+                include_subunits: false,
+                purpose: Purpose::parse("rehabilitation-team")?,
+                categories: ["health.lae265", "health.correspondence", "jobcenter.case", "jobnet.cv"]
+                    .iter()
+                    .map(|c| Category::parse(c))
+                    .collect::<Result<BTreeSet<_>, _>>()?,
+                period: Period { from: now, until: now.checked_add_months(Months::new(6)).context("period")? },
+                data_period: None,
+                text_version: "demo-1".into(),
+                text_body: "Du giver rehabiliteringsteamet i Jobcenter København lov til at se din lægeerklæring, \
+                            breve fra din læge, din sag i jobcentret og dit CV i 6 måneder."
+                    .into(),
+            },
+            &citizen,
+            Channel::Portal,
+            now,
+        )
+        .await?;
+
+    let gateway = gateway::server::start_with_store(settings, store).await?;
+    let url = format!("https://localhost:{}", gateway.addr.port());
+
+    // A caseworker in the rehabilitation team, and the request bodies.
+    let token = issuer.mint(AUDIENCE, "anna.jensen", CASEWORKER_UNIT, &["rehab-team-member"], Duration::hours(8));
+    std::fs::write(dir.join("token"), &token)?;
+    let case_file_body = json!({
+        "citizen": citizen.expose(), "purpose": "rehabilitation-team",
+        "categories": CATEGORIES, "case_reference": "DEMO-2026-001",
+    });
+    write_json(&dir.join("case-file-request.json"), &case_file_body)?;
+    let second = sandbox::citizens::cpr_of(1);
+    write_json(
+        &dir.join("consent-request.json"),
+        &json!({
+            "citizen": second.expose(), "purpose": "rehabilitation-team",
+            "categories": ["health.lae265", "jobcenter.case"],
+            "period": { "until": (now + Duration::days(120)).to_rfc3339() },
+            "explanation": "Vi forbereder dit møde med rehabiliteringsteamet og vil gerne se din lægeerklæring.",
+        }),
+    )?;
+
+    // Prove it works: one case file through the real API.
+    let client = client(&pki)?;
+    let answer: Value = client
+        .post(format!("{url}/api/v1/case-files"))
+        .bearer_auth(&token)
+        .json(&case_file_body)
+        .send()
+        .await
+        .context("calling the gateway")?
+        .error_for_status()
+        .context("the gateway refused the demo's case-file request")?
+        .json()
+        .await?;
+
+    println!();
+    println!("sammen demo is running. Everything lives in {}", dir.display());
+    println!();
+    println!("  gateway (caseworker API)  {url}/api/v1  (OpenAPI: {url}/api/v1/openapi.json)");
+    println!("  sandbox admin (faults)    {}", sandbox.admin_url());
+    println!();
+    println!("Seeded: {who} ({citizen}, synthetic) granted consent {} to {CASEWORKER_UNIT}", granted.id);
+    println!("for rehabilitation-team: LÆ 265, MedCom letters, the jobcenter case and the CV — not social.case.");
+    println!();
+    println!("A case file, assembled just now through the API as caseworker anna.jensen ({CASEWORKER_UNIT}):");
+    for s in answer["sections"].as_array().into_iter().flatten() {
+        let basis = match (s["basis"]["type"].as_str(), s["basis"]["reference"].as_str()) {
+            (Some(t), Some(r)) => format!("{t}:{r}"),
+            _ => "no basis".into(),
+        };
+        println!(
+            "  {:<22} {:<9} {:<46} {} document(s)",
+            s["category"].as_str().unwrap_or("?"),
+            s["status"].as_str().unwrap_or("?"),
+            basis,
+            s["documents"].as_array().map_or(0, Vec::len)
+        );
+    }
+    let d = dir.display();
+    let tls = format!("--cacert {d}/pki/ca.pem --cert {d}/pki/client.pem --key {d}/pki/client-key.pem");
+    println!();
+    println!("Try it yourself (the token is valid for 8 hours):");
+    println!();
+    println!("  # assemble the case file");
+    println!("  curl -s {tls} \\");
+    println!("    -H \"authorization: Bearer $(cat {d}/token)\" -H 'content-type: application/json' \\");
+    println!("    -d @{d}/case-file-request.json {url}/api/v1/case-files");
+    println!();
+    println!("  # ask another citizen for consent, then read the request's status");
+    println!("  curl -s {tls} \\");
+    println!("    -H \"authorization: Bearer $(cat {d}/token)\" -H 'content-type: application/json' \\");
+    println!("    -d @{d}/consent-request.json {url}/api/v1/consent-requests");
+    println!();
+    println!("  # make a source fail and see only its section change");
+    println!("  curl -s -X PUT -H 'content-type: application/json' -d '{{\"fault\": {{\"kind\": \"http500\"}}}}' \\");
+    println!("    {}/admin/faults/jobnet_cv", sandbox.admin_url());
+    println!();
+    println!("Not built yet: the citizen portal with MitID login, and the operators' audit API.");
+
+    if args.once {
+        gateway.shutdown().await;
+        return Ok(());
+    }
+    println!();
+    println!("Press ctrl-c to stop.");
+    gateway.run_until_signal().await?;
+    drop(sandbox);
+    Ok(())
+}
+
+fn write_json(path: &Path, v: &Value) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(v)?).with_context(|| format!("writing {}", path.display()))
+}
+
+/// An HTTPS client that trusts the demo CA and presents the caseworker system's certificate.
+fn client(pki: &DevPki) -> anyhow::Result<reqwest::Client> {
+    let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let mut identity = read(&pki.client_cert)?;
+    identity.extend(read(&pki.client_key)?);
+    Ok(reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&read(&pki.ca_cert)?)?)
+        .identity(reqwest::Identity::from_pem(&identity)?)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?)
+}

@@ -1,0 +1,24 @@
+//! `sammen serve`: the HTTPS API for caseworker systems, until ctrl-c or SIGTERM.
+//!
+//! Prints `sammen serve: listening on https://ADDR` on standard output once it accepts
+//! connections (with `listen = "127.0.0.1:0"` that line tells the chosen port).
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use super::Cli;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<()> {
+    let settings = cli.settings()?;
+    let running = gateway::server::start(settings).await.context("starting the gateway")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "sammen serve: listening on https://{}", running.addr)?;
+    out.flush()?;
+    drop(out);
+    running.run_until_signal().await.context("waiting for a signal")?;
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! A local development PKI (rcgen): one CA, the gateway's server certificate, and one
+//! caseworker-system client certificate, written as PEM files into a directory.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+};
+use sha2::{Digest, Sha256};
+
+use super::DevError;
+
+/// The files of a development PKI, and the client certificate's fingerprint.
+#[derive(Debug, Clone)]
+pub struct DevPki {
+    pub dir: PathBuf,
+    /// The CA certificate: clients trust it for the server, the server for clients.
+    pub ca_cert: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    /// SHA-256 (hex) of the client certificate's DER: how the gateway recognises the system.
+    pub client_sha256: String,
+    /// The client certificate's subject common name.
+    pub client_cn: String,
+}
+
+fn crypto(e: rcgen::Error) -> DevError {
+    DevError::Crypto(e.to_string())
+}
+
+fn write(path: &Path, contents: &str) -> Result<(), DevError> {
+    std::fs::write(path, contents).map_err(|e| DevError::Write { path: path.to_path_buf(), message: e.to_string() })?;
+    #[cfg(unix)]
+    if path.extension().is_some_and(|e| e == "pem") && path.to_string_lossy().contains("-key") {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(())
+}
+
+impl DevPki {
+    /// Generates a CA, a server certificate for `server_names` (DNS names or IP
+    /// addresses) and a client certificate with common name `client_cn`, into `dir`.
+    pub fn generate(dir: &Path, server_names: &[&str], client_cn: &str) -> Result<DevPki, DevError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DevError::Write { path: dir.to_path_buf(), message: e.to_string() })?;
+        let ca_key = KeyPair::generate().map_err(crypto)?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(crypto)?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        ca_params.distinguished_name.push(DnType::CommonName, "sammen development CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_cert = ca_params.self_signed(&ca_key).map_err(crypto)?;
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let server_key = KeyPair::generate().map_err(crypto)?;
+        let mut server =
+            CertificateParams::new(server_names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).map_err(crypto)?;
+        server.distinguished_name.push(DnType::CommonName, "sammen gateway");
+        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server_cert = server.signed_by(&server_key, &issuer).map_err(crypto)?;
+
+        let client_key = KeyPair::generate().map_err(crypto)?;
+        let mut client = CertificateParams::new(Vec::<String>::new()).map_err(crypto)?;
+        client.distinguished_name.push(DnType::CommonName, client_cn);
+        client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_cert = client.signed_by(&client_key, &issuer).map_err(crypto)?;
+
+        let pki = DevPki {
+            dir: dir.to_path_buf(),
+            ca_cert: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server-key.pem"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client-key.pem"),
+            client_sha256: hex::encode(Sha256::digest(client_cert.der())),
+            client_cn: client_cn.to_string(),
+        };
+        write(&pki.ca_cert, &ca_cert.pem())?;
+        write(&pki.server_cert, &server_cert.pem())?;
+        write(&pki.server_key, &server_key.serialize_pem())?;
+        write(&pki.client_cert, &client_cert.pem())?;
+        write(&pki.client_key, &client_key.serialize_pem())?;
+        Ok(pki)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    #[test]
+    fn writes_a_chain_that_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = DevPki::generate(dir.path(), &["localhost", "127.0.0.1"], "demo-case-system").unwrap();
+        let ca = CertificateDer::from_pem_file(&pki.ca_cert).unwrap();
+        let client = CertificateDer::from_pem_file(&pki.client_cert).unwrap();
+        assert_eq!(pki.client_sha256, hex::encode(Sha256::digest(&client)));
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca).unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider).build().unwrap();
+        let now = rustls::pki_types::UnixTime::now();
+        verifier.verify_client_cert(&client, &[], now).expect("the client certificate chains to the CA");
+        // A certificate from another CA does not.
+        let other = DevPki::generate(&dir.path().join("other"), &["localhost"], "x").unwrap();
+        let stranger = CertificateDer::from_pem_file(&other.client_cert).unwrap();
+        assert!(verifier.verify_client_cert(&stranger, &[], now).is_err());
+    }
+}

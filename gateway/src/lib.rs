@@ -1,0 +1,7 @@
+//! sammen's gateway as a library: configuration ([`settings`]) and the HTTPS API for
+//! caseworker systems ([`server`]). The `sammen` binary (`src/main.rs`, `src/cli/`), the
+//! demo and the end-to-end tests all start the server through [`server::start`].
+
+pub mod dev;
+pub mod server;
+pub mod settings;

@@ -1,0 +1,246 @@
+//! The HTTPS API for caseworker systems (`sammen serve`), startable in-process.
+//!
+//! [`start`] opens the store, loads the policy set, builds the connector registry, opens
+//! the audit log, loads the caseworker issuer's keys, binds the listener and serves until
+//! [`RunningGateway::shutdown`]. [`start_with_store`] does the same over a store the caller
+//! already opened (the demo and the in-process tests share it with their own `Ledger`).
+//!
+//! Code map: [`tls`] (rustls config, accept loop, client certificate identity),
+//! [`systems`] (certificate → registered system), [`token`] (caseworker JWT and JWKS),
+//! [`auth`] (the [`auth::Caller`] extractor and admission checks), [`case_file`] (decide,
+//! audit, fetch, audit, answer), [`consent_api`] (consent requests and search), [`api`]
+//! (request and response bodies), [`problem`] (RFC 9457 errors), [`request_id`] (ids,
+//! request logging), [`routes`] (the router and the OpenAPI document).
+
+pub mod api;
+pub mod auth;
+pub mod case_file;
+pub mod consent_api;
+pub mod problem;
+pub mod request_id;
+pub mod routes;
+pub mod systems;
+pub mod tls;
+pub mod token;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use connectors::Registry;
+use consent::audit::{AuditConfig, AuditLog};
+use consent::{Ledger, SledStore};
+use ed25519_dalek::SigningKey;
+use policies::PolicyEngine;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::settings::{Settings, SettingsError};
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Services>);
+
+pub struct Services {
+    pub ledger: Ledger<SledStore>,
+    pub engine: Arc<PolicyEngine>,
+    pub registry: Registry,
+    pub audit: AuditLog<SledStore>,
+    pub systems: systems::Systems,
+    pub tokens: Arc<token::TokenVerifier>,
+    /// One deadline for all sources of a case file.
+    pub case_file_deadline: Duration,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        AppState(Arc::new(services))
+    }
+}
+
+/// Why the gateway did not start. Each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("the domain configuration: {0}")]
+    Domain(String),
+    #[error("the store in {path}: {message}")]
+    Store { path: PathBuf, message: String },
+    #[error("the policy set: {0}")]
+    Policies(#[from] policies::PolicyError),
+    #[error("the connectors: {0}")]
+    Connectors(#[from] connectors::ConfigError),
+    #[error("the audit log: {0}")]
+    Audit(#[from] consent::audit::AuditError),
+    #[error("the audit signing key {path}: {message}")]
+    SigningKey { path: PathBuf, message: String },
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("the caseworker issuer: {0}")]
+    Jwks(#[from] token::JwksError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A serving gateway. Dropping it asks it to stop; [`RunningGateway::shutdown`] waits.
+pub struct RunningGateway {
+    /// The bound address (the configured port, or the one picked for port 0).
+    pub addr: SocketAddr,
+    state: AppState,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+    _policy_watch: Option<policies::Watcher>,
+}
+
+impl RunningGateway {
+    /// `https://localhost:PORT` (the development certificates name `localhost`).
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+
+    pub fn audit(&self) -> &AuditLog<SledStore> {
+        &self.state.audit
+    }
+
+    pub fn ledger(&self) -> &Ledger<SledStore> {
+        &self.state.ledger
+    }
+
+    /// Stops accepting, lets open requests finish (up to 10 s), and returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+
+    /// Serves until ctrl-c or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r?,
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c().await?;
+        tracing::info!("shutting down");
+        self.shutdown().await;
+        Ok(())
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Opens `<data_dir>/store` and starts the gateway.
+pub async fn start(settings: Settings) -> Result<RunningGateway, StartError> {
+    let path = settings.data_dir.join("store");
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| StartError::Store { path: settings.data_dir.clone(), message: e.to_string() })?;
+    let store = SledStore::open(&path).map_err(|e| StartError::Store { path, message: e.to_string() })?;
+    start_with_store(settings, store).await
+}
+
+/// Starts the gateway over an already opened store.
+pub async fn start_with_store(settings: Settings, store: SledStore) -> Result<RunningGateway, StartError> {
+    settings.check_for_serve()?;
+    let rules = settings.domain.clone().into_rules().map_err(|e| StartError::Domain(e.to_string()))?;
+    let engine = Arc::new(PolicyEngine::load(&settings.policies.dir, &rules)?);
+    let registry = Registry::from_config(&settings.connectors)?;
+    for c in rules.vocabulary.categories.keys() {
+        if registry.for_category(c).is_none() {
+            tracing::warn!(category = %c, "no connector serves this category; its sections will be unavailable");
+        }
+    }
+    let key_path = settings.audit.key_file(&settings.data_dir);
+    let key = signing_key(&key_path, settings.audit.may_create_key())?;
+    let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await?;
+    let issuer = settings.caseworker_issuer.clone().expect("checked by check_for_serve");
+    let tokens = token::TokenVerifier::new(issuer).await?;
+    let server = &settings.server;
+    let tls_config = tls::server_config(
+        server.cert_file.as_deref().expect("checked"),
+        server.key_file.as_deref().expect("checked"),
+        server.client_ca_file.as_deref().expect("checked"),
+    )?;
+    let state = AppState::new(Services {
+        ledger: Ledger::new(store, rules),
+        engine: engine.clone(),
+        registry,
+        audit,
+        systems: systems::Systems::new(&settings.systems),
+        tokens,
+        case_file_deadline: Duration::from_millis(server.case_file_deadline_ms),
+    });
+    let router = routes::router(state.clone(), server.body_limit_bytes);
+    let listener = tokio::net::TcpListener::bind(server.listen)
+        .await
+        .map_err(|source| StartError::Bind { addr: server.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: server.listen, source })?;
+    let (stop, stopped) = watch::channel(false);
+    let loop_cfg = tls::LoopConfig {
+        handshake_timeout: Duration::from_millis(server.handshake_timeout_ms),
+        max_connections: server.max_connections,
+        drain: Duration::from_secs(10),
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
+    let task = tokio::spawn(tls::accept_loop(listener, acceptor, router, loop_cfg, stopped));
+    let policy_watch = match policies::watch(engine) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the policy directory; reload needs a restart");
+            None
+        }
+    };
+    tracing::info!(%addr, systems = settings.systems.len(), "gateway listening");
+    Ok(RunningGateway { addr, state, stop, task: Some(task), _policy_watch: policy_watch })
+}
+
+/// Reads the audit signing key (64 hex digits: the Ed25519 seed), creating it on first
+/// start when allowed (mode 0600).
+pub fn signing_key(path: &Path, create: bool) -> Result<SigningKey, StartError> {
+    let err = |m: String| StartError::SigningKey { path: path.to_path_buf(), message: m };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let bytes = hex::decode(text.trim()).map_err(|e| err(format!("not hex: {e}")))?;
+            let seed: [u8; 32] = bytes.try_into().map_err(|_| err("must be 32 bytes (64 hex digits)".into()))?;
+            Ok(SigningKey::from_bytes(&seed))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            let key = consent::audit::generate_signing_key();
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            }
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(path).map_err(|e| err(e.to_string()))?;
+            writeln!(f, "{}", hex::encode(key.to_bytes())).map_err(|e| err(e.to_string()))?;
+            f.sync_all().map_err(|e| err(e.to_string()))?;
+            tracing::info!(path = %path.display(), "created a new audit signing key");
+            Ok(key)
+        }
+        Err(e) => Err(err(e.to_string())),
+    }
+}

@@ -1,0 +1,205 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`), each with a stable
+//! `type` URI under `https://sammen.dk/problems/`.
+//!
+//! A problem never carries a CPR number: details are written by this crate and the
+//! domain errors they quote never repeat the input number.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::request_id;
+
+/// The kinds of problem the API answers with. The slug is the stable part of the `type` URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    MalformedJson,
+    UnsupportedMediaType,
+    BodyTooLarge,
+    InvalidCpr,
+    UnknownPurpose,
+    UnknownCategory,
+    InvalidRequest,
+    MissingClientCertificate,
+    UnknownClientCertificate,
+    InvalidToken,
+    PurposeNotAllowed,
+    UnitOutsideOrganisation,
+    NotFound,
+    MethodNotAllowed,
+    AuditUnavailable,
+    Internal,
+}
+
+impl ProblemKind {
+    pub fn slug(self) -> &'static str {
+        match self {
+            ProblemKind::MalformedJson => "malformed-json",
+            ProblemKind::UnsupportedMediaType => "unsupported-media-type",
+            ProblemKind::BodyTooLarge => "body-too-large",
+            ProblemKind::InvalidCpr => "invalid-cpr",
+            ProblemKind::UnknownPurpose => "unknown-purpose",
+            ProblemKind::UnknownCategory => "unknown-category",
+            ProblemKind::InvalidRequest => "invalid-request",
+            ProblemKind::MissingClientCertificate => "missing-client-certificate",
+            ProblemKind::UnknownClientCertificate => "unknown-client-certificate",
+            ProblemKind::InvalidToken => "invalid-token",
+            ProblemKind::PurposeNotAllowed => "purpose-not-allowed",
+            ProblemKind::UnitOutsideOrganisation => "unit-outside-organisation",
+            ProblemKind::NotFound => "not-found",
+            ProblemKind::MethodNotAllowed => "method-not-allowed",
+            ProblemKind::AuditUnavailable => "audit-unavailable",
+            ProblemKind::Internal => "internal-error",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ProblemKind::MalformedJson => StatusCode::BAD_REQUEST,
+            ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemKind::InvalidCpr
+            | ProblemKind::UnknownPurpose
+            | ProblemKind::UnknownCategory
+            | ProblemKind::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::MissingClientCertificate | ProblemKind::InvalidToken => StatusCode::UNAUTHORIZED,
+            ProblemKind::UnknownClientCertificate
+            | ProblemKind::PurposeNotAllowed
+            | ProblemKind::UnitOutsideOrganisation => StatusCode::FORBIDDEN,
+            ProblemKind::NotFound => StatusCode::NOT_FOUND,
+            ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProblemKind::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ProblemKind::MalformedJson => "The request body is not the JSON this endpoint expects",
+            ProblemKind::UnsupportedMediaType => "The request body must be application/json",
+            ProblemKind::BodyTooLarge => "The request body is too large",
+            ProblemKind::InvalidCpr => "The citizen's CPR number is not valid",
+            ProblemKind::UnknownPurpose => "Unknown purpose",
+            ProblemKind::UnknownCategory => "Unknown category of data",
+            ProblemKind::InvalidRequest => "The request cannot be carried out as stated",
+            ProblemKind::MissingClientCertificate => "No client certificate was presented",
+            ProblemKind::UnknownClientCertificate => "The client certificate belongs to no registered system",
+            ProblemKind::InvalidToken => "The caseworker's bearer token is missing or not valid",
+            ProblemKind::PurposeNotAllowed => "The system is not allowed this purpose",
+            ProblemKind::UnitOutsideOrganisation => "The caseworker's unit is not within the system's organisation",
+            ProblemKind::NotFound => "Not found",
+            ProblemKind::MethodNotAllowed => "Method not allowed",
+            ProblemKind::AuditUnavailable => "The audit log is unavailable, so nothing can be released",
+            ProblemKind::Internal => "Internal error",
+        }
+    }
+
+    pub fn type_uri(self) -> String {
+        format!("https://sammen.dk/problems/{}", self.slug())
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem, e.g. `https://sammen.dk/problems/invalid-cpr`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    /// What went wrong with this request, for a person.
+    pub detail: String,
+    /// `urn:uuid:<request id>`: the same id as the `x-request-id` header and the audit records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+}
+
+/// An error answer of the API.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub kind: ProblemKind,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        ApiError { kind, detail: detail.into() }
+    }
+
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::Internal, detail)
+    }
+
+    pub fn audit_unavailable() -> Self {
+        Self::new(
+            ProblemKind::AuditUnavailable,
+            "the audit record of this request could not be made durable; no data was released",
+        )
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            type_: self.kind.type_uri(),
+            title: self.kind.title().to_string(),
+            status: self.kind.status().as_u16(),
+            detail: self.detail.clone(),
+            instance: request_id::current().map(|id| format!("urn:uuid:{id}")),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.slug(), self.detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.problem()).expect("a problem serializes");
+        let mut resp = (self.kind.status(), body).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if self.kind == ProblemKind::InvalidToken {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+        }
+        if self.kind == ProblemKind::AuditUnavailable {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_stable_and_distinct() {
+        let all = [
+            ProblemKind::MalformedJson,
+            ProblemKind::UnsupportedMediaType,
+            ProblemKind::BodyTooLarge,
+            ProblemKind::InvalidCpr,
+            ProblemKind::UnknownPurpose,
+            ProblemKind::UnknownCategory,
+            ProblemKind::InvalidRequest,
+            ProblemKind::MissingClientCertificate,
+            ProblemKind::UnknownClientCertificate,
+            ProblemKind::InvalidToken,
+            ProblemKind::PurposeNotAllowed,
+            ProblemKind::UnitOutsideOrganisation,
+            ProblemKind::NotFound,
+            ProblemKind::MethodNotAllowed,
+            ProblemKind::AuditUnavailable,
+            ProblemKind::Internal,
+        ];
+        let slugs: std::collections::BTreeSet<_> = all.iter().map(|k| k.slug()).collect();
+        assert_eq!(slugs.len(), all.len());
+        assert_eq!(ProblemKind::InvalidCpr.type_uri(), "https://sammen.dk/problems/invalid-cpr");
+        let r = ApiError::audit_unavailable().into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
+    }
+}

@@ -1,0 +1,141 @@
+//! The router and the OpenAPI 3.1 document generated from the handlers' annotations.
+//!
+//! Every API route is registered through `utoipa_axum::routes!`, so a route cannot exist
+//! without being in the document; `openapi_lists_every_route` checks the list.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderValue;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::{Router, middleware};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::problem::{ApiError, ProblemKind};
+use super::{AppState, case_file, consent_api, request_id};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "sammen gateway API",
+        description = "One API for caseworker systems: the case file on demand, consent requests, and the consents a unit holds. \
+                       Callers authenticate twice: a client certificate (mTLS) for the system and a bearer JWT for the caseworker. \
+                       Errors are RFC 9457 problem details. Every answer carries an `x-request-id` header, the id of its audit records.",
+        license(name = "EUPL-1.2")
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "case files", description = "Assemble a case file from the source systems, decided per category"),
+        (name = "consents", description = "Consent requests and the consents a unit holds"),
+        (name = "meta", description = "This document"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components.add_security_scheme("mtls", SecurityScheme::MutualTls { description: None, extensions: None });
+    }
+}
+
+static DOCUMENT: OnceLock<Arc<String>> = OnceLock::new();
+
+/// The OpenAPI document of this API.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
+)]
+pub async fn openapi_json() -> Response {
+    let doc = DOCUMENT.get_or_init(|| Arc::new(openapi().to_pretty_json().expect("the document serializes")));
+    let mut resp = doc.as_str().to_string().into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(case_file::create))
+        .routes(routes!(consent_api::create_request))
+        .routes(routes!(consent_api::get_request))
+        .routes(routes!(consent_api::search))
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI document, built from the same registrations as the router.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ProblemKind::NotFound, "no such endpoint; see /api/v1/openapi.json")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(ProblemKind::MethodNotAllowed, "this endpoint does not take this method; see /api/v1/openapi.json")
+}
+
+/// The whole application: API routes, problem answers for everything else, body limit,
+/// request ids.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    let (router, _) = api_router().split_for_parts();
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(request_id::layer))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openapi_lists_every_route() {
+        let doc = openapi();
+        let mut found = Vec::new();
+        for (path, item) in &doc.paths.paths {
+            let methods = [
+                ("get", item.get.is_some()),
+                ("post", item.post.is_some()),
+                ("put", item.put.is_some()),
+                ("delete", item.delete.is_some()),
+                ("patch", item.patch.is_some()),
+            ];
+            for (m, present) in methods {
+                if present {
+                    found.push(format!("{m} {path}"));
+                }
+            }
+        }
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "get /api/v1/consent-requests/{id}",
+                "get /api/v1/openapi.json",
+                "post /api/v1/case-files",
+                "post /api/v1/consent-requests",
+                "post /api/v1/consents/search",
+            ]
+        );
+        let json = doc.to_json().unwrap();
+        assert!(json.contains("\"openapi\":\"3.1.0\""), "{}", &json[..100]);
+        for schema in ["CaseFile", "Section", "SectionStatus", "Problem", "ConsentView", "CaseFileRequest"] {
+            assert!(json.contains(&format!("\"{schema}\"")), "schema {schema} missing");
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! Caseworker tokens: bearer JWTs from the configured issuer, verified against its JWKS.
+//!
+//! The algorithm comes from the key, never from the token: the token's `alg` must equal
+//! the algorithm of the key its `kid` names. Keys for HMAC (`oct`) are ignored and `none`
+//! cannot be parsed, so neither can verify a token. `iss`, `aud` and `exp` are required,
+//! `exp` and `nbf` are checked with the configured leeway.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use consent::UnitId;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use policies::Caseworker;
+use serde_json::Value;
+use tokio::sync::{Mutex, RwLock};
+
+use crate::settings::IssuerSettings;
+
+/// Why a token was refused. The message is safe to show the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("no bearer token: send `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("the token is malformed or uses an algorithm this gateway does not accept: {0}")]
+    Malformed(String),
+    #[error("the token's key is not one the trusted issuer publishes")]
+    UnknownKey,
+    #[error("the token's algorithm {0} is not the algorithm of its key")]
+    AlgorithmMismatch(String),
+    #[error("the token is not valid: {0}")]
+    Invalid(String),
+    #[error("the token lacks the claim {0:?} or it has the wrong form")]
+    Claim(String),
+    #[error("the trusted issuer's keys are not available right now")]
+    KeysUnavailable,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("cannot read the JWKS file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("cannot fetch the JWKS from {url}: {message}")]
+    Fetch { url: String, message: String },
+    #[error("the JWKS is not valid JSON: {0}")]
+    Parse(String),
+    #[error("cannot build the JWKS client: {0}")]
+    Client(String),
+}
+
+struct Key {
+    kid: Option<String>,
+    alg: Algorithm,
+    key: DecodingKey,
+}
+
+struct KeySet {
+    keys: Vec<Arc<Key>>,
+    fetched: Instant,
+}
+
+enum Origin {
+    File(PathBuf),
+    Url { url: String, client: reqwest::Client },
+}
+
+/// Verifies caseworker tokens. Share behind an `Arc`.
+pub struct TokenVerifier {
+    cfg: IssuerSettings,
+    origin: Origin,
+    keys: RwLock<Option<KeySet>>,
+    /// Serialises refreshes and rate-limits them on unknown key ids.
+    refresh: Mutex<Option<Instant>>,
+}
+
+/// At most one refresh for an unknown key id in this long.
+const MISS_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The algorithm a JWK is for, or `None` when it cannot verify signatures here.
+fn key_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    if let Some(u) = &jwk.common.public_key_use
+        && *u != PublicKeyUse::Signature
+    {
+        return None;
+    }
+    let declared = jwk.common.key_algorithm;
+    let alg = match (&jwk.algorithm, declared) {
+        (AlgorithmParameters::OctetKey(_), _) => return None,
+        (_, Some(KeyAlgorithm::HS256 | KeyAlgorithm::HS384 | KeyAlgorithm::HS512)) => return None,
+        (AlgorithmParameters::EllipticCurve(p), None) => match p.curve {
+            EllipticCurve::P256 => Algorithm::ES256,
+            EllipticCurve::P384 => Algorithm::ES384,
+            _ => return None,
+        },
+        (AlgorithmParameters::EllipticCurve(p), Some(a)) => match (a, &p.curve) {
+            (KeyAlgorithm::ES256, EllipticCurve::P256) => Algorithm::ES256,
+            (KeyAlgorithm::ES384, EllipticCurve::P384) => Algorithm::ES384,
+            _ => return None,
+        },
+        // RSA keys often come without `alg` (e.g. Microsoft Entra ID); RS256 is the JWT default.
+        (AlgorithmParameters::RSA(_), None) => Algorithm::RS256,
+        (AlgorithmParameters::RSA(_), Some(a)) => match a {
+            KeyAlgorithm::RS256 => Algorithm::RS256,
+            KeyAlgorithm::RS384 => Algorithm::RS384,
+            KeyAlgorithm::RS512 => Algorithm::RS512,
+            KeyAlgorithm::PS256 => Algorithm::PS256,
+            KeyAlgorithm::PS384 => Algorithm::PS384,
+            KeyAlgorithm::PS512 => Algorithm::PS512,
+            _ => return None,
+        },
+        (AlgorithmParameters::OctetKeyPair(p), a) => match (&p.curve, a) {
+            (EllipticCurve::Ed25519, None | Some(KeyAlgorithm::EdDSA)) => Algorithm::EdDSA,
+            _ => return None,
+        },
+    };
+    Some(alg)
+}
+
+fn parse_jwks(bytes: &[u8]) -> Result<Vec<Arc<Key>>, JwksError> {
+    // Parse key by key, so one key of a kind this library does not know does not hide the others.
+    let raw: Value = serde_json::from_slice(bytes).map_err(|e| JwksError::Parse(e.to_string()))?;
+    let list = raw.get("keys").and_then(Value::as_array).ok_or_else(|| JwksError::Parse("no \"keys\" array".into()))?;
+    let mut keys = Vec::new();
+    for k in list {
+        let Ok(jwk) = serde_json::from_value::<Jwk>(k.clone()) else { continue };
+        let Some(alg) = key_algorithm(&jwk) else { continue };
+        let Ok(key) = DecodingKey::from_jwk(&jwk) else { continue };
+        keys.push(Arc::new(Key { kid: jwk.common.key_id.clone(), alg, key }));
+    }
+    Ok(keys)
+}
+
+impl TokenVerifier {
+    /// Builds the verifier and loads the keys once; a failing first load is logged and
+    /// retried on the first token (tokens are refused meanwhile).
+    pub async fn new(cfg: IssuerSettings) -> Result<Arc<Self>, JwksError> {
+        let origin = match (&cfg.jwks_file, &cfg.jwks_url) {
+            (Some(path), _) => Origin::File(path.clone()),
+            (None, Some(url)) => {
+                let mut b = reqwest::Client::builder().timeout(Duration::from_secs(5)).https_only(false);
+                if let Some(ca) = &cfg.jwks_ca_file {
+                    let pem =
+                        std::fs::read(ca).map_err(|e| JwksError::File { path: ca.clone(), message: e.to_string() })?;
+                    for cert in
+                        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| JwksError::Client(e.to_string()))?
+                    {
+                        b = b.add_root_certificate(cert);
+                    }
+                    b = b.tls_built_in_root_certs(false);
+                }
+                Origin::Url { url: url.clone(), client: b.build().map_err(|e| JwksError::Client(e.to_string()))? }
+            }
+            (None, None) => return Err(JwksError::Client("neither jwks_url nor jwks_file is configured".into())),
+        };
+        let v = Arc::new(TokenVerifier { cfg, origin, keys: RwLock::new(None), refresh: Mutex::new(None) });
+        match v.load().await {
+            Ok(set) => *v.keys.write().await = Some(set),
+            Err(e) => tracing::warn!(error = %e, "the caseworker issuer's keys could not be loaded; will retry"),
+        }
+        Ok(v)
+    }
+
+    async fn load(&self) -> Result<KeySet, JwksError> {
+        let bytes = match &self.origin {
+            Origin::File(path) => tokio::fs::read(path)
+                .await
+                .map_err(|e| JwksError::File { path: path.clone(), message: e.to_string() })?,
+            Origin::Url { url, client } => {
+                let fetch = |e: reqwest::Error| JwksError::Fetch { url: url.clone(), message: e.to_string() };
+                let resp = client.get(url).send().await.map_err(fetch)?.error_for_status().map_err(fetch)?;
+                resp.bytes().await.map_err(fetch)?.to_vec()
+            }
+        };
+        let keys = parse_jwks(&bytes)?;
+        tracing::info!(keys = keys.len(), "caseworker issuer keys loaded");
+        Ok(KeySet { keys, fetched: Instant::now() })
+    }
+
+    async fn stale(&self) -> bool {
+        match &*self.keys.read().await {
+            None => true,
+            Some(set) => set.fetched.elapsed() >= Duration::from_secs(self.cfg.jwks_refresh_secs),
+        }
+    }
+
+    /// Refreshes the key set; `force` for an unknown key id (rate-limited).
+    async fn refresh(&self, force: bool) {
+        if !force && !self.stale().await {
+            return; // the common case: no lock taken
+        }
+        let mut last = self.refresh.lock().await;
+        let now = Instant::now();
+        let stale = self.stale().await;
+        let recently = last.is_some_and(|t| now.duration_since(t) < MISS_REFRESH_INTERVAL);
+        if !(stale || force) || recently {
+            return;
+        }
+        *last = Some(now);
+        match self.load().await {
+            Ok(set) => *self.keys.write().await = Some(set),
+            Err(e) => {
+                tracing::warn!(error = %e, "refreshing the caseworker issuer's keys failed; keeping the old ones")
+            }
+        }
+    }
+
+    async fn find_key(&self, kid: Option<&str>, alg: Algorithm) -> Option<Arc<Key>> {
+        let guard = self.keys.read().await;
+        let keys = &guard.as_ref()?.keys;
+        match kid {
+            Some(kid) => keys.iter().find(|k| k.kid.as_deref() == Some(kid)).cloned(),
+            None => {
+                let mut it = keys.iter().filter(|k| k.alg == alg);
+                let first = it.next()?;
+                it.next().is_none().then(|| first.clone())
+            }
+        }
+    }
+
+    /// Verifies a token and returns the caseworker it names.
+    pub async fn verify(&self, token: &str) -> Result<Caseworker, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
+        if matches!(header.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+            return Err(TokenError::Malformed("HMAC algorithms are not accepted".into()));
+        }
+        self.refresh(false).await;
+        let kid = header.kid.as_deref();
+        let key = match self.find_key(kid, header.alg).await {
+            Some(k) => k,
+            None => {
+                self.refresh(true).await;
+                if self.keys.read().await.is_none() {
+                    return Err(TokenError::KeysUnavailable);
+                }
+                self.find_key(kid, header.alg).await.ok_or(TokenError::UnknownKey)?
+            }
+        };
+        if key.alg != header.alg {
+            return Err(TokenError::AlgorithmMismatch(format!("{:?}", header.alg)));
+        }
+        let mut v = Validation::new(key.alg);
+        v.leeway = self.cfg.leeway_secs;
+        v.validate_exp = true;
+        v.validate_nbf = true;
+        v.set_issuer(&[&self.cfg.issuer]);
+        v.set_audience(&[&self.cfg.audience]);
+        v.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key.key, &v)
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        self.caseworker(&data.claims)
+    }
+
+    fn caseworker(&self, claims: &serde_json::Map<String, Value>) -> Result<Caseworker, TokenError> {
+        let names = &self.cfg.claims;
+        let claim = |n: &str| TokenError::Claim(n.to_string());
+        let id = claims
+            .get(&names.caseworker)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty() && s.len() <= 256)
+            .ok_or_else(|| claim(&names.caseworker))?
+            .to_string();
+        let unit = claims
+            .get(&names.unit)
+            .and_then(Value::as_str)
+            .and_then(|s| UnitId::parse(s).ok())
+            .ok_or_else(|| claim(&names.unit))?;
+        let roles: BTreeSet<String> = match claims.get(&names.roles) {
+            None => BTreeSet::new(),
+            Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|r| r.as_str().filter(|r| !r.trim().is_empty()).map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or_else(|| claim(&names.roles))?,
+            Some(_) => return Err(claim(&names.roles)),
+        };
+        Ok(Caseworker { id, unit, roles })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use jsonwebtoken::{EncodingKey, Header};
+
+    /// An ES256 key: its JWK (public) and its encoding key.
+    fn es256(kid: &str) -> (Value, EncodingKey) {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let raw = pair.public_key_raw();
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "kid": kid,
+            "x": B64.encode(&raw[1..33]), "y": B64.encode(&raw[33..])});
+        (jwk, EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).unwrap())
+    }
+
+    fn token(key: &EncodingKey, kid: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = serde_json::json!({"iss": "https://idp", "aud": "gw", "sub": "cw-1", "unit": "kk.jobcenter",
+            "roles": "jobcenter-caseworker rehab-team-member", "exp": now + 60});
+        let mut h = Header::new(Algorithm::ES256);
+        h.kid = Some(kid.into());
+        jsonwebtoken::encode(&h, &claims, key).unwrap()
+    }
+
+    /// The JWKS is fetched over HTTP, cached, and fetched again when a token names a key
+    /// the cached set lacks (key rotation).
+    #[tokio::test]
+    async fn jwks_from_a_url_is_cached_and_refreshed_on_rotation() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (jwk1, key1) = es256("k1");
+        let (jwk2, key2) = es256("k2");
+        let served = Arc::new(std::sync::Mutex::new(serde_json::json!({"keys": [jwk1]})));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let (s, f) = (served.clone(), fetches.clone());
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let (s, f) = (s.clone(), f.clone());
+                async move {
+                    f.fetch_add(1, Ordering::SeqCst);
+                    axum::Json(s.lock().unwrap().clone())
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let cfg = IssuerSettings {
+            issuer: "https://idp".into(),
+            audience: "gw".into(),
+            jwks_url: Some(format!("http://{addr}/jwks")),
+            jwks_file: None,
+            jwks_ca_file: None,
+            jwks_refresh_secs: 300,
+            leeway_secs: 5,
+            claims: Default::default(),
+        };
+        let v = TokenVerifier::new(cfg).await.unwrap();
+        let cw = v.verify(&token(&key1, "k1")).await.unwrap();
+        assert_eq!(cw.id, "cw-1");
+        assert_eq!(cw.unit.as_str(), "kk.jobcenter");
+        assert_eq!(cw.roles.len(), 2);
+        v.verify(&token(&key1, "k1")).await.unwrap();
+        assert_eq!(fetches.load(Ordering::SeqCst), 1, "the key set is cached");
+        // The issuer rotates to k2.
+        *served.lock().unwrap() = serde_json::json!({"keys": [jwk2]});
+        v.verify(&token(&key2, "k2")).await.unwrap();
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        // A token signed with k1 but claiming k2 fails the signature check.
+        assert!(matches!(v.verify(&token(&key1, "k2")).await, Err(TokenError::Invalid(_))));
+        // An unknown kid does not hammer the issuer: refreshes are rate-limited.
+        assert_eq!(v.verify(&token(&key1, "k9")).await.unwrap_err(), TokenError::UnknownKey);
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        server.abort();
+    }
+
+    #[test]
+    fn hmac_and_encryption_keys_are_ignored() {
+        let jwks = br#"{"keys":[
+            {"kty":"oct","k":"c2VjcmV0","kid":"h"},
+            {"kty":"EC","crv":"P-256","kid":"e","use":"enc",
+             "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
+            {"kty":"EC","crv":"P-256","kid":"s",
+             "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
+        ]}"#;
+        let keys = parse_jwks(jwks).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].kid.as_deref(), Some("s"));
+        assert_eq!(keys[0].alg, Algorithm::ES256);
+    }
+}

@@ -1,0 +1,339 @@
+//! Configuration: the compiled-in defaults (`config/default.toml`), then the file given
+//! with `--config`, then environment variables `SAMMEN_<SECTION>__<KEY>`.
+//!
+//! The gateway's own sections (`[server]`, `[[systems]]`, `[caseworker_issuer]`,
+//! `[connectors]`, `[policies]`, `[audit]`) are described on their types below; `sammen
+//! serve` refuses to start when one it needs is missing or inconsistent
+//! ([`Settings::check_for_serve`]).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use connectors::ConnectorsConfig;
+use consent::{DomainConfig, Purpose, UnitId};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Where the embedded store keeps its files.
+    pub data_dir: PathBuf,
+    pub domain: DomainConfig,
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// The caseworker systems allowed to call the API, each identified by its client certificate.
+    #[serde(default)]
+    pub systems: Vec<SystemSettings>,
+    /// The identity provider whose tokens identify caseworkers.
+    #[serde(default)]
+    pub caseworker_issuer: Option<IssuerSettings>,
+    /// The source systems (see `connectors::ConnectorsConfig`).
+    #[serde(default)]
+    pub connectors: ConnectorsConfig,
+    #[serde(default)]
+    pub policies: PolicySettings,
+    #[serde(default)]
+    pub audit: AuditSettings,
+}
+
+/// `[server]`: the HTTPS listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port to listen on; port 0 picks a free one (printed at start-up).
+    pub listen: SocketAddr,
+    /// PEM: the server's certificate chain.
+    pub cert_file: Option<PathBuf>,
+    /// PEM: the server's private key.
+    pub key_file: Option<PathBuf>,
+    /// PEM: the CA(s) that issue caseworker systems' client certificates.
+    pub client_ca_file: Option<PathBuf>,
+    /// A TLS handshake not finished within this is dropped.
+    pub handshake_timeout_ms: u64,
+    /// All sources of one case file must answer within this; late sections are `timeout`.
+    pub case_file_deadline_ms: u64,
+    /// Request bodies larger than this are refused (413).
+    pub body_limit_bytes: usize,
+    /// Connections served at once; further ones wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            cert_file: None,
+            key_file: None,
+            client_ca_file: None,
+            handshake_timeout_ms: 10_000,
+            case_file_deadline_ms: 5_000,
+            body_limit_bytes: 64 * 1024,
+            max_connections: 1024,
+        }
+    }
+}
+
+/// `[[systems]]`: one registered caseworker system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemSettings {
+    /// Stable id, recorded in the audit log (e.g. `kk-sagssystem`).
+    pub id: String,
+    /// The organisation the system belongs to; its caseworkers' units must lie within it.
+    pub organisation: UnitId,
+    /// The purposes the system may ask for.
+    pub purposes: Vec<Purpose>,
+    /// SHA-256 (hex, colons allowed) of the client certificate (DER). Preferred.
+    #[serde(default)]
+    pub cert_sha256: Option<String>,
+    /// Or: the client certificate's subject common name. Only safe when the client CA
+    /// issues certificates for caseworker systems alone.
+    #[serde(default)]
+    pub cert_subject_cn: Option<String>,
+}
+
+/// `[caseworker_issuer]`: the trusted issuer of caseworker tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSettings {
+    /// The `iss` claim tokens must carry.
+    pub issuer: String,
+    /// The `aud` claim tokens must carry (this gateway).
+    pub audience: String,
+    /// Where the issuer publishes its JWKS (https:// or http://).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// Or: a JWKS document on disk.
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// PEM: CA(s) to trust for `jwks_url` instead of the built-in roots.
+    #[serde(default)]
+    pub jwks_ca_file: Option<PathBuf>,
+    /// How long a fetched key set is used before it is fetched again.
+    #[serde(default = "default_jwks_refresh")]
+    pub jwks_refresh_secs: u64,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+    #[serde(default)]
+    pub claims: ClaimNames,
+}
+
+fn default_jwks_refresh() -> u64 {
+    300
+}
+fn default_leeway() -> u64 {
+    30
+}
+
+/// The names of the claims that carry the caseworker's id, unit and roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClaimNames {
+    pub caseworker: String,
+    pub unit: String,
+    /// An array of strings, or one space-separated string.
+    pub roles: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        ClaimNames { caseworker: "sub".into(), unit: "unit".into(), roles: "roles".into() }
+    }
+}
+
+/// `[policies]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySettings {
+    /// The policy directory (`schema.cedarschema` and `policy-set/*.cedar`).
+    pub dir: PathBuf,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        PolicySettings { dir: PathBuf::from("policies") }
+    }
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// The Ed25519 key that signs checkpoints: 64 hex digits (the 32-byte seed). Default
+    /// `<data_dir>/audit-signing.key`.
+    pub signing_key_file: Option<PathBuf>,
+    /// Create the key file with a fresh key when it does not exist (first start).
+    pub create_signing_key: Option<bool>,
+}
+
+impl AuditSettings {
+    pub fn key_file(&self, data_dir: &Path) -> PathBuf {
+        self.signing_key_file.clone().unwrap_or_else(|| data_dir.join("audit-signing.key"))
+    }
+
+    pub fn may_create_key(&self) -> bool {
+        self.create_signing_key.unwrap_or(true)
+    }
+}
+
+#[derive(Serialize)]
+struct Overrides<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<&'a Path>,
+}
+
+/// Why the configuration cannot serve.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration file {0} does not exist")]
+    NoSuchFile(PathBuf),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    pub fn load(file: Option<&Path>, data_dir: Option<&Path>) -> Result<Settings, SettingsError> {
+        let mut fig =
+            Figment::new().merge(Serialized::default("data_dir", "data")).merge(Toml::string(consent::DEFAULT_CONFIG));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(SettingsError::NoSuchFile(f.to_path_buf()));
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        fig = fig.merge(Env::prefixed("SAMMEN_").split("__")).merge(Serialized::defaults(Overrides { data_dir }));
+        fig.extract().map_err(|e| SettingsError::Load(Box::new(e)))
+    }
+
+    /// Checks what `sammen serve` needs beyond what deserialization checks.
+    pub fn check_for_serve(&self) -> Result<(), SettingsError> {
+        let bad = |m: String| Err(SettingsError::Invalid(m));
+        let s = &self.server;
+        if s.cert_file.is_none() || s.key_file.is_none() {
+            return bad("[server] needs cert_file and key_file (PEM)".into());
+        }
+        if s.client_ca_file.is_none() {
+            return bad("[server] needs client_ca_file: the CA that issues caseworker systems' certificates".into());
+        }
+        if s.case_file_deadline_ms == 0 || s.handshake_timeout_ms == 0 || s.max_connections == 0 {
+            return bad("[server] timeouts and max_connections must be positive".into());
+        }
+        let Some(issuer) = &self.caseworker_issuer else {
+            return bad("[caseworker_issuer] is missing: who issues caseworkers' tokens?".into());
+        };
+        if issuer.jwks_url.is_some() == issuer.jwks_file.is_some() {
+            return bad("[caseworker_issuer] needs exactly one of jwks_url and jwks_file".into());
+        }
+        if self.systems.is_empty() {
+            return bad("no [[systems]] are registered; no caseworker system could call the API".into());
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for sys in &self.systems {
+            if !ids.insert(sys.id.as_str()) {
+                return bad(format!("system {:?} is registered twice", sys.id));
+            }
+            if sys.cert_sha256.is_none() && sys.cert_subject_cn.is_none() {
+                return bad(format!("system {:?} needs cert_sha256 or cert_subject_cn", sys.id));
+            }
+            if let Some(fp) = &sys.cert_sha256 {
+                let hex: String = fp.chars().filter(|c| *c != ':').collect();
+                if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return bad(format!("system {:?}: cert_sha256 must be 64 hex digits", sys.id));
+                }
+            }
+            if !self.domain.units.iter().any(|u| u.id == sys.organisation) {
+                return bad(format!("system {:?}: unknown organisation unit {}", sys.id, sys.organisation));
+            }
+            for p in &sys.purposes {
+                if !self.domain.purposes.contains_key(p) {
+                    return bad(format!("system {:?}: unknown purpose {p}", sys.id));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_file_overrides() {
+        let s = Settings::load(None, None).unwrap();
+        assert_eq!(s.domain.max_validity_months, 12);
+        assert!(s.domain.units.iter().any(|u| u.id.as_str() == "kk.jobcenter"));
+        assert_eq!(s.server.body_limit_bytes, 64 * 1024);
+        assert_eq!(s.policies.dir, Path::new("policies"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[domain]\nmax_validity_months = 6\n").unwrap();
+        let s = Settings::load(Some(&f), Some(Path::new("/tmp/x"))).unwrap();
+        assert_eq!(s.domain.max_validity_months, 6);
+        assert_eq!(s.data_dir, Path::new("/tmp/x"));
+        assert!(Settings::load(Some(&dir.path().join("missing.toml")), None).is_err());
+    }
+
+    #[test]
+    fn a_bad_value_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[[domain.units]]\nid = \"Bad Id\"\nname = \"x\"\nkind = \"other\"\n").unwrap();
+        let e = Settings::load(Some(&f), None).unwrap_err().to_string();
+        assert!(e.contains("unit id"), "{e}");
+    }
+
+    #[test]
+    fn serve_sections_parse_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            r#"
+[server]
+listen = "127.0.0.1:0"
+cert_file = "server.pem"
+key_file = "server.key"
+client_ca_file = "clients.pem"
+
+[[systems]]
+id = "kk-sag"
+organisation = "kk"
+purposes = ["rehabilitation-team"]
+cert_sha256 = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+[caseworker_issuer]
+issuer = "https://idp.kk.example"
+audience = "sammen"
+jwks_file = "jwks.json"
+claims = { unit = "org_unit" }
+
+[connectors.sources.jobnet_cv]
+base_url = "https://jobnet.example"
+"#,
+        )
+        .unwrap();
+        let s = Settings::load(Some(&f), None).unwrap();
+        s.check_for_serve().unwrap();
+        let issuer = s.caseworker_issuer.as_ref().unwrap();
+        assert_eq!(issuer.claims.unit, "org_unit");
+        assert_eq!(issuer.claims.caseworker, "sub");
+        assert_eq!(issuer.leeway_secs, 30);
+        assert_eq!(s.connectors.sources.len(), 1);
+
+        let mut bad = s.clone();
+        bad.systems[0].purposes = vec![Purpose::parse("marketing").unwrap()];
+        assert!(bad.check_for_serve().unwrap_err().to_string().contains("unknown purpose"));
+        let mut bad = s.clone();
+        bad.caseworker_issuer.as_mut().unwrap().jwks_url = Some("https://x".into());
+        assert!(bad.check_for_serve().is_err());
+        let mut bad = s;
+        bad.systems[0].cert_sha256 = Some("abc".into());
+        assert!(bad.check_for_serve().is_err());
+    }
+}

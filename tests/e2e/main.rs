@@ -1,0 +1,17 @@
+//! End-to-end tests: the sandbox and the gateway as real processes on 127.0.0.1 over real
+//! TLS (mTLS + bearer JWT), except where a test says it runs the gateway in-process.
+//!
+//! - `case_files`: consent requested through the API, approved and revoked in the shared
+//!   ledger (in-process gateway); a full case file after a CLI grant, a denied health
+//!   section without consent, and the audit records of every released section.
+//! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient.
+//! - `refusals`: every bad input and credential, as problem+json or a refused handshake.
+//! - `kill_loop`: SIGKILL under concurrent load; every case file received has its records.
+//! - `demo`: `sammen demo --once`, the README's main command, assembles a real case file.
+
+mod case_files;
+mod demo;
+mod kill_loop;
+mod refusals;
+mod sources;
+mod support;

@@ -1,0 +1,80 @@
+//! Sources that fail: each failing source gives its own sections a status, while the
+//! other sections are included, and nothing waits beyond the case file's deadline.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::support::{self, CATEGORIES, Env, case_file_body, post, statuses};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_source_costs_only_its_own_sections() {
+    const DEADLINE_MS: u64 = 1_500;
+    let env = Env::new(DEADLINE_MS);
+    let citizen = support::rehab_citizen();
+    env.grant_by_cli(&citizen, &CATEGORIES);
+    let mut gw = env.start_gateway();
+    let client = env.kk();
+    let token = env.rehab_token();
+    let url = gw.url("/api/v1/case-files");
+
+    let cases = [
+        // Malformed XML from the MedCom hub.
+        (
+            "mediconnect",
+            json!({"kind": "malformed_body"}),
+            &["health.lae265", "health.correspondence"][..],
+            "invalid_response",
+        ),
+        // Slower than the deadline.
+        ("jobcenter", json!({"kind": "delay", "ms": 8000}), &["jobcenter.case"][..], "timeout"),
+        // Down: the connection is reset.
+        ("social", json!({"kind": "connection_reset"}), &["social.case"][..], "unavailable"),
+        // The right answer about the wrong citizen.
+        ("jobnet_cv", json!({"kind": "wrong_patient"}), &["jobnet.cv"][..], "invalid_response"),
+        // The wrong patient in MedCom XML, too.
+        (
+            "mediconnect",
+            json!({"kind": "wrong_patient"}),
+            &["health.lae265", "health.correspondence"][..],
+            "invalid_response",
+        ),
+    ];
+    for (source, fault, affected, expected) in cases {
+        env.sandbox.clear_faults().await;
+        env.sandbox.fault(source, Some(fault.clone())).await;
+        let started = Instant::now();
+        let (s, _, file) = post(&client, &url, &token, &case_file_body(&citizen, &CATEGORIES)).await;
+        let elapsed = started.elapsed();
+        assert_eq!(s, 200, "{source} {fault}: {file}");
+        for (cat, status, docs) in statuses(&file) {
+            if affected.contains(&cat.as_str()) {
+                assert_eq!(status, expected, "{source} {fault}: {cat}: {file}");
+                assert_eq!(docs, 0, "{cat}");
+            } else {
+                assert_eq!(status, "included", "{source} {fault}: {cat} should be unaffected: {file}");
+                assert!(docs > 0);
+            }
+        }
+        for s in file["sections"].as_array().unwrap() {
+            if s["status"] != "included" {
+                assert_eq!(s["source"], source);
+                assert!(s["detail"].is_string() && s["reason"]["en"].is_string(), "{s}");
+            }
+        }
+        // A slow source costs at most the deadline (with generous room for a busy machine),
+        // never its own 8 seconds.
+        assert!(elapsed.as_millis() < u128::from(DEADLINE_MS) + 4_000, "{source}: {elapsed:?}");
+    }
+    gw.terminate();
+    let view = support::audit::read_and_verify(&env.data_dir).await;
+    let outcomes: Vec<&str> = view
+        .records
+        .iter()
+        .filter(|r| r.kind == consent::audit::AuditKind::Release)
+        .map(|r| r.outcome.as_str())
+        .collect();
+    for o in ["included", "invalid_response", "timeout", "unavailable"] {
+        assert!(outcomes.contains(&o), "no release record with outcome {o}");
+    }
+}

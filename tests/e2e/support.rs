@@ -1,0 +1,200 @@
+//! Test support: a throw-away PKI and token issuer, the sandbox and gateway processes, a
+//! configuration tying them together, and HTTPS clients.
+
+pub mod audit;
+pub mod pki;
+pub mod procs;
+pub mod tokens;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use consent::Cpr;
+use serde_json::{Value, json};
+
+pub use pki::{ClientCert, Pki};
+pub use procs::{Gateway, Sandbox};
+pub use tokens::Issuer;
+
+pub const ISSUER: &str = "https://idp.kk.test";
+pub const PURPOSE: &str = "rehabilitation-team";
+pub const REHAB_UNIT: &str = "kk.jobcenter.rehab";
+/// The five categories citizen 7 (a rehabilitation case) has data in.
+pub const CATEGORIES: [&str; 5] =
+    ["health.lae265", "health.correspondence", "jobcenter.case", "social.case", "jobnet.cv"];
+
+/// A synthetic citizen of the sandbox with a rehabilitation case (data in every source).
+pub fn rehab_citizen() -> Cpr {
+    let c = &sandbox::citizens()[7];
+    assert_eq!(c.profile, sandbox::Profile::Rehabilitation);
+    c.cpr
+}
+
+/// Everything one test needs: a directory, PKI, issuer, sandbox process and a gateway config.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub pki: Pki,
+    pub issuer: Issuer,
+    pub sandbox: Sandbox,
+    pub config: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+pub fn policies_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies")
+}
+
+impl Env {
+    /// Starts a sandbox and writes a gateway configuration with this case-file deadline.
+    pub fn new(deadline_ms: u64) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::generate(dir.path());
+        let issuer = Issuer::new(ISSUER, "kk-idp-1");
+        let jwks = dir.path().join("jwks.json");
+        std::fs::write(&jwks, &issuer.jwks).unwrap();
+        let sandbox = Sandbox::start(dir.path());
+        let config = dir.path().join("gateway.toml");
+        let toml = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+cert_file = "{cert}"
+key_file = "{key}"
+client_ca_file = "{ca}"
+handshake_timeout_ms = 3000
+case_file_deadline_ms = {deadline_ms}
+body_limit_bytes = 65536
+
+[[systems]]
+id = "kk-sagssystem"
+organisation = "kk"
+purposes = ["rehabilitation-team", "coordinated-plan", "benefit-administration"]
+cert_sha256 = "{kk}"
+
+[[systems]]
+id = "aarhus-sag"
+organisation = "aarhus"
+purposes = ["flexjob-assessment"]
+cert_subject_cn = "aarhus-sag"
+
+[caseworker_issuer]
+issuer = "{ISSUER}"
+audience = "{aud}"
+jwks_file = "{jwks}"
+leeway_secs = 5
+
+[policies]
+dir = "{policies}"
+
+{connectors}
+"#,
+            cert = pki.server_cert_file.display(),
+            key = pki.server_key_file.display(),
+            ca = pki.ca_file.display(),
+            kk = pki.kk_system.sha256,
+            aud = tokens::AUDIENCE,
+            jwks = jwks.display(),
+            policies = policies_dir().display(),
+            connectors = sandbox.connectors_toml(),
+        );
+        std::fs::write(&config, toml).unwrap();
+        let data_dir = dir.path().join("data");
+        Env { dir, pki, issuer, sandbox, config, data_dir }
+    }
+
+    pub fn settings(&self) -> gateway::settings::Settings {
+        gateway::settings::Settings::load(Some(&self.config), Some(&self.data_dir)).unwrap()
+    }
+
+    pub fn start_gateway(&self) -> Gateway {
+        Gateway::start(&self.config, &self.data_dir, &self.dir.path().join("gateway.log"))
+    }
+
+    /// An HTTPS client trusting the test CA, presenting `identity` (if any).
+    pub fn client(&self, identity: Option<&ClientCert>) -> reqwest::Client {
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(self.pki.ca_pem.as_bytes()).unwrap())
+            .timeout(Duration::from_secs(30));
+        if let Some(id) = identity {
+            b = b.identity(reqwest::Identity::from_pem(id.identity_pem.as_bytes()).unwrap());
+        }
+        b.build().unwrap()
+    }
+
+    /// The kk case system's client.
+    pub fn kk(&self) -> reqwest::Client {
+        self.client(Some(&self.pki.kk_system))
+    }
+
+    /// A token for a rehabilitation team member.
+    pub fn rehab_token(&self) -> String {
+        self.issuer.mint("cw-anna", REHAB_UNIT, &["rehab-team-member"])
+    }
+
+    /// Grants the rehabilitation team consent for the five categories via `sammen consent
+    /// grant` (a real process; the gateway must not be running: sled locks the store).
+    pub fn grant_by_cli(&self, citizen: &Cpr, categories: &[&str]) -> String {
+        use std::io::Write;
+        let mut cmd = procs::sammen();
+        cmd.arg("consent").arg("--config").arg(&self.config).arg("--data-dir").arg(&self.data_dir).arg("grant").args([
+            "--unit",
+            REHAB_UNIT,
+            "--purpose",
+            PURPOSE,
+            "--months",
+            "6",
+        ]);
+        for c in categories {
+            cmd.args(["--category", c]);
+        }
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The CPR number goes through standard input, not the command line.
+        writeln!(child.stdin.take().unwrap(), "{}", citizen.expose()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+/// A case-file request body.
+pub fn case_file_body(citizen: &Cpr, categories: &[&str]) -> Value {
+    json!({ "citizen": citizen.expose(), "purpose": PURPOSE, "categories": categories, "case_reference": "sag-2025-17" })
+}
+
+/// POST JSON with a bearer token; returns status, headers and JSON body.
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Value) {
+    let r = client.post(url).bearer_auth(token).json(body).send().await.unwrap();
+    let status = r.status();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, headers, json)
+}
+
+/// The sections of a case file by category: `(status, document count)`.
+pub fn statuses(file: &Value) -> Vec<(String, String, usize)> {
+    file["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["category"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+                s["documents"].as_array().unwrap().len(),
+            )
+        })
+        .collect()
+}

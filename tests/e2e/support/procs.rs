@@ -1,0 +1,167 @@
+//! The sandbox and the gateway as real processes on 127.0.0.1, with bounded waits for
+//! their start-up lines. Dropping a handle kills its process.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub fn sammen() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sammen"));
+    c.env("SAMMEN_LOG", std::env::var("SAMMEN_TEST_LOG").unwrap_or_else(|_| "info".into()));
+    c.env_remove("SAMMEN_CONFIG");
+    c
+}
+
+/// Spawns `cmd` with stdout piped and stderr to `log`, and waits (at most `wait`) for a
+/// stdout line containing `until`; returns the child and the lines read.
+fn spawn_until(mut cmd: Command, log: &Path, until: &'static str, wait: Duration) -> (Child, Vec<String>) {
+    let err = std::fs::File::create(log).unwrap();
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(err)).spawn().unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + wait;
+    let mut lines = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = line.contains(until);
+                lines.push(line);
+                if done {
+                    return (child, lines);
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let stderr = std::fs::read_to_string(log).unwrap_or_default();
+                panic!("no line {until:?} within {wait:?}; stdout: {lines:?}\nstderr:\n{stderr}");
+            }
+        }
+    }
+}
+
+pub struct Sandbox {
+    child: Child,
+    /// Base URL per source name (`mediconnect`, `jobcenter`, `social`, `jobnet_cv`).
+    pub urls: Vec<(String, String)>,
+    pub admin: String,
+    pub ca_file: PathBuf,
+}
+
+impl Sandbox {
+    pub fn start(dir: &Path) -> Sandbox {
+        let ca_file = dir.join("sandbox-ca.pem");
+        let mut cmd = sammen();
+        cmd.arg("sandbox").arg("--tls").arg("--ca-out").arg(&ca_file);
+        let (child, lines) = spawn_until(cmd, &dir.join("sandbox.log"), "Press ctrl-c", Duration::from_secs(30));
+        let mut urls = Vec::new();
+        let mut admin = None;
+        for l in &lines {
+            let mut parts = l.split_whitespace();
+            if let (Some(name), Some(url)) = (parts.next(), parts.next())
+                && url.starts_with("http")
+            {
+                if name == "admin" {
+                    admin = Some(url.to_string());
+                } else {
+                    urls.push((name.to_string(), url.to_string()));
+                }
+            }
+        }
+        assert_eq!(urls.len(), 4, "{lines:?}");
+        Sandbox { child, urls, admin: admin.expect("admin URL"), ca_file }
+    }
+
+    /// Sets a source's fault through the admin port (`None` clears it).
+    pub async fn fault(&self, source: &str, fault: Option<serde_json::Value>) {
+        let body = serde_json::json!({ "latency_ms": 0, "fault": fault });
+        let r = reqwest::Client::new()
+            .put(format!("{}/admin/faults/{source}", self.admin))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+
+    pub async fn clear_faults(&self) {
+        let r = reqwest::Client::new().delete(format!("{}/admin/faults", self.admin)).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+
+    /// The `[connectors]` part of a gateway configuration.
+    pub fn connectors_toml(&self) -> String {
+        let mut s = String::new();
+        for (name, url) in &self.urls {
+            s.push_str(&format!(
+                "[connectors.sources.{name}]\nbase_url = \"{url}\"\nca_file = \"{}\"\ntimeout_ms = 10000\nmax_retries = 0\n\n",
+                self.ca_file.display()
+            ));
+        }
+        s
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Gateway {
+    pub child: Child,
+    pub addr: std::net::SocketAddr,
+    pub log: PathBuf,
+}
+
+impl Gateway {
+    /// `sammen serve --config CONFIG --data-dir DATA`, waiting for its listening line.
+    pub fn start(config: &Path, data_dir: &Path, log: &Path) -> Gateway {
+        let mut cmd = sammen();
+        cmd.arg("serve").arg("--config").arg(config).arg("--data-dir").arg(data_dir);
+        let (child, lines) = spawn_until(cmd, log, "listening on", Duration::from_secs(60));
+        let line = lines.last().unwrap();
+        let addr = line.rsplit("https://").next().unwrap().trim().parse().unwrap();
+        Gateway { child, addr, log: log.to_path_buf() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    /// SIGKILL: no chance to flush or finish anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, and wait (bounded) for a graceful exit.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        for _ in 0..200 {
+            if self.child.try_wait().unwrap().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
