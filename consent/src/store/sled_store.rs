@@ -35,9 +35,17 @@ use crate::record::{Consent, ConsentEvent, ConsentId, State};
 use crate::vocabulary::{Category, Purpose};
 
 /// The sled-backed store. Cheap to clone (sled handles are reference counted).
+///
+/// Writes go one at a time: every write transaction and the flush that makes it durable
+/// run under `write_gate`. sled 0.34 deadlocks when many transactions and flushes run
+/// concurrently (contended transactions escalate to its exclusive concurrency-control
+/// lock while its I/O threads wait in `flush` for log stability; reproduced by
+/// `tests/concurrency.rs`). Reads take no lock. Group commit in the audit log and the
+/// ledger's low write rate keep the cost of serial writes small.
 #[derive(Clone)]
 pub struct SledStore {
     db: sled::Db,
+    write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
     consent_events: sled::Tree,
     consents: sled::Tree,
     citizen_consents: sled::Tree,
@@ -141,6 +149,7 @@ impl SledStore {
             citizen_blocks: t("citizen_blocks")?,
             texts: t("texts")?,
             audit: AuditTrees::open(&db)?,
+            write_gate: Default::default(),
             db,
         })
     }
@@ -152,6 +161,7 @@ impl SledStore {
 
     /// Flushes everything written so far.
     pub async fn flush(&self) -> Result<(), StoreError> {
+        let _gate = self.write_gate.lock().await;
         self.db.flush_async().await?;
         Ok(())
     }
@@ -185,6 +195,7 @@ impl Store for SledStore {
 
     async fn import_consents(&self, changes: &[ConsentChange<'_>]) -> Result<(), StoreError> {
         let encoded: Vec<_> = changes.iter().map(|c| (c, to_json(c.event), to_json(c.state))).collect();
+        let _gate = self.write_gate.lock().await;
         (
             &self.consent_events,
             &self.consents,
@@ -234,6 +245,7 @@ impl Store for SledStore {
         let event_json = to_json(event);
         let state_json = to_json(state);
         let key = cat(&[state.citizen.as_bytes(), id]);
+        let _gate = self.write_gate.lock().await;
         (&self.block_events, &self.blocks, &self.citizen_blocks).transaction(|(events, blocks, citizen)| {
             check_version(blocks, id, event.version, state.version)?;
             events.insert(versioned(id, event.version), event_json.as_slice())?;
@@ -311,6 +323,7 @@ impl Store for SledStore {
     }
 
     async fn audit_append(&self, batch: AuditBatch<'_>) -> Result<(), StoreError> {
+        let _gate = self.write_gate.lock().await;
         self.audit.append(&batch)?;
         self.db.flush_async().await?;
         Ok(())
