@@ -11,6 +11,7 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use consent::Category;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::http::{self, HttpSource};
@@ -113,7 +114,11 @@ impl Jobcenter {
     }
 
     /// GETs `path`; `None` for 404.
-    async fn get(&self, req: &FetchRequest, path: &str) -> Result<Option<(String, bytes::Bytes)>, FetchError> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        req: &FetchRequest,
+        path: &str,
+    ) -> Result<Option<(String, T)>, FetchError> {
         let url = self.http.url(path);
         let cpr = req.citizen.expose().to_string();
         let query: Vec<(&str, String)> =
@@ -129,19 +134,11 @@ impl Jobcenter {
                     .header(reqwest::header::ACCEPT, "application/json")
             })
             .await?;
-        match reply.status {
-            404 => Ok(None),
-            200 => {
-                http::expect_content_type(&reply, &["application/json"])?;
-                Ok(Some((url, reply.body)))
-            }
-            _ => Err(http::unexpected_status(&reply)),
-        }
+        Ok(crate::json::citizen_reply(&reply, self.http.max_response_bytes())?.map(|answer| (url, answer)))
     }
 
     async fn case(&self, req: &FetchRequest) -> Result<Vec<Document>, FetchError> {
-        let Some((url, body)) = self.get(req, CASE_PATH).await? else { return Ok(Vec::new()) };
-        let case: CaseResponse = crate::json::parse(&body, self.http.max_response_bytes())?;
+        let Some((url, case)) = self.get::<CaseResponse>(req, CASE_PATH).await? else { return Ok(Vec::new()) };
         check_citizen(&case.civil_registration_identifier, req)?;
         let org = Some(case.jobcenter.clone());
         let src = || source(&self.id, &url, org.clone());
@@ -173,8 +170,9 @@ impl Jobcenter {
     }
 
     async fn benefits(&self, req: &FetchRequest) -> Result<Vec<Document>, FetchError> {
-        let Some((url, body)) = self.get(req, BENEFITS_PATH).await? else { return Ok(Vec::new()) };
-        let benefits: BenefitsResponse = crate::json::parse(&body, self.http.max_response_bytes())?;
+        let Some((url, benefits)) = self.get::<BenefitsResponse>(req, BENEFITS_PATH).await? else {
+            return Ok(Vec::new());
+        };
         check_citizen(&benefits.civil_registration_identifier, req)?;
         let mut docs = Vec::new();
         for p in benefits.payments.iter().filter(|p| within_period(Some(p.date), req.data_period.as_ref())) {

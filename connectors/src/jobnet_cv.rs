@@ -108,12 +108,9 @@ impl JobnetCv {
                     .header(reqwest::header::ACCEPT, "application/json")
             })
             .await?;
-        match reply.status {
-            404 => return Ok(Vec::new()),
-            200 => http::expect_content_type(&reply, &["application/json"])?,
-            _ => return Err(http::unexpected_status(&reply)),
-        }
-        let cv: Cv = crate::json::parse(&reply.body, self.http.max_response_bytes())?;
+        let Some(cv) = crate::json::citizen_reply::<Cv>(&reply, self.http.max_response_bytes())? else {
+            return Ok(Vec::new());
+        };
         check_citizen(&cv.civil_registration_identifier, req)?;
         if !within_period(Some(cv.last_updated), req.data_period.as_ref()) {
             return Ok(Vec::new());

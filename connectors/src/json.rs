@@ -3,6 +3,20 @@
 use serde::de::DeserializeOwned;
 
 use crate::FetchError;
+use crate::http::{self, Reply};
+
+/// A REST source's JSON answer about one citizen: `None` on 404 (the citizen is not known
+/// there), the decoded body on 200 with a JSON content type, an error on any other status.
+pub fn citizen_reply<T: DeserializeOwned>(reply: &Reply, max_bytes: usize) -> Result<Option<T>, FetchError> {
+    match reply.status {
+        404 => Ok(None),
+        200 => {
+            http::expect_content_type(reply, &["application/json"])?;
+            parse(&reply.body, max_bytes).map(Some)
+        }
+        _ => Err(http::unexpected_status(reply)),
+    }
+}
 
 /// Decodes a JSON body of at most `max_bytes` (serde_json also bounds nesting at 128).
 pub fn parse<T: DeserializeOwned>(body: &[u8], max_bytes: usize) -> Result<T, FetchError> {

@@ -6,7 +6,7 @@ mod issuer;
 mod pki;
 
 pub use issuer::DevIssuer;
-pub use pki::DevPki;
+pub use pki::{ClientCert, DevPki};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {

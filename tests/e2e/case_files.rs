@@ -56,7 +56,7 @@ async fn consent_requested_via_api_approved_then_revoked() {
     let (s, b) = get(token.clone()).await;
     assert_eq!((s.as_u16(), b["status"].as_str()), (200, Some("requested")));
     // Another unit does not see it.
-    let other = env.issuer.mint("cw-bo", "kk.jobcenter", &["jobcenter-caseworker"]);
+    let other = env.token("cw-bo", "kk.jobcenter", &["jobcenter-caseworker"]);
     let (s, b) = get(other).await;
     assert_eq!(s, 404);
     assert_eq!(b["type"], "https://sammen.dk/problems/not-found");

@@ -3,9 +3,10 @@
 //! each refusal of an authenticated caller.
 
 use consent::audit::AuditKind;
+use gateway::dev::DevIssuer;
 use serde_json::{Value, json};
 
-use crate::support::{self, CATEGORIES, Env, Issuer, PURPOSE, REHAB_UNIT, case_file_body, tokens};
+use crate::support::{self, CATEGORIES, Env, PURPOSE, REHAB_UNIT, case_file_body, token_ttl, tokens};
 
 async fn problem(resp: reqwest::Response) -> (u16, String, Value) {
     let status = resp.status().as_u16();
@@ -88,12 +89,13 @@ async fn bad_inputs_and_credentials_are_refused() {
     assert!(send(&rogue, &token, case_file_body(&citizen, &CATEGORIES)).await.is_err(), "untrusted client CA");
 
     // Tokens.
-    let claims = env.issuer.claims("cw-anna", REHAB_UNIT, &["rehab-team-member"]);
-    let untrusted = Issuer::new(support::ISSUER, "kk-idp-1"); // same name and kid, another key
-    let other_issuer = Issuer::new("https://idp.evil.test", "evil-1");
+    let claims = env.issuer.claims(tokens::AUDIENCE, "cw-anna", REHAB_UNIT, &["rehab-team-member"], token_ttl());
+    let untrusted = DevIssuer::with_kid(support::ISSUER, Some("kk-idp-1")).unwrap(); // same name and kid, another key
+    let other_issuer = DevIssuer::with_kid("https://idp.evil.test", Some("evil-1")).unwrap();
+    let now = chrono::Utc::now().timestamp();
     let mut expired = claims.clone();
-    expired["exp"] = json!(Issuer::now() - 3600);
-    expired["nbf"] = json!(Issuer::now() - 7200);
+    expired["exp"] = json!(now - 3600);
+    expired["nbf"] = json!(now - 7200);
     let mut wrong_aud = claims.clone();
     wrong_aud["aud"] = json!("another-service");
     let mut wrong_iss = claims.clone();
@@ -101,17 +103,23 @@ async fn bad_inputs_and_credentials_are_refused() {
     let mut no_unit = claims.clone();
     no_unit.as_object_mut().unwrap().remove("unit");
     let mut future = claims.clone();
-    future["nbf"] = json!(Issuer::now() + 3600);
+    future["nbf"] = json!(now + 3600);
     let bad_tokens = [
-        ("untrusted key", untrusted.sign(&claims)),
-        ("untrusted issuer", other_issuer.sign(&other_issuer.claims("cw-anna", REHAB_UNIT, &["rehab-team-member"]))),
-        ("expired", env.issuer.sign(&expired)),
-        ("wrong audience", env.issuer.sign(&wrong_aud)),
-        ("wrong issuer", env.issuer.sign(&wrong_iss)),
-        ("not yet valid", env.issuer.sign(&future)),
-        ("no unit claim", env.issuer.sign(&no_unit)),
+        ("untrusted key", untrusted.mint_claims(&claims)),
+        (
+            "untrusted issuer",
+            other_issuer.mint(tokens::AUDIENCE, "cw-anna", REHAB_UNIT, &["rehab-team-member"], token_ttl()),
+        ),
+        ("expired", env.issuer.mint_claims(&expired)),
+        ("wrong audience", env.issuer.mint_claims(&wrong_aud)),
+        ("wrong issuer", env.issuer.mint_claims(&wrong_iss)),
+        ("not yet valid", env.issuer.mint_claims(&future)),
+        ("no unit claim", env.issuer.mint_claims(&no_unit)),
         ("alg none", tokens::unsigned(&claims)),
-        ("HS256 with the JWKS as secret", tokens::hmac_confusion(&claims, env.issuer.jwks.as_bytes(), "kk-idp-1")),
+        (
+            "HS256 with the JWKS as secret",
+            tokens::hmac_confusion(&claims, env.issuer.jwks().to_string().as_bytes(), "kk-idp-1"),
+        ),
         ("garbage", "not.a.token".to_string()),
     ];
     for (what, t) in &bad_tokens {

@@ -2,19 +2,17 @@
 //! configuration tying them together, and HTTPS clients.
 
 pub mod audit;
-pub mod pki;
 pub mod procs;
 pub mod tokens;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use consent::Cpr;
+use gateway::dev::{ClientCert, DevIssuer, DevPki};
 use serde_json::{Value, json};
 
-pub use pki::{ClientCert, Pki};
 pub use procs::{Gateway, Sandbox};
-pub use tokens::Issuer;
 
 pub const ISSUER: &str = "https://idp.kk.test";
 pub const PURPOSE: &str = "rehabilitation-team";
@@ -30,11 +28,43 @@ pub fn rehab_citizen() -> Cpr {
     c.cpr
 }
 
+/// How long the tests' caseworker tokens are valid.
+pub fn token_ttl() -> chrono::Duration {
+    chrono::Duration::minutes(10)
+}
+
+/// The gateway's PKI (`gateway::dev`) and the client certificates the tests present.
+pub struct Pki {
+    pub dev: DevPki,
+    /// Registered as system `kk-sagssystem` (organisation `kk`).
+    pub kk_system: ClientCert,
+    /// Registered as system `aarhus-sag` (organisation `aarhus`, purpose flexjob only).
+    pub aarhus_system: ClientCert,
+    /// Issued by the trusted CA, but registered for no system.
+    pub unregistered: ClientCert,
+    /// Issued by a CA the gateway does not trust.
+    pub rogue: ClientCert,
+}
+
+impl Pki {
+    pub fn generate(dir: &Path) -> Pki {
+        let dev = DevPki::generate(&dir.join("pki"), &["localhost", "127.0.0.1"], "kk-sagssystem").unwrap();
+        let rogue_ca = DevPki::generate(&dir.join("rogue-pki"), &["localhost"], "kk-sagssystem").unwrap();
+        Pki {
+            kk_system: dev.issue_client("kk-sagssystem").unwrap(),
+            aarhus_system: dev.issue_client("aarhus-sag").unwrap(),
+            unregistered: dev.issue_client("unregistered").unwrap(),
+            rogue: rogue_ca.issue_client("kk-sagssystem").unwrap(),
+            dev,
+        }
+    }
+}
+
 /// Everything one test needs: a directory, PKI, issuer, sandbox process and a gateway config.
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub pki: Pki,
-    pub issuer: Issuer,
+    pub issuer: DevIssuer,
     pub sandbox: Sandbox,
     pub config: PathBuf,
     pub data_dir: PathBuf,
@@ -49,9 +79,10 @@ impl Env {
     pub fn new(deadline_ms: u64) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let pki = Pki::generate(dir.path());
-        let issuer = Issuer::new(ISSUER, "kk-idp-1");
+        let issuer = DevIssuer::with_kid(ISSUER, Some("kk-idp-1")).unwrap();
         let jwks = dir.path().join("jwks.json");
-        std::fs::write(&jwks, &issuer.jwks).unwrap();
+        // Compact, byte for byte the secret of the HMAC-confusion token.
+        std::fs::write(&jwks, issuer.jwks().to_string()).unwrap();
         let sandbox = Sandbox::start(dir.path());
         let config = dir.path().join("gateway.toml");
         let toml = format!(
@@ -88,9 +119,9 @@ dir = "{policies}"
 
 {connectors}
 "#,
-            cert = pki.server_cert_file.display(),
-            key = pki.server_key_file.display(),
-            ca = pki.ca_file.display(),
+            cert = pki.dev.server_cert.display(),
+            key = pki.dev.server_key.display(),
+            ca = pki.dev.ca_cert.display(),
             kk = pki.kk_system.sha256,
             aud = tokens::AUDIENCE,
             jwks = jwks.display(),
@@ -115,7 +146,9 @@ dir = "{policies}"
         let mut b = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(self.pki.ca_pem.as_bytes()).unwrap())
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&std::fs::read(&self.pki.dev.ca_cert).unwrap()).unwrap(),
+            )
             .timeout(Duration::from_secs(30));
         if let Some(id) = identity {
             b = b.identity(reqwest::Identity::from_pem(id.identity_pem.as_bytes()).unwrap());
@@ -128,9 +161,14 @@ dir = "{policies}"
         self.client(Some(&self.pki.kk_system))
     }
 
+    /// A token from the test issuer for `caseworker` in `unit` with `roles`.
+    pub fn token(&self, caseworker: &str, unit: &str, roles: &[&str]) -> String {
+        self.issuer.mint(tokens::AUDIENCE, caseworker, unit, roles, token_ttl())
+    }
+
     /// A token for a rehabilitation team member.
     pub fn rehab_token(&self) -> String {
-        self.issuer.mint("cw-anna", REHAB_UNIT, &["rehab-team-member"])
+        self.token("cw-anna", REHAB_UNIT, &["rehab-team-member"])
     }
 
     /// Grants the rehabilitation team consent for the five categories via `sammen consent

@@ -24,7 +24,13 @@ pub struct DevIssuer {
 }
 
 impl DevIssuer {
+    /// An issuer with a new key; its `kid` is derived from the public key.
     pub fn generate(issuer: &str) -> Result<DevIssuer, DevError> {
+        DevIssuer::with_kid(issuer, None)
+    }
+
+    /// An issuer with a new key and this `kid` (`None`: derived from the public key).
+    pub fn with_kid(issuer: &str, kid: Option<&str>) -> Result<DevIssuer, DevError> {
         let pair = KeyPair::generate().map_err(|e| DevError::Crypto(e.to_string()))?;
         let key =
             EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).map_err(|e| DevError::Crypto(e.to_string()))?;
@@ -33,7 +39,7 @@ impl DevIssuer {
         if raw.len() != 65 || raw[0] != 4 {
             return Err(DevError::Crypto("unexpected P-256 public key encoding".into()));
         }
-        let kid = hex::encode(&Sha256::digest(raw)[..8]);
+        let kid = kid.map_or_else(|| hex::encode(&Sha256::digest(raw)[..8]), str::to_string);
         let jwks = json!({ "keys": [{
             "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
             "x": URL_SAFE_NO_PAD.encode(&raw[1..33]),
@@ -54,7 +60,12 @@ impl DevIssuer {
 
     /// A token for `caseworker` acting in `unit` with `roles`, valid for `ttl`.
     pub fn mint(&self, audience: &str, caseworker: &str, unit: &str, roles: &[&str], ttl: Duration) -> String {
-        self.mint_claims(json!({
+        self.mint_claims(&self.claims(audience, caseworker, unit, roles, ttl))
+    }
+
+    /// The claims `mint` signs (tests alter them for expired or foreign tokens).
+    pub fn claims(&self, audience: &str, caseworker: &str, unit: &str, roles: &[&str], ttl: Duration) -> Value {
+        json!({
             "iss": self.issuer,
             "aud": audience,
             "sub": caseworker,
@@ -63,14 +74,14 @@ impl DevIssuer {
             "iat": Utc::now().timestamp(),
             "nbf": Utc::now().timestamp() - 5,
             "exp": (Utc::now() + ttl).timestamp(),
-        }))
+        })
     }
 
-    /// A token with exactly these claims (tests use it for expired or foreign tokens).
-    pub fn mint_claims(&self, claims: Value) -> String {
+    /// A token with exactly these claims.
+    pub fn mint_claims(&self, claims: &Value) -> String {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.key).expect("ES256 signing with a generated key")
+        jsonwebtoken::encode(&header, claims, &self.key).expect("ES256 signing with a generated key")
     }
 }
 
@@ -97,5 +108,10 @@ mod tests {
         let set: JwkSet = serde_json::from_value(other.jwks().clone()).unwrap();
         let key = DecodingKey::from_jwk(&set.keys[0]).unwrap();
         assert!(jsonwebtoken::decode::<Value>(&token, &key, &v).is_err());
+        // An explicit kid is published and used.
+        let named = DevIssuer::with_kid("https://idp.dev.sammen", Some("idp-1")).unwrap();
+        assert_eq!(named.jwks()["keys"][0]["kid"], "idp-1");
+        let token = named.mint("sammen", "cw-1", "kk.jobcenter.rehab", &[], Duration::minutes(5));
+        assert_eq!(jsonwebtoken::decode_header(&token).unwrap().kid.as_deref(), Some("idp-1"));
     }
 }

@@ -1,10 +1,13 @@
 //! A local development PKI (rcgen): one CA, the gateway's server certificate, and one
-//! caseworker-system client certificate, written as PEM files into a directory.
+//! caseworker-system client certificate, written as PEM files into a directory. The CA
+//! can issue further client certificates (`issue_client`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
 };
 use sha2::{Digest, Sha256};
 
@@ -24,6 +27,17 @@ pub struct DevPki {
     pub client_sha256: String,
     /// The client certificate's subject common name.
     pub client_cn: String,
+    /// The CA's name and key, to issue further client certificates.
+    ca: Arc<Issuer<'static, KeyPair>>,
+}
+
+/// A client certificate issued by `DevPki::issue_client`, kept in memory.
+#[derive(Debug, Clone)]
+pub struct ClientCert {
+    /// PEM: certificate then private key (what `reqwest::Identity::from_pem` takes).
+    pub identity_pem: String,
+    /// SHA-256 (hex) of the certificate's DER.
+    pub sha256: String,
 }
 
 fn crypto(e: rcgen::Error) -> DevError {
@@ -61,11 +75,7 @@ impl DevPki {
         server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let server_cert = server.signed_by(&server_key, &issuer).map_err(crypto)?;
 
-        let client_key = KeyPair::generate().map_err(crypto)?;
-        let mut client = CertificateParams::new(Vec::<String>::new()).map_err(crypto)?;
-        client.distinguished_name.push(DnType::CommonName, client_cn);
-        client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let client_cert = client.signed_by(&client_key, &issuer).map_err(crypto)?;
+        let (client_cert, client_key) = client(client_cn, &issuer)?;
 
         let pki = DevPki {
             dir: dir.to_path_buf(),
@@ -76,6 +86,7 @@ impl DevPki {
             client_key: dir.join("client-key.pem"),
             client_sha256: hex::encode(Sha256::digest(client_cert.der())),
             client_cn: client_cn.to_string(),
+            ca: Arc::new(issuer),
         };
         write(&pki.ca_cert, &ca_cert.pem())?;
         write(&pki.server_cert, &server_cert.pem())?;
@@ -84,6 +95,25 @@ impl DevPki {
         write(&pki.client_key, &client_key.serialize_pem())?;
         Ok(pki)
     }
+
+    /// A further client certificate with common name `cn`, issued by this PKI's CA.
+    pub fn issue_client(&self, cn: &str) -> Result<ClientCert, DevError> {
+        let (cert, key) = client(cn, &self.ca)?;
+        Ok(ClientCert {
+            identity_pem: format!("{}{}", cert.pem(), key.serialize_pem()),
+            sha256: hex::encode(Sha256::digest(cert.der())),
+        })
+    }
+}
+
+/// A client certificate with common name `cn` and its key, signed by `issuer`.
+fn client(cn: &str, issuer: &Issuer<'static, KeyPair>) -> Result<(Certificate, KeyPair), DevError> {
+    let key = KeyPair::generate().map_err(crypto)?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(crypto)?;
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, issuer).map_err(crypto)?;
+    Ok((cert, key))
 }
 
 #[cfg(test)]
@@ -110,5 +140,9 @@ mod tests {
         let other = DevPki::generate(&dir.path().join("other"), &["localhost"], "x").unwrap();
         let stranger = CertificateDer::from_pem_file(&other.client_cert).unwrap();
         assert!(verifier.verify_client_cert(&stranger, &[], now).is_err());
+        // A further client certificate from the same CA does.
+        let extra = pki.issue_client("another-system").unwrap();
+        let extra = CertificateDer::from_pem_slice(extra.identity_pem.as_bytes()).unwrap();
+        verifier.verify_client_cert(&extra, &[], now).expect("an issued client certificate chains to the CA");
     }
 }

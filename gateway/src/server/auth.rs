@@ -90,6 +90,29 @@ impl Caller {
         }
     }
 
+    /// The citizen and purpose a request names: the CPR number and the purpose must parse
+    /// (each noted in `facts` as soon as it is known, for a refusal's audit record) and the
+    /// system must be allowed the purpose.
+    pub fn citizen_and_purpose(
+        &self,
+        state: &AppState,
+        citizen: &str,
+        purpose: &str,
+        facts: &mut Facts,
+    ) -> Result<(Cpr, Purpose), ApiError> {
+        let citizen = Cpr::parse(citizen).map_err(|e| ApiError::new(ProblemKind::InvalidCpr, e.to_string()))?;
+        facts.citizen = Some(citizen);
+        let purpose = state
+            .ledger
+            .rules()
+            .vocabulary
+            .purpose(purpose)
+            .map_err(|e| ApiError::new(ProblemKind::UnknownPurpose, e.to_string()))?;
+        facts.purpose = Some(purpose.clone());
+        self.check_purpose(&purpose)?;
+        Ok((citizen, purpose))
+    }
+
     /// An audit record of this caller's request, the rest empty.
     pub fn record(&self, id: RequestId, kind: AuditKind) -> AuditRecord {
         let mut r = AuditRecord::new(Utc::now(), id.to_string(), kind);

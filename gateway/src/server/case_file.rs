@@ -74,12 +74,7 @@ struct Checked {
 }
 
 fn check(state: &AppState, caller: &Caller, req: CaseFileRequest, facts: &mut Facts) -> Result<Checked, ApiError> {
-    let vocab = &state.ledger.rules().vocabulary;
-    let citizen = Cpr::parse(&req.citizen).map_err(|e| ApiError::new(ProblemKind::InvalidCpr, e.to_string()))?;
-    facts.citizen = Some(citizen);
-    let purpose = vocab.purpose(&req.purpose).map_err(|e| ApiError::new(ProblemKind::UnknownPurpose, e.to_string()))?;
-    facts.purpose = Some(purpose.clone());
-    caller.check_purpose(&purpose)?;
+    let (citizen, purpose) = caller.citizen_and_purpose(state, &req.citizen, &req.purpose, facts)?;
     let categories = categories(state, &req.categories)?;
     if let Some(r) = &req.case_reference
         && (r.chars().count() > 128 || r.chars().any(char::is_control))

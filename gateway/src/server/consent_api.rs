@@ -91,14 +91,7 @@ async fn create_inner(
     caller.admit(state)?;
     let req: ConsentRequestBody = api::read_json(headers, body)?;
     let rules = state.ledger.rules();
-    let citizen = Cpr::parse(&req.citizen).map_err(|e| ApiError::new(ProblemKind::InvalidCpr, e.to_string()))?;
-    facts.citizen = Some(citizen);
-    let purpose = rules
-        .vocabulary
-        .purpose(&req.purpose)
-        .map_err(|e| ApiError::new(ProblemKind::UnknownPurpose, e.to_string()))?;
-    facts.purpose = Some(purpose.clone());
-    caller.check_purpose(&purpose)?;
+    let (citizen, purpose) = caller.citizen_and_purpose(state, &req.citizen, &req.purpose, facts)?;
     let cats: BTreeSet<_> = categories(state, &req.categories)?.into_iter().collect();
     let own = &caller.caseworker.unit;
     let grantee = match &req.unit {
