@@ -107,6 +107,19 @@ async fn consent_requested_via_api_approved_then_revoked() {
     let records = running.audit().entries(0, size).await.unwrap();
     let kinds: Vec<AuditKind> = records.iter().map(|(_, r)| r.kind).collect();
     assert!(kinds.contains(&AuditKind::ConsentRequested));
+    // Every read of consent data is recorded: two status reads by the asking unit (the
+    // other unit's 404 shows nothing and is not a read) and one search.
+    let reads: Vec<_> = records.iter().filter(|(_, r)| r.kind == AuditKind::ConsentsRead).collect();
+    assert_eq!(reads.len(), 3, "{reads:?}");
+    assert!(
+        reads
+            .iter()
+            .all(|(_, r)| r.citizen == Some(citizen) && r.unit.as_ref().map(|u| u.as_str()) == Some(REHAB_UNIT))
+    );
+    assert_eq!(
+        reads.iter().filter(|(_, r)| r.detail.as_deref().is_some_and(|d| d.starts_with("consent search"))).count(),
+        1
+    );
     let releases = records.iter().filter(|(_, r)| r.kind == AuditKind::Release && r.outcome == "included").count();
     assert_eq!(releases, CATEGORIES.len());
     running.shutdown().await;

@@ -53,6 +53,8 @@ pub enum AuditKind {
     BlockPlaced,
     BlockLifted,
     AuditRead,
+    /// A caseworker read consents about a citizen (a request's status, or a search).
+    ConsentsRead,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -3,9 +3,12 @@
 //! - `POST /api/v1/consent-requests`: a caseworker asks the citizen for consent
 //!   (`Ledger::request`); the citizen answers in the portal. Audited (`consent_requested`).
 //! - `GET /api/v1/consent-requests/{id}`: its status, for the requesting unit only (any
-//!   other caller gets 404, so ids reveal nothing).
+//!   other caller gets 404, so ids reveal nothing). Audited (`consents_read`).
 //! - `POST /api/v1/consents/search`: the consents the caseworker's unit holds for a citizen
-//!   (granted to the unit, or to a unit above it with sub-units included).
+//!   (granted to the unit, or to a unit above it with sub-units included). Audited
+//!   (`consents_read`).
+//!
+//! Every answer that shows consent data waits until its audit record is durable.
 
 use std::collections::BTreeSet;
 
@@ -140,10 +143,7 @@ async fn create_inner(
     r.citizen = Some(citizen);
     r.purpose = Some(purpose);
     r.detail = Some(format!("consent {}", consent.id));
-    state.audit.append(vec![r]).await.map_err(|e| {
-        tracing::error!(error = %e, "the audit log refused a record");
-        ApiError::audit_unavailable()
-    })?;
+    audited(state, r).await?;
     tracing::info!(system = %caller.system.id, consent = %consent.id, "consent requested");
     let location = format!("/api/v1/consent-requests/{}", consent.id);
     let mut resp = (StatusCode::CREATED, Json(ConsentView::of(&consent, now))).into_response();
@@ -161,6 +161,7 @@ async fn create_inner(
         (status = 200, description = "The request and its current status", body = ConsentView),
         (status = 401, description = "No valid caseworker token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such request made by the caller's unit", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log is unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("mtls" = [], "bearer" = []))
 )]
@@ -187,6 +188,12 @@ pub async fn get_request(
         if consent.requested_by.is_none() || consent.terms.grantee != caller.caseworker.unit {
             return Err(not_found());
         }
+        let mut r = caller.record(rid, AuditKind::ConsentsRead);
+        r.citizen = Some(consent.terms.citizen);
+        r.purpose = Some(consent.terms.purpose.clone());
+        r.outcome = "ok".into();
+        r.detail = Some(format!("status of consent request {}", consent.id));
+        audited(&state, r).await?;
         Ok(Json(ConsentView::of(&consent, Utc::now())))
     };
     match inner.await {
@@ -207,6 +214,7 @@ pub async fn get_request(
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid caseworker token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid CPR number or purpose", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log is unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("mtls" = [], "bearer" = []))
 )]
@@ -237,16 +245,30 @@ pub async fn search(
             ApiError::internal("the consent ledger failed")
         })?;
         let now = Utc::now();
-        let consents = all
+        let consents: Vec<ConsentView> = all
             .iter()
             .filter(|c| c.covers_unit(lineage))
             .filter(|c| purpose.as_ref().is_none_or(|p| c.terms.purpose == *p))
             .map(|c| ConsentView::of(c, now))
             .collect();
+        let mut r = caller.record(rid, AuditKind::ConsentsRead);
+        r.citizen = Some(citizen);
+        r.purpose = purpose.clone();
+        r.outcome = "ok".into();
+        r.detail = Some(format!("consent search: {} consents returned", consents.len()));
+        audited(&state, r).await?;
         Ok(Json(ConsentList { consents }))
     };
     match inner.await {
         Ok(v) => Ok(v),
         Err(e) => Err(refuse(&state, &caller, rid, facts, e).await),
     }
+}
+
+/// Appends one record and waits until it is durable; nothing is answered without it.
+async fn audited(state: &AppState, record: consent::audit::AuditRecord) -> Result<(), ApiError> {
+    state.audit.append(vec![record]).await.map(drop).map_err(|e| {
+        tracing::error!(error = %e, "the audit log refused a record");
+        ApiError::audit_unavailable()
+    })
 }
