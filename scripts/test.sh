@@ -13,7 +13,14 @@ say() { printf '\n== %s\n' "$*"; }
 say "toolchain"
 cargo --version
 rustc --version
-rustup component list --installed 2>/dev/null | grep -E '^(rustfmt|clippy)' || true
+
+# rustfmt and clippy are rustup components; add them if this toolchain lacks them.
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
+    echo "installing the ${component} component"
+    rustup component add "${component}" || echo "warning: could not install ${component}" >&2
+  fi
+done
 
 if [ -z "${SAMMEN_SKIP_LINT:-}" ]; then
   say "format (cargo fmt --check)"
