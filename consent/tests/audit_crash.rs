@@ -12,14 +12,14 @@
 //! Rounds: `SAMMEN_AUDIT_CRASH_ROUNDS` (default 12). Each round continues the same store.
 
 mod audit_support;
+mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use common::kill_loop;
 use consent::SledStore;
 use consent::audit::{AuditConfig, AuditLog, verify_store};
 use ed25519_dalek::SigningKey;
@@ -78,62 +78,18 @@ fn audit_survives_sigkill() {
     let rounds: usize = std::env::var("SAMMEN_AUDIT_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(12);
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
-    let exe = std::env::current_exe().unwrap();
     let mut acked: HashMap<u64, String> = HashMap::new();
     let mut rng = 0x51af_d7ed_558c_cd1du64;
     for round in 0..rounds {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
         // Kill between 10 ms and 300 ms after the first acknowledgement.
-        let kill_after = Duration::from_millis(10 + rng % 290);
-        let mut child = Command::new(&exe)
-            .args(["--exact", "audit_crash_child_writer", "--ignored", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &store_dir)
-            .env("SAMMEN_CRASH_SEED", format!("{round}x{}", rng % 1000))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the writer");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let started = Instant::now();
-        let mut first_ack: Option<Instant> = None;
-        let mut round_acks = 0usize;
-        loop {
-            if first_ack.is_some_and(|t| t.elapsed() >= kill_after) {
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "round {round}: the writer made no progress in 60 s");
-            match rx.recv_timeout(Duration::from_millis(5)) {
-                Ok(line) => {
-                    if record_ack(&line, &mut acked) {
-                        first_ack.get_or_insert_with(Instant::now);
-                        round_acks += 1;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = child.wait().unwrap();
-                    panic!("round {round}: the writer exited by itself ({status}) before being killed");
-                }
-            }
+        let kill_after = kill_loop::next_kill_after(&mut rng, 10, 290);
+        let seed = (rng % 1000).to_string();
+        let envs = [(CHILD_ENV, store_dir.as_os_str()), ("SAMMEN_CRASH_SEED", OsStr::new(&seed))];
+        let acks = kill_loop::run_round("audit_crash_child_writer", &envs, kill_after, round);
+        for line in &acks {
+            record_ack(line, &mut acked);
         }
-        // SIGKILL: no destructors, no flush.
-        child.kill().unwrap();
-        child.wait().unwrap();
-        reader.join().unwrap();
-        for line in rx.try_iter() {
-            round_acks += usize::from(record_ack(&line, &mut acked));
-        }
+        let round_acks = acks.len();
         let t = Instant::now();
         let size = verify(&store_dir, &acked, round);
         eprintln!("round {round}: {round_acks} acks, {size} records, verified in {:?}", t.elapsed());
@@ -142,15 +98,13 @@ fn audit_survives_sigkill() {
     eprintln!("audit crash test: {rounds} rounds, {} acknowledged records, all present and verified", acked.len());
 }
 
-/// Reads one `ack <index> <id>` line; the harness's own lines are skipped.
-fn record_ack(line: &str, acked: &mut HashMap<u64, String>) -> bool {
-    let Some(rest) = line.strip_prefix("ack ") else { return false };
-    let (index, id) = rest.split_once(' ').unwrap_or_else(|| panic!("unexpected line {line:?}"));
+/// Records one acknowledgement (`<index> <request id>`).
+fn record_ack(line: &str, acked: &mut HashMap<u64, String>) {
+    let (index, id) = line.split_once(' ').unwrap_or_else(|| panic!("unexpected line {line:?}"));
     let index: u64 = index.parse().unwrap();
     if let Some(previous) = acked.insert(index, id.to_string()) {
         panic!("index {index} acknowledged twice: {previous} and {id}");
     }
-    true
 }
 
 fn verify(dir: &Path, acked: &HashMap<u64, String>, round: usize) -> u64 {

@@ -18,12 +18,11 @@ mod common;
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use common::kill_loop;
 use common::*;
 use consent::lifecycle::replay;
 use consent::{BlockId, Channel, ConsentId, Cpr, Ledger, SledStore, State, Store};
@@ -117,65 +116,20 @@ fn crash_safety_under_sigkill() {
     let rounds: usize = std::env::var("SAMMEN_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
-    let exe = std::env::current_exe().unwrap();
     let mut acked_consents: HashMap<ConsentId, u32> = HashMap::new();
     let mut acked_blocks: Vec<BlockId> = Vec::new();
     let mut total_acks = 0usize;
     let mut rng = 0x9e3779b97f4a7c15u64;
     for round in 0..rounds {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
         // Kill between 20 ms and 400 ms after the first acknowledgement.
-        let kill_after = Duration::from_millis(20 + rng % 380);
-        let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child_writer", "--ignored", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &store_dir)
-            .env("SAMMEN_CRASH_SEED", (rng % 1_000_000).to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the writer");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let started = Instant::now();
-        let mut first_ack: Option<Instant> = None;
-        let mut round_acks = 0usize;
-        loop {
-            if first_ack.is_some_and(|t| t.elapsed() >= kill_after) {
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "round {round}: the writer made no progress in 60 s");
-            match rx.recv_timeout(Duration::from_millis(5)) {
-                Ok(line) => {
-                    if record_ack(&line, &mut acked_consents, &mut acked_blocks) {
-                        first_ack.get_or_insert_with(Instant::now);
-                        round_acks += 1;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = child.wait().unwrap();
-                    panic!("round {round}: the writer exited by itself ({status}) before being killed");
-                }
-            }
+        let kill_after = kill_loop::next_kill_after(&mut rng, 20, 380);
+        let seed = (rng % 1_000_000).to_string();
+        let envs = [(CHILD_ENV, store_dir.as_os_str()), ("SAMMEN_CRASH_SEED", OsStr::new(&seed))];
+        let acks = kill_loop::run_round("crash_child_writer", &envs, kill_after, round);
+        for line in &acks {
+            record_ack(line, &mut acked_consents, &mut acked_blocks);
         }
-        // SIGKILL: no destructors, no flush.
-        child.kill().unwrap();
-        child.wait().unwrap();
-        // Everything the child printed before dying was acknowledged before dying.
-        reader.join().unwrap();
-        for line in rx.try_iter() {
-            round_acks += usize::from(record_ack(&line, &mut acked_consents, &mut acked_blocks));
-        }
+        let round_acks = acks.len();
         total_acks += round_acks;
         let t = Instant::now();
         verify(&store_dir, &acked_consents, &acked_blocks, round);
@@ -185,10 +139,8 @@ fn crash_safety_under_sigkill() {
     eprintln!("crash test: {rounds} rounds, {total_acks} acknowledged writes, all present and consistent");
 }
 
-/// Reads one `ack ...` line; the test harness's own output lines are skipped.
-/// Returns whether the line was an acknowledgement.
-fn record_ack(line: &str, consents: &mut HashMap<ConsentId, u32>, blocks: &mut Vec<BlockId>) -> bool {
-    let Some(line) = line.strip_prefix("ack ") else { return false };
+/// Records one acknowledgement (`consent <id> <version>` or `block <id> <version>`).
+fn record_ack(line: &str, consents: &mut HashMap<ConsentId, u32>, blocks: &mut Vec<BlockId>) {
     let mut parts = line.split_whitespace();
     match (parts.next(), parts.next(), parts.next()) {
         (Some("consent"), Some(id), Some(v)) => {
@@ -199,7 +151,6 @@ fn record_ack(line: &str, consents: &mut HashMap<ConsentId, u32>, blocks: &mut V
         (Some("block"), Some(id), Some(_)) => blocks.push(id.parse().unwrap()),
         _ => panic!("the writer printed an unexpected line: {line:?}"),
     }
-    true
 }
 
 fn verify(dir: &Path, acked: &HashMap<ConsentId, u32>, blocks: &[BlockId], round: usize) {

@@ -1,6 +1,8 @@
 //! Shared set-up for the consent crate's integration tests.
 #![allow(dead_code)]
 
+pub mod kill_loop;
+
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Months, TimeZone, Utc};
