@@ -53,35 +53,47 @@ fn check(s: &AppState, headers: &HeaderMap) -> Result<consent::Cpr, (StatusCode,
     cpr_header(headers).map_err(|_| (StatusCode::BAD_REQUEST, "missing or invalid x-civilRegistrationIdentifier"))
 }
 
-async fn case(
-    State(s): State<AppState>,
-    Extension(kill): Extension<Kill>,
-    headers: HeaderMap,
-    Query(p): Query<Period>,
-) -> Response {
-    let f = s.faults(Source::Jobcenter);
-    if let Some(r) = faults::before(f, &kill, server_error).await {
-        return r;
-    }
-    let cpr = match check(&s, &headers) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    let Some(mut case) = find(&cpr).and_then(|c| c.case.clone()) else {
-        return (StatusCode::NOT_FOUND, "no case").into_response();
-    };
-    if let Some(from) = p.date_from {
-        case.contacts.retain(|c| c.date >= from);
-    }
-    let body = serde_json::to_vec(&case).expect("serializes");
-    faults::after(f, Answer::new(StatusCode::OK, JSON, body), Some(&cpr), s.0.oversized_bytes)
+async fn case(s: State<AppState>, kill: Extension<Kill>, headers: HeaderMap, Query(p): Query<Period>) -> Response {
+    serve_citizen(
+        s,
+        kill,
+        headers,
+        |c| c.case.clone(),
+        "no case",
+        |case: &mut jc::CaseResponse| {
+            if let Some(from) = p.date_from {
+                case.contacts.retain(|c| c.date >= from);
+            }
+        },
+    )
+    .await
 }
 
-async fn benefits(
+async fn benefits(s: State<AppState>, kill: Extension<Kill>, headers: HeaderMap, Query(p): Query<Period>) -> Response {
+    serve_citizen(
+        s,
+        kill,
+        headers,
+        |c| c.benefits.clone(),
+        "no benefits",
+        |b: &mut jc::BenefitsResponse| {
+            if let Some(from) = p.date_from {
+                b.payments.retain(|x| x.date >= from);
+            }
+        },
+    )
+    .await
+}
+
+/// One citizen resource: faults first, then the request id and CPR header, then the
+/// citizen's record (`pick`; 404 `missing` when absent) narrowed by `narrow`, as JSON.
+async fn serve_citizen<T: serde::Serialize>(
     State(s): State<AppState>,
     Extension(kill): Extension<Kill>,
     headers: HeaderMap,
-    Query(p): Query<Period>,
+    pick: impl FnOnce(&crate::citizens::Citizen) -> Option<T>,
+    missing: &'static str,
+    narrow: impl FnOnce(&mut T),
 ) -> Response {
     let f = s.faults(Source::Jobcenter);
     if let Some(r) = faults::before(f, &kill, server_error).await {
@@ -91,12 +103,10 @@ async fn benefits(
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
-    let Some(mut benefits) = find(&cpr).and_then(|c| c.benefits.clone()) else {
-        return (StatusCode::NOT_FOUND, "no benefits").into_response();
+    let Some(mut record) = find(&cpr).and_then(pick) else {
+        return (StatusCode::NOT_FOUND, missing).into_response();
     };
-    if let Some(from) = p.date_from {
-        benefits.payments.retain(|x| x.date >= from);
-    }
-    let body = serde_json::to_vec(&benefits).expect("serializes");
+    narrow(&mut record);
+    let body = serde_json::to_vec(&record).expect("serializes");
     faults::after(f, Answer::new(StatusCode::OK, JSON, body), Some(&cpr), s.0.oversized_bytes)
 }

@@ -45,11 +45,17 @@ fn crypto(e: rcgen::Error) -> DevError {
 }
 
 fn write(path: &Path, contents: &str) -> Result<(), DevError> {
-    std::fs::write(path, contents).map_err(|e| DevError::Write { path: path.to_path_buf(), message: e.to_string() })?;
+    std::fs::write(path, contents).map_err(|e| DevError::Write { path: path.to_path_buf(), message: e.to_string() })
+}
+
+/// A private key: readable by its owner only.
+fn write_key(path: &Path, contents: &str) -> Result<(), DevError> {
+    write(path, contents)?;
     #[cfg(unix)]
-    if path.extension().is_some_and(|e| e == "pem") && path.to_string_lossy().contains("-key") {
+    {
         use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| DevError::Write { path: path.to_path_buf(), message: e.to_string() })?;
     }
     Ok(())
 }
@@ -90,9 +96,9 @@ impl DevPki {
         };
         write(&pki.ca_cert, &ca_cert.pem())?;
         write(&pki.server_cert, &server_cert.pem())?;
-        write(&pki.server_key, &server_key.serialize_pem())?;
+        write_key(&pki.server_key, &server_key.serialize_pem())?;
         write(&pki.client_cert, &client_cert.pem())?;
-        write(&pki.client_key, &client_key.serialize_pem())?;
+        write_key(&pki.client_key, &client_key.serialize_pem())?;
         Ok(pki)
     }
 
@@ -126,6 +132,11 @@ mod tests {
     fn writes_a_chain_that_verifies() {
         let dir = tempfile::tempdir().unwrap();
         let pki = DevPki::generate(dir.path(), &["localhost", "127.0.0.1"], "demo-case-system").unwrap();
+        #[cfg(unix)]
+        for key in [&pki.server_key, &pki.client_key] {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(key).unwrap().permissions().mode() & 0o777, 0o600, "{}", key.display());
+        }
         let ca = CertificateDer::from_pem_file(&pki.ca_cert).unwrap();
         let client = CertificateDer::from_pem_file(&pki.client_cert).unwrap();
         assert_eq!(pki.client_sha256, hex::encode(Sha256::digest(&client)));
