@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of sammen. Installs first what the tests need that cargo does not
-# bring (nothing yet beyond the Rust toolchain; browser and OpenID provider tests will
-# add their installs here), then checks formatting and lints, then runs all tests.
+# bring (scripts/install-test-deps.sh: Debian's chromium, Node.js, tests/js's npm
+# packages), then checks formatting and lints, then runs all tests.
 #
 #   scripts/test.sh            everything
 #   SAMMEN_SKIP_LINT=1 ...     tests only
@@ -21,6 +21,9 @@ for component in rustfmt clippy; do
     rustup component add "${component}" || echo "warning: could not install ${component}" >&2
   fi
 done
+
+say "test dependencies (chromium, node, tests/js)"
+scripts/install-test-deps.sh
 
 if [ -z "${SAMMEN_SKIP_LINT:-}" ]; then
   say "format (cargo fmt --check)"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what the browser and OpenID provider tests need beyond the Rust toolchain:
+# Debian's chromium (+ fonts) for tests/e2e/browser.rs, Node.js + npm, and the pinned
+# npm packages of tests/js (oidc-provider, playwright-core, axe-core) via `npm ci`.
+# Idempotent and quick when everything is already there. Called by scripts/test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# apt-get as root, or through sudo.
+apt_install() {
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+  if [ -z "${_SAMMEN_APT_UPDATED:-}" ]; then
+    "${sudo[@]}" apt-get update -qq
+    _SAMMEN_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@"
+}
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing Debian's chromium (for tests/e2e/browser.rs)"
+  # Fonts: the portal's pages render text; without fonts chromium draws empty boxes.
+  apt_install chromium fonts-dejavu-core fonts-liberation
+fi
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "installing Debian's nodejs and npm"
+  apt_install nodejs npm
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "warning: node $(node --version) is older than 20; oidc-provider 9 needs node 20" >&2
+fi
+
+# npm ci only when tests/js/node_modules is missing or older than the lock file.
+lock=tests/js/package-lock.json
+stamp=tests/js/node_modules/.package-lock.json
+if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
+  echo "installing tests/js's npm packages (npm ci)"
+  npm ci --prefix tests/js --no-audit --no-fund
+fi
