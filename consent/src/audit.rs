@@ -20,12 +20,14 @@
 mod appender;
 mod checkpoint;
 mod merkle;
+mod query;
 mod record;
 mod verify;
 
 pub use appender::{Appended, AuditConfig, AuditLog, AuditStats};
 pub use checkpoint::{CHECKPOINT_CONTEXT, SignedCheckpoint, checkpoint_message, generate_signing_key, key_id};
 pub use merkle::{Hash, MemoryTree, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion};
+pub use query::{AuditFilter, AuditPage};
 pub use record::{AuditDecision, AuditKind, AuditRecord};
 pub use verify::{VerifyError, VerifyReport, verify_store};
 

@@ -10,6 +10,7 @@ pub mod cpr;
 pub mod ledger;
 pub mod lifecycle;
 pub mod organisation;
+pub mod receipt;
 pub mod record;
 pub mod store;
 pub mod vocabulary;
@@ -22,6 +23,7 @@ pub use organisation::{Directory, MunicipalityCode, Unit, UnitId, UnitKind};
 pub use record::{
     Channel, Consent, ConsentEvent, ConsentId, ConsentStatus, DataPeriod, Grantor, Period, Requester, State,
 };
+pub use store::SessionStore;
 pub use store::{AuditBatch, AuditNode, SledStore, Store, StoreError};
 pub use vocabulary::{Category, Description, Purpose, Vocabulary};
 

@@ -11,6 +11,7 @@
 //! with those primary keys; [`Store::audit_append`] is one transaction over all three.
 
 mod sled_audit;
+mod sled_sessions;
 mod sled_store;
 
 use std::future::Future;
@@ -148,4 +149,36 @@ pub trait Store: Send + Sync + 'static {
 /// Whether a consent is in force for a unit's lineage at `t`.
 pub fn covers(c: &Consent, lineage: &[UnitId], t: DateTime<Utc>) -> bool {
     c.in_force_at(t) && c.covers_unit(lineage)
+}
+
+/// Server-side web sessions (the citizen portal's sessions and one-use login states): opaque
+/// values under opaque keys, each with an expiry. Separate from [`Store`] because sessions
+/// are not consent or audit data: losing the last seconds of them in a crash only means
+/// logging in again, so a write need not be flushed before it returns.
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores `value` under `key` until `expires_at` (replacing any earlier value).
+    fn session_put(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The value under `key`, unless absent or expired at `now`.
+    fn session_get(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// Removes the value under `key` and returns it (unless expired at `now`), atomically:
+    /// of two concurrent takes at most one gets the value (one-use login states).
+    fn session_take(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// Removes every value expired at `now`; returns how many.
+    fn session_purge(&self, now: DateTime<Utc>) -> impl Future<Output = Result<usize, StoreError>> + Send;
 }

@@ -88,6 +88,8 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error("the caseworker issuer: {0}")]
     Jwks(#[from] token::JwksError),
+    #[error(transparent)]
+    Portal(#[from] crate::portal::PortalError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -100,6 +102,9 @@ pub enum StartError {
 pub struct RunningGateway {
     /// The bound address (the configured port, or the one picked for port 0).
     pub addr: SocketAddr,
+    /// The citizen portal's address, when `[portal]` is configured.
+    pub portal_addr: Option<SocketAddr>,
+    portal_task: Option<JoinHandle<()>>,
     state: AppState,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
@@ -124,6 +129,9 @@ impl RunningGateway {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        if let Some(t) = self.portal_task.take() {
             let _ = t.await;
         }
     }
@@ -174,6 +182,7 @@ pub async fn start_with_store(settings: Settings, store: SledStore) -> Result<Ru
     }
     let key_path = settings.audit.key_file(&settings.data_dir);
     let key = signing_key(&key_path, settings.audit.may_create_key())?;
+    let receipt_key = key.clone();
     let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await?;
     let issuer = settings.caseworker_issuer.clone().expect("checked by check_for_serve");
     let tokens = token::TokenVerifier::new(issuer).await?;
@@ -204,6 +213,12 @@ pub async fn start_with_store(settings: Settings, store: SledStore) -> Result<Ru
         drain: Duration::from_secs(10),
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
+    let portal = match &settings.portal {
+        Some(p) => Some(
+            crate::portal::start(p, state.ledger.clone(), state.audit.clone(), receipt_key, stopped.clone()).await?,
+        ),
+        None => None,
+    };
     let task = tokio::spawn(tls::accept_loop(listener, acceptor, router, loop_cfg, stopped));
     let policy_watch = match policies::watch(engine) {
         Ok(w) => Some(w),
@@ -213,7 +228,15 @@ pub async fn start_with_store(settings: Settings, store: SledStore) -> Result<Ru
         }
     };
     tracing::info!(%addr, systems = settings.systems.len(), "gateway listening");
-    Ok(RunningGateway { addr, state, stop, task: Some(task), _policy_watch: policy_watch })
+    Ok(RunningGateway {
+        addr,
+        portal_addr: portal.as_ref().map(|p| p.addr),
+        portal_task: portal.map(|p| p.task),
+        state,
+        stop,
+        task: Some(task),
+        _policy_watch: policy_watch,
+    })
 }
 
 /// Reads the audit signing key (64 hex digits: the Ed25519 seed), creating it on first

@@ -35,6 +35,9 @@ pub struct Settings {
     pub policies: PolicySettings,
     #[serde(default)]
     pub audit: AuditSettings,
+    /// The citizen portal (`[portal]`, see `crate::portal::PortalSettings`); off when absent.
+    #[serde(default)]
+    pub portal: Option<crate::portal::PortalSettings>,
 }
 
 /// `[server]`: the HTTPS listener.

@@ -1,6 +1,9 @@
 //! The admin endpoint: `GET /admin/faults`, `PUT /admin/faults/{source}` (JSON
 //! [`SourceFaults`]), `DELETE /admin/faults` (clear all), `GET /admin/receipts` (the
-//! XCTL03 receipts received, as envelope ids) and `GET /admin/citizens`.
+//! XCTL03 receipts received, as envelope ids), `GET /admin/citizens`, and for the MitID
+//! broker `PUT /admin/broker/mode` (JSON `{"mode": "wrong_nonce"}`, see
+//! [`crate::broker::BrokerMode`]) and `PUT /admin/broker/clients/{client_id}` (JSON
+//! [`crate::broker::BrokerClient`]).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,6 +21,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/faults/{source}", put(set))
         .route("/admin/receipts", get(receipts))
         .route("/admin/citizens", get(citizen_list))
+        .route("/admin/broker/mode", put(broker_mode).get(get_broker_mode))
+        .route("/admin/broker/clients/{client_id}", put(broker_client))
         .with_state(state)
 }
 
@@ -59,4 +64,25 @@ async fn citizen_list() -> Response {
         .map(|c| serde_json::json!({ "cpr": c.cpr.expose(), "name": c.name(), "profile": c.profile }))
         .collect();
     Json(list).into_response()
+}
+
+async fn broker_mode(State(s): State<AppState>, Json(m): Json<crate::broker::ModeBody>) -> StatusCode {
+    s.0.broker.set_mode(m.mode);
+    StatusCode::NO_CONTENT
+}
+
+async fn get_broker_mode(State(s): State<AppState>) -> Response {
+    Json(crate::broker::ModeBody { mode: s.0.broker.mode() }).into_response()
+}
+
+async fn broker_client(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(c): Json<crate::broker::BrokerClient>,
+) -> Response {
+    if c.client_id != id {
+        return (StatusCode::BAD_REQUEST, "client_id in the path and the body differ").into_response();
+    }
+    s.0.broker.register(c);
+    StatusCode::NO_CONTENT.into_response()
 }

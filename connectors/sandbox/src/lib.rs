@@ -11,6 +11,7 @@
 //! ```
 
 mod admin;
+pub mod broker;
 pub mod citizens;
 pub mod faults;
 mod jobcenter;
@@ -74,6 +75,8 @@ pub struct Ports {
     pub social: u16,
     pub jobnet_cv: u16,
     pub admin: u16,
+    /// The sandbox MitID broker.
+    pub broker: u16,
 }
 
 /// The sandbox's configuration (TOML or JSON).
@@ -133,6 +136,7 @@ pub struct Addrs {
     pub social: SocketAddr,
     pub jobnet_cv: SocketAddr,
     pub admin: SocketAddr,
+    pub broker: SocketAddr,
 }
 
 /// The entry point.
@@ -141,7 +145,7 @@ pub struct Sandbox;
 impl Sandbox {
     /// Binds every port and starts serving; returns at once.
     pub async fn start(cfg: SandboxConfig) -> Result<RunningSandbox, SandboxError> {
-        let state = AppState::new(cfg.faults.clone(), cfg.oversized_bytes);
+        let state = AppState::new(cfg.faults.clone(), cfg.oversized_bytes, broker::Broker::new()?);
         let acceptor = cfg.tls.as_ref().map(tls::acceptor).transpose()?;
         let mut tasks = Vec::new();
         let mut bind = async |port: u16, router: axum::Router, tls: Option<tokio_rustls::TlsAcceptor>| {
@@ -157,6 +161,23 @@ impl Sandbox {
             social: bind(cfg.ports.social, social::router(state.clone()), acceptor.clone()).await?,
             jobnet_cv: bind(cfg.ports.jobnet_cv, jobnet::router(state.clone()), acceptor.clone()).await?,
             admin: bind(cfg.ports.admin, admin::router(state.clone()), None).await?,
+            broker: {
+                // The issuer URL names the bound port, so bind before building the router.
+                let addr = SocketAddr::new(cfg.bind, cfg.ports.broker);
+                let listener = TcpListener::bind(addr).await.map_err(|source| SandboxError::Bind { addr, source })?;
+                let local = listener.local_addr().map_err(|source| SandboxError::Bind { addr, source })?;
+                let issuer = match &acceptor {
+                    Some(_) => format!("https://localhost:{}", local.port()),
+                    None => format!("http://{local}"),
+                };
+                let _ = state.0.broker.0.issuer.set(issuer);
+                tasks.push(tokio::spawn(serve::accept_loop(
+                    listener,
+                    broker::router(state.0.broker.clone()),
+                    acceptor.clone(),
+                )));
+                local
+            },
         };
         Ok(RunningSandbox { addrs, ca_pem: cfg.tls.map(|t| t.ca_pem), state, tasks })
     }
@@ -191,6 +212,22 @@ impl RunningSandbox {
     /// The admin base URL (plain HTTP).
     pub fn admin_url(&self) -> String {
         format!("http://{}", self.addrs.admin)
+    }
+
+    /// The sandbox MitID broker's issuer URL (its discovery document is under
+    /// `/.well-known/openid-configuration`).
+    pub fn broker_url(&self) -> String {
+        self.state.0.broker.issuer().to_string()
+    }
+
+    /// Registers a relying party with the broker (replacing one with the same id).
+    pub fn register_broker_client(&self, client: broker::BrokerClient) {
+        self.state.0.broker.register(client);
+    }
+
+    /// How the broker's next ID tokens are made (as `PUT /admin/broker/mode` does).
+    pub fn set_broker_mode(&self, mode: broker::BrokerMode) {
+        self.state.0.broker.set_mode(mode);
     }
 
     /// The CA certificate to trust, when serving TLS.

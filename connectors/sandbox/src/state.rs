@@ -18,15 +18,21 @@ pub(crate) struct Inner {
     pub receipts: Mutex<Vec<Xctl03>>,
     pub seen_request_ids: Mutex<HashSet<String>>,
     pub oversized_bytes: usize,
+    pub broker: crate::broker::Broker,
 }
 
 impl AppState {
-    pub(crate) fn new(faults: BTreeMap<Source, SourceFaults>, oversized_bytes: usize) -> Self {
+    pub(crate) fn new(
+        faults: BTreeMap<Source, SourceFaults>,
+        oversized_bytes: usize,
+        broker: crate::broker::Broker,
+    ) -> Self {
         AppState(Arc::new(Inner {
             faults: RwLock::new(faults),
             receipts: Mutex::new(Vec::new()),
             seen_request_ids: Mutex::new(HashSet::new()),
             oversized_bytes,
+            broker,
         }))
     }
 

@@ -48,6 +48,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         println!("  {:<12} {}", source.name(), running.url(source));
     }
     println!("  {:<12} {}  (PUT /admin/faults/{{source}}, GET /admin/citizens)", "admin", running.admin_url());
+    println!("  MitID broker (sandbox) {}  (clients: PUT /admin/broker/clients/{{id}})", running.broker_url());
     if let Some(path) = &args.ca_out {
         println!("  CA certificate written to {}", path.display());
     }

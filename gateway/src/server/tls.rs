@@ -91,6 +91,22 @@ pub fn server_config(cert_file: &Path, key_file: &Path, client_ca: &Path) -> Res
     Ok(config)
 }
 
+/// A server configuration without client certificates (the citizen portal): TLS 1.2+.
+pub fn server_config_without_client_auth(cert_file: &Path, key_file: &Path) -> Result<rustls::ServerConfig, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = certs(cert_file)?;
+    let key = PrivateKeyDer::from_pem_slice(&read(key_file)?)
+        .map_err(|e| TlsError::Pem { path: key_file.display().to_string(), message: e.to_string() })?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// How the accept loop runs.
 pub(crate) struct LoopConfig {
     pub handshake_timeout: Duration,

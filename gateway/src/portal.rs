@@ -1,0 +1,348 @@
+//! The citizen portal: its own HTTPS listener (server certificate, no client
+//! certificates), MitID login through an OpenID provider, server-side sessions, and
+//! server-rendered Danish pages to answer consent requests, grant, revoke, block, read
+//! "Min log" and keep receipts. Started by [`crate::server::start_with_store`] when
+//! `[portal]` is configured.
+//!
+//! Every action goes through the same [`Ledger`] as the API and is answered only after its
+//! audit record is durable. Code map: [`config`] (`[portal]`), [`oidc`] (login, ID token
+//! checks), [`session`] (cookies, sessions, CSRF), [`pages`] (templates and views),
+//! [`login`], [`consents`], [`blocks`], [`log`], [`receipts`] (the handlers).
+
+pub mod blocks;
+pub mod config;
+pub mod consents;
+pub mod log;
+pub mod login;
+pub mod oidc;
+pub mod pages;
+pub mod receipts;
+pub mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use consent::audit::{AuditKind, AuditLog, AuditRecord};
+use consent::{Consent, Ledger, LedgerError, RuleError, SledStore};
+use ed25519_dalek::SigningKey;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::{OidcSettings, PortalSettings};
+
+use pages::{MessagePage, render};
+use session::{Session, Sessions};
+
+/// What the portal's handlers share.
+pub struct PortalServices {
+    pub ledger: Ledger<SledStore>,
+    pub audit: AuditLog<SledStore>,
+    pub sessions: Sessions,
+    pub oidc: oidc::Oidc,
+    /// Signs receipts (the audit log's key: one gateway key, published at
+    /// `/.well-known/jwks.json`).
+    pub receipt_key: SigningKey,
+    /// `https://host[:port]`, no trailing slash.
+    pub public_url: String,
+    pub log_page_size: usize,
+}
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct PortalState(pub Arc<PortalServices>);
+
+impl std::ops::Deref for PortalState {
+    type Target = PortalServices;
+    fn deref(&self) -> &PortalServices {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    #[error("[portal]: {0}")]
+    Config(String),
+    #[error("[portal] TLS: {0}")]
+    Tls(#[from] crate::server::tls::TlsError),
+    #[error("[portal] cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A started portal: its address and its accept loop.
+pub struct RunningPortal {
+    pub addr: SocketAddr,
+    pub public_url: String,
+    pub task: JoinHandle<()>,
+}
+
+/// Binds the portal and serves it until `stop` turns true.
+pub async fn start(
+    settings: &PortalSettings,
+    ledger: Ledger<SledStore>,
+    audit: AuditLog<SledStore>,
+    receipt_key: SigningKey,
+    stop: watch::Receiver<bool>,
+) -> Result<RunningPortal, PortalError> {
+    settings.check().map_err(PortalError::Config)?;
+    let tls = crate::server::tls::server_config_without_client_auth(&settings.cert_file, &settings.key_file)?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| PortalError::Bind { addr: settings.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| PortalError::Bind { addr: settings.listen, source })?;
+    let public_url = if settings.public_url.is_empty() {
+        format!("https://localhost:{}", addr.port())
+    } else {
+        settings.public_url.trim_end_matches('/').to_string()
+    };
+    let oidc = oidc::Oidc::new(settings.oidc.clone(), &format!("{public_url}/auth/callback"))
+        .map_err(|e| PortalError::Config(format!("[portal.oidc]: {e}")))?;
+    let store = ledger.store().clone();
+    let state = PortalState(Arc::new(PortalServices {
+        ledger,
+        audit,
+        sessions: Sessions::new(store, settings.idle_timeout_secs, settings.absolute_timeout_secs),
+        oidc,
+        receipt_key,
+        public_url: public_url.clone(),
+        log_page_size: settings.log_page_size,
+    }));
+    // Expired sessions and login states are swept every 10 minutes.
+    let sweeper = state.clone();
+    let mut sweep_stop = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+                _ = sweep_stop.wait_for(|s| *s) => return,
+            }
+            if let Err(e) = sweeper.sessions.purge(Utc::now()).await {
+                tracing::warn!(error = %e, "purging expired portal sessions failed");
+            }
+        }
+    });
+    let cfg = crate::server::tls::LoopConfig {
+        handshake_timeout: Duration::from_secs(10),
+        max_connections: 1024,
+        drain: Duration::from_secs(10),
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let task = tokio::spawn(crate::server::tls::accept_loop(listener, acceptor, router(state), cfg, stop));
+    tracing::info!(%addr, %public_url, "citizen portal listening");
+    Ok(RunningPortal { addr, public_url, task })
+}
+
+/// The portal's routes.
+pub fn router(state: PortalState) -> Router {
+    Router::new()
+        .route("/", get(consents::overview))
+        .route("/login", get(login::login))
+        .route("/auth/callback", get(login::callback))
+        .route("/logout", post(login::logout))
+        .route("/requests/{id}", get(consents::request).post(consents::answer))
+        .route("/consents/{id}", get(consents::consent))
+        .route("/consents/{id}/revoke", get(consents::revoke_confirm).post(consents::revoke))
+        .route("/grant", get(consents::grant_form).post(consents::grant))
+        .route("/blocks", get(blocks::list).post(blocks::place))
+        .route("/blocks/{id}/lift", post(blocks::lift))
+        .route("/log", get(log::log))
+        .route("/receipts/{id}", get(receipts::readable))
+        .route("/receipts/{id}/json", get(receipts::json))
+        .route("/.well-known/jwks.json", get(receipts::jwks))
+        .route("/static/portal.css", get(stylesheet))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn stylesheet() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("portal/portal.css")).into_response()
+}
+
+async fn not_found() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "Siden findes ikke",
+        &["Vi kan ikke finde den side, du leder efter."],
+        &[("/", "Tilbage til oversigten")],
+        None,
+    )
+}
+
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; script-src 'none'; frame-ancestors 'none'"),
+    );
+    h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    r
+}
+
+/// A message page (errors and confirmations) with `status`.
+pub fn page(
+    status: StatusCode,
+    heading: &str,
+    paragraphs: &[&str],
+    links: &[(&str, &str)],
+    session: Option<&Session>,
+) -> Response {
+    render(status, &MessagePage::new(heading, paragraphs, links, session.map(|s| s.csrf.clone())))
+}
+
+/// The answer when something inside failed (store, audit log): nothing to fix for the citizen.
+pub fn failure(session: Option<&Session>) -> Response {
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Der skete en fejl",
+        &["Vi kunne ikke gøre det lige nu. Prøv igen om lidt."],
+        &[("/", "Tilbage til oversigten")],
+        session,
+    )
+}
+
+/// The current session, or the answer to send instead (to the login page).
+pub async fn require_session(state: &PortalState, headers: &HeaderMap) -> Result<Session, Response> {
+    match state.sessions.current(headers, Utc::now()).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(Redirect::to("/").into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "the session store failed");
+            Err(failure(None))
+        }
+    }
+}
+
+/// A posted form (`application/x-www-form-urlencoded`), keeping repeated names.
+pub struct FormData(Vec<(String, String)>);
+
+impl FormData {
+    pub fn parse(body: &Bytes) -> FormData {
+        FormData(url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+/// The session of a POST whose form carries the session's CSRF token; otherwise the answer.
+pub async fn require_form_session(
+    state: &PortalState,
+    headers: &HeaderMap,
+    form: &FormData,
+) -> Result<Session, Response> {
+    let s = require_session(state, headers).await?;
+    match form.get("csrf") {
+        Some(t) if session::constant_time_eq(t.as_bytes(), s.csrf.as_bytes()) => Ok(s),
+        _ => {
+            tracing::info!("portal form refused: missing or wrong CSRF token");
+            Err(page(
+                StatusCode::FORBIDDEN,
+                "Formularen kunne ikke sendes",
+                &[
+                    "Siden var for gammel, eller formularen kom ikke fra sammen.",
+                    "Gå tilbage, hent siden igen og prøv en gang til. Der er ikke ændret noget.",
+                ],
+                &[("/", "Tilbage til oversigten")],
+                Some(&s),
+            ))
+        }
+    }
+}
+
+/// A portal action's audit record: the citizen acting in the portal about `consent`.
+pub fn consent_record(kind: AuditKind, consent: &Consent, now: DateTime<Utc>) -> AuditRecord {
+    let mut r = AuditRecord::new(now, uuid::Uuid::now_v7().to_string(), kind);
+    r.system = Some("portal".into());
+    r.unit = Some(consent.terms.grantee.clone());
+    r.citizen = Some(consent.terms.citizen);
+    r.purpose = Some(consent.terms.purpose.clone());
+    r.basis = Some(format!("consent:{}", consent.id));
+    r.detail = Some(format!("consent {} by the citizen in the portal", consent.id));
+    r
+}
+
+/// Appends a record and waits until it is durable; `Err` is the page to answer.
+pub async fn audited(state: &PortalState, record: AuditRecord, session: &Session) -> Result<(), Response> {
+    state.audit.append(vec![record]).await.map(drop).map_err(|e| {
+        tracing::error!(error = %e, "the audit log refused a portal record");
+        failure(Some(session))
+    })
+}
+
+/// A ledger refusal as a Danish page; nothing was changed.
+pub fn ledger_refusal(e: LedgerError, session: &Session) -> Response {
+    let back = [("/", "Tilbage til oversigten")];
+    let (status, heading, text): (StatusCode, &str, String) = match &e {
+        LedgerError::Rule(RuleError::RequestExpired) => (
+            StatusCode::CONFLICT,
+            "Anmodningen er udløbet",
+            "Fristen for at svare er overskredet, så du kan ikke længere svare på den. Sagsbehandleren må spørge igen, hvis der stadig er brug for oplysningerne.".into(),
+        ),
+        LedgerError::Rule(RuleError::NotRequested { status }) => (
+            StatusCode::CONFLICT,
+            "Anmodningen er allerede besvaret",
+            format!("Den har nu status: {}. Der er ikke ændret noget.", pages::status_da(*status).to_lowercase()),
+        ),
+        LedgerError::Rule(RuleError::NotActive { status }) => (
+            StatusCode::CONFLICT,
+            "Samtykket er ikke aktivt",
+            format!("Det har status: {}. Der er ikke ændret noget.", pages::status_da(*status).to_lowercase()),
+        ),
+        LedgerError::Rule(RuleError::NotTheCitizen)
+        | LedgerError::NoSuchConsent(_)
+        | LedgerError::NoSuchBlock(_)
+        | LedgerError::Rule(RuleError::NoSuchConsent) => (
+            StatusCode::NOT_FOUND,
+            "Vi kan ikke finde det",
+            "Det, du leder efter, findes ikke blandt dine samtykker og spærringer.".into(),
+        ),
+        LedgerError::Rule(RuleError::PeriodTooLong { max_months }) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Perioden er for lang",
+            format!("Et samtykke må højst vare {max_months} måneder. Vælg en kortere periode."),
+        ),
+        LedgerError::Rule(RuleError::NoCategories) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Vælg mindst én slags oplysninger",
+            "Et samtykke skal gælde mindst én slags oplysninger.".into(),
+        ),
+        LedgerError::Block(_) => (
+            StatusCode::CONFLICT,
+            "Spærringen er allerede ophævet",
+            "Der er ikke ændret noget.".into(),
+        ),
+        LedgerError::Rule(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Det kan ikke lade sig gøre",
+            "Dit valg kunne ikke bruges. Gå tilbage og prøv igen.".into(),
+        ),
+        LedgerError::Store(err) => {
+            tracing::error!(error = %err, "the ledger's store failed");
+            return failure(Some(session));
+        }
+    };
+    tracing::info!(refusal = %e, "portal action refused by the ledger");
+    page(status, heading, &[&text], &back, Some(session))
+}

@@ -1,0 +1,145 @@
+//! Blocks ("spærringer"): place one on a unit or a category of data, and lift it.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::Utc;
+use consent::audit::{AuditKind, AuditRecord};
+use consent::{Block, BlockId, BlockTarget, Category, Channel, Rules, UnitId};
+
+use super::pages::{BlocksPage, date, render};
+use super::session::Session;
+use super::{FormData, PortalState, audited, ledger_refusal, page, require_form_session, require_session};
+
+fn describe(rules: &Rules, t: &BlockTarget) -> String {
+    match t {
+        BlockTarget::Unit(u) => {
+            format!(
+                "{} må ikke se oplysninger om dig",
+                rules.directory.unit(u).map_or_else(|| u.to_string(), |x| x.name.clone())
+            )
+        }
+        BlockTarget::Category(c) => format!(
+            "Ingen må se: {}",
+            rules.vocabulary.categories.get(c).map_or_else(|| c.to_string(), |d| d.da.to_lowercase())
+        ),
+    }
+}
+
+fn record(kind: AuditKind, b: &Block) -> AuditRecord {
+    let mut r = AuditRecord::new(Utc::now(), uuid::Uuid::now_v7().to_string(), kind);
+    r.system = Some("portal".into());
+    r.citizen = Some(b.citizen);
+    match &b.target {
+        BlockTarget::Unit(u) => r.unit = Some(u.clone()),
+        BlockTarget::Category(c) => r.category = Some(c.clone()),
+    }
+    r.detail = Some(format!("block {} by the citizen in the portal", b.id));
+    r
+}
+
+async fn blocks_page(state: &PortalState, session: &Session) -> Response {
+    let rules = state.ledger.rules();
+    let blocks = match state.ledger.blocks(&session.cpr).await {
+        Ok(b) => b,
+        Err(e) => return ledger_refusal(e, session),
+    };
+    let mut targets: Vec<(String, String)> = rules
+        .vocabulary
+        .categories
+        .iter()
+        .map(|(c, d)| (format!("category:{c}"), format!("Oplysninger: {}", d.da)))
+        .collect();
+    targets.extend(rules.directory.units().map(|u| (format!("unit:{}", u.id), format!("Myndighed: {}", u.name))));
+    render(
+        StatusCode::OK,
+        &BlocksPage {
+            title: "Spærringer".into(),
+            nav: Some(session.csrf.clone()),
+            csrf: session.csrf.clone(),
+            blocks: blocks.iter().map(|b| (b.id.to_string(), describe(rules, &b.target), date(b.placed_at))).collect(),
+            targets,
+        },
+    )
+}
+
+/// `GET /blocks`.
+pub async fn list(State(state): State<PortalState>, headers: HeaderMap) -> Response {
+    match require_session(&state, &headers).await {
+        Ok(s) => blocks_page(&state, &s).await,
+        Err(r) => r,
+    }
+}
+
+/// `POST /blocks` with `target=unit:<id>|category:<id>`.
+pub async fn place(State(state): State<PortalState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = FormData::parse(&body);
+    let session = match require_form_session(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let target = match form.get("target").and_then(|t| t.split_once(':')) {
+        Some(("unit", u)) => UnitId::parse(u).ok().map(BlockTarget::Unit),
+        Some(("category", c)) => Category::parse(c).ok().map(BlockTarget::Category),
+        _ => None,
+    };
+    let Some(target) = target else {
+        return page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Vælg hvad du vil spærre for",
+            &["Vi kunne ikke se, hvad du valgte. Der er ikke ændret noget."],
+            &[("/blocks", "Tilbage til spærringer")],
+            Some(&session),
+        );
+    };
+    let now = Utc::now();
+    let block = match state.ledger.place_block(&session.cpr, target, Channel::Portal, now).await {
+        Ok(b) => b,
+        Err(e) => return ledger_refusal(e, &session),
+    };
+    if let Err(r) = audited(&state, record(AuditKind::BlockPlaced, &block), &session).await {
+        return r;
+    }
+    page(
+        StatusCode::OK,
+        "Spærringen er oprettet",
+        &[
+            &describe(state.ledger.rules(), &block.target),
+            "Spærringen gælder med det samme, også hvis du har givet samtykke.",
+        ],
+        &[("/blocks", "Tilbage til spærringer"), ("/", "Tilbage til oversigten")],
+        Some(&session),
+    )
+}
+
+/// `POST /blocks/{id}/lift`.
+pub async fn lift(
+    State(state): State<PortalState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = FormData::parse(&body);
+    let session = match require_form_session(&state, &headers, &form).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(id) = id.parse::<BlockId>() else {
+        return ledger_refusal(consent::LedgerError::NoSuchBlock(BlockId(uuid::Uuid::nil())), &session);
+    };
+    let block = match state.ledger.lift_block(id, &session.cpr, Channel::Portal, Utc::now()).await {
+        Ok(b) => b,
+        Err(e) => return ledger_refusal(e, &session),
+    };
+    if let Err(r) = audited(&state, record(AuditKind::BlockLifted, &block), &session).await {
+        return r;
+    }
+    page(
+        StatusCode::OK,
+        "Spærringen er ophævet",
+        &["Spærringen gælder ikke længere."],
+        &[("/blocks", "Tilbage til spærringer"), ("/", "Tilbage til oversigten")],
+        Some(&session),
+    )
+}

@@ -1,0 +1,95 @@
+//! `[portal]`: the citizen portal's listener, sessions and OpenID provider.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// `[portal]`. When present, `sammen serve` also starts the citizen portal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSettings {
+    /// Address and port of the portal's own HTTPS listener (no client certificates).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// PEM: the portal's certificate chain and key (may be the gateway's).
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// The portal's public base URL, e.g. `https://borger.kommune.dk` (no trailing slash).
+    /// The redirect URI registered with the provider is `<public_url>/auth/callback`.
+    /// Empty: `https://localhost:<bound port>` (development).
+    #[serde(default)]
+    pub public_url: String,
+    /// A session unused this long ends (seconds).
+    #[serde(default = "default_idle")]
+    pub idle_timeout_secs: u64,
+    /// A session ends this long after login, used or not (seconds).
+    #[serde(default = "default_absolute")]
+    pub absolute_timeout_secs: u64,
+    /// Entries per page of "Min log".
+    #[serde(default = "default_page")]
+    pub log_page_size: usize,
+    pub oidc: OidcSettings,
+}
+
+/// `[portal.oidc]`: the MitID broker (an OpenID provider).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// The issuer URL exactly as the provider names itself (discovery is
+    /// `<issuer>/.well-known/openid-configuration`).
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// PEM: CA(s) to trust for an https provider instead of the built-in roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The claim carrying the CPR number: `dk.cpr` (Signaturgruppen), `cprNumberIdentifier`
+    /// (Criipto), ...
+    #[serde(default = "default_cpr_claim")]
+    pub cpr_claim: String,
+    /// Scopes asked for besides `openid`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8444))
+}
+fn default_idle() -> u64 {
+    15 * 60
+}
+fn default_absolute() -> u64 {
+    8 * 60 * 60
+}
+fn default_page() -> usize {
+    25
+}
+fn default_cpr_claim() -> String {
+    "dk.cpr".into()
+}
+fn default_scopes() -> Vec<String> {
+    vec!["mitid".into(), "ssn".into()]
+}
+
+impl PortalSettings {
+    /// What deserialization cannot check.
+    pub fn check(&self) -> Result<(), String> {
+        if self.idle_timeout_secs == 0 || self.absolute_timeout_secs < self.idle_timeout_secs {
+            return Err("[portal] idle_timeout_secs must be positive and at most absolute_timeout_secs".into());
+        }
+        if self.log_page_size == 0 || self.log_page_size > 500 {
+            return Err("[portal] log_page_size must be 1 to 500".into());
+        }
+        if !self.public_url.is_empty() && !self.public_url.starts_with("https://") {
+            return Err("[portal] public_url must be https:// (the session cookie is Secure)".into());
+        }
+        if url::Url::parse(&self.oidc.issuer).is_err() {
+            return Err(format!("[portal.oidc] issuer {:?} is not a URL", self.oidc.issuer));
+        }
+        if self.oidc.client_id.is_empty() || self.oidc.client_secret.is_empty() || self.oidc.cpr_claim.is_empty() {
+            return Err("[portal.oidc] needs client_id, client_secret and cpr_claim".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,240 @@
+//! MitID login through an OpenID provider (a MitID broker): authorisation code flow with
+//! PKCE (S256), `state` and `nonce`, and ID token verification (issuer exactly as
+//! discovered, audience, expiry, signature, nonce) with the `openidconnect` crate.
+//!
+//! Discovery happens on the first login and is cached (for [`DISCOVERY_TTL`]), so the
+//! portal starts while the broker is down and says so when someone tries to log in.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use consent::Cpr;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreRevocableToken, CoreRevocationErrorResponse,
+    CoreTokenIntrospectionResponse, CoreTokenType,
+};
+use openidconnect::{
+    AdditionalClaims, AuthenticationFlow, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
+    EmptyExtraTokenFields, EndSessionUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, IssuerUrl,
+    LogoutRequest, Nonce, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadataWithLogout,
+    RedirectUrl, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use super::config::OidcSettings;
+
+/// How long discovery (metadata and keys) is used before it is fetched again.
+pub const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
+
+/// Levels of assurance (NSIS) as the Danish eID brokers send them in `loa`.
+pub const LOA_LOW: &str = "https://data.gov.dk/concept/core/nsis/Low";
+pub const LOA_SUBSTANTIAL: &str = "https://data.gov.dk/concept/core/nsis/Substantial";
+pub const LOA_HIGH: &str = "https://data.gov.dk/concept/core/nsis/High";
+
+/// Every claim of the ID token beyond the standard ones, by name (the CPR claim's name is
+/// configuration).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BrokerClaims(pub HashMap<String, serde_json::Value>);
+
+impl AdditionalClaims for BrokerClaims {}
+
+type Fields = IdTokenFields<
+    BrokerClaims,
+    EmptyExtraTokenFields,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+type Tokens = StandardTokenResponse<Fields, CoreTokenType>;
+type OidcClient = Client<
+    BrokerClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    Tokens,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+struct Provider {
+    client: OidcClient,
+    end_session: Option<EndSessionUrl>,
+    fetched: Instant,
+}
+
+/// What is kept server-side between sending the citizen to the broker and the callback.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginState {
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+/// The citizen, as the verified ID token says.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub cpr: Cpr,
+    pub name: Option<String>,
+    pub loa: String,
+    /// For the provider's logout (`id_token_hint`).
+    pub id_token: String,
+}
+
+/// Why a login did not succeed. Each has a Danish page ([`super::pages`]).
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("the provider is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the login state is missing, used or expired")]
+    NoLoginState,
+    #[error("the state parameter does not match")]
+    StateMismatch,
+    #[error("the provider answered with an error: {0}")]
+    Provider(String),
+    #[error("the code exchange failed: {0}")]
+    CodeExchange(String),
+    #[error("the ID token is invalid: {0}")]
+    IdToken(String),
+    #[error("the ID token has no valid CPR number")]
+    NoCpr,
+    #[error("the level of assurance is too low: {0}")]
+    LowAssurance(String),
+    #[error("not a private person's MitID: {0}")]
+    NotPrivate(String),
+}
+
+pub struct Oidc {
+    settings: OidcSettings,
+    redirect: RedirectUrl,
+    http: reqwest::Client,
+    provider: Mutex<Option<Arc<Provider>>>,
+}
+
+impl Oidc {
+    pub fn new(settings: OidcSettings, redirect_uri: &str) -> Result<Oidc, String> {
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            // No redirects: the provider's endpoints answer directly (SSRF protection).
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10));
+        if let Some(ca) = &settings.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("{}: {e}", ca.display()))? {
+                b = b.add_root_certificate(cert);
+            }
+            b = b.tls_built_in_root_certs(false);
+        }
+        let http = b.build().map_err(|e| e.to_string())?;
+        let redirect = RedirectUrl::new(redirect_uri.to_string()).map_err(|e| e.to_string())?;
+        Ok(Oidc { settings, redirect, http, provider: Mutex::new(None) })
+    }
+
+    async fn provider(&self) -> Result<Arc<Provider>, LoginError> {
+        let mut cached = self.provider.lock().await;
+        if let Some(p) = cached.as_ref().filter(|p| p.fetched.elapsed() < DISCOVERY_TTL) {
+            return Ok(p.clone());
+        }
+        let issuer =
+            IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| LoginError::Unavailable(e.to_string()))?;
+        let meta = ProviderMetadataWithLogout::discover_async(issuer, &self.http).await.map_err(|e| {
+            tracing::warn!(error = %e, "OpenID discovery failed");
+            LoginError::Unavailable(e.to_string())
+        })?;
+        let end_session = meta.additional_metadata().end_session_endpoint.clone();
+        let client = OidcClient::from_provider_metadata(
+            meta,
+            ClientId::new(self.settings.client_id.clone()),
+            Some(ClientSecret::new(self.settings.client_secret.clone())),
+        )
+        .set_redirect_uri(self.redirect.clone());
+        let p = Arc::new(Provider { client, end_session, fetched: Instant::now() });
+        *cached = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Where to send the citizen, and what to keep until the callback.
+    pub async fn begin(&self) -> Result<(String, LoginState), LoginError> {
+        let p = self.provider().await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut req = p.client.authorize_url(
+            AuthenticationFlow::<openidconnect::core::CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        );
+        for s in &self.settings.scopes {
+            req = req.add_scope(Scope::new(s.clone()));
+        }
+        let (url, state, nonce) = req.set_pkce_challenge(challenge).url();
+        let login = LoginState {
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        };
+        Ok((url.to_string(), login))
+    }
+
+    /// Checks the callback against the kept state, exchanges the code and verifies the ID token.
+    pub async fn finish(&self, code: &str, state: &str, login: LoginState) -> Result<Identity, LoginError> {
+        if !super::session::constant_time_eq(state.as_bytes(), login.state.as_bytes()) {
+            return Err(LoginError::StateMismatch);
+        }
+        let p = self.provider().await?;
+        let tokens = p
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| LoginError::CodeExchange(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(login.pkce_verifier))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| LoginError::CodeExchange(e.to_string()))?;
+        let id_token = tokens.id_token().ok_or_else(|| LoginError::IdToken("no ID token in the answer".into()))?;
+        let verifier = p.client.id_token_verifier().set_allowed_algs([
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+            CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            CoreJwsSigningAlgorithm::EdDsa,
+        ]);
+        let claims =
+            id_token.claims(&verifier, &Nonce::new(login.nonce)).map_err(|e| LoginError::IdToken(e.to_string()))?;
+        let extra = &claims.additional_claims().0;
+        let text = |name: &str| extra.get(name).and_then(|v| v.as_str()).map(str::to_string);
+        let loa = text("loa").unwrap_or_default();
+        if loa != LOA_SUBSTANTIAL && loa != LOA_HIGH {
+            return Err(LoginError::LowAssurance(loa));
+        }
+        let identity_type = text("identity_type").unwrap_or_default();
+        if identity_type != "private" {
+            return Err(LoginError::NotPrivate(identity_type));
+        }
+        let cpr = text(&self.settings.cpr_claim).and_then(|c| Cpr::parse(&c).ok()).ok_or(LoginError::NoCpr)?;
+        let name = text("name").or_else(|| claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_string()));
+        Ok(Identity { cpr, name, loa, id_token: id_token.to_string() })
+    }
+
+    /// The provider's logout URL for this session, when the provider has one (from cached
+    /// discovery only: logging out never waits for a broker that is down).
+    pub async fn logout_url(&self, id_token: Option<&str>, post_logout: &str) -> Option<String> {
+        let cached = self.provider.lock().await.clone()?;
+        let end = cached.end_session.clone()?;
+        let mut req = LogoutRequest::from(end).set_client_id(ClientId::new(self.settings.client_id.clone()));
+        if let Ok(u) = PostLogoutRedirectUrl::new(post_logout.to_string()) {
+            req = req.set_post_logout_redirect_uri(u);
+        }
+        let _ = id_token; // The hint would need the parsed token type; client_id identifies us instead.
+        Some(req.http_get_url().to_string())
+    }
+}

@@ -1,0 +1,273 @@
+//! The portal's pages: askama templates (`gateway/templates/portal/`) and the views they
+//! show, in Danish and plain words. Every page has `lang="da"`, a title, one `<h1>`, a
+//! viewport and labelled controls, and works without JavaScript.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use chrono_tz_free::da_time;
+use consent::receipt::ConsentReceipt;
+use consent::{Consent, ConsentStatus, Rules};
+
+/// Local time formatting without a time zone database: Danish time is UTC+1, +2 in summer.
+mod chrono_tz_free {
+    use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+
+    fn last_sunday(year: i32, month: u32) -> NaiveDate {
+        let mut d = NaiveDate::from_ymd_opt(year, month, 31).expect("March and October have 31 days");
+        while d.weekday() != Weekday::Sun {
+            d = d.pred_opt().expect("a date");
+        }
+        d
+    }
+
+    /// The time in Denmark (CET/CEST; summer time from the last Sunday of March 01:00 UTC to
+    /// the last Sunday of October 01:00 UTC).
+    pub fn da_time(t: DateTime<Utc>) -> String {
+        let y = t.year();
+        let start = last_sunday(y, 3).and_hms_opt(1, 0, 0).expect("valid").and_utc();
+        let end = last_sunday(y, 10).and_hms_opt(1, 0, 0).expect("valid").and_utc();
+        let offset = if t >= start && t < end { 2 } else { 1 };
+        (t + Duration::hours(offset)).format("%d.%m.%Y kl. %H:%M").to_string()
+    }
+}
+
+pub fn date(t: DateTime<Utc>) -> String {
+    da_time(t).split(' ').next().unwrap_or_default().to_string()
+}
+
+pub fn time(t: DateTime<Utc>) -> String {
+    da_time(t)
+}
+
+/// Renders a template as an HTML answer with `status`.
+pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a portal template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Der skete en fejl.").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/login.html")]
+pub struct LoginPage {
+    pub title: String,
+    pub nav: Option<String>,
+}
+
+/// A page with a heading, short paragraphs and links: confirmations and every error.
+#[derive(Template)]
+#[template(path = "portal/message.html")]
+pub struct MessagePage {
+    pub title: String,
+    pub nav: Option<String>,
+    pub heading: String,
+    pub paragraphs: Vec<String>,
+    pub links: Vec<(String, String)>,
+}
+
+impl MessagePage {
+    pub fn new(heading: &str, paragraphs: &[&str], links: &[(&str, &str)], nav: Option<String>) -> MessagePage {
+        MessagePage {
+            title: heading.to_string(),
+            nav,
+            heading: heading.to_string(),
+            paragraphs: paragraphs.iter().map(|p| p.to_string()).collect(),
+            links: links.iter().map(|(h, t)| (h.to_string(), t.to_string())).collect(),
+        }
+    }
+}
+
+/// A consent as the citizen reads it.
+pub struct ConsentView {
+    pub id: String,
+    pub unit: String,
+    pub purpose: String,
+    pub categories: String,
+    pub category_list: Vec<String>,
+    pub period: String,
+    pub respond_by: String,
+    pub explanation: Option<String>,
+    pub status: String,
+    pub text: String,
+}
+
+pub fn status_da(s: ConsentStatus) -> &'static str {
+    match s {
+        ConsentStatus::Requested => "Venter på dit svar",
+        ConsentStatus::Active => "Aktivt",
+        ConsentStatus::Expired => "Udløbet",
+        ConsentStatus::Revoked => "Tilbagekaldt",
+        ConsentStatus::Rejected => "Afvist",
+    }
+}
+
+impl ConsentView {
+    pub fn of(c: &Consent, rules: &Rules, text: Option<String>, now: DateTime<Utc>) -> ConsentView {
+        let t = &c.terms;
+        let mut unit = rules.directory.unit(&t.grantee).map_or_else(|| t.grantee.to_string(), |u| u.name.clone());
+        if t.include_subunits {
+            unit.push_str(" og enhederne under den");
+        }
+        let category_list: Vec<String> = t
+            .categories
+            .iter()
+            .map(|c| rules.vocabulary.categories.get(c).map_or_else(|| c.to_string(), |d| d.da.clone()))
+            .collect();
+        ConsentView {
+            id: c.id.to_string(),
+            unit,
+            purpose: rules.vocabulary.purposes.get(&t.purpose).map_or_else(|| t.purpose.to_string(), |d| d.da.clone()),
+            categories: category_list.join(", "),
+            category_list,
+            period: format!("Fra {} til {}", date(t.period.from), date(t.period.until)),
+            respond_by: c.respond_by.map(date).unwrap_or_default(),
+            explanation: c.explanation.clone(),
+            status: status_da(c.status_at(now)).to_string(),
+            text: text.unwrap_or_default(),
+        }
+    }
+}
+
+pub struct Group {
+    pub key: &'static str,
+    pub heading: &'static str,
+    pub empty: &'static str,
+    pub items: Vec<ConsentView>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/overview.html")]
+pub struct OverviewPage {
+    pub title: String,
+    pub nav: Option<String>,
+    pub name: Option<String>,
+    pub pending: Vec<ConsentView>,
+    pub groups: Vec<Group>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/request.html")]
+pub struct RequestPage {
+    pub title: String,
+    pub nav: Option<String>,
+    pub csrf: String,
+    pub c: ConsentView,
+}
+
+#[derive(Template)]
+#[template(path = "portal/consent.html")]
+pub struct ConsentPage {
+    pub title: String,
+    pub nav: Option<String>,
+    pub c: ConsentView,
+    pub active: bool,
+    /// (receipt id, what it records)
+    pub receipts: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/revoke.html")]
+pub struct RevokePage {
+    pub title: String,
+    pub nav: Option<String>,
+    pub csrf: String,
+    pub c: ConsentView,
+}
+
+#[derive(Template)]
+#[template(path = "portal/grant.html")]
+pub struct GrantPage {
+    pub title: String,
+    pub nav: Option<String>,
+    pub csrf: String,
+    pub error: Option<String>,
+    pub units: Vec<(String, String)>,
+    pub purposes: Vec<(String, String)>,
+    pub categories: Vec<(String, String)>,
+    pub cap: u32,
+}
+
+#[derive(Template)]
+#[template(path = "portal/blocks.html")]
+pub struct BlocksPage {
+    pub title: String,
+    pub nav: Option<String>,
+    pub csrf: String,
+    /// (block id, what it blocks, since)
+    pub blocks: Vec<(String, String, String)>,
+    /// (value, text)
+    pub targets: Vec<(String, String)>,
+}
+
+pub struct LogRow {
+    pub time: String,
+    pub what: String,
+    pub unit: String,
+    pub system: String,
+    pub caseworker: String,
+    pub purpose: String,
+    pub category: String,
+    pub decision: String,
+    pub basis: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/log.html")]
+pub struct LogPage {
+    pub title: String,
+    pub nav: Option<String>,
+    pub rows: Vec<LogRow>,
+    pub next: Option<u64>,
+    pub older_than: Option<u64>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/receipt.html")]
+pub struct ReceiptPage {
+    pub title: String,
+    pub nav: Option<String>,
+    pub r: ConsentReceipt,
+    pub action: String,
+    pub time: String,
+    pub period: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn danish_time_follows_summer_time() {
+        let winter = DateTime::parse_from_rfc3339("2026-01-15T12:00:00Z").unwrap().to_utc();
+        let summer = DateTime::parse_from_rfc3339("2026-07-15T12:00:00Z").unwrap().to_utc();
+        assert_eq!(time(winter), "15.01.2026 kl. 13:00");
+        assert_eq!(time(summer), "15.07.2026 kl. 14:00");
+        // 29 March 2026 is the last Sunday of March: summer time from 01:00 UTC.
+        let before = DateTime::parse_from_rfc3339("2026-03-29T00:59:00Z").unwrap().to_utc();
+        let after = DateTime::parse_from_rfc3339("2026-03-29T01:00:00Z").unwrap().to_utc();
+        assert_eq!(time(before), "29.03.2026 kl. 01:59");
+        assert_eq!(time(after), "29.03.2026 kl. 03:00");
+    }
+
+    #[test]
+    fn pages_are_danish_with_one_h1_and_escape_input() {
+        let p = MessagePage::new("Fejl <b>", &["a & b"], &[("/", "Tilbage til oversigten")], Some("tok".into()));
+        let html = p.render().unwrap();
+        assert!(html.contains("<html lang=\"da\">"));
+        assert!(html.contains("name=\"viewport\""));
+        assert_eq!(html.matches("<h1>").count(), 1);
+        assert!(html.contains("Fejl &#60;b&#62;") || html.contains("Fejl &lt;b&gt;"), "{html}");
+        assert!(html.contains("a &#38; b") || html.contains("a &amp; b"));
+        for link in ["Mine samtykker", "Min log", "Spærringer", "Giv samtykke", "Log ud"] {
+            assert!(html.contains(link), "{link}");
+        }
+        let logged_out = LoginPage { title: "Log ind".into(), nav: None }.render().unwrap();
+        assert!(logged_out.contains("Log ind med MitID"));
+        assert!(!logged_out.contains("Log ud"));
+    }
+}
