@@ -8,7 +8,9 @@
 //! - `refusals`: every bad input and credential, as problem+json or a refused handshake.
 //! - `kill_loop`: SIGKILL under concurrent load; every case file received has its records.
 //! - `demo`: `sammen demo --once`, the README's main command, assembles a real case file.
+//! - `browser`: the citizen portal of `sammen demo` in headless chromium (tests/js), axe-core.
 
+mod browser;
 mod case_files;
 mod demo;
 mod kill_loop;
