@@ -165,7 +165,7 @@ fn a_citizen_logs_in_approves_and_revokes_in_a_real_browser_and_every_page_passe
 
     let mut node = Command::new("node");
     node.current_dir(&root).arg("tests/js/portal-browser.mjs").arg(&url).arg(&shots);
-    let (ok, stdout, stderr) = run_bounded(node, data.path(), Duration::from_secs(180));
+    let (ok, stdout, stderr) = run_bounded(node, data.path(), Duration::from_secs(300));
     let demo_output = demo.output();
     assert!(
         ok,

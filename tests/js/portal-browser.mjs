@@ -26,8 +26,8 @@ mkdirSync(shotDir, { recursive: true });
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
-const STEP_TIMEOUT_MS = 15_000;
-const TOTAL_TIMEOUT_MS = 150_000;
+const STEP_TIMEOUT_MS = 30_000;
+const TOTAL_TIMEOUT_MS = 240_000;
 const started = Date.now();
 const pages = [];
 const violations = [];
