@@ -166,6 +166,7 @@ server.listen(config.port ?? 0, '127.0.0.1', () => {
       mitid: ['mitid.uuid', 'loa', 'identity_type', 'name'],
     },
     conformIdTokenClaims: false,
+    ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
     pkce: { methods: ['S256'], required: () => true },
     features: {
       devInteractions: { enabled: false },
