@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::{Duration, Months, Utc};
-use consent::{Category, Channel, Ledger, Period, Purpose, SledStore, TermsInput, UnitId};
+use consent::{Category, Channel, Ledger, Period, Purpose, Requester, SledStore, TermsInput, UnitId};
 use gateway::dev::{DevIssuer, DevPki};
+use gateway::portal::{OidcSettings, PortalSettings};
 use gateway::settings::{IssuerSettings, SystemSettings};
 use serde_json::{Value, json};
 
@@ -34,6 +35,7 @@ const AUDIENCE: &str = "sammen";
 const ISSUER: &str = "https://idp.demo.sammen.invalid";
 const SYSTEM: &str = "demo-case-system";
 const CASEWORKER_UNIT: &str = "kk.jobcenter.rehab";
+const PORTAL_CLIENT: &str = "sammen-portal";
 const CATEGORIES: [&str; 5] = ["health.lae265", "health.correspondence", "jobcenter.case", "jobnet.cv", "social.case"];
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
@@ -79,6 +81,28 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         claims: Default::default(),
     });
     settings.connectors = sandbox.connectors_config();
+    // The citizen portal, logging in through the sandbox's MitID broker.
+    let sandbox_ca = dir.join("sandbox-ca.pem");
+    std::fs::write(&sandbox_ca, sandbox.ca_pem().context("the sandbox serves TLS")?)?;
+    let portal_secret = gateway::portal::session::random_token();
+    let portal_port = if args.listen.port() == 0 { 0 } else { args.listen.port() + 1 };
+    settings.portal = Some(PortalSettings {
+        listen: SocketAddr::new(args.listen.ip(), portal_port),
+        cert_file: pki.server_cert.clone(),
+        key_file: pki.server_key.clone(),
+        public_url: String::new(),
+        idle_timeout_secs: 15 * 60,
+        absolute_timeout_secs: 8 * 3600,
+        log_page_size: 25,
+        oidc: OidcSettings {
+            issuer: sandbox.broker_url(),
+            client_id: PORTAL_CLIENT.into(),
+            client_secret: portal_secret.clone(),
+            ca_file: Some(sandbox_ca),
+            cpr_claim: "dk.cpr".into(),
+            scopes: vec!["mitid".into(), "ssn".into()],
+        },
+    });
     if !settings.policies.dir.exists() {
         anyhow::bail!(
             "the policy directory {} does not exist; run the demo from the repository's root",
@@ -116,8 +140,44 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         )
         .await?;
 
+    // One pending request for the same citizen, to answer in the portal.
+    let requested = ledger
+        .request(
+            TermsInput {
+                citizen,
+                grantee: UnitId::parse(CASEWORKER_UNIT)?,
+                include_subunits: false,
+                purpose: Purpose::parse("rehabilitation-team")?,
+                categories: ["health.lae265", "jobcenter.case"].iter().map(|c| Category::parse(c)).collect::<Result<
+                    BTreeSet<_>,
+                    _,
+                >>(
+                )?,
+                period: Period { from: now, until: now.checked_add_months(Months::new(4)).context("period")? },
+                data_period: None,
+                text_version: "demo-request-1".into(),
+                text_body: "Jeg giver rehabiliteringsteamet i Jobcenter København lov til at se min lægeerklæring \
+                            (LÆ 265) og min sag i jobcentret i 4 måneder. Jeg kan til enhver tid trække det tilbage."
+                    .into(),
+            },
+            Requester { caseworker: "anna.jensen".into(), system: SYSTEM.into() },
+            "Vi forbereder dit møde med rehabiliteringsteamet og vil gerne se lægens erklæring og din sag.".into(),
+            now + Duration::days(14),
+            Channel::Api,
+            now,
+        )
+        .await?;
+
     let gateway = gateway::server::start_with_store(settings, store).await?;
     let url = format!("https://localhost:{}", gateway.addr.port());
+    let portal_port = gateway.portal_addr.context("the portal did not start")?.port();
+    let portal_url = format!("https://localhost:{portal_port}");
+    sandbox.register_broker_client(sandbox::broker::BrokerClient {
+        client_id: PORTAL_CLIENT.into(),
+        client_secret: portal_secret,
+        redirect_uris: vec![format!("{portal_url}/auth/callback")],
+        post_logout_redirect_uris: vec![format!("{portal_url}/")],
+    });
 
     // A caseworker in the rehabilitation team, and the request bodies.
     let token = issuer.mint(AUDIENCE, "anna.jensen", CASEWORKER_UNIT, &["rehab-team-member"], Duration::hours(8));
@@ -157,6 +217,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     println!();
     println!("  gateway (caseworker API)  {url}/api/v1  (OpenAPI: {url}/api/v1/openapi.json)");
     println!("  sandbox admin (faults)    {}", sandbox.admin_url());
+    println!("  MitID broker (sandbox)    {}", sandbox.broker_url());
     println!();
     println!("Seeded: {who} ({citizen}, synthetic) granted consent {} to {CASEWORKER_UNIT}", granted.id);
     println!("for rehabilitation-team: LÆ 265, MedCom letters, the jobcenter case and the CV — not social.case.");
@@ -194,7 +255,14 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     println!("  curl -s -X PUT -H 'content-type: application/json' -d '{{\"fault\": {{\"kind\": \"http500\"}}}}' \\");
     println!("    {}/admin/faults/jobnet_cv", sandbox.admin_url());
     println!();
-    println!("Not built yet: the citizen portal with MitID login, and the operators' audit API.");
+    println!("The citizen portal: open it in a browser (the demo's CA is in {d}/pki/ca.pem; accept the warning)");
+    println!("and log in on the sandbox MitID broker as {who} (the first citizen in the list), level Betydelig.");
+    println!(
+        "{who} has one request waiting ({}) to approve or reject, and can revoke, block and read Min log.",
+        requested.id
+    );
+    println!();
+    println!("Portal (borgere): {portal_url}/");
 
     if args.once {
         gateway.shutdown().await;

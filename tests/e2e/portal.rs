@@ -1,0 +1,634 @@
+//! The citizen portal end to end: MitID login against panva's `oidc-provider` (a real
+//! OpenID provider, `tests/js/oidc-provider.mjs`) and against the sandbox MitID broker in
+//! its test modes; approve, revoke, receipts and "Min log" over real HTTPS with a cookie
+//! jar; and every bad input of issue 6 answered by a clear Danish page with nothing changed.
+//!
+//! The gateway (API and portal) runs in-process over the test's store, so the test can
+//! check the ledger directly; the sources are a sandbox process, the OpenID provider a
+//! Node process or an in-process sandbox broker, all on 127.0.0.1.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chrono::Utc;
+use consent::audit::{AuditFilter, AuditKind};
+use consent::receipt::ConsentReceipt;
+use consent::{Category, Channel, ConsentId, Period, Purpose, Requester, SledStore, State, TermsInput, UnitId};
+use gateway::portal::{OidcSettings, PortalSettings};
+use gateway::server::RunningGateway;
+use reqwest::StatusCode;
+use sandbox::broker::{BrokerClient, BrokerMode};
+use serde_json::{Value, json};
+
+use crate::support::{self, Env, PURPOSE, REHAB_UNIT, case_file_body, post, statuses};
+
+const CLIENT_ID: &str = "sammen-portal";
+const SECRET: &str = "portal-test-secret-0123456789";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A port that was free a moment ago (the portal's redirect URI must be known before the
+/// OpenID provider starts, and the provider's issuer before the portal starts).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `sammen serve`'s services in-process, with the portal on `port` logging in at `issuer`.
+async fn start(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>) -> RunningGateway {
+    let mut settings = env.settings();
+    settings.portal = Some(PortalSettings {
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        cert_file: env.pki.dev.server_cert.clone(),
+        key_file: env.pki.dev.server_key.clone(),
+        public_url: String::new(),
+        idle_timeout_secs: 900,
+        absolute_timeout_secs: 8 * 3600,
+        log_page_size: 25,
+        oidc: OidcSettings {
+            issuer: issuer.to_string(),
+            client_id: CLIENT_ID.into(),
+            client_secret: SECRET.into(),
+            ca_file,
+            cpr_claim: "dk.cpr".into(),
+            scopes: vec!["ssn".into(), "mitid".into()],
+        },
+    });
+    std::fs::create_dir_all(&env.data_dir).unwrap();
+    let store = SledStore::open(&env.data_dir.join("store")).unwrap();
+    let running = gateway::server::start_with_store(settings, store).await.unwrap();
+    assert_eq!(running.portal_addr.unwrap().port(), port);
+    running
+}
+
+/// A browser: a cookie jar, no automatic redirects (each step is checked), trusting the
+/// gateway's CA and `extra_ca`.
+fn browser(env: &Env, extra_ca: Option<&str>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&env.pki.dev.ca_cert).unwrap()).unwrap())
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30));
+    if let Some(pem) = extra_ca {
+        b = b.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
+    }
+    b.build().unwrap()
+}
+
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    body: String,
+}
+
+async fn answer(r: reqwest::Response) -> Answer {
+    let status = r.status();
+    let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_string());
+    Answer { status, location, body: r.text().await.unwrap() }
+}
+
+async fn get(c: &reqwest::Client, url: &str) -> Answer {
+    answer(c.get(url).send().await.unwrap()).await
+}
+
+async fn post_form(c: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> Answer {
+    answer(c.post(url).form(form).send().await.unwrap()).await
+}
+
+/// The value of the first `name="<name>" value="..."` in a page.
+fn field(html: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    let start = html.find(&key).unwrap_or_else(|| panic!("no field {name}")) + key.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+fn absolute(base: &str, location: &str) -> String {
+    if location.starts_with("http") { location.to_string() } else { format!("{base}{location}") }
+}
+
+// ---------------------------------------------------------------------------------------
+// panva's oidc-provider
+
+struct NodeProvider {
+    child: Child,
+    issuer: String,
+}
+
+impl Drop for NodeProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `node tests/js/oidc-provider.mjs` with one client (the portal on `portal_port`)
+/// and `accounts`; fails (never skips) when node or the npm packages are missing.
+fn start_node(dir: &Path, portal_port: u16, accounts: Value) -> NodeProvider {
+    let root = repo_root();
+    let hint = "run `npm ci --prefix tests/js` (scripts/test.sh installs node and the packages)";
+    let node = Command::new("node").arg("--version").output();
+    assert!(node.as_ref().is_ok_and(|o| o.status.success()), "node is missing: {hint}");
+    assert!(root.join("tests/js/node_modules/oidc-provider").is_dir(), "tests/js/node_modules is missing: {hint}");
+    let config = dir.join("oidc-provider.json");
+    let portal = format!("https://localhost:{portal_port}");
+    std::fs::write(
+        &config,
+        json!({
+            "port": 0,
+            "clients": [{ "client_id": CLIENT_ID, "client_secret": SECRET,
+                          "redirect_uris": [format!("{portal}/auth/callback")],
+                          "post_logout_redirect_uris": [format!("{portal}/")] }],
+            "accounts": accounts,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("oidc-provider.log")).unwrap();
+    let mut child = Command::new("node")
+        .current_dir(&root)
+        .arg("tests/js/oidc-provider.mjs")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(out).lines();
+        if let Some(Ok(l)) = lines.next() {
+            let _ = tx.send(l);
+        }
+        for _ in lines {}
+    });
+    let line = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(l) => l,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "oidc-provider printed no ready line within 30 s:\n{}",
+                std::fs::read_to_string(dir.join("oidc-provider.log")).unwrap_or_default()
+            );
+        }
+    };
+    let issuer = serde_json::from_str::<Value>(&line).unwrap()["issuer"].as_str().unwrap().to_string();
+    NodeProvider { child, issuer }
+}
+
+/// Logs in at the portal through the provider's login and consent forms (tests/js/README.md);
+/// returns the portal's callback URL that completed the login.
+async fn login_node(c: &reqwest::Client, portal: &str, issuer: &str, account: &str) -> String {
+    let start = get(c, &format!("{portal}/login")).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let mut url = start.location.unwrap();
+    assert!(url.starts_with(issuer), "the portal sends the citizen to the provider");
+    for _ in 0..16 {
+        if url.starts_with(portal) {
+            let done = get(c, &url).await;
+            assert_eq!(done.status, 303, "the callback: {}", done.body);
+            assert_eq!(done.location.as_deref(), Some("/"));
+            return url;
+        }
+        let a = get(c, &url).await;
+        match a.status.as_u16() {
+            302 | 303 => url = absolute(issuer, &a.location.unwrap()),
+            200 => {
+                let action = a.body.split("action=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+                let form: Vec<(&str, &str)> = if a.body.contains("name=\"login\"") {
+                    vec![("prompt", "login"), ("login", account), ("password", "x")]
+                } else {
+                    vec![("prompt", "consent")]
+                };
+                let next = post_form(c, &absolute(issuer, &action), &form).await;
+                assert_eq!(next.status, 303, "{}", next.body);
+                url = absolute(issuer, &next.location.unwrap());
+            }
+            s => panic!("unexpected {s} from the provider at {url}: {}", a.body),
+        }
+    }
+    panic!("the login did not come back to the portal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_oidc_provider_approve_revoke_then_denied_and_min_log_lists_both() {
+    let env = Env::new(5_000);
+    let citizen = support::rehab_citizen();
+    let port = free_port();
+    let node = start_node(
+        env.dir.path(),
+        port,
+        json!({ "citizen-7": {
+            "dk.cpr": citizen.expose(), "loa": "https://data.gov.dk/concept/core/nsis/Substantial",
+            "identity_type": "private", "name": "Testborger Syv", "mitid.uuid": "7d3c0ae1-0000-4000-8000-000000000007",
+        }}),
+    );
+    let running = start(&env, port, &node.issuer, None).await;
+    let portal = format!("https://localhost:{port}");
+    let api = |p: &str| format!("{}{p}", running.url());
+    let (kk, token) = (env.kk(), env.rehab_token());
+    let ledger = running.ledger().clone();
+
+    // A caseworker asks for consent over the API.
+    let cats = ["health.lae265", "jobcenter.case"];
+    let until = Utc::now() + chrono::Duration::days(90);
+    let (status, _, body) = post(
+        &kk,
+        &api("/api/v1/consent-requests"),
+        &token,
+        &json!({ "citizen": citizen.expose(), "purpose": PURPOSE, "categories": cats,
+                 "period": { "until": until }, "explanation": "Vi forbereder dit møde med rehabiliteringsteamet." }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id: ConsentId = body["id"].as_str().unwrap().parse().unwrap();
+
+    // Logged out: the login link. Then log in through the real provider.
+    let c = browser(&env, None);
+    let home = get(&c, &format!("{portal}/")).await;
+    assert!(home.body.contains("Log ind med MitID") && !home.body.contains("Log ud"));
+    login_node(&c, &portal, &node.issuer, "citizen-7").await;
+    let home = get(&c, &format!("{portal}/")).await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("<h1>Dine samtykker</h1>") && home.body.contains("Log ud"), "{}", home.body);
+    assert!(!home.body.contains(citizen.expose()), "the CPR number is never shown");
+    let pending = home.body.find("Venter på dit svar").unwrap();
+    let link = home.body.find(&format!("href=\"/requests/{id}\">Se anmodningen")).expect("the request is listed");
+    assert!(pending < link);
+
+    // Approve.
+    let req = get(&c, &format!("{portal}/requests/{id}")).await;
+    assert!(req.body.contains(">Godkend</button>") && req.body.contains(">Afvis</button>"));
+    assert!(req.body.contains("Vi forbereder dit møde med rehabiliteringsteamet."));
+    let csrf = field(&req.body, "csrf");
+    let done = post_form(&c, &format!("{portal}/requests/{id}"), &[("csrf", &csrf), ("answer", "approve")]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Du har givet samtykke") && done.body.contains("Tilbage til oversigten"));
+    assert!(done.body.contains(&format!("href=\"/receipts/{id}.2\">Se kvittering")));
+    assert_eq!(ledger.consent(id).await.unwrap().state, State::Active);
+
+    // The case file now includes both categories.
+    let (status, _, file) = post(&kk, &api("/api/v1/case-files"), &token, &case_file_body(&citizen, &cats)).await;
+    assert_eq!(status, 200, "{file}");
+    assert!(statuses(&file).iter().all(|(_, s, _)| s == "included"), "{:?}", statuses(&file));
+
+    // The receipt: readable, and as JSON with a JWS that verifies against the portal's JWKS.
+    let page = get(&c, &format!("{portal}/receipts/{id}.2")).await;
+    assert!(page.body.contains("<h1>Kvittering</h1>") && page.body.contains("Du godkendte"));
+    let json_receipt: Value =
+        c.get(format!("{portal}/receipts/{id}.2/json")).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = c.get(format!("{portal}/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let x = jwks["keys"][0]["x"].as_str().unwrap();
+    use base64::Engine;
+    let raw: [u8; 32] = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(x).unwrap().try_into().unwrap();
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&raw).unwrap();
+    let receipt = ConsentReceipt::verify(json_receipt["jws"].as_str().unwrap(), &key).unwrap();
+    assert_eq!(receipt.consent_id, id);
+    assert_eq!(receipt.principal.id, citizen);
+    assert_eq!(receipt.controller.unit.as_str(), REHAB_UNIT);
+    assert_eq!(receipt.categories.len(), 2);
+
+    // Revoke: the consent page, one confirmation, done.
+    let consent_page = get(&c, &format!("{portal}/consents/{id}")).await;
+    assert!(consent_page.body.contains("Tilbagekald samtykket"));
+    let confirm = get(&c, &format!("{portal}/consents/{id}/revoke")).await;
+    assert!(confirm.body.contains(">Ja, tilbagekald</button>"));
+    let csrf = field(&confirm.body, "csrf");
+    let revoked = post_form(&c, &format!("{portal}/consents/{id}/revoke"), &[("csrf", &csrf)]).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert!(revoked.body.contains("Samtykket er tilbagekaldt"));
+
+    // The very next case-file request is denied.
+    let (status, _, file) = post(&kk, &api("/api/v1/case-files"), &token, &case_file_body(&citizen, &cats)).await;
+    assert_eq!(status, 200);
+    assert!(statuses(&file).iter().all(|(_, s, _)| s == "denied"), "{:?}", statuses(&file));
+
+    // Min log lists both accesses: the release (permitted on my consent) and the denial.
+    let log = get(&c, &format!("{portal}/log")).await;
+    assert_eq!(log.status, 200);
+    let rows: Vec<&str> = log.body.split("<tr>").skip(2).collect();
+    let released = rows.iter().filter(|r| r.contains("Oplysninger sendt") && r.contains("cw-anna")).count();
+    let denied = rows.iter().filter(|r| r.contains("Afgørelse om adgang") && r.contains("<td>Nej</td>")).count();
+    assert_eq!(released, 2, "one release per category");
+    assert!(denied >= 2, "one denial per category");
+    // Newest first: the denials come before the releases.
+    let first_denied = rows.iter().position(|r| r.contains("<td>Nej</td>")).unwrap();
+    let first_released = rows.iter().position(|r| r.contains("Oplysninger sendt")).unwrap();
+    assert!(first_denied < first_released);
+    // The same as the audit log holds.
+    let page =
+        running.audit().query(&AuditFilter { citizen: Some(citizen), ..Default::default() }, None, 100).await.unwrap();
+    assert!(page.records.iter().any(|(_, r)| r.kind == AuditKind::ConsentApproved));
+    assert!(page.records.iter().any(|(_, r)| r.kind == AuditKind::ConsentRevoked));
+
+    // Log out: the session ends here and the citizen goes to the provider's logout.
+    let home = get(&c, &format!("{portal}/")).await;
+    let csrf = field(&home.body, "csrf");
+    let out = post_form(&c, &format!("{portal}/logout"), &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    assert!(out.location.as_deref().unwrap().starts_with(&node.issuer), "{:?}", out.location);
+    let home = get(&c, &format!("{portal}/")).await;
+    assert!(home.body.contains("Log ind med MitID") && !home.body.contains("Log ud"));
+    assert_eq!(get(&c, &format!("{portal}/log")).await.status, 303, "Min log needs a session");
+
+    running.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// The sandbox MitID broker, for the bad inputs
+
+struct BrokerEnv {
+    env: Env,
+    broker: sandbox::RunningSandbox,
+    running: RunningGateway,
+    portal: String,
+}
+
+async fn with_broker() -> BrokerEnv {
+    let env = Env::new(5_000);
+    let broker = sandbox::Sandbox::start(sandbox::SandboxConfig {
+        tls: Some(sandbox::tls::generate().unwrap()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ca = env.dir.path().join("broker-ca.pem");
+    std::fs::write(&ca, broker.ca_pem().unwrap()).unwrap();
+    let port = free_port();
+    let portal = format!("https://localhost:{port}");
+    broker.register_broker_client(BrokerClient {
+        client_id: CLIENT_ID.into(),
+        client_secret: SECRET.into(),
+        redirect_uris: vec![format!("{portal}/auth/callback")],
+        post_logout_redirect_uris: vec![format!("{portal}/")],
+    });
+    let running = start(&env, port, &broker.broker_url(), Some(ca)).await;
+    BrokerEnv { env, broker, running, portal }
+}
+
+impl BrokerEnv {
+    fn browser(&self) -> reqwest::Client {
+        browser(&self.env, self.broker.ca_pem())
+    }
+
+    /// Through the broker's form as citizen 0 at `loa`; returns the callback URL (not visited).
+    async fn callback(&self, c: &reqwest::Client, loa: &str) -> String {
+        let start = get(c, &format!("{}/login", self.portal)).await;
+        assert_eq!(start.status, 303, "{}", start.body);
+        let authorize = start.location.unwrap();
+        let form = get(c, &authorize).await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        let auth = field(&form.body, "auth");
+        let done = post_form(
+            c,
+            &format!("{}/authorize", self.broker.broker_url()),
+            &[("auth", &auth), ("citizen", "0"), ("loa", loa)],
+        )
+        .await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        let cb = done.location.unwrap();
+        assert!(cb.starts_with(&format!("{}/auth/callback?", self.portal)), "{cb}");
+        cb
+    }
+
+    async fn login(&self, c: &reqwest::Client) {
+        let cb = self.callback(c, "substantial").await;
+        let a = get(c, &cb).await;
+        assert_eq!(a.status, 303, "{}", a.body);
+        assert!(self.is_logged_in(c).await);
+    }
+
+    async fn is_logged_in(&self, c: &reqwest::Client) -> bool {
+        let home = get(c, &format!("{}/", self.portal)).await;
+        assert_eq!(home.status, 200);
+        home.body.contains("Log ud")
+    }
+}
+
+/// A refused login: the Danish page, and no session.
+async fn refused(b: &BrokerEnv, c: &reqwest::Client, cb: &str, status: u16, text: &str) {
+    let a = get(c, cb).await;
+    assert_eq!(a.status.as_u16(), status, "{}", a.body);
+    assert!(a.body.contains(text), "expected {text:?} in {}", a.body);
+    assert!(a.body.contains("<html lang=\"da\">"));
+    assert!(!b.is_logged_in(c).await, "a refused login leaves no session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_login_gets_a_danish_page_and_no_session() {
+    let b = with_broker().await;
+    let c = b.browser();
+    let not_confirmed = "Vi kunne ikke bekræfte dit login";
+
+    // A wrong state.
+    let cb = b.callback(&c, "substantial").await;
+    let (head, _) = cb.split_once("state=").unwrap();
+    let tail = cb.split_once("state=").unwrap().1;
+    let rest = tail.split_once('&').map(|(_, r)| format!("&{r}")).unwrap_or_default();
+    refused(&b, &c, &format!("{head}state=forged{rest}"), 400, not_confirmed).await;
+
+    // A replayed code: the first use logs in, the second is refused (the login state is used up).
+    let cb = b.callback(&c, "substantial").await;
+    assert_eq!(get(&c, &cb).await.status, 303);
+    let other = b.browser();
+    refused(&b, &other, &cb, 400, "Login-forsøget er ikke gyldigt").await;
+    // ... also with a fresh login started in that browser (its state differs; the code is spent).
+    let _ = get(&other, &format!("{}/login", b.portal)).await;
+    refused(&b, &other, &cb, 400, not_confirmed).await;
+
+    // The broker misbehaving: each token is refused.
+    for mode in [
+        BrokerMode::WrongNonce,
+        BrokerMode::MissingNonce,
+        BrokerMode::WrongIssuer,
+        BrokerMode::WrongAudience,
+        BrokerMode::Expired,
+        BrokerMode::BadSignature,
+    ] {
+        b.broker.set_broker_mode(mode);
+        let c = b.browser();
+        let cb = b.callback(&c, "substantial").await;
+        refused(&b, &c, &cb, 400, not_confirmed).await;
+    }
+    b.broker.set_broker_mode(BrokerMode::Professional);
+    let c = b.browser();
+    let cb = b.callback(&c, "high").await;
+    refused(&b, &c, &cb, 403, "Log ind med dit private MitID").await;
+    b.broker.set_broker_mode(BrokerMode::Normal);
+
+    // Low level of assurance.
+    let c = b.browser();
+    let cb = b.callback(&c, "low").await;
+    refused(&b, &c, &cb, 403, "Du skal bruge et højere sikringsniveau").await;
+
+    // A callback with no login started at all.
+    let c = b.browser();
+    refused(&b, &c, &format!("{}/auth/callback?code=x&state=y", b.portal), 400, "Login-forsøget er ikke gyldigt").await;
+
+    // And the good path still works.
+    let c = b.browser();
+    b.login(&c).await;
+    b.running.shutdown().await;
+}
+
+fn terms(citizen: consent::Cpr, days: i64, from: chrono::DateTime<Utc>) -> TermsInput {
+    TermsInput {
+        citizen,
+        grantee: UnitId::parse(REHAB_UNIT).unwrap(),
+        include_subunits: false,
+        purpose: Purpose::parse(PURPOSE).unwrap(),
+        categories: [Category::parse("jobcenter.case").unwrap()].into(),
+        period: Period { from, until: from + chrono::Duration::days(days) },
+        data_period: None,
+        text_version: "t-1".into(),
+        text_body: "Samtykke til test.".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_csrf_others_consents_and_expired_requests_change_nothing() {
+    let b = with_broker().await;
+    let ledger = b.running.ledger().clone();
+    let me = sandbox::citizens::cpr_of(0);
+    let someone_else = sandbox::citizens::cpr_of(1);
+    let now = Utc::now();
+    let requester = Requester { caseworker: "cw-anna".into(), system: "kk-sagssystem".into() };
+    let pending = ledger
+        .request(
+            terms(me, 30, now),
+            requester.clone(),
+            "Forklaring".into(),
+            now + chrono::Duration::days(7),
+            Channel::Api,
+            now,
+        )
+        .await
+        .unwrap();
+    let past = now - chrono::Duration::hours(2);
+    let expired = ledger
+        .request(
+            terms(me, 30, past),
+            requester,
+            "Forklaring".into(),
+            past + chrono::Duration::hours(1),
+            Channel::Api,
+            past,
+        )
+        .await
+        .unwrap();
+    let others = ledger.grant(terms(someone_else, 30, now), &someone_else, Channel::Cli, now).await.unwrap();
+    let c = b.browser();
+    b.login(&c).await;
+    let size = b.running.audit().tree_size();
+    let portal = &b.portal;
+
+    // A form without (or with a wrong) CSRF token.
+    for form in [vec![("answer", "approve")], vec![("answer", "approve"), ("csrf", "forged")]] {
+        let a = post_form(&c, &format!("{portal}/requests/{}", pending.id), &form).await;
+        assert_eq!(a.status, 403);
+        assert!(a.body.contains("Formularen kunne ikke sendes"), "{}", a.body);
+    }
+    assert_eq!(ledger.consent(pending.id).await.unwrap().state, State::Requested);
+    let a = post_form(
+        &c,
+        &format!("{portal}/grant"),
+        &[("unit", REHAB_UNIT), ("purpose", PURPOSE), ("category", "jobcenter.case"), ("months", "3")],
+    )
+    .await;
+    assert_eq!(a.status, 403);
+    assert_eq!(ledger.consents_of(&me).await.unwrap().len(), 2, "no consent was granted");
+
+    let home = get(&c, &format!("{portal}/")).await;
+    let csrf = field(&home.body, "csrf");
+
+    // Someone else's consent: not found, whatever the action, and still active.
+    let a = post_form(&c, &format!("{portal}/consents/{}/revoke", others.id), &[("csrf", &csrf)]).await;
+    assert_eq!(a.status, 404);
+    assert!(a.body.contains("Vi kan ikke finde samtykket"));
+    assert_eq!(get(&c, &format!("{portal}/consents/{}", others.id)).await.status, 404);
+    assert_eq!(get(&c, &format!("{portal}/receipts/{}.1", others.id)).await.status, 404);
+    assert_eq!(ledger.consent(others.id).await.unwrap().state, State::Active);
+
+    // An expired request cannot be approved.
+    let a =
+        post_form(&c, &format!("{portal}/requests/{}", expired.id), &[("csrf", &csrf), ("answer", "approve")]).await;
+    assert_eq!(a.status, 409);
+    assert!(a.body.contains("Anmodningen er udløbet"), "{}", a.body);
+    assert_eq!(ledger.consent(expired.id).await.unwrap().state, State::Requested);
+
+    // A grant beyond the cap is refused with the form again.
+    let a = post_form(
+        &c,
+        &format!("{portal}/grant"),
+        &[
+            ("csrf", &csrf),
+            ("unit", REHAB_UNIT),
+            ("purpose", PURPOSE),
+            ("category", "jobcenter.case"),
+            ("months", "13"),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, 422);
+    assert!(a.body.contains("Vælg et antal måneder fra 1 til 12"));
+
+    // Nothing above changed the ledger or wrote an audit record.
+    assert_eq!(b.running.audit().tree_size(), size);
+    assert_eq!(ledger.consents_of(&me).await.unwrap().len(), 2);
+
+    // The same forms with the token work: reject the pending request, grant, block and lift.
+    let a = post_form(&c, &format!("{portal}/requests/{}", pending.id), &[("csrf", &csrf), ("answer", "reject")]).await;
+    assert_eq!(a.status, 200);
+    assert!(a.body.contains("Du har afvist anmodningen"));
+    assert_eq!(ledger.consent(pending.id).await.unwrap().state, State::Rejected);
+    let a = post_form(
+        &c,
+        &format!("{portal}/grant"),
+        &[
+            ("csrf", &csrf),
+            ("unit", REHAB_UNIT),
+            ("purpose", PURPOSE),
+            ("category", "jobcenter.case"),
+            ("category", "jobnet.cv"),
+            ("months", "3"),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let mine = ledger.consents_of(&me).await.unwrap();
+    assert_eq!(mine.len(), 3);
+    assert_eq!(mine[0].terms.categories.len(), 2);
+    let a = post_form(&c, &format!("{portal}/blocks"), &[("csrf", &csrf), ("target", "category:health.lae265")]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let blocks = ledger.blocks(&me).await.unwrap();
+    assert_eq!(blocks.len(), 1);
+    let a = post_form(&c, &format!("{portal}/blocks/{}/lift", blocks[0].id), &[("csrf", &csrf)]).await;
+    assert_eq!(a.status, 200);
+    assert!(ledger.blocks(&me).await.unwrap().is_empty());
+    let records = b.running.audit().entries(size, b.running.audit().tree_size()).await.unwrap();
+    let kinds: Vec<AuditKind> = records.iter().map(|(_, r)| r.kind).collect();
+    assert_eq!(
+        kinds,
+        [AuditKind::ConsentRejected, AuditKind::ConsentGranted, AuditKind::BlockPlaced, AuditKind::BlockLifted]
+    );
+    b.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_starts_while_the_broker_is_down_and_says_so() {
+    let env = Env::new(5_000);
+    let down = free_port();
+    let port = free_port();
+    let running = start(&env, port, &format!("http://127.0.0.1:{down}"), None).await;
+    let c = browser(&env, None);
+    let a = get(&c, &format!("https://localhost:{port}/login")).await;
+    assert_eq!(a.status, 503);
+    assert!(a.body.contains("MitID er ikke tilgængelig lige nu"), "{}", a.body);
+    running.shutdown().await;
+}
