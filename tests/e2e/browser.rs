@@ -167,6 +167,12 @@ fn a_citizen_logs_in_approves_and_revokes_in_a_real_browser_and_every_page_passe
     node.current_dir(&root).arg("tests/js/portal-browser.mjs").arg(&url).arg(&shots);
     let (ok, stdout, stderr) = run_bounded(node, data.path(), Duration::from_secs(300));
     let demo_output = demo.output();
+    // Never a CPR number, whatever happened (checked first: a failure message prints outputs).
+    for (text, what) in
+        [(&stdout, "the browser test's stdout"), (&stderr, "its stderr"), (&demo_output, "the demo's output")]
+    {
+        assert_no_cpr(text, what);
+    }
     assert!(
         ok,
         "the browser test failed (screenshots in {}):\n{stdout}\n{stderr}\n--- demo ---\n{demo_output}",
@@ -185,10 +191,4 @@ fn a_citizen_logs_in_approves_and_revokes_in_a_real_browser_and_every_page_passe
         .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "png"))
         .count();
     assert_eq!(pngs as u64, pages, "one screenshot per page in {}", shots.display());
-
-    for (text, what) in
-        [(&stdout, "the browser test's stdout"), (&stderr, "its stderr"), (&demo_output, "the demo's output")]
-    {
-        assert_no_cpr(text, what);
-    }
 }
