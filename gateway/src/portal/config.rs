@@ -93,3 +93,37 @@ impl PortalSettings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::settings::Settings;
+
+    #[test]
+    fn portal_settings_parse_with_defaults_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "[portal]\ncert_file = \"p.pem\"\nkey_file = \"p.key\"\n\n[portal.oidc]\nissuer = \"https://broker.example\"\n\
+             client_id = \"sammen-portal\"\nclient_secret = \"s\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&f), None).unwrap();
+        let p = s.portal.unwrap();
+        assert_eq!((p.idle_timeout_secs, p.absolute_timeout_secs), (900, 8 * 3600));
+        assert_eq!(p.oidc.cpr_claim, "dk.cpr");
+        assert_eq!(p.listen.port(), 8444);
+        p.check().unwrap();
+        let mut bad = p.clone();
+        bad.public_url = "http://borger.example".into();
+        assert!(bad.check().unwrap_err().contains("https"));
+        let mut bad = p.clone();
+        bad.idle_timeout_secs = 9 * 3600;
+        assert!(bad.check().is_err());
+        let mut bad = p;
+        bad.oidc.issuer = "not a url".into();
+        assert!(bad.check().is_err());
+        // Without [portal] there is no portal.
+        assert!(Settings::load(None, None).unwrap().portal.is_none());
+    }
+}
