@@ -7,6 +7,8 @@
 //! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient.
 //! - `refusals`: every bad input and credential, as problem+json or a refused handshake.
 //! - `kill_loop`: SIGKILL under concurrent load; every case file received has its records.
+//! - `portal`: the citizen portal: login against panva's oidc-provider (Node) and the sandbox
+//!   MitID broker, approve, revoke, receipts, Min log, and every bad login and form input.
 //! - `demo`: `sammen demo --once`, the README's main command, assembles a real case file.
 //! - `browser`: the citizen portal of `sammen demo` in headless chromium (tests/js), axe-core.
 
@@ -14,6 +16,7 @@ mod browser;
 mod case_files;
 mod demo;
 mod kill_loop;
+mod portal;
 mod refusals;
 mod sources;
 mod support;
