@@ -442,6 +442,13 @@ async fn every_bad_login_gets_a_danish_page_and_no_session() {
     let _ = get(&other, &format!("{}/login", b.portal)).await;
     refused(&b, &other, &cb, 400, not_confirmed).await;
 
+    // An authorisation response naming another issuer (RFC 9207: a mix-up attempt).
+    let c = b.browser();
+    let cb = b.callback(&c, "substantial").await;
+    let (head, tail) = cb.split_once("iss=").unwrap();
+    let rest = tail.split_once('&').map(|(_, r)| format!("&{r}")).unwrap_or_default();
+    refused(&b, &c, &format!("{head}iss=https%3A%2F%2Fevil.invalid{rest}"), 400, not_confirmed).await;
+
     // The broker misbehaving: each token is refused.
     for mode in [
         BrokerMode::WrongNonce,

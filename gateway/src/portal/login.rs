@@ -54,6 +54,7 @@ pub async fn login(State(state): State<PortalState>, headers: HeaderMap) -> Resp
 pub struct Callback {
     code: Option<String>,
     state: Option<String>,
+    iss: Option<String>,
     error: Option<String>,
 }
 
@@ -97,7 +98,7 @@ pub async fn callback(State(state): State<PortalState>, headers: HeaderMap, Quer
             &["Svaret fra MitID var ufuldstændigt."],
         );
     };
-    let identity = match state.oidc.finish(&code, &st, login).await {
+    let identity = match state.oidc.finish(&code, &st, q.iss.as_deref(), login).await {
         Ok(i) => i,
         Err(e) => {
             tracing::info!(refusal = %e, "login refused");

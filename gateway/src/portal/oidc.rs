@@ -50,6 +50,8 @@ type Fields = IdTokenFields<
     CoreJwsSigningAlgorithm,
 >;
 type Tokens = StandardTokenResponse<Fields, CoreTokenType>;
+type IdTok =
+    openidconnect::IdToken<BrokerClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
 type OidcClient = Client<
     BrokerClaims,
     CoreAuthDisplay,
@@ -187,10 +189,20 @@ impl Oidc {
         Ok((url.to_string(), login))
     }
 
-    /// Checks the callback against the kept state, exchanges the code and verifies the ID token.
-    pub async fn finish(&self, code: &str, state: &str, login: LoginState) -> Result<Identity, LoginError> {
+    /// Checks the callback against the kept state (and its `iss`, RFC 9207, when the provider
+    /// sends one), exchanges the code and verifies the ID token.
+    pub async fn finish(
+        &self,
+        code: &str,
+        state: &str,
+        iss: Option<&str>,
+        login: LoginState,
+    ) -> Result<Identity, LoginError> {
         if !super::session::constant_time_eq(state.as_bytes(), login.state.as_bytes()) {
             return Err(LoginError::StateMismatch);
+        }
+        if iss.is_some_and(|i| i != self.settings.issuer) {
+            return Err(LoginError::Provider("the authorisation response names another issuer".into()));
         }
         let p = self.provider().await?;
         let tokens = p
@@ -234,7 +246,9 @@ impl Oidc {
         if let Ok(u) = PostLogoutRedirectUrl::new(post_logout.to_string()) {
             req = req.set_post_logout_redirect_uri(u);
         }
-        let _ = id_token; // The hint would need the parsed token type; client_id identifies us instead.
+        if let Some(token) = id_token.and_then(|t| t.parse::<IdTok>().ok()) {
+            req = req.set_id_token_hint(&token);
+        }
         Some(req.http_get_url().to_string())
     }
 }
