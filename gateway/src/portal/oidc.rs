@@ -252,3 +252,96 @@ impl Oidc {
         Some(req.http_get_url().to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sandbox::broker::{BrokerClient, BrokerMode};
+
+    use super::*;
+
+    /// One login at the sandbox broker (citizen 0 at `loa`), checked by `finish`.
+    async fn login(oidc: &Oidc, broker: &sandbox::RunningSandbox, loa: &str) -> Result<Identity, LoginError> {
+        let http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(broker.ca_pem().unwrap().as_bytes()).unwrap())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let (url, state) = oidc.begin().await.unwrap();
+        let page = http.get(url).send().await.unwrap().text().await.unwrap();
+        let auth = page.split("name=\"auth\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let r = http
+            .post(format!("{}/authorize", broker.broker_url()))
+            .form(&[("auth", auth.as_str()), ("citizen", "0"), ("loa", loa)])
+            .send()
+            .await
+            .unwrap();
+        let back = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+        let q: HashMap<String, String> = back.query_pairs().into_owned().collect();
+        oidc.finish(&q["code"], &q["state"], q.get("iss").map(String::as_str), state).await
+    }
+
+    #[tokio::test]
+    async fn each_bad_id_token_is_refused_for_its_own_reason() {
+        let broker = sandbox::Sandbox::start(sandbox::SandboxConfig {
+            tls: Some(sandbox::tls::generate().unwrap()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, broker.ca_pem().unwrap()).unwrap();
+        let redirect = "https://localhost:1/auth/callback";
+        broker.register_broker_client(BrokerClient {
+            client_id: "portal".into(),
+            client_secret: "secret".into(),
+            redirect_uris: vec![redirect.into()],
+            post_logout_redirect_uris: vec![],
+        });
+        let settings = OidcSettings {
+            issuer: broker.broker_url(),
+            client_id: "portal".into(),
+            client_secret: "secret".into(),
+            ca_file: Some(ca),
+            cpr_claim: "dk.cpr".into(),
+            scopes: vec!["ssn".into()],
+        };
+        let oidc = Oidc::new(settings.clone(), redirect).unwrap();
+
+        let ok = login(&oidc, &broker, "substantial").await.unwrap();
+        assert_eq!(ok.cpr, sandbox::citizens::cpr_of(0));
+        assert_eq!(ok.loa, LOA_SUBSTANTIAL);
+        assert_eq!(login(&oidc, &broker, "high").await.unwrap().loa, LOA_HIGH);
+        assert!(matches!(login(&oidc, &broker, "low").await, Err(LoginError::LowAssurance(l)) if l == LOA_LOW));
+
+        let cases = [
+            (BrokerMode::WrongNonce, "nonce"),
+            (BrokerMode::MissingNonce, "nonce"),
+            (BrokerMode::WrongIssuer, "issuer"),
+            (BrokerMode::WrongAudience, "audience"),
+            (BrokerMode::Expired, "expired"),
+            (BrokerMode::BadSignature, "signature"),
+        ];
+        for (mode, why) in cases {
+            broker.set_broker_mode(mode);
+            match login(&oidc, &broker, "substantial").await {
+                Err(LoginError::IdToken(m)) => assert!(m.to_lowercase().contains(why), "{mode:?}: {m}"),
+                other => panic!("{mode:?}: {:?}", other.map(|i| i.loa)),
+            }
+        }
+        broker.set_broker_mode(BrokerMode::Professional);
+        assert!(
+            matches!(login(&oidc, &broker, "substantial").await, Err(LoginError::NotPrivate(t)) if t == "professional")
+        );
+        broker.set_broker_mode(BrokerMode::Normal);
+
+        // A CPR claim under another name (Criipto's) is not found under `dk.cpr`'s.
+        let criipto =
+            Oidc::new(OidcSettings { cpr_claim: "cprNumberIdentifier".into(), ..settings }, redirect).unwrap();
+        assert!(matches!(login(&criipto, &broker, "substantial").await, Err(LoginError::NoCpr)));
+
+        // A wrong state is refused before anything is exchanged.
+        let (_, state) = oidc.begin().await.unwrap();
+        assert!(matches!(oidc.finish("code", "other", None, state).await, Err(LoginError::StateMismatch)));
+    }
+}
