@@ -22,7 +22,7 @@ pub use organisation::{Directory, MunicipalityCode, Unit, UnitId, UnitKind};
 pub use record::{
     Channel, Consent, ConsentEvent, ConsentId, ConsentStatus, DataPeriod, Grantor, Period, Requester, State,
 };
-pub use store::{AuditBatch, AuditNode, SledStore, Store, StoreError};
+pub use store::{AuditBatch, AuditNode, AuditPrune, SledStore, Store, StoreError};
 pub use vocabulary::{Category, Description, Purpose, Vocabulary};
 
 /// The default configuration (`config/default.toml`), compiled in so every binary and
