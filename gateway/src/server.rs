@@ -103,6 +103,7 @@ pub struct RunningGateway {
     state: AppState,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    admin: Option<crate::admin::RunningAdmin>,
     _policy_watch: Option<policies::Watcher>,
 }
 
@@ -110,6 +111,11 @@ impl RunningGateway {
     /// `https://localhost:PORT` (the development certificates name `localhost`).
     pub fn url(&self) -> String {
         format!("https://localhost:{}", self.addr.port())
+    }
+
+    /// The admin listener's address, when `[admin]` is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|a| a.addr)
     }
 
     pub fn audit(&self) -> &AuditLog<SledStore> {
@@ -125,6 +131,9 @@ impl RunningGateway {
         let _ = self.stop.send(true);
         if let Some(t) = self.task.take() {
             let _ = t.await;
+        }
+        if let Some(a) = self.admin.take() {
+            let _ = a.task.await;
         }
     }
 
@@ -166,7 +175,7 @@ pub async fn start_with_store(settings: Settings, store: SledStore) -> Result<Ru
     settings.check_for_serve()?;
     let rules = settings.domain.clone().into_rules().map_err(|e| StartError::Domain(e.to_string()))?;
     let engine = Arc::new(PolicyEngine::load(&settings.policies.dir, &rules)?);
-    let registry = Registry::from_config(&settings.connectors)?;
+    let registry = Registry::from_config_with(&settings.connectors, &crate::admin::metrics::measured_kinds())?;
     for c in rules.vocabulary.categories.keys() {
         if registry.for_category(c).is_none() {
             tracing::warn!(category = %c, "no connector serves this category; its sections will be unavailable");
@@ -204,6 +213,11 @@ pub async fn start_with_store(settings: Settings, store: SledStore) -> Result<Ru
         drain: Duration::from_secs(10),
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
+    tokio::spawn(crate::admin::retention::run(state.audit.clone(), settings.audit.retention_days(), stopped.clone()));
+    let admin = match &settings.admin {
+        Some(a) => Some(crate::admin::start(&settings, a, state.clone(), stopped.clone()).await?),
+        None => None,
+    };
     let task = tokio::spawn(tls::accept_loop(listener, acceptor, router, loop_cfg, stopped));
     let policy_watch = match policies::watch(engine) {
         Ok(w) => Some(w),
@@ -213,7 +227,7 @@ pub async fn start_with_store(settings: Settings, store: SledStore) -> Result<Ru
         }
     };
     tracing::info!(%addr, systems = settings.systems.len(), "gateway listening");
-    Ok(RunningGateway { addr, state, stop, task: Some(task), _policy_watch: policy_watch })
+    Ok(RunningGateway { addr, state, stop, task: Some(task), admin, _policy_watch: policy_watch })
 }
 
 /// Reads the audit signing key (64 hex digits: the Ed25519 seed), creating it on first

@@ -35,6 +35,13 @@ pub struct Settings {
     pub policies: PolicySettings,
     #[serde(default)]
     pub audit: AuditSettings,
+    /// `[admin]`: the operators' listener (metrics, health, audit queries and proofs); off
+    /// when absent. See `crate::admin`.
+    #[serde(default)]
+    pub admin: Option<crate::admin::AdminSettings>,
+    /// `[[operators]]`: who may use the admin listener, by client certificate.
+    #[serde(default)]
+    pub operators: Vec<crate::admin::OperatorSettings>,
 }
 
 /// `[server]`: the HTTPS listener.
@@ -166,6 +173,9 @@ pub struct AuditSettings {
     pub signing_key_file: Option<PathBuf>,
     /// Create the key file with a fresh key when it does not exist (first start).
     pub create_signing_key: Option<bool>,
+    /// Records older than this many days lose their payload (their leaf hashes stay).
+    /// Default 730 (two years, as sundhed.dk keeps its access log).
+    pub retention_days: Option<u32>,
 }
 
 impl AuditSettings {
@@ -175,6 +185,10 @@ impl AuditSettings {
 
     pub fn may_create_key(&self) -> bool {
         self.create_signing_key.unwrap_or(true)
+    }
+
+    pub fn retention_days(&self) -> u32 {
+        self.retention_days.unwrap_or(730)
     }
 }
 
@@ -228,6 +242,7 @@ impl Settings {
         if issuer.jwks_url.is_some() == issuer.jwks_file.is_some() {
             return bad("[caseworker_issuer] needs exactly one of jwks_url and jwks_file".into());
         }
+        crate::admin::check_settings(self)?;
         if self.systems.is_empty() {
             return bad("no [[systems]] are registered; no caseworker system could call the API".into());
         }
