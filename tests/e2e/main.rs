@@ -8,10 +8,17 @@
 //! - `refusals`: every bad input and credential, as problem+json or a refused handshake.
 //! - `kill_loop`: SIGKILL under concurrent load; every case file received has its records.
 //! - `demo`: `sammen demo --once`, the README's main command, assembles a real case file.
+//! - `audit_cli`: `sammen audit verify` names the first bad index in tampered copies of a
+//!   data directory; prune, export and checkpoint offline.
+//! - `operators`: the admin listener: audited queries, JSON Lines export, proofs against
+//!   the checkpoint, online verification, metrics, readiness with a source down and back,
+//!   refused certificates; and no CPR number in any JSON debug log line of the run.
 
+mod audit_cli;
 mod case_files;
 mod demo;
 mod kill_loop;
+mod operators;
 mod refusals;
 mod sources;
 mod support;
