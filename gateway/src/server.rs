@@ -10,7 +10,8 @@
 //! [`auth`] (the [`auth::Caller`] extractor and admission checks), [`case_file`] (decide,
 //! audit, fetch, audit, answer), [`consent_api`] (consent requests and search), [`api`]
 //! (request and response bodies), [`problem`] (RFC 9457 errors), [`request_id`] (ids,
-//! request logging), [`routes`] (the router and the OpenAPI document).
+//! request logging), [`routes`] (the router and the OpenAPI document). With `[admin]` it
+//! also starts the operators' listener (`crate::admin`); audit retention runs either way.
 
 pub mod api;
 pub mod auth;

@@ -6,7 +6,8 @@
 //! names a citizen or holds a CPR number is refused unread. Every read of records is
 //! itself appended to the audit log (`audit_read`: the operator, the filters without the
 //! CPR number, the count; the citizen in the record's own `citizen` field, so it shows in
-//! the citizen's own log) and is durable before the answer goes out.
+//! the citizen's own log) and is durable before the answer goes out. A read of entries,
+//! which span many citizens, is recorded with its index range and no citizen.
 
 use std::collections::HashMap;
 use std::sync::Arc;
