@@ -204,3 +204,46 @@ pub(crate) async fn start(
     tracing::info!(%addr, operators = settings.operators.len(), "admin listener up");
     Ok(RunningAdmin { addr, task })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(extra: &str) -> Result<Settings, SettingsError> {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, extra).unwrap();
+        let s = Settings::load(Some(&f), None)?;
+        check_settings(&s)?;
+        Ok(s)
+    }
+
+    const OPERATOR: &str = r#"
+[[operators]]
+id = "ida"
+role = "auditor"
+cert_sha256 = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+"#;
+
+    #[test]
+    fn admin_and_operators_parse_and_are_checked() {
+        let s = settings(&format!("[admin]\nlisten = \"127.0.0.1:9443\"\nclient_ca_file = \"ops.pem\"\n{OPERATOR}"))
+            .unwrap();
+        let a = s.admin.as_ref().unwrap();
+        assert_eq!((a.probe_cache_ms, a.probe_timeout_ms, a.consent_gauge_interval_secs), (2_000, 2_000, 60));
+        assert_eq!(s.operators[0].role, Role::Auditor);
+        assert_eq!(s.audit.retention_days(), 730);
+        // No [admin] is fine; [admin] without operators is not.
+        assert!(settings("").unwrap().admin.is_none());
+        let e = settings("[admin]\nlisten = \"127.0.0.1:9443\"\nclient_ca_file = \"ops.pem\"\n").unwrap_err();
+        assert!(e.to_string().contains("no [[operators]]"), "{e}");
+        // The same operator twice, a short fingerprint, an unknown role.
+        let e = settings(&format!("{OPERATOR}{}", OPERATOR.replace("auditor", "operator"))).unwrap_err();
+        assert!(e.to_string().contains("registered twice"), "{e}");
+        let e = settings(&OPERATOR.replace("00112233445566778899aabbccddeeff00112233", "00")).unwrap_err();
+        assert!(e.to_string().contains("64 hex digits"), "{e}");
+        assert!(settings(&OPERATOR.replace("auditor", "root")).is_err());
+        let s = settings("[audit]\nretention_days = 30\n").unwrap();
+        assert_eq!(s.audit.retention_days(), 30);
+    }
+}
