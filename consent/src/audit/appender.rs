@@ -188,7 +188,9 @@ impl<S: Store + Clone> AuditLog<S> {
         tokio::spawn(writer.run(rx));
         Ok(Self { store, tx, shared, verifying_key, citizens })
     }
+}
 
+impl<S: Store> AuditLog<S> {
     /// Appends records; returns only when they are durable (flushed) and covered by a
     /// signed checkpoint. Records of concurrent callers are written together, in one
     /// transaction and one flush. A caller's records get consecutive indexes. An error means

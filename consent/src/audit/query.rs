@@ -120,7 +120,7 @@ fn decode(index: u64, bytes: &[u8]) -> Result<AuditRecord, AuditError> {
     serde_json::from_slice(bytes).map_err(|e| AuditError::Corrupt(format!("record {index} does not read: {e}")))
 }
 
-impl<S: Store + Clone> AuditLog<S> {
+impl<S: Store> AuditLog<S> {
     /// Newest first: matching records with index < `before` (all when None), at most `limit`.
     ///
     /// A citizen filter reads the per-citizen index; a `from` time starts the scan at the

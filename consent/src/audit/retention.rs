@@ -27,7 +27,7 @@ pub struct PruneReport {
     pub pruned: u64,
 }
 
-impl<S: Store + Clone> AuditLog<S> {
+impl<S: Store> AuditLog<S> {
     /// Removes the payload of every record older than `cutoff` (in transactions of at most
     /// 1,024 leaves, each durable). Before a leaf is pruned its bytes are checked against
     /// its stored leaf hash: an altered record is reported, not pruned away.

@@ -13,13 +13,13 @@ use tokio::sync::watch;
 pub const EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Prunes the payloads of records older than `days` days, once.
-pub async fn prune_once<S: Store + Clone>(audit: &AuditLog<S>, days: u32) -> Result<PruneReport, AuditError> {
+pub async fn prune_once<S: Store>(audit: &AuditLog<S>, days: u32) -> Result<PruneReport, AuditError> {
     let cutoff = Utc::now() - chrono::Duration::days(i64::from(days));
     audit.prune_older_than(cutoff).await
 }
 
 /// Prunes now and then every [`EVERY`] until `stopped`.
-pub(crate) async fn run<S: Store + Clone>(audit: AuditLog<S>, days: u32, mut stopped: watch::Receiver<bool>) {
+pub(crate) async fn run<S: Store>(audit: AuditLog<S>, days: u32, mut stopped: watch::Receiver<bool>) {
     loop {
         match prune_once(&audit, days).await {
             Ok(r) if r.pruned > 0 => {
