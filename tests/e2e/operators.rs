@@ -294,6 +294,10 @@ async fn operators_query_prove_scrape_and_no_cpr_is_logged() {
     let (s, _, body) =
         get(&operator, &gw.admin_url(&format!("/admin/v1/audit/proof/inclusion?index={n}&tree_size={n}")), &[]).await;
     assert_eq!(s, 422, "{body}");
+    let (s, ct, _) = get(&operator, &gw.admin_url("/admin/v1/audit/proof/inclusion?index=first"), &[]).await;
+    assert_eq!((s, ct.as_str()), (422, "application/problem+json"));
+    let (s, ct, _) = get(&operator, &gw.admin_url("/admin/v1/nothing-here"), &[]).await;
+    assert_eq!((s, ct.as_str()), (404, "application/problem+json"));
 
     // Online verification from the saved checkpoint.
     let (cert, key) = write_identity(env.dir.path(), "operator", &ops.operator);

@@ -6,7 +6,8 @@
 //! - **the citizen**: every record about a citizen is indexed under a keyed hash of the CPR
 //!   number (HMAC-SHA-256 under a key derived from the checkpoint signing key; the number
 //!   itself is never a key), written in the same transaction as the leaves. A query with a
-//!   citizen reads that citizen's records only, newest first;
+//!   citizen reads that citizen's records only, newest first. (A new signing key means a
+//!   new index key: records indexed under the old one are not found by citizen.)
 //! - **the start of a time range**: checkpoint times never decrease and every record is
 //!   stamped before the batch that holds it is signed, so a binary search over the stored
 //!   checkpoints finds the first index a query `from` a time must look at (with a few

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -112,6 +112,11 @@ pub struct AuditPageView {
     pub records: Vec<IndexedRecord>,
     /// Pass as `before` for the next page; absent at the end.
     pub next_before: Option<u64>,
+}
+
+/// A query string that does not parse is a problem (422), like every other error.
+fn params<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, AdminError> {
+    q.map(|Query(t)| t).map_err(|e| AdminError::invalid(format!("the query string: {}", e.body_text())))
 }
 
 fn looks_like_cpr(v: &str) -> bool {
@@ -342,10 +347,10 @@ pub async fn query(
     State(state): State<AdminState>,
     Extension(id): Extension<RequestId>,
     op: Arc<Operator>,
-    Query(params): Query<HashMap<String, String>>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AdminError> {
-    let search = search_from_query(&params, &headers)?;
+    let search = search_from_query(&params(q)?, &headers)?;
     run_search(&state, &op, id, search, &headers).await
 }
 
@@ -448,8 +453,9 @@ fn out_of_range(e: consent::audit::AuditError) -> AdminError {
 pub async fn inclusion(
     State(state): State<AdminState>,
     op: Arc<Operator>,
-    Query(p): Query<InclusionParams>,
+    q: Result<Query<InclusionParams>, QueryRejection>,
 ) -> Result<Json<InclusionProof>, AdminError> {
+    let p = params(q)?;
     op.require(&[Role::Auditor, Role::Operator], "read proofs")?;
     let audit = &state.app.audit;
     let path = audit.inclusion_proof(p.index, p.tree_size).await.map_err(out_of_range)?;
@@ -497,8 +503,9 @@ pub struct ConsistencyProof {
 pub async fn consistency(
     State(state): State<AdminState>,
     op: Arc<Operator>,
-    Query(p): Query<ConsistencyParams>,
+    q: Result<Query<ConsistencyParams>, QueryRejection>,
 ) -> Result<Json<ConsistencyProof>, AdminError> {
+    let p = params(q)?;
     op.require(&[Role::Auditor, Role::Operator], "read proofs")?;
     let proof = state.app.audit.consistency_proof(p.first, p.second).await.map_err(out_of_range)?;
     Ok(Json(ConsistencyProof { first: p.first, second: p.second, consistency: hexes(&proof) }))
@@ -550,8 +557,9 @@ pub async fn entries(
     State(state): State<AdminState>,
     Extension(id): Extension<RequestId>,
     op: Arc<Operator>,
-    Query(p): Query<EntriesParams>,
+    q: Result<Query<EntriesParams>, QueryRejection>,
 ) -> Result<Json<EntriesView>, AdminError> {
+    let p = params(q)?;
     op.require(&[Role::Auditor], "read audit records")?;
     let audit = &state.app.audit;
     let size = audit.tree_size();
