@@ -422,9 +422,56 @@ async fn operators_query_prove_scrape_and_no_cpr_is_logged() {
     gw.terminate();
     let view = support::audit::read_and_verify(&env.data_dir).await;
     assert!(view.records.iter().any(|r| r.kind == consent::audit::AuditKind::AuditRead));
+    let size = view.records.len() as u64;
+
+    // --- Retention: restarted with 0 days, every record's payload goes at start; the
+    // entries API marks them pruned with the same leaf hashes, and proofs still verify. ---
+    let mut envs = env.envs.clone();
+    envs.push(("SAMMEN_AUDIT__RETENTION_DAYS".into(), "0".into()));
+    let mut gw = support::procs::Gateway::start_with_env(
+        &env.config,
+        &env.data_dir,
+        &env.dir.path().join("gateway-retention.log"),
+        &envs,
+    );
+    let entries_url = gw.admin_url(&format!("/admin/v1/audit/entries?start=0&end={}", size - 1));
+    let mut pruned = Vec::new();
+    for _ in 0..100 {
+        let v = get_json(&auditor, &entries_url, &[]).await;
+        pruned = v["entries"].as_array().unwrap().clone();
+        if pruned.iter().all(|e| e["pruned"] == true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(pruned.len() as u64, size);
+    for (e, before) in pruned.iter().zip(entries.iter()) {
+        assert_eq!(e["pruned"], true, "record {} was not pruned", e["index"]);
+        assert!(e["record"].is_null() && e["leaf_input"].is_null());
+        assert_eq!(e["leaf_hash"], before["leaf_hash"]);
+    }
+    let cp: CheckpointView =
+        serde_json::from_value(get_json(&operator, &gw.admin_url("/admin/v1/audit/checkpoint"), &[]).await).unwrap();
+    let now = cp.verify(Some(&saved.verifying_key().unwrap())).unwrap();
+    for i in [0, n / 2, n - 1] {
+        let p = get_json(
+            &operator,
+            &gw.admin_url(&format!("/admin/v1/audit/proof/inclusion?index={i}&tree_size={}", now.tree_size)),
+            &[],
+        )
+        .await;
+        assert_eq!(p["leaf_hash"], entries[i as usize]["leaf_hash"]);
+        assert!(verify_inclusion(&hash(&p["leaf_hash"]), i, now.tree_size, &hashes(&p["audit_path"]), &now.root));
+    }
+    // Queries find nothing of what was pruned.
+    let page = get_json(&auditor, &gw.admin_url("/admin/v1/audit?kinds=release"), &cpr_header).await;
+    assert_eq!(page["records"].as_array().unwrap().len(), 0);
+    gw.terminate();
+    let out = sammen().args(["audit", "verify", "--data-dir"]).arg(&env.data_dir).output().unwrap();
+    assert!(out.status.success(), "the pruned log does not verify: {}", String::from_utf8_lossy(&out.stdout));
 
     // --- The logs: JSON lines, with the request id, and no CPR number in any format. ---
-    let gateway_log = std::fs::read_to_string(&gw.log).unwrap();
+    let gateway_log = std::fs::read_to_string(env.dir.path().join("gateway.log")).unwrap();
     let with_id = gateway_log
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
