@@ -50,9 +50,18 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Runs `sammen audit ARGS --data-dir DATA`.
+/// Runs `sammen audit ARGS --data-dir DATA`. sled releases a directory's lock a moment
+/// after this process drops its last handle (its threads finish), so a refusal for the
+/// lock is retried, for at most 20 s.
 fn audit(data: &Path, args: &[&str]) -> Output {
-    sammen().arg("audit").args(args).arg("--data-dir").arg(data).output().unwrap()
+    for _ in 0..200 {
+        let out = sammen().arg("audit").args(args).arg("--data-dir").arg(data).output().unwrap();
+        if out.status.success() || !text(&out).contains("could not acquire lock") {
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the store in {} stayed locked", data.display());
 }
 
 fn text(o: &Output) -> String {
