@@ -55,8 +55,13 @@ pub trait Connector: Send + Sync {
     fn categories(&self) -> &[Category];
     /// Fetches one category of one citizen's documents. `Ok(vec![])` means `no_data`.
     async fn fetch(&self, req: &FetchRequest) -> Result<Vec<Document>, FetchError>;
-    /// A cheap probe: is the source reachable and answering?
-    async fn health(&self) -> Result<(), FetchError>;
+    /// A cheap probe: is the source reachable and answering? The gateway's readiness check
+    /// (`GET /readyz` on the admin listener) calls it, under its own timeout and cached
+    /// briefly. The default, for a source with nothing cheap to ask, reports it up: its
+    /// failures then show only in fetch outcomes.
+    async fn health(&self) -> Result<(), FetchError> {
+        Ok(())
+    }
 }
 
 /// True when a document dated `date` lies within the data period (undated documents do).

@@ -45,6 +45,18 @@ impl Kinds {
         self
     }
 
+    /// The same kinds, each connector they build passed through `wrap` (e.g. to measure
+    /// every fetch).
+    pub fn wrap(&self, wrap: impl Fn(Arc<dyn Connector>) -> Arc<dyn Connector> + Send + Sync + 'static) -> Kinds {
+        let wrap = Arc::new(wrap);
+        let mut out = Kinds(BTreeMap::new());
+        for (kind, factory) in &self.0 {
+            let (factory, wrap) = (factory.clone(), wrap.clone());
+            out.register(kind, move |id, cfg, http| factory(id, cfg, http).map(|c| wrap(c)));
+        }
+        out
+    }
+
     fn names(&self) -> String {
         self.0.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
     }

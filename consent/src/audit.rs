@@ -14,6 +14,8 @@
 //!
 //! Roots and proofs are read from the stored complete-subtree hashes: O(log n) node reads.
 //! [`verify_store`] recomputes everything offline and names the first bad index.
+//! [`AuditLog::query`] reads records back through a per-citizen index (`query.rs`), and
+//! [`AuditLog::prune_older_than`] removes old payloads while leaf hashes stay (`retention.rs`).
 //!
 //! [`Store::audit_append`]: crate::store::Store::audit_append
 
@@ -22,13 +24,15 @@ mod checkpoint;
 mod merkle;
 mod query;
 mod record;
+mod retention;
 mod verify;
 
 pub use appender::{Appended, AuditConfig, AuditLog, AuditStats};
 pub use checkpoint::{CHECKPOINT_CONTEXT, SignedCheckpoint, checkpoint_message, generate_signing_key, key_id};
 pub use merkle::{Hash, MemoryTree, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion};
-pub use query::{AuditFilter, AuditPage};
+pub use query::{AuditEntry, AuditFilter, AuditPage};
 pub use record::{AuditDecision, AuditKind, AuditRecord};
+pub use retention::PruneReport;
 pub use verify::{VerifyError, VerifyReport, verify_store};
 
 use crate::store::StoreError;

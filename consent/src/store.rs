@@ -9,6 +9,10 @@
 //! index), nodes (the hashes of complete subtrees by level and index; level 0 holds the leaf
 //! hashes) and checkpoints (signed, by tree size). On PostgreSQL they are three tables
 //! with those primary keys; [`Store::audit_append`] is one transaction over all three.
+//! Two more serve reads and retention: a per-citizen index (a keyed hash of the CPR number,
+//! never the number, and the leaf index) written in the same transaction as the leaves, and
+//! the prune watermark below which leaves may have lost their payload (their leaf hashes,
+//! level 0 of the nodes, stay, so roots, proofs and verification are unchanged).
 
 mod sled_audit;
 mod sled_sessions;
@@ -70,6 +74,21 @@ pub struct AuditBatch<'a> {
     /// The signed checkpoint for the new tree size `first_index + leaves.len()`, encoded by
     /// the audit log; stored under that tree size.
     pub checkpoint: &'a [u8],
+    /// The per-citizen index entries of these leaves: (keyed hash of the CPR, leaf index).
+    pub citizens: &'a [([u8; 32], u64)],
+}
+
+/// Retention: leaves `[start, end)` lose their payload (stored as empty bytes), in one
+/// transaction that also removes their citizen index entries and raises the prune watermark
+/// to `end`. Leaf hashes (nodes of level 0) and everything above them stay.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditPrune<'a> {
+    /// Must equal the stored watermark ([`Store::audit_pruned_below`]): pruning is a prefix.
+    pub start: u64,
+    /// At most the stored tree size.
+    pub end: u64,
+    /// The citizen index entries of the pruned leaves.
+    pub citizens: &'a [([u8; 32], u64)],
 }
 
 pub trait Store: Send + Sync + 'static {
@@ -144,6 +163,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// The checkpoint with the largest tree size, if any.
     fn audit_latest_checkpoint(&self) -> impl Future<Output = Result<Option<(u64, Vec<u8>)>, StoreError>> + Send;
+
+    /// The checkpoint with the largest tree size at most `tree_size`, if any.
+    fn audit_checkpoint_at_or_below(
+        &self,
+        tree_size: u64,
+    ) -> impl Future<Output = Result<Option<(u64, Vec<u8>)>, StoreError>> + Send;
+
+    /// The leaf indexes below `before` indexed under the citizen key `citizen`, newest first,
+    /// at most `limit`.
+    fn audit_citizen_leaves(
+        &self,
+        citizen: &[u8; 32],
+        before: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<u64>, StoreError>> + Send;
+
+    /// Removes the payload of a prefix of leaves (see [`AuditPrune`]); durable on return.
+    fn audit_prune(&self, prune: AuditPrune<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The prune watermark: leaves below it may have an empty payload. 0 when never pruned.
+    fn audit_pruned_below(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Whether a consent is in force for a unit's lineage at `t`.

@@ -1,5 +1,6 @@
 //! The command line: `sammen <command>`. Each command lives in its own module under `cli/`.
 
+mod audit;
 mod consent_cmd;
 mod demo;
 mod policy;
@@ -22,12 +23,25 @@ pub struct Cli {
     /// Where the embedded store keeps its files (overrides `data_dir` in the configuration).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Log lines as `text` (default) or `json` (one JSON object per line, with the
+    /// request's span and id). Logs go to standard error; `SAMMEN_LOG` sets the level.
+    #[arg(long, global = true, env = "SAMMEN_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Verify, export, checkpoint or prune the audit log.
+    #[command(subcommand)]
+    Audit(audit::Command),
     /// Run the whole system on this machine: sandbox sources, gateway, and how to call it.
     Demo(demo::Args),
     /// Work with the consent ledger from a shell.
@@ -49,10 +63,12 @@ impl Cli {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SAMMEN_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SAMMEN_LOG").unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(true).init(),
+    }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -63,6 +79,7 @@ pub fn main() -> ExitCode {
     let result = rt.block_on(async {
         match &cli.command {
             Command::Demo(args) => demo::run(&cli, args).await,
+            Command::Audit(cmd) => audit::run(&cli, cmd).await,
             Command::Consent(cmd) => consent_cmd::run(&cli, cmd).await,
             Command::Policy(args) => policy::run(&cli, args).await,
             Command::Sandbox(args) => sandbox::run(&cli, args).await,

@@ -2,6 +2,7 @@
 //! caseworker systems ([`server`]), and the citizen portal ([`portal`]). The `sammen` binary (`src/main.rs`, `src/cli/`), the
 //! demo and the end-to-end tests all start the server through [`server::start`].
 
+pub mod admin;
 pub mod dev;
 pub mod portal;
 pub mod server;

@@ -10,7 +10,8 @@
 //! [`auth`] (the [`auth::Caller`] extractor and admission checks), [`case_file`] (decide,
 //! audit, fetch, audit, answer), [`consent_api`] (consent requests and search), [`api`]
 //! (request and response bodies), [`problem`] (RFC 9457 errors), [`request_id`] (ids,
-//! request logging), [`routes`] (the router and the OpenAPI document).
+//! request logging), [`routes`] (the router and the OpenAPI document). With `[admin]` it
+//! also starts the operators' listener (`crate::admin`); audit retention runs either way.
 
 pub mod api;
 pub mod auth;
@@ -108,6 +109,7 @@ pub struct RunningGateway {
     state: AppState,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    admin: Option<crate::admin::RunningAdmin>,
     _policy_watch: Option<policies::Watcher>,
 }
 
@@ -115,6 +117,11 @@ impl RunningGateway {
     /// `https://localhost:PORT` (the development certificates name `localhost`).
     pub fn url(&self) -> String {
         format!("https://localhost:{}", self.addr.port())
+    }
+
+    /// The admin listener's address, when `[admin]` is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|a| a.addr)
     }
 
     pub fn audit(&self) -> &AuditLog<SledStore> {
@@ -133,6 +140,9 @@ impl RunningGateway {
         }
         if let Some(t) = self.portal_task.take() {
             let _ = t.await;
+        }
+        if let Some(a) = self.admin.take() {
+            let _ = a.task.await;
         }
     }
 
@@ -174,7 +184,7 @@ pub async fn start_with_store(settings: Settings, store: SledStore) -> Result<Ru
     settings.check_for_serve()?;
     let rules = settings.domain.clone().into_rules().map_err(|e| StartError::Domain(e.to_string()))?;
     let engine = Arc::new(PolicyEngine::load(&settings.policies.dir, &rules)?);
-    let registry = Registry::from_config(&settings.connectors)?;
+    let registry = Registry::from_config_with(&settings.connectors, &crate::admin::metrics::measured_kinds())?;
     for c in rules.vocabulary.categories.keys() {
         if registry.for_category(c).is_none() {
             tracing::warn!(category = %c, "no connector serves this category; its sections will be unavailable");
@@ -219,6 +229,11 @@ pub async fn start_with_store(settings: Settings, store: SledStore) -> Result<Ru
         ),
         None => None,
     };
+    tokio::spawn(crate::admin::retention::run(state.audit.clone(), settings.audit.retention_days(), stopped.clone()));
+    let admin = match &settings.admin {
+        Some(a) => Some(crate::admin::start(&settings, a, state.clone(), stopped.clone()).await?),
+        None => None,
+    };
     let task = tokio::spawn(tls::accept_loop(listener, acceptor, router, loop_cfg, stopped));
     let policy_watch = match policies::watch(engine) {
         Ok(w) => Some(w),
@@ -235,6 +250,7 @@ pub async fn start_with_store(settings: Settings, store: SledStore) -> Result<Ru
         state,
         stop,
         task: Some(task),
+        admin,
         _policy_watch: policy_watch,
     })
 }

@@ -38,6 +38,13 @@ pub struct Settings {
     /// The citizen portal (`[portal]`, see `crate::portal::PortalSettings`); off when absent.
     #[serde(default)]
     pub portal: Option<crate::portal::PortalSettings>,
+    /// `[admin]`: the operators' listener (metrics, health, audit queries and proofs); off
+    /// when absent. See `crate::admin`.
+    #[serde(default)]
+    pub admin: Option<crate::admin::AdminSettings>,
+    /// `[[operators]]`: who may use the admin listener, by client certificate.
+    #[serde(default)]
+    pub operators: Vec<crate::admin::OperatorSettings>,
 }
 
 /// `[server]`: the HTTPS listener.
@@ -169,6 +176,9 @@ pub struct AuditSettings {
     pub signing_key_file: Option<PathBuf>,
     /// Create the key file with a fresh key when it does not exist (first start).
     pub create_signing_key: Option<bool>,
+    /// Records older than this many days lose their payload (their leaf hashes stay).
+    /// Default 730 (two years, as sundhed.dk keeps its access log).
+    pub retention_days: Option<u32>,
 }
 
 impl AuditSettings {
@@ -178,6 +188,10 @@ impl AuditSettings {
 
     pub fn may_create_key(&self) -> bool {
         self.create_signing_key.unwrap_or(true)
+    }
+
+    pub fn retention_days(&self) -> u32 {
+        self.retention_days.unwrap_or(730)
     }
 }
 
@@ -231,6 +245,7 @@ impl Settings {
         if issuer.jwks_url.is_some() == issuer.jwks_file.is_some() {
             return bad("[caseworker_issuer] needs exactly one of jwks_url and jwks_file".into());
         }
+        crate::admin::check_settings(self)?;
         if self.systems.is_empty() {
             return bad("no [[systems]] are registered; no caseworker system could call the API".into());
         }

@@ -11,11 +11,18 @@
 //!   MitID broker, approve, revoke, receipts, Min log, and every bad login and form input.
 //! - `demo`: `sammen demo --once`, the README's main command, assembles a real case file.
 //! - `browser`: the citizen portal of `sammen demo` in headless chromium (tests/js), axe-core.
+//! - `audit_cli`: `sammen audit verify` names the first bad index in tampered copies of a
+//!   data directory; prune, export and checkpoint offline.
+//! - `operators`: the admin listener: audited queries, JSON Lines export, proofs against
+//!   the checkpoint, online verification, metrics, readiness with a source down and back,
+//!   refused certificates; and no CPR number in any JSON debug log line of the run.
 
+mod audit_cli;
 mod browser;
 mod case_files;
 mod demo;
 mod kill_loop;
+mod operators;
 mod portal;
 mod refusals;
 mod sources;

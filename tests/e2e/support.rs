@@ -68,6 +68,8 @@ pub struct Env {
     pub sandbox: Sandbox,
     pub config: PathBuf,
     pub data_dir: PathBuf,
+    /// Extra environment for every process this environment starts.
+    pub envs: Vec<(String, String)>,
 }
 
 pub fn policies_dir() -> PathBuf {
@@ -77,13 +79,19 @@ pub fn policies_dir() -> PathBuf {
 impl Env {
     /// Starts a sandbox and writes a gateway configuration with this case-file deadline.
     pub fn new(deadline_ms: u64) -> Env {
+        Self::new_with_env(deadline_ms, &[])
+    }
+
+    /// With extra environment variables for every process (e.g. the log format and level).
+    pub fn new_with_env(deadline_ms: u64, envs: &[(&str, &str)]) -> Env {
+        let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let dir = tempfile::tempdir().unwrap();
         let pki = Pki::generate(dir.path());
         let issuer = DevIssuer::with_kid(ISSUER, Some("kk-idp-1")).unwrap();
         let jwks = dir.path().join("jwks.json");
         // Compact, byte for byte the secret of the HMAC-confusion token.
         std::fs::write(&jwks, issuer.jwks().to_string()).unwrap();
-        let sandbox = Sandbox::start(dir.path());
+        let sandbox = Sandbox::start_with_env(dir.path(), &envs);
         let config = dir.path().join("gateway.toml");
         let toml = format!(
             r#"
@@ -130,7 +138,7 @@ dir = "{policies}"
         );
         std::fs::write(&config, toml).unwrap();
         let data_dir = dir.path().join("data");
-        Env { dir, pki, issuer, sandbox, config, data_dir }
+        Env { dir, pki, issuer, sandbox, config, data_dir, envs }
     }
 
     pub fn settings(&self) -> gateway::settings::Settings {
@@ -138,7 +146,7 @@ dir = "{policies}"
     }
 
     pub fn start_gateway(&self) -> Gateway {
-        Gateway::start(&self.config, &self.data_dir, &self.dir.path().join("gateway.log"))
+        Gateway::start_with_env(&self.config, &self.data_dir, &self.dir.path().join("gateway.log"), &self.envs)
     }
 
     /// An HTTPS client trusting the test CA, presenting `identity` (if any).
@@ -176,6 +184,7 @@ dir = "{policies}"
     pub fn grant_by_cli(&self, citizen: &Cpr, categories: &[&str]) -> String {
         use std::io::Write;
         let mut cmd = procs::sammen();
+        cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
         cmd.arg("consent").arg("--config").arg(&self.config).arg("--data-dir").arg(&self.data_dir).arg("grant").args([
             "--unit",
             REHAB_UNIT,

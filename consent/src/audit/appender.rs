@@ -10,7 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::AuditError;
 use super::checkpoint::SignedCheckpoint;
 use super::merkle::{Frontier, Hash, Span, consistency_spans, fold, inclusion_spans, leaf_hash};
-use super::record::AuditRecord;
+use super::query::CitizenIndex;
+use super::record::{AuditKind, AuditRecord};
 use crate::store::{AuditBatch, AuditNode, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -50,8 +51,15 @@ pub struct AuditStats {
     pub failed_batches: u64,
 }
 
+/// One record to write: its canonical bytes, leaf hash and citizen index key.
+struct Leaf {
+    bytes: Vec<u8>,
+    hash: Hash,
+    citizen: Option<Hash>,
+}
+
 struct Job {
-    leaves: Vec<(Vec<u8>, Hash)>,
+    leaves: Vec<Leaf>,
     reply: oneshot::Sender<Result<Appended, AuditError>>,
 }
 
@@ -59,6 +67,8 @@ struct Shared {
     /// The durable tree size: everything below it is written, flushed and checkpointed.
     size: AtomicU64,
     stats: Mutex<AuditStats>,
+    /// False after a failed batch, true again after a successful one.
+    writable: std::sync::atomic::AtomicBool,
 }
 
 /// The audit log over a [`Store`]. Cheap to clone; every clone feeds the same writer task,
@@ -68,6 +78,7 @@ pub struct AuditLog<S> {
     tx: mpsc::Sender<Job>,
     shared: Arc<Shared>,
     verifying_key: VerifyingKey,
+    pub(super) citizens: Arc<CitizenIndex>,
 }
 
 impl<S: Clone> Clone for AuditLog<S> {
@@ -77,6 +88,7 @@ impl<S: Clone> Clone for AuditLog<S> {
             tx: self.tx.clone(),
             shared: self.shared.clone(),
             verifying_key: self.verifying_key,
+            citizens: self.citizens.clone(),
         }
     }
 }
@@ -159,7 +171,9 @@ impl<S: Store + Clone> AuditLog<S> {
     /// task on the current tokio runtime.
     pub async fn open(store: S, signing_key: SigningKey, config: AuditConfig) -> Result<Self, AuditError> {
         let (frontier, latest) = load_frontier(&store).await?;
-        let shared = Arc::new(Shared { size: AtomicU64::new(frontier.size()), stats: Mutex::default() });
+        let shared =
+            Arc::new(Shared { size: AtomicU64::new(frontier.size()), stats: Mutex::default(), writable: true.into() });
+        let citizens = Arc::new(CitizenIndex::derive(&signing_key));
         let max_batch = config.max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
         let verifying_key = signing_key.verifying_key();
@@ -172,9 +186,11 @@ impl<S: Store + Clone> AuditLog<S> {
             shared: shared.clone(),
         };
         tokio::spawn(writer.run(rx));
-        Ok(Self { store, tx, shared, verifying_key })
+        Ok(Self { store, tx, shared, verifying_key, citizens })
     }
+}
 
+impl<S: Store> AuditLog<S> {
     /// Appends records; returns only when they are durable (flushed) and covered by a
     /// signed checkpoint. Records of concurrent callers are written together, in one
     /// transaction and one flush. A caller's records get consecutive indexes. An error means
@@ -189,12 +205,24 @@ impl<S: Store + Clone> AuditLog<S> {
             .map(|r| {
                 let bytes = r.canonical_bytes();
                 let hash = leaf_hash(&bytes);
-                (bytes, hash)
+                Leaf { bytes, hash, citizen: r.citizen.as_ref().map(|c| self.citizens.key_of(c)) }
             })
             .collect();
         let (reply, answer) = oneshot::channel();
         self.tx.send(Job { leaves, reply }).await.map_err(|_| AuditError::Closed)?;
-        answer.await.map_err(|_| AuditError::Closed)?
+        let appended = answer.await.map_err(|_| AuditError::Closed)??;
+        for r in records.iter().filter(|r| r.kind == AuditKind::Decision) {
+            let category = r.category.as_ref().map(|c| c.as_str().to_string()).unwrap_or_default();
+            metrics::counter!("sammen_decisions_total", "category" => category, "outcome" => r.outcome.clone())
+                .increment(1);
+        }
+        Ok(appended)
+    }
+
+    /// Whether the writer is running and its last batch (if any) was written: what a
+    /// readiness probe asks, without writing a record.
+    pub fn is_writable(&self) -> bool {
+        !self.tx.is_closed() && self.shared.writable.load(Ordering::Acquire)
     }
 
     /// The durable tree size (records acknowledged so far, by this process or before it).
@@ -224,12 +252,14 @@ impl<S: Store + Clone> AuditLog<S> {
         Ok(self.entries(index, index.saturating_add(1)).await?.pop().map(|(_, r)| r))
     }
 
-    /// The durable records with index in `[start, end)`.
+    /// The durable records with index in `[start, end)`; records whose payload retention
+    /// removed are left out (see [`AuditLog::leaf_entries`] for every leaf).
     pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, AuditRecord)>, AuditError> {
         let end = end.min(self.tree_size());
         let stored = self.store.audit_leaves(start, end).await?;
         stored
             .into_iter()
+            .filter(|(_, b)| !b.is_empty())
             .map(|(i, b)| {
                 let r = serde_json::from_slice(&b)
                     .map_err(|e| AuditError::Corrupt(format!("record {i} does not read: {e}")))?;
@@ -310,7 +340,11 @@ impl<S: Store> Writer<S> {
                     Err(_) => break,
                 }
             }
+            let started = std::time::Instant::now();
             let result = self.commit(&mut jobs).await;
+            metrics::histogram!("sammen_audit_append_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("sammen_audit_batch_records").record(count as f64);
+            self.shared.writable.store(result.is_ok(), Ordering::Release);
             let mut stats = self.shared.stats.lock().expect("stats lock");
             match result {
                 Ok((first, tree_size)) => {
@@ -353,16 +387,26 @@ impl<S: Store> Writer<S> {
         let first = frontier.size();
         let mut leaves = Vec::new();
         let mut nodes = Vec::new();
+        let mut citizens = Vec::new();
         for job in jobs.iter_mut() {
-            for (bytes, hash) in job.leaves.iter_mut() {
-                frontier.push(*hash, |level, index, hash| nodes.push(AuditNode { level, index, hash }));
-                leaves.push(std::mem::take(bytes));
+            for leaf in job.leaves.iter_mut() {
+                if let Some(c) = leaf.citizen {
+                    citizens.push((c, frontier.size()));
+                }
+                frontier.push(leaf.hash, |level, index, hash| nodes.push(AuditNode { level, index, hash }));
+                leaves.push(std::mem::take(&mut leaf.bytes));
             }
         }
         let time = Utc::now().max(self.last_time.unwrap_or(DateTime::<Utc>::MIN_UTC));
         let checkpoint = SignedCheckpoint::sign(&self.key, frontier.size(), frontier.root(), time);
         let encoded = checkpoint.to_bytes();
-        let batch = AuditBatch { first_index: first, leaves: &leaves, nodes: &nodes, checkpoint: &encoded };
+        let batch = AuditBatch {
+            first_index: first,
+            leaves: &leaves,
+            nodes: &nodes,
+            checkpoint: &encoded,
+            citizens: &citizens,
+        };
         match self.store.audit_append(batch).await {
             Ok(()) => {
                 let size = frontier.size();

@@ -47,6 +47,8 @@ pub enum VerifyError {
     Checkpoint { tree_size: u64, reason: String },
     #[error("records from {from} on are not covered by a checkpoint")]
     Unsigned { from: u64 },
+    #[error("the prune watermark {pruned_below} is beyond the tree size {tree_size}")]
+    Watermark { pruned_below: u64, tree_size: u64 },
 }
 
 impl VerifyError {
@@ -55,6 +57,7 @@ impl VerifyError {
     pub fn first_bad_index(&self) -> Option<u64> {
         match self {
             VerifyError::Store(_) | VerifyError::Checkpoint { .. } => None,
+            VerifyError::Watermark { tree_size, .. } => Some(*tree_size),
             VerifyError::Missing { index }
             | VerifyError::Unreadable { index, .. }
             | VerifyError::LeafHash { index }
@@ -70,10 +73,18 @@ impl VerifyError {
 /// stored checkpoint, and checks every checkpoint's signature against `key`. Streams the
 /// log in chunks, keeping O(log n) state. Names the first bad index on mismatch.
 ///
+/// Below the prune watermark a record may have lost its payload to retention: its stored
+/// leaf hash (level 0) is taken as it is, and everything above it is still recomputed and
+/// checked against the signed checkpoints. Above the watermark every payload must be there.
+///
 /// What it cannot see alone: records dropped from the end together with their nodes and
 /// checkpoints. Comparing with a checkpoint saved elsewhere (a consistency proof) does.
 pub async fn verify_store<S: Store>(store: &S, key: &VerifyingKey) -> Result<VerifyReport, VerifyError> {
     let size = store.audit_size().await?;
+    let pruned_below = store.audit_pruned_below().await?;
+    if pruned_below > size {
+        return Err(VerifyError::Watermark { pruned_below, tree_size: size });
+    }
     let mut frontier = Frontier::default();
     let mut checkpoints = 0u64;
     let mut nodes_checked = 0u64;
@@ -86,13 +97,23 @@ pub async fn verify_store<S: Store>(store: &S, key: &VerifyingKey) -> Result<Ver
         let mut replay = frontier.clone();
         let mut expected = start;
         let mut computed = Vec::new();
+        let pruned: Vec<(u8, u64)> =
+            leaves.iter().filter(|(i, b)| b.is_empty() && *i < pruned_below).map(|(i, _)| (0, *i)).collect();
+        let mut pruned_hashes = store.audit_nodes(&pruned).await?.into_iter();
+        let mut hashes = Vec::with_capacity(leaves.len());
         for (index, bytes) in &leaves {
             if *index != expected {
                 return Err(VerifyError::Missing { index: expected });
             }
-            AuditRecord::from_canonical_bytes(bytes)
-                .map_err(|reason| VerifyError::Unreadable { index: *index, reason })?;
-            frontier.push(leaf_hash(bytes), |level, index, hash| computed.push((level, index, hash)));
+            let hash = if bytes.is_empty() && *index < pruned_below {
+                pruned_hashes.next().flatten().ok_or(VerifyError::Missing { index: *index })?
+            } else {
+                AuditRecord::from_canonical_bytes(bytes)
+                    .map_err(|reason| VerifyError::Unreadable { index: *index, reason })?;
+                leaf_hash(bytes)
+            };
+            hashes.push(hash);
+            frontier.push(hash, |level, index, hash| computed.push((level, index, hash)));
             expected += 1;
         }
         if expected != end {
@@ -128,7 +149,7 @@ pub async fn verify_store<S: Store>(store: &S, key: &VerifyingKey) -> Result<Ver
         // Checkpoints for tree sizes in (start, end]: replay the roots at those sizes.
         let cps = store.audit_checkpoints(start + 1, end + 1).await?;
         for (at, bytes) in cps {
-            let root = root_at(at, &mut replay, &frontier, start, &leaves);
+            let root = root_at(at, &mut replay, &frontier, start, &hashes);
             check_checkpoint(at, &bytes, &root, key, good)?;
             good = at;
             checkpoints += 1;
@@ -150,14 +171,13 @@ pub async fn verify_store<S: Store>(store: &S, key: &VerifyingKey) -> Result<Ver
 }
 
 /// The root at tree size `at` within the current chunk: the chunk's start frontier
-/// extended by the chunk's leaves up to `at` (`replay` continues from its last size).
-fn root_at(at: u64, replay: &mut Frontier, end_frontier: &Frontier, start: u64, leaves: &[(u64, Vec<u8>)]) -> Hash {
+/// extended by the chunk's leaf hashes up to `at` (`replay` continues from its last size).
+fn root_at(at: u64, replay: &mut Frontier, end_frontier: &Frontier, start: u64, hashes: &[Hash]) -> Hash {
     if at == end_frontier.size() {
         return end_frontier.root();
     }
     while replay.size() < at {
-        let (_, bytes) = &leaves[(replay.size() - start) as usize];
-        replay.push(leaf_hash(bytes), |_, _, _| {});
+        replay.push(hashes[(replay.size() - start) as usize], |_, _, _| {});
     }
     replay.root()
 }

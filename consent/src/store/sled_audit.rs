@@ -7,16 +7,23 @@
 //! | `audit_leaves`      | index (u64)               | the record's canonical bytes  |
 //! | `audit_nodes`       | level (u8) · index (u64)  | SHA-256 of the subtree (32)   |
 //! | `audit_checkpoints` | tree size (u64)           | signed checkpoint (JSON)      |
+//! | `audit_citizens`    | citizen key (32) · index  | — (the per-citizen index)     |
 //! | `audit_meta`        | `size`                    | number of leaves (u64)        |
+//! | `audit_meta`        | `pruned`                  | prune watermark (u64)         |
 //!
-//! A batch is one multi-tree transaction (checking `size` first) followed by one flush.
+//! The citizen key is a keyed hash of the CPR number (computed by the audit log), never
+//! the number. A pruned leaf's value is empty (no record has empty canonical bytes).
+//!
+//! A batch is one multi-tree transaction (checking `size` first) followed by one flush; so
+//! is a prune (checking `pruned` first).
 
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::{AuditBatch, StoreError};
+use super::{AuditBatch, AuditPrune, StoreError};
 
 const SIZE: &[u8] = b"size";
+const PRUNED: &[u8] = b"pruned";
 
 /// The audit trees. Cheap to clone.
 #[derive(Clone)]
@@ -24,7 +31,15 @@ pub(super) struct AuditTrees {
     leaves: sled::Tree,
     nodes: sled::Tree,
     checkpoints: sled::Tree,
+    citizens: sled::Tree,
     meta: sled::Tree,
+}
+
+fn citizen_key(citizen: &[u8; 32], index: u64) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..32].copy_from_slice(citizen);
+    k[32..].copy_from_slice(&index.to_be_bytes());
+    k
 }
 
 fn node_key(level: u8, index: u64) -> [u8; 9] {
@@ -45,6 +60,7 @@ impl AuditTrees {
             leaves: db.open_tree("audit_leaves")?,
             nodes: db.open_tree("audit_nodes")?,
             checkpoints: db.open_tree("audit_checkpoints")?,
+            citizens: db.open_tree("audit_citizens")?,
             meta: db.open_tree("audit_meta")?,
         })
     }
@@ -54,8 +70,8 @@ impl AuditTrees {
         let count = batch.leaves.len() as u64;
         let new_size =
             batch.first_index.checked_add(count).ok_or_else(|| StoreError::Io("audit size overflow".into()))?;
-        (&self.leaves, &self.nodes, &self.checkpoints, &self.meta).transaction(
-            |(leaves, nodes, checkpoints, meta)| {
+        (&self.leaves, &self.nodes, &self.checkpoints, &self.citizens, &self.meta).transaction(
+            |(leaves, nodes, checkpoints, citizens, meta)| {
                 let stored = match meta.get(SIZE)? {
                     None => 0,
                     Some(b) => decode_u64(&b, "size").map_err(ConflictableTransactionError::Abort)?,
@@ -72,12 +88,73 @@ impl AuditTrees {
                 for n in batch.nodes {
                     nodes.insert(&node_key(n.level, n.index), &n.hash)?;
                 }
+                for (citizen, index) in batch.citizens {
+                    citizens.insert(&citizen_key(citizen, *index)[..], &[])?;
+                }
                 checkpoints.insert(&new_size.to_be_bytes(), batch.checkpoint)?;
                 meta.insert(SIZE, &new_size.to_be_bytes())?;
                 Ok(())
             },
         )?;
         Ok(())
+    }
+
+    /// Empties the payloads of a prefix of leaves in one transaction; the caller flushes.
+    pub(super) fn prune(&self, prune: &AuditPrune<'_>) -> Result<(), StoreError> {
+        (&self.leaves, &self.citizens, &self.meta).transaction(|(leaves, citizens, meta)| {
+            let abort = |m: String| ConflictableTransactionError::Abort(StoreError::Io(m));
+            let pruned = match meta.get(PRUNED)? {
+                None => 0,
+                Some(b) => decode_u64(&b, "prune watermark").map_err(ConflictableTransactionError::Abort)?,
+            };
+            let size = match meta.get(SIZE)? {
+                None => 0,
+                Some(b) => decode_u64(&b, "size").map_err(ConflictableTransactionError::Abort)?,
+            };
+            if pruned != prune.start {
+                return Err(abort(format!("pruning from {}, but the log is pruned below {pruned}", prune.start)));
+            }
+            if prune.end > size || prune.end < prune.start {
+                return Err(abort(format!("cannot prune [{}, {}) of {size} records", prune.start, prune.end)));
+            }
+            for i in prune.start..prune.end {
+                leaves.insert(&i.to_be_bytes(), &[])?;
+            }
+            for (citizen, index) in prune.citizens {
+                citizens.remove(&citizen_key(citizen, *index)[..])?;
+            }
+            meta.insert(PRUNED, &prune.end.to_be_bytes())?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    pub(super) fn pruned_below(&self) -> Result<u64, StoreError> {
+        match self.meta.get(PRUNED)? {
+            None => Ok(0),
+            Some(b) => decode_u64(&b, "prune watermark"),
+        }
+    }
+
+    pub(super) fn citizen_leaves(&self, citizen: &[u8; 32], before: u64, limit: usize) -> Result<Vec<u64>, StoreError> {
+        self.citizens
+            .range(citizen_key(citizen, 0)..citizen_key(citizen, before))
+            .rev()
+            .take(limit)
+            .map(|kv| {
+                let (k, _) = kv?;
+                decode_u64(&k[32..], "citizen index key")
+            })
+            .collect()
+    }
+
+    pub(super) fn checkpoint_at_or_below(&self, tree_size: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.checkpoints
+            .range(..=tree_size.to_be_bytes())
+            .next_back()
+            .transpose()?
+            .map(|(k, v)| Ok((decode_u64(&k, "checkpoint key")?, v.to_vec())))
+            .transpose()
     }
 
     pub(super) fn size(&self) -> Result<u64, StoreError> {

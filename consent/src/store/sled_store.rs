@@ -27,7 +27,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::sled_audit::AuditTrees;
-use super::{AuditBatch, ConsentChange, Store, StoreError};
+use super::{AuditBatch, AuditPrune, ConsentChange, Store, StoreError};
 use crate::block::{Block, BlockEvent, BlockId};
 use crate::cpr::Cpr;
 use crate::organisation::UnitId;
@@ -347,5 +347,29 @@ impl Store for SledStore {
 
     async fn audit_latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         self.audit.latest_checkpoint()
+    }
+
+    async fn audit_checkpoint_at_or_below(&self, tree_size: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.audit.checkpoint_at_or_below(tree_size)
+    }
+
+    async fn audit_citizen_leaves(
+        &self,
+        citizen: &[u8; 32],
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.audit.citizen_leaves(citizen, before, limit)
+    }
+
+    async fn audit_prune(&self, prune: AuditPrune<'_>) -> Result<(), StoreError> {
+        let _gate = self.write_gate.lock().await;
+        self.audit.prune(&prune)?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    async fn audit_pruned_below(&self) -> Result<u64, StoreError> {
+        self.audit.pruned_below()
     }
 }

@@ -10,7 +10,8 @@ use consent::audit::{AuditDecision, AuditKind, AuditRecord};
 use consent::block::{Block, BlockEvent, BlockId};
 use consent::store::ConsentChange;
 use consent::{
-    AuditBatch, Category, Consent, ConsentEvent, ConsentId, Cpr, Purpose, SledStore, Store, StoreError, UnitId,
+    AuditBatch, AuditPrune, Category, Consent, ConsentEvent, ConsentId, Cpr, Purpose, SledStore, Store, StoreError,
+    UnitId,
 };
 
 /// A record for request `i`, about a synthetic citizen.
@@ -132,5 +133,22 @@ impl Store for Flaky {
     }
     async fn audit_latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         self.inner.audit_latest_checkpoint().await
+    }
+    async fn audit_checkpoint_at_or_below(&self, tree_size: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.inner.audit_checkpoint_at_or_below(tree_size).await
+    }
+    async fn audit_citizen_leaves(
+        &self,
+        citizen: &[u8; 32],
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.inner.audit_citizen_leaves(citizen, before, limit).await
+    }
+    async fn audit_prune(&self, prune: AuditPrune<'_>) -> Result<(), StoreError> {
+        self.inner.audit_prune(prune).await
+    }
+    async fn audit_pruned_below(&self) -> Result<u64, StoreError> {
+        self.inner.audit_pruned_below().await
     }
 }

@@ -40,10 +40,14 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(id);
     let method = req.method().clone();
     let path = loggable_path(req.uri().path());
+    // The route template for metrics: never the path itself, which might hold an id.
+    let route =
+        req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched".into(), |m| m.as_str().to_string());
     let span = tracing::info_span!("request", request_id = %id, %method, path = %path);
     let started = Instant::now();
     let mut resp = CURRENT.scope(id, next.run(req)).instrument(span.clone()).await;
     let status = resp.status();
+    crate::admin::metrics::record_request(&route, method.as_str(), status.as_u16(), started.elapsed());
     span.in_scope(|| {
         tracing::info!(status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "answered")
     });

@@ -60,9 +60,16 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    #[allow(dead_code)] // for modules that need no extra environment
     pub fn start(dir: &Path) -> Sandbox {
+        Self::start_with_env(dir, &[])
+    }
+
+    /// With extra environment variables (e.g. the log format and level).
+    pub fn start_with_env(dir: &Path, envs: &[(String, String)]) -> Sandbox {
         let ca_file = dir.join("sandbox-ca.pem");
         let mut cmd = sammen();
+        cmd.envs(envs.iter().map(|(k, v)| (k, v)));
         cmd.arg("sandbox").arg("--tls").arg("--ca-out").arg(&ca_file);
         let (child, lines) = spawn_until(cmd, &dir.join("sandbox.log"), "Press ctrl-c", Duration::from_secs(30));
         let mut urls = Vec::new();
@@ -123,18 +130,36 @@ impl Drop for Sandbox {
 pub struct Gateway {
     pub child: Child,
     pub addr: std::net::SocketAddr,
+    /// The admin listener, when `[admin]` is configured.
+    pub admin: Option<std::net::SocketAddr>,
     pub log: PathBuf,
 }
 
 impl Gateway {
     /// `sammen serve --config CONFIG --data-dir DATA`, waiting for its listening line.
+    #[allow(dead_code)] // for modules that need no extra environment
     pub fn start(config: &Path, data_dir: &Path, log: &Path) -> Gateway {
+        Self::start_with_env(config, data_dir, log, &[])
+    }
+
+    /// With extra environment variables (e.g. the log format and level).
+    pub fn start_with_env(config: &Path, data_dir: &Path, log: &Path, envs: &[(String, String)]) -> Gateway {
         let mut cmd = sammen();
+        cmd.envs(envs.iter().map(|(k, v)| (k, v)));
         cmd.arg("serve").arg("--config").arg(config).arg("--data-dir").arg(data_dir);
         let (child, lines) = spawn_until(cmd, log, "listening on", Duration::from_secs(60));
         let line = lines.last().unwrap();
         let addr = line.rsplit("https://").next().unwrap().trim().parse().unwrap();
-        Gateway { child, addr, log: log.to_path_buf() }
+        let admin = lines
+            .iter()
+            .find(|l| l.contains("admin API on https://"))
+            .map(|l| l.rsplit("https://").next().unwrap().trim().parse().unwrap());
+        Gateway { child, addr, admin, log: log.to_path_buf() }
+    }
+
+    /// `https://localhost:PORT{path}` on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.admin.expect("[admin] is configured").port())
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,150 @@
+//! `GET /healthz` (the process is up and serving) and `GET /readyz` (it can do its work):
+//! the store takes a flush, the audit log's writer runs and its last batch was written,
+//! the policy set is loaded, and every connector's health probe answers in time. Probe
+//! results are reused for a short while (`[admin] probe_cache_ms`), and concurrent
+//! readiness checks share one round of probes, so a busy scraper cannot load the sources.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::Operator;
+use super::problem::AdminError;
+use super::{AdminState, Role};
+use crate::server::AppState;
+use crate::server::problem::Problem;
+
+/// One readiness check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Check {
+    /// `store`, `audit`, `policies`, or `source:<connector id>`.
+    pub name: String,
+    pub ok: bool,
+    /// What was found (a policy digest, an error's cause). Never a CPR number.
+    pub detail: String,
+}
+
+/// The readiness answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    pub checks: Vec<Check>,
+}
+
+/// The cached probe round.
+pub struct Probes {
+    ttl: Duration,
+    timeout: Duration,
+    last: tokio::sync::Mutex<Option<(Instant, Readiness)>>,
+}
+
+impl Probes {
+    pub fn new(ttl: Duration, timeout: Duration) -> Self {
+        Probes { ttl, timeout, last: tokio::sync::Mutex::new(None) }
+    }
+
+    /// The current readiness: cached when fresh, else one new round (others wait for it).
+    pub async fn readiness(&self, app: &AppState) -> Readiness {
+        let mut last = self.last.lock().await;
+        if let Some((at, r)) = last.as_ref()
+            && at.elapsed() < self.ttl
+        {
+            return r.clone();
+        }
+        let r = probe(app, self.timeout).await;
+        *last = Some((Instant::now(), r.clone()));
+        r
+    }
+}
+
+fn check(name: impl Into<String>, result: Result<String, String>) -> Check {
+    match result {
+        Ok(detail) => Check { name: name.into(), ok: true, detail },
+        Err(detail) => Check { name: name.into(), ok: false, detail },
+    }
+}
+
+async fn probe(app: &AppState, timeout: Duration) -> Readiness {
+    let mut checks = Vec::new();
+    let store = tokio::time::timeout(timeout, app.audit.store().flush()).await;
+    checks.push(check(
+        "store",
+        match store {
+            Ok(Ok(())) => Ok("a flush succeeded".into()),
+            Ok(Err(e)) => Err(format!("the store refused a flush: {e}")),
+            Err(_) => Err(format!("a flush took longer than {} ms", timeout.as_millis())),
+        },
+    ));
+    checks.push(check(
+        "audit",
+        if app.audit.is_writable() {
+            Ok(format!("{} records, the last batch written", app.audit.tree_size()))
+        } else {
+            Err("the audit log's last write failed or its writer stopped".into())
+        },
+    ));
+    let digest = app.engine.digest();
+    checks.push(check(
+        "policies",
+        if digest.is_empty() { Err("no policy set loaded".into()) } else { Ok(format!("policy set {digest}")) },
+    ));
+    let probes = app.registry.all().map(|c| {
+        let c = c.clone();
+        async move {
+            let id = c.id().to_string();
+            let r = match tokio::time::timeout(timeout, c.health()).await {
+                Ok(Ok(())) => Ok("answering".to_string()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+            };
+            check(format!("source:{id}"), r)
+        }
+    });
+    checks.extend(futures_util::future::join_all(probes).await);
+    Readiness { ready: checks.iter().all(|c| c.ok), checks }
+}
+
+/// Liveness: the process is up and serving (operators).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Up", content_type = "text/plain"),
+        (status = 403, description = "Not an operator", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("mtls" = []))
+)]
+pub async fn healthz(op: Arc<Operator>) -> Result<&'static str, AdminError> {
+    op.require(&[Role::Operator], "see the service's health")?;
+    Ok("ok\n")
+}
+
+/// Readiness: store, audit log, policy set and every source (operators). 503 when not ready.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready: see the failing checks", body = Readiness),
+        (status = 403, description = "Not an operator", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("mtls" = []))
+)]
+pub async fn readyz(State(state): State<AdminState>, op: Arc<Operator>) -> Result<Response, AdminError> {
+    op.require(&[Role::Operator], "see the service's health")?;
+    let r = state.probes.readiness(&state.app).await;
+    let status = if r.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    if !r.ready {
+        let failing: Vec<&str> = r.checks.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
+        tracing::warn!(?failing, "not ready");
+    }
+    Ok((status, Json(r)).into_response())
+}

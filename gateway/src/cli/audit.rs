@@ -1,0 +1,334 @@
+//! `sammen audit verify|checkpoint|export|prune`.
+//!
+//! - `verify` offline (the default): reads the data directory (the gateway stopped, or a
+//!   copy), recomputes every leaf, every stored subtree hash and the root at every
+//!   checkpoint, checks every checkpoint's signature, and names the first bad index. Online
+//!   (`--url` of a running admin listener, an operator certificate and `--checkpoint FILE`
+//!   saved earlier): fetches the latest checkpoint and a consistency proof from the saved
+//!   one, and detects truncation or rewriting. Exits non-zero on any mismatch.
+//! - `checkpoint --out FILE`: saves the latest signed checkpoint with its public key
+//!   (from `--url`, or from the data directory).
+//! - `export`: every record as JSON Lines (`{"index":…,"record":…}`; `{"index":…,"pruned":true}`
+//!   for a pruned one) from the data directory, or with `--url` through the audited query API.
+//! - `prune`: removes the payloads older than `[audit] retention_days` (or `--retention-days`) now.
+//!
+//! Nothing here prints a CPR number except the records that `export` writes where asked.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use consent::audit::{AuditConfig, AuditLog, SignedCheckpoint, verify_store};
+use consent::{SledStore, Store};
+use ed25519_dalek::VerifyingKey;
+use gateway::admin::audit_api::{ConsistencyProof, NDJSON, NEXT_BEFORE_HEADER};
+use gateway::admin::checkpoint::{CheckpointView, check_extension};
+use gateway::settings::Settings;
+
+use super::Cli;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Verify the whole log offline (data directory), or online against a saved checkpoint.
+    Verify(VerifyArgs),
+    /// Save the latest signed checkpoint (with its public key) to a file.
+    Checkpoint(CheckpointArgs),
+    /// Write every record as JSON Lines.
+    Export(ExportArgs),
+    /// Remove the payloads of records older than the retention period now.
+    Prune(PruneArgs),
+}
+
+/// A running admin listener and the operator credentials to call it.
+#[derive(Debug, clap::Args)]
+pub struct Remote {
+    /// The admin listener, e.g. `https://localhost:9443`.
+    #[arg(long)]
+    url: Option<String>,
+    /// PEM: the operator's client certificate.
+    #[arg(long, requires = "url")]
+    cert: Option<PathBuf>,
+    /// PEM: the operator's private key.
+    #[arg(long, requires = "url")]
+    key: Option<PathBuf>,
+    /// PEM: the CA that issued the admin listener's certificate (default: the system's roots).
+    #[arg(long, requires = "url")]
+    ca: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    remote: Remote,
+    /// Online: the checkpoint saved earlier by `sammen audit checkpoint`.
+    #[arg(long, requires = "url")]
+    checkpoint: Option<PathBuf>,
+    /// Online: after a successful check, save the new checkpoint to the same file.
+    #[arg(long, requires = "checkpoint")]
+    save: bool,
+    /// Offline: the checkpoint signing public key (64 hex digits); default: derived from the
+    /// signing key file of the configuration.
+    #[arg(long)]
+    public_key: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    remote: Remote,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    remote: Remote,
+    /// Where to write (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Override `[audit] retention_days`.
+    #[arg(long)]
+    retention_days: Option<u32>,
+}
+
+pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<()> {
+    let settings = cli.settings()?;
+    match cmd {
+        Command::Verify(a) => match (&a.remote.url, &a.checkpoint) {
+            (Some(_), Some(saved)) => verify_online(&a.remote, saved, a.save).await,
+            (Some(_), None) => {
+                bail!("online verification needs --checkpoint FILE (saved by `sammen audit checkpoint`)")
+            }
+            (None, _) => verify_offline(&settings, a.public_key.as_deref()).await,
+        },
+        Command::Checkpoint(a) => {
+            let view = match &a.remote.url {
+                Some(_) => {
+                    let client = a.remote.client()?;
+                    let view: CheckpointView =
+                        get_json(&client, &a.remote.endpoint("/admin/v1/audit/checkpoint")?).await?;
+                    view.verify(None).map_err(anyhow::Error::msg).context("the served checkpoint")?;
+                    view
+                }
+                None => {
+                    let store = open_store(&settings)?;
+                    let key = verifying_key(&settings, None)?;
+                    let (_, bytes) =
+                        store.audit_latest_checkpoint().await?.context("the audit log is empty: no checkpoint yet")?;
+                    let cp = SignedCheckpoint::from_bytes(&bytes)?;
+                    cp.verify(&key)?;
+                    CheckpointView::new(&cp, &key)
+                }
+            };
+            write_checkpoint(&a.out, &view)?;
+            println!("saved the checkpoint of {} records ({}) to {}", view.tree_size, view.time, a.out.display());
+            Ok(())
+        }
+        Command::Export(a) => {
+            let mut out: Box<dyn Write> = match &a.out {
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let n = match &a.remote.url {
+                Some(_) => export_online(&a.remote, &mut out).await?,
+                None => export_offline(&settings, &mut out).await?,
+            };
+            out.flush()?;
+            drop(out);
+            eprintln!("exported {n} records");
+            Ok(())
+        }
+        Command::Prune(a) => {
+            let days = a.retention_days.unwrap_or(settings.audit.retention_days());
+            let store = open_store(&settings)?;
+            let key = gateway::server::signing_key(&settings.audit.key_file(&settings.data_dir), false)?;
+            let log = AuditLog::open(store, key, AuditConfig::default()).await?;
+            let r = gateway::admin::retention::prune_once(&log, days).await?;
+            println!(
+                "pruned the payloads of {} records older than {days} days; records below index {} have none",
+                r.pruned, r.pruned_below
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Opens `<data_dir>/store`, which must exist (opening would create an empty one).
+fn open_store(settings: &Settings) -> anyhow::Result<SledStore> {
+    let path = settings.data_dir.join("store");
+    if !path.is_dir() {
+        bail!("no store in {}: is --data-dir right?", settings.data_dir.display());
+    }
+    SledStore::open(&path).with_context(|| format!("opening the store in {} (is the gateway running?)", path.display()))
+}
+
+fn verifying_key(settings: &Settings, public_key: Option<&str>) -> anyhow::Result<VerifyingKey> {
+    match public_key {
+        Some(h) => {
+            let mut b = [0u8; 32];
+            hex::decode_to_slice(h.trim(), &mut b).context("--public-key must be 64 hex digits")?;
+            Ok(VerifyingKey::from_bytes(&b)?)
+        }
+        None => {
+            let path = settings.audit.key_file(&settings.data_dir);
+            Ok(gateway::server::signing_key(&path, false)?.verifying_key())
+        }
+    }
+}
+
+async fn verify_offline(settings: &Settings, public_key: Option<&str>) -> anyhow::Result<()> {
+    let store = open_store(settings)?;
+    let key = verifying_key(settings, public_key)?;
+    match verify_store(&store, &key).await {
+        Ok(r) => {
+            let pruned = store.audit_pruned_below().await?;
+            println!(
+                "audit log OK: {} records, root {}, {} checkpoints and {} subtree hashes verified, payloads pruned below index {pruned}",
+                r.tree_size,
+                hex::encode(r.root),
+                r.checkpoints,
+                r.nodes
+            );
+            Ok(())
+        }
+        Err(e) => match e.first_bad_index() {
+            Some(i) => bail!("the audit log does not verify: {e} (first bad index: {i})"),
+            None => bail!("the audit log does not verify: {e}"),
+        },
+    }
+}
+
+async fn verify_online(remote: &Remote, saved_file: &Path, save: bool) -> anyhow::Result<()> {
+    let saved = read_checkpoint(saved_file)?;
+    let client = remote.client()?;
+    let new: CheckpointView = get_json(&client, &remote.endpoint("/admin/v1/audit/checkpoint")?).await?;
+    let proof = if new.tree_size > saved.tree_size && saved.tree_size > 0 {
+        let path = format!("/admin/v1/audit/proof/consistency?first={}&second={}", saved.tree_size, new.tree_size);
+        let p: ConsistencyProof = get_json(&client, &remote.endpoint(&path)?).await?;
+        p.consistency
+            .iter()
+            .map(|h| {
+                let mut b = [0u8; 32];
+                hex::decode_to_slice(h, &mut b).map(|()| b)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .context("the consistency proof is not hex hashes")?
+    } else {
+        Vec::new()
+    };
+    match check_extension(&saved, &new, &proof) {
+        Ok(msg) => {
+            println!("audit log OK (online): {msg}");
+            if save {
+                write_checkpoint(saved_file, &new)?;
+                println!("saved the checkpoint of {} records to {}", new.tree_size, saved_file.display());
+            }
+            Ok(())
+        }
+        Err(e) => bail!("the audit log does not verify: {e}"),
+    }
+}
+
+async fn export_offline(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<u64> {
+    let store = open_store(settings)?;
+    let size = store.audit_size().await?;
+    let mut at = 0;
+    while at < size {
+        let end = (at + 4096).min(size);
+        for (index, bytes) in store.audit_leaves(at, end).await? {
+            if bytes.is_empty() {
+                writeln!(out, "{}", serde_json::json!({ "index": index, "pruned": true }))?;
+            } else {
+                let record: serde_json::Value =
+                    serde_json::from_slice(&bytes).with_context(|| format!("record {index} does not read"))?;
+                writeln!(out, "{}", serde_json::json!({ "index": index, "record": record }))?;
+            }
+        }
+        at = end;
+    }
+    Ok(size)
+}
+
+async fn export_online(remote: &Remote, out: &mut dyn Write) -> anyhow::Result<u64> {
+    let client = remote.client()?;
+    let mut before: Option<String> = None;
+    let mut n = 0;
+    loop {
+        let mut path = "/admin/v1/audit?limit=10000".to_string();
+        if let Some(b) = &before {
+            path.push_str(&format!("&before={b}"));
+        }
+        let r = client.get(remote.endpoint(&path)?).header("accept", NDJSON).send().await?;
+        let r = check_status(r).await?;
+        before = r.headers().get(NEXT_BEFORE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = r.bytes().await?;
+        n += body.iter().filter(|b| **b == b'\n').count() as u64;
+        out.write_all(&body)?;
+        if before.is_none() {
+            return Ok(n);
+        }
+    }
+}
+
+fn read_checkpoint(path: &Path) -> anyhow::Result<CheckpointView> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not a saved checkpoint", path.display()))
+}
+
+fn write_checkpoint(path: &Path, view: &CheckpointView) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(view)?).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+impl Remote {
+    fn endpoint(&self, path: &str) -> anyhow::Result<String> {
+        let base = self.url.as_deref().context("--url is needed")?;
+        Ok(format!("{}{path}", base.trim_end_matches('/')))
+    }
+
+    fn client(&self) -> anyhow::Result<reqwest::Client> {
+        let mut b = reqwest::Client::builder().use_rustls_tls().timeout(std::time::Duration::from_secs(60));
+        if let Some(ca) = &self.ca {
+            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+            b = b.tls_built_in_root_certs(false).add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+        }
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => {
+                let mut pem = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+                pem.push(b'\n');
+                pem.extend(std::fs::read(key).with_context(|| format!("reading {}", key.display()))?);
+                b = b.identity(reqwest::Identity::from_pem(&pem).context("the operator certificate and key")?);
+            }
+            (None, None) => {}
+            _ => bail!("give both --cert and --key"),
+        }
+        Ok(b.build()?)
+    }
+}
+
+async fn check_status(r: reqwest::Response) -> anyhow::Result<reqwest::Response> {
+    if r.status().is_success() {
+        return Ok(r);
+    }
+    let status = r.status();
+    let text = r.text().await.unwrap_or_default();
+    let detail = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["detail"].as_str().map(str::to_string))
+        .unwrap_or(text);
+    bail!("the admin API answered {status}: {detail}")
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(client: &reqwest::Client, url: &str) -> anyhow::Result<T> {
+    let r = check_status(client.get(url).send().await.with_context(|| format!("calling {url}"))?).await?;
+    Ok(r.json().await?)
+}
