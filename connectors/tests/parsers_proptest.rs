@@ -1,18 +1,17 @@
-//! Every parser survives arbitrary and mutated bytes: no panic, bounded time.
-
-use std::time::{Duration, Instant};
+//! Every parser survives arbitrary and mutated bytes without panicking, and oversized or
+//! pathological documents are refused by the limit meant for them. (No wall-clock bounds:
+//! the machine is shared, and a hang would hit the test harness's timeout anyway.)
 
 use connectors::http::Reply;
 use connectors::jobcenter::CaseResponse;
 use connectors::jobnet_cv::Cv;
 use connectors::medcom::{self, Xdis91};
 use connectors::social::{self, GetMeasuresResponse, Measure};
-use connectors::xml::Limits;
+use connectors::xml::{Limits, XmlError};
 use connectors::{json, soap, xml};
 use proptest::prelude::*;
 
 const XDIS91: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/samples/medcom/Flow1-XDIS91_Ex_to_FHIR.xml");
-const BOUND: Duration = Duration::from_secs(2);
 
 fn seeds() -> Vec<Vec<u8>> {
     let letter = std::fs::read(XDIS91).expect("MedCom sample beside the checkout");
@@ -34,9 +33,8 @@ fn seeds() -> Vec<Vec<u8>> {
     vec![letter, parsed.to_xml(), soap_response, soap::fault("Client", "x", Some("UnknownCitizen")).into_bytes(), case]
 }
 
-/// Runs every parser on the bytes; none may panic or take long.
+/// Runs every parser on the bytes; none may panic.
 fn all_parsers(bytes: &[u8]) {
-    let started = Instant::now();
     let limits = Limits::with_max_bytes(64 * 1024);
     let _ = xml::parse(bytes, limits);
     let _ = medcom::parse_message(bytes, limits);
@@ -47,7 +45,6 @@ fn all_parsers(bytes: &[u8]) {
     }
     let _ = json::parse::<CaseResponse>(bytes, 64 * 1024);
     let _ = json::parse::<Cv>(bytes, 64 * 1024);
-    assert!(started.elapsed() < BOUND, "parsers took {:?}", started.elapsed());
 }
 
 #[derive(Debug, Clone)]
@@ -133,13 +130,16 @@ proptest! {
 }
 
 #[test]
-fn deep_and_wide_documents_are_refused_quickly() {
+fn deep_and_wide_documents_are_refused_by_their_limits() {
     let deep = "<a>".repeat(100_000);
     let wide = format!("<a>{}</a>", "<b/>".repeat(300_000));
-    let started = Instant::now();
-    assert!(xml::parse(deep.as_bytes(), Limits::default()).is_err());
-    assert!(xml::parse(wide.as_bytes(), Limits::default()).is_err());
-    let deep_json = "[".repeat(100_000);
-    assert!(json::parse::<CaseResponse>(deep_json.as_bytes(), 1 << 20).is_err());
-    assert!(started.elapsed() < BOUND);
+    let deep_err = xml::parse(deep.as_bytes(), Limits::default()).unwrap_err();
+    assert!(matches!(deep_err, XmlError::TooDeep(_)), "{deep_err}");
+    let wide_err = xml::parse(wide.as_bytes(), Limits::default()).unwrap_err();
+    assert!(matches!(wide_err, XmlError::TooManyNodes(_) | XmlError::TooLarge { .. }), "{wide_err}");
+    // 100,000 open arrays, at the top and inside an unknown field: refused, and without
+    // the stack overflow a recursive descent would hit (that aborts the whole test binary).
+    for deep_json in ["[".repeat(100_000), format!(r#"{{"extension":{}"#, "[".repeat(100_000))] {
+        assert!(json::parse::<CaseResponse>(deep_json.as_bytes(), 1 << 20).is_err());
+    }
 }
