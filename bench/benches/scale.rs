@@ -110,10 +110,10 @@ fn main() {
                 (found, ledger.blocks(who).await.unwrap())
             })
         };
-        let decide = |who: &Cpr, found: &[(Category, Vec<Consent>)], blocks: &[consent::Block]| {
+        let decide_as = |cw: &Caseworker, who: &Cpr, found: &[(Category, Vec<Consent>)], blocks: &[consent::Block]| {
             let d = engine
                 .decide(&DecisionRequest {
-                    caseworker: &caseworker,
+                    caseworker: cw,
                     citizen: who,
                     citizen_municipality: None,
                     purpose: &purpose,
@@ -125,6 +125,9 @@ fn main() {
                 .unwrap();
             d.sections.iter().filter(|s| s.effect == policies::Effect::Permit).count()
         };
+        let decide = |who: &Cpr, found: &[(Category, Vec<Consent>)], blocks: &[consent::Block]| {
+            decide_as(&caseworker, who, found, blocks)
+        };
         // Warm up (and check the mix gives permits and denies).
         let mut permits = 0;
         for i in 0..2_000 {
@@ -133,7 +136,8 @@ fn main() {
             permits += decide(&who, &f, &b);
         }
         assert!(permits > 0 && permits < 8_000, "permits {permits}");
-        let (mut l, mut d, mut both) = (Stats(Vec::new()), Stats(Vec::new()), Stats(Vec::new()));
+        let (mut l, mut d, mut both, mut cold) =
+            (Stats(Vec::new()), Stats(Vec::new()), Stats(Vec::new()), Stats(Vec::new()));
         for i in 0..lookups {
             let who = preload::synthetic_citizen((1_000_003 + i * 7_919) % citizens);
             let t0 = Instant::now();
@@ -141,12 +145,19 @@ fn main() {
             let t1 = Instant::now();
             std::hint::black_box(decide(&who, &f, &b));
             let t2 = Instant::now();
+            // The same decision by a caseworker never seen before: the Cedar entities are
+            // built (with their transitive closure) as they were for every request before
+            // the entity cache.
+            let stranger = Caseworker { id: format!("cw-{i}"), ..caseworker.clone() };
+            let t3 = Instant::now();
+            std::hint::black_box(decide_as(&stranger, &who, &f, &b));
+            cold.0.push(t3.elapsed());
             l.0.push(t1 - t0);
             d.0.push(t2 - t1);
             both.0.push(t2 - t0);
         }
         let row = format!(
-            "| {n} | {:.0} | {:.1} / {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} / {:.1} |",
+            "| {n} | {:.0} | {:.1} / {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} / {:.1} |",
             per_consent,
             l.mean(),
             l.q(0.5),
@@ -160,13 +171,19 @@ fn main() {
             both.q(0.5),
             both.q(0.99),
             both.q(0.999),
+            cold.mean(),
+            cold.q(0.5),
+            cold.q(0.99),
+            cold.q(0.999),
         );
         println!("{row}");
         table.push(row);
     }
     println!("\nscale curve ({lookups} single 4-category requests per size; µs: mean / p50 / p99 / p99.9)\n");
-    println!("| consents | bytes on disk per consent | ledger lookup | policy decision | lookup + decision |");
-    println!("|---:|---:|---|---|---|");
+    println!(
+        "| consents | bytes on disk per consent | ledger lookup | policy decision | lookup + decision | decision, entities not cached |"
+    );
+    println!("|---:|---:|---|---|---|---|");
     for r in table {
         println!("{r}");
     }

@@ -97,13 +97,11 @@ pub async fn preload(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn synthetic_citizens_are_distinct_and_not_the_sandboxs() {
         let mut seen = std::collections::HashSet::new();
         for i in (0..2_000_000).step_by(7) {
-            let c = synthetic_citizen(i);
+            let c = super::synthetic_citizen(i);
             assert!(!sandbox::citizens::is_synthetic(&c));
             assert!(seen.insert(c), "citizen {i} repeats");
         }
