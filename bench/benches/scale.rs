@@ -47,10 +47,12 @@ fn open_or_build(rt: &tokio::runtime::Runtime, n: usize) -> (Ledger<SledStore>, 
                 &dir.join("store"),
                 rules(),
                 n,
-                &[],
-                "kk.jobcenter.rehab",
-                "rehabilitation-team",
-                &CATEGORIES,
+                preload::Subjects {
+                    citizens: &[],
+                    unit: "kk.jobcenter.rehab",
+                    purpose: "rehabilitation-team",
+                    categories: &CATEGORIES,
+                },
                 imported_at(),
             ))
             .unwrap();

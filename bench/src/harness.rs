@@ -394,10 +394,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         &data_dir.join("store"),
         rules,
         opts.consents,
-        &subjects,
-        UNIT,
-        PURPOSE,
-        &CATEGORIES,
+        preload::Subjects { citizens: &subjects, unit: UNIT, purpose: PURPOSE, categories: &CATEGORIES },
         Utc::now(),
     )
     .await?;

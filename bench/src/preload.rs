@@ -54,18 +54,25 @@ pub struct Preloaded {
     pub bytes_on_disk: u64,
 }
 
-/// Imports about `n` synthetic consents plus one matching consent per subject (for `unit`,
-/// `purpose` and `categories`) into the store at `store_dir`, then closes it.
+/// The citizens the load asks about, and what their matching consent covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Subjects<'a> {
+    pub citizens: &'a [Cpr],
+    pub unit: &'a str,
+    pub purpose: &'a str,
+    pub categories: &'a [&'a str],
+}
+
+/// Imports about `n` synthetic consents plus one matching consent per subject into the
+/// store at `store_dir`, then closes it.
 pub async fn preload(
     store_dir: &Path,
     rules: Rules,
     n: usize,
-    subjects: &[Cpr],
-    unit: &str,
-    purpose: &str,
-    categories: &[&str],
+    subjects: Subjects<'_>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Preloaded> {
+    let Subjects { citizens: subjects, unit, purpose, categories } = subjects;
     let started = Instant::now();
     let store = SledStore::open(store_dir).with_context(|| format!("opening {}", store_dir.display()))?;
     let ledger = Ledger::new(store, rules);
