@@ -66,9 +66,10 @@ fn stored_log(rt: &tokio::runtime::Runtime, n: u64) -> AuditLog<SledStore> {
             rt.block_on(log.append(records)).unwrap();
         }
         assert_eq!(log.tree_size(), n);
-        drop(log);
         std::fs::write(&marker, b"").unwrap();
         eprintln!("built an audit log of {n} leaves in {:?}", started.elapsed());
+        // Keep this log: its writer task holds the store (and sled's lock) until it stops.
+        return log;
     }
     let store = SledStore::open(&dir.join("store")).unwrap();
     eprintln!("audit log of {n} leaves: {} bytes on disk", store.size_on_disk().unwrap());
