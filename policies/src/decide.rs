@@ -208,54 +208,10 @@ impl Decider<'_> {
             .lineage(&req.caseworker.unit)
             .map_err(|_| DecisionError::UnknownUnit(req.caseworker.unit.clone()))?;
 
-        // Entities: the caseworker's units, roles, the caseworker, the citizen, and one
-        // document (plus its category and the category's domain) per requested category.
-        let mut entities: Vec<Entity> = Vec::with_capacity(lineage.len() + req.caseworker.roles.len() + 8);
-        for u in lineage {
-            entities.push(self.orgs.get(u).cloned().ok_or_else(|| DecisionError::UnknownUnit(u.clone()))?);
-        }
-        let mut role_uids = HashSet::new();
-        for r in &req.caseworker.roles {
-            if r.trim().is_empty() {
-                return Err(DecisionError::BadRole(r.clone()));
-            }
-            let uid = Names::uid(&n.role, r);
-            entities.push(Entity::new_no_attrs(uid.clone(), HashSet::new()));
-            role_uids.insert(uid);
-        }
         let principal = Names::uid(&n.caseworker, &req.caseworker.id);
-        let cw_attrs = HashMap::from([(
-            "organisation".to_string(),
-            RestrictedExpression::new_entity_uid(n.org(&req.caseworker.unit)),
-        )]);
-        entities.push(entity(principal.clone(), cw_attrs, role_uids)?);
         let citizen = Names::uid(&n.citizen, SUBJECT);
-        let mut citizen_attrs = HashMap::new();
-        if let Some(m) = req.citizen_municipality {
-            citizen_attrs.insert("municipality".to_string(), RestrictedExpression::new_long(i64::from(m.get())));
-        }
-        entities.push(entity(citizen.clone(), citizen_attrs, HashSet::new())?);
-        let mut domains = HashSet::new();
-        for c in req.categories {
-            let cat = n.category(c.as_str());
-            let domain = c.domain();
-            let mut parents = HashSet::new();
-            if domain != c.as_str() {
-                let d = n.category(domain);
-                if domains.insert(domain.to_string()) && !seen.iter().any(|s| s.as_str() == domain) {
-                    entities.push(Entity::new_no_attrs(d.clone(), HashSet::new()));
-                }
-                parents.insert(d);
-            }
-            entities.push(Entity::new_no_attrs(cat.clone(), parents));
-            let attrs = HashMap::from([
-                ("owner".to_string(), RestrictedExpression::new_entity_uid(citizen.clone())),
-                ("category".to_string(), RestrictedExpression::new_entity_uid(cat.clone())),
-            ]);
-            entities.push(entity(Names::uid(&n.document, c.as_str()), attrs, HashSet::from([cat]))?);
-        }
-        let entities = Entities::from_entities(entities, checked(&self.loaded.schema))
-            .map_err(|e| DecisionError::Request(e.to_string()))?;
+        let entities =
+            self.loaded.entities.get_or_build(req, || self.entities(req, lineage, &seen, &principal, &citizen))?;
 
         // The context parts every category shares.
         let now = millis(req.now, true);
@@ -332,6 +288,64 @@ impl Decider<'_> {
             sections.push(self.section(c, outcome, candidate)?);
         }
         Ok(Decision { sections, policy_digest: self.loaded.digest.clone() })
+    }
+
+    /// The request's entities: the caseworker's units, roles, the caseworker, the citizen,
+    /// and one document (plus its category and the category's domain) per requested
+    /// category. A pure function of the [`EntitiesKey`] parts of the request.
+    fn entities(
+        &self,
+        req: &DecisionRequest<'_>,
+        lineage: &[UnitId],
+        seen: &HashSet<&Category>,
+        principal: &EntityUid,
+        citizen: &EntityUid,
+    ) -> Result<Entities, DecisionError> {
+        let n = self.names;
+        let mut entities: Vec<Entity> = Vec::with_capacity(lineage.len() + req.caseworker.roles.len() + 8);
+        for u in lineage {
+            entities.push(self.orgs.get(u).cloned().ok_or_else(|| DecisionError::UnknownUnit(u.clone()))?);
+        }
+        let mut role_uids = HashSet::new();
+        for r in &req.caseworker.roles {
+            if r.trim().is_empty() {
+                return Err(DecisionError::BadRole(r.clone()));
+            }
+            let uid = Names::uid(&n.role, r);
+            entities.push(Entity::new_no_attrs(uid.clone(), HashSet::new()));
+            role_uids.insert(uid);
+        }
+        let cw_attrs = HashMap::from([(
+            "organisation".to_string(),
+            RestrictedExpression::new_entity_uid(n.org(&req.caseworker.unit)),
+        )]);
+        entities.push(entity(principal.clone(), cw_attrs, role_uids)?);
+        let mut citizen_attrs = HashMap::new();
+        if let Some(m) = req.citizen_municipality {
+            citizen_attrs.insert("municipality".to_string(), RestrictedExpression::new_long(i64::from(m.get())));
+        }
+        entities.push(entity(citizen.clone(), citizen_attrs, HashSet::new())?);
+        let mut domains = HashSet::new();
+        for c in req.categories {
+            let cat = n.category(c.as_str());
+            let domain = c.domain();
+            let mut parents = HashSet::new();
+            if domain != c.as_str() {
+                let d = n.category(domain);
+                if domains.insert(domain.to_string()) && !seen.iter().any(|s| s.as_str() == domain) {
+                    entities.push(Entity::new_no_attrs(d.clone(), HashSet::new()));
+                }
+                parents.insert(d);
+            }
+            entities.push(Entity::new_no_attrs(cat.clone(), parents));
+            let attrs = HashMap::from([
+                ("owner".to_string(), RestrictedExpression::new_entity_uid(citizen.clone())),
+                ("category".to_string(), RestrictedExpression::new_entity_uid(cat.clone())),
+            ]);
+            entities.push(entity(Names::uid(&n.document, c.as_str()), attrs, HashSet::from([cat]))?);
+        }
+        Entities::from_entities(entities, checked(&self.loaded.schema))
+            .map_err(|e| DecisionError::Request(e.to_string()))
     }
 
     fn consent_facts(&self, k: &Consent, citizen: &Cpr) -> Result<RestrictedExpression, DecisionError> {

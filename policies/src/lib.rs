@@ -10,6 +10,7 @@
 //! reload never blocks a decision, and an invalid new set leaves the old one in force.
 
 mod decide;
+mod entity_cache;
 pub mod error;
 pub mod explain;
 mod load;

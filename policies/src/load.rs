@@ -49,6 +49,8 @@ pub struct Loaded {
     pub policies: PolicySet,
     pub meta: HashMap<PolicyId, PolicyMeta>,
     pub digest: String,
+    /// The entity sets built for decisions under this set (see `entity_cache.rs`).
+    pub entities: crate::entity_cache::EntityCache,
 }
 
 impl std::fmt::Debug for Loaded {
@@ -253,7 +255,13 @@ pub fn load(dir: &Path) -> Result<Loaded, PolicyError> {
     }
 
     match (problems.is_empty(), schema) {
-        (true, Some(schema)) => Ok(Loaded { schema, policies: all, meta, digest: hex::encode(hasher.finalize()) }),
+        (true, Some(schema)) => Ok(Loaded {
+            schema,
+            policies: all,
+            meta,
+            digest: hex::encode(hasher.finalize()),
+            entities: Default::default(),
+        }),
         _ => Err(PolicyError::Invalid { problems }),
     }
 }

@@ -621,6 +621,23 @@ fn policy_table() {
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
+/// Decisions share the Cedar entities of earlier requests with the same caseworker, unit,
+/// roles, municipality and categories (`entity_cache.rs`): every case decided by an engine
+/// that has seen all the others first (a warm cache) decides exactly as a fresh engine.
+#[test]
+fn a_warm_entity_cache_decides_as_a_cold_one() {
+    let warm = engine();
+    let cases = cases();
+    for c in &cases {
+        let _ = run(&warm, c);
+    }
+    for c in &cases {
+        let cold = engine();
+        let (w, k) = (run(&warm, c).map_err(|e| e.to_string()), run(&cold, c).map_err(|e| e.to_string()));
+        assert_eq!(w, k, "{}", c.name);
+    }
+}
+
 #[test]
 fn every_policy_is_exercised_by_the_table() {
     let engine = engine();

@@ -1,0 +1,472 @@
+//! One run of the load harness: start the sandbox, preload and start the gateway, then for
+//! each concurrency measure A ("the limit": the four sources fetched directly and
+//! concurrently by this process through the same connectors, TLS settings and documents)
+//! and B (case files through the gateway) interleaved A/B/A/B, and the same with one source
+//! delayed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use chrono::Utc;
+use connectors::{ConnectorsConfig, FetchRequest, Registry, SourceConfig};
+use consent::{Category, Cpr};
+use gateway::dev::{DevIssuer, DevPki};
+use serde::{Deserialize, Serialize};
+
+use crate::children::{GatewayProc, Launcher, SandboxProc};
+use crate::load::{self, Op, Sample, Summary};
+use crate::preload::{self, Preloaded};
+use crate::procstat;
+
+const ISSUER: &str = "https://idp.bench.sammen";
+const AUDIENCE: &str = "sammen-bench";
+const UNIT: &str = "kk.jobcenter.rehab";
+const ROLE: &str = "rehab-team-member";
+const PURPOSE: &str = "rehabilitation-team";
+/// One category from each source: mediconnect, jobcenter, social, jobnet_cv.
+pub const CATEGORIES: [&str; 4] = ["health.lae265", "jobcenter.case", "social.case", "jobnet.cv"];
+
+/// What to run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// Synthetic consents preloaded into the gateway's store.
+    #[arg(long, default_value_t = 100_000)]
+    pub consents: usize,
+    /// Seconds per measured phase (each concurrency runs A, B, A, B).
+    #[arg(long, default_value_t = 8.0)]
+    pub secs: f64,
+    /// Seconds of warm-up (A then B) before the first phase.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup_secs: f64,
+    /// Concurrencies to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64])]
+    pub concurrency: Vec<usize>,
+    /// The delayed-source scenario: the Mediconnect source answers this much later (0 skips it).
+    #[arg(long, default_value_t = 200)]
+    pub delay_ms: u64,
+    /// Concurrency of the delayed-source scenario.
+    #[arg(long, default_value_t = 16)]
+    pub delay_concurrency: usize,
+    /// The gateway's log filter (`SAMMEN_LOG`); its log goes to a file in the work directory.
+    #[arg(long, default_value = "info")]
+    pub gateway_log: String,
+    /// Run this `sammen` binary for the sandbox and the gateway instead of this binary's own
+    /// `serve-sandbox` / `serve-gateway` commands.
+    #[arg(long)]
+    pub sammen: Option<PathBuf>,
+    /// Work directory (store, certificates, logs); default a temporary one, removed at the end.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// One measured phase, or several merged.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measured {
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// CPU seconds the gateway process used during the phases.
+    pub gateway_cpu_s: f64,
+    /// The gateway's peak RSS during the phases (MiB).
+    pub gateway_peak_rss_mib: f64,
+    /// CPU seconds of the sandbox process and of the load generator (this process).
+    pub sandbox_cpu_s: f64,
+    pub loadgen_cpu_s: f64,
+    pub first_error: Option<String>,
+}
+
+/// A against B at one concurrency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub scenario: String,
+    pub concurrency: usize,
+    pub limit: Measured,
+    pub sammen: Measured,
+}
+
+impl Row {
+    /// Throughput of sammen over the limit's.
+    pub fn ratio(&self) -> f64 {
+        if self.limit.summary.throughput > 0.0 {
+            self.sammen.summary.throughput / self.limit.summary.throughput
+        } else {
+            0.0
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub started_at: chrono::DateTime<Utc>,
+    pub machine: String,
+    pub secs_per_phase: f64,
+    pub preloaded: Preloaded,
+    pub gateway_rss_after_start_mib: f64,
+    pub rows: Vec<Row>,
+}
+
+struct Pids {
+    gateway: u32,
+    sandbox: u32,
+}
+
+#[derive(Clone, Copy)]
+struct Usage {
+    gateway: f64,
+    sandbox: f64,
+    me: f64,
+}
+
+fn usage(p: &Pids) -> anyhow::Result<Usage> {
+    Ok(Usage {
+        gateway: procstat::cpu_seconds(p.gateway)?,
+        sandbox: procstat::cpu_seconds(p.sandbox)?,
+        me: procstat::cpu_seconds(std::process::id())?,
+    })
+}
+
+/// Runs `op` for `secs`, with the processes' CPU and the gateway's peak RSS.
+async fn phase(op: &Op, concurrency: usize, secs: f64, pids: &Pids) -> anyhow::Result<(Sample, Usage, u64)> {
+    procstat::reset_peak_rss(pids.gateway).context("resetting the gateway's peak RSS")?;
+    let before = usage(pids)?;
+    let sample = load::run(op, concurrency, Duration::from_secs_f64(secs)).await;
+    let after = usage(pids)?;
+    let peak = procstat::peak_rss_kib(pids.gateway)?;
+    let used = Usage {
+        gateway: after.gateway - before.gateway,
+        sandbox: after.sandbox - before.sandbox,
+        me: after.me - before.me,
+    };
+    Ok((sample, used, peak))
+}
+
+#[derive(Default)]
+struct Acc {
+    sample: Sample,
+    gateway: f64,
+    sandbox: f64,
+    me: f64,
+    peak_kib: u64,
+}
+
+impl Acc {
+    fn add(&mut self, (sample, u, peak): (Sample, Usage, u64)) {
+        self.sample.merge(sample);
+        self.gateway += u.gateway;
+        self.sandbox += u.sandbox;
+        self.me += u.me;
+        self.peak_kib = self.peak_kib.max(peak);
+    }
+
+    fn measured(self) -> Measured {
+        Measured {
+            summary: self.sample.summary(),
+            gateway_cpu_s: self.gateway,
+            gateway_peak_rss_mib: self.peak_kib as f64 / 1024.0,
+            sandbox_cpu_s: self.sandbox,
+            loadgen_cpu_s: self.me,
+            first_error: self.sample.first_error,
+        }
+    }
+}
+
+/// A/B/A/B at one concurrency.
+async fn compare(scenario: &str, limit: &Op, sammen: &Op, c: usize, secs: f64, pids: &Pids) -> anyhow::Result<Row> {
+    let (mut a, mut b) = (Acc::default(), Acc::default());
+    for _ in 0..2 {
+        a.add(phase(limit, c, secs, pids).await?);
+        b.add(phase(sammen, c, secs, pids).await?);
+    }
+    let row = Row { scenario: scenario.to_string(), concurrency: c, limit: a.measured(), sammen: b.measured() };
+    eprintln!(
+        "  {scenario} c={c}: limit {:.0}/s p50 {:.2} ms p99 {:.2} ms | sammen {:.0}/s p50 {:.2} ms p99 {:.2} ms | ratio {:.2}",
+        row.limit.summary.throughput,
+        row.limit.summary.p50_ms,
+        row.limit.summary.p99_ms,
+        row.sammen.summary.throughput,
+        row.sammen.summary.p50_ms,
+        row.sammen.summary.p99_ms,
+        row.ratio()
+    );
+    Ok(row)
+}
+
+/// The sandbox citizens with data in all four categories.
+fn subjects() -> Vec<Cpr> {
+    sandbox::citizens().iter().filter(|c| c.profile == sandbox::Profile::Rehabilitation).map(|c| c.cpr).collect()
+}
+
+fn connectors_config(sb: &SandboxProc) -> ConnectorsConfig {
+    let mut cfg = ConnectorsConfig::default();
+    for (name, url) in &sb.urls {
+        let mut s = SourceConfig::new(url.clone());
+        s.ca_file = Some(sb.ca_file.clone());
+        s.timeout_ms = 10_000;
+        s.max_retries = 0;
+        cfg.sources.insert(name.clone(), s);
+    }
+    cfg
+}
+
+fn gateway_config(dir: &Path, pki: &DevPki, jwks: &Path, connectors: &ConnectorsConfig) -> anyhow::Result<PathBuf> {
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    let mut toml = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+cert_file = "{cert}"
+key_file = "{key}"
+client_ca_file = "{ca}"
+case_file_deadline_ms = 10000
+
+[[systems]]
+id = "bench-sag"
+organisation = "kk"
+purposes = ["{PURPOSE}"]
+cert_sha256 = "{fp}"
+
+[caseworker_issuer]
+issuer = "{ISSUER}"
+audience = "{AUDIENCE}"
+jwks_file = "{jwks}"
+
+[policies]
+dir = "{policies}"
+
+"#,
+        cert = pki.server_cert.display(),
+        key = pki.server_key.display(),
+        ca = pki.ca_cert.display(),
+        fp = pki.client_sha256,
+        jwks = jwks.display(),
+        policies = policies.display(),
+    );
+    for (name, s) in &connectors.sources {
+        toml.push_str(&format!(
+            "[connectors.sources.{name}]\nbase_url = \"{}\"\nca_file = \"{}\"\ntimeout_ms = {}\nmax_retries = {}\n\n",
+            s.base_url,
+            s.ca_file.as_ref().expect("set above").display(),
+            s.timeout_ms,
+            s.max_retries
+        ));
+    }
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, toml)?;
+    Ok(path)
+}
+
+#[derive(Deserialize)]
+struct FileView {
+    sections: Vec<SectionView>,
+}
+
+#[derive(Deserialize)]
+struct SectionView {
+    category: String,
+    status: String,
+}
+
+/// B: one case file through the gateway; correct only when all four sections are included.
+fn sammen_op(client: reqwest::Client, url: String, token: String, subjects: Arc<Vec<Cpr>>) -> Op {
+    load::op(move |i| {
+        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        let citizen = subjects[i % subjects.len()];
+        async move {
+            let body = serde_json::json!({
+                "citizen": citizen.expose(), "purpose": PURPOSE, "categories": CATEGORIES, "case_reference": "bench",
+            });
+            let r = client.post(&url).bearer_auth(&token).json(&body).send().await.map_err(|e| e.to_string())?;
+            let status = r.status();
+            let bytes = r.bytes().await.map_err(|e| e.to_string())?;
+            if !status.is_success() {
+                return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(300)])));
+            }
+            let file: FileView = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+            if file.sections.len() != CATEGORIES.len() || file.sections.iter().any(|s| s.status != "included") {
+                let got: Vec<_> = file.sections.iter().map(|s| format!("{}={}", s.category, s.status)).collect();
+                return Err(format!("not every section included: {got:?}"));
+            }
+            Ok(())
+        }
+    })
+}
+
+/// A: the four categories fetched directly, concurrently (one task each, as the gateway
+/// does), through the same connectors; correct only when each returns documents.
+fn limit_op(registry: Registry, subjects: Arc<Vec<Cpr>>) -> Op {
+    let categories: Arc<Vec<Category>> =
+        Arc::new(CATEGORIES.iter().map(|c| Category::parse(c).expect("category")).collect());
+    load::op(move |i| {
+        let citizen = subjects[i % subjects.len()];
+        let fetches: Vec<_> = categories
+            .iter()
+            .map(|c| {
+                let connector = registry.for_category(c).expect("a connector per category");
+                let req =
+                    FetchRequest { citizen, category: c.clone(), data_period: None, request_id: format!("bench-{i}") };
+                tokio::spawn(async move { connector.fetch(&req).await })
+            })
+            .collect();
+        async move {
+            for f in fetches {
+                match f.await {
+                    Ok(Ok(docs)) if !docs.is_empty() => {}
+                    Ok(Ok(_)) => return Err("a source returned no documents".to_string()),
+                    Ok(Err(e)) => return Err(e.to_string()),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Ok(())
+        }
+    })
+}
+
+async fn set_latency(sb: &SandboxProc, source: &str, ms: u64) -> anyhow::Result<()> {
+    let r = reqwest::Client::new()
+        .put(format!("{}/admin/faults/{source}", sb.admin))
+        .json(&serde_json::json!({ "latency_ms": ms, "fault": null }))
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "setting the sandbox's latency: HTTP {}", r.status());
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("MemTotal:").map(|m| m.trim().to_string())))
+        .unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!(
+        "{cpus} CPUs ({model}), {mem} memory, load average at start {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    )
+}
+
+pub async fn run(opts: &Options) -> anyhow::Result<Report> {
+    ensure!(opts.secs > 0.0 && !opts.concurrency.is_empty(), "need a phase length and at least one concurrency");
+    let started_at = Utc::now();
+    let tmp;
+    let dir = match &opts.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let launcher = Launcher::new(opts.sammen.clone())?;
+    let subjects = subjects();
+    ensure!(!subjects.is_empty(), "the sandbox has no rehabilitation citizens");
+
+    eprintln!("starting the sandbox");
+    let sb = SandboxProc::start(&launcher, &dir)?;
+    let connectors = connectors_config(&sb);
+    let pki = DevPki::generate(&dir.join("pki"), &["localhost", "127.0.0.1"], "bench-sag")?;
+    let issuer = DevIssuer::with_kid(ISSUER, Some("bench-idp-1"))?;
+    let jwks = dir.join("jwks.json");
+    issuer.write_jwks(&jwks)?;
+    let config = gateway_config(&dir, &pki, &jwks, &connectors)?;
+    let data_dir = dir.join("data");
+    if data_dir.exists() {
+        std::fs::remove_dir_all(&data_dir)?;
+    }
+    std::fs::create_dir_all(&data_dir)?;
+
+    eprintln!("preloading {} consents", opts.consents);
+    let settings = gateway::settings::Settings::load(Some(&config), Some(&data_dir))?;
+    let rules = settings.domain.clone().into_rules()?;
+    let preloaded = preload::preload(
+        &data_dir.join("store"),
+        rules,
+        opts.consents,
+        preload::Subjects { citizens: &subjects, unit: UNIT, purpose: PURPOSE, categories: &CATEGORIES },
+        Utc::now(),
+    )
+    .await?;
+    eprintln!(
+        "  {} consents in {:.1} s, {} bytes on disk ({} per consent)",
+        preloaded.consents,
+        preloaded.seconds,
+        preloaded.bytes_on_disk,
+        preloaded.bytes_on_disk / preloaded.consents.max(1) as u64
+    );
+
+    eprintln!("starting the gateway");
+    let mut gw = GatewayProc::start(&launcher, &config, &data_dir, &dir.join("gateway.log"), &opts.gateway_log)?;
+    let pids = Pids { gateway: gw.proc.pid(), sandbox: sb.proc.pid() };
+    let gateway_rss_after_start_mib = procstat::rss_kib(pids.gateway)? as f64 / 1024.0;
+
+    let identity =
+        format!("{}{}", std::fs::read_to_string(&pki.client_cert)?, std::fs::read_to_string(&pki.client_key)?);
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&pki.ca_cert)?)?)
+        .identity(reqwest::Identity::from_pem(identity.as_bytes())?)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let token = issuer.mint(AUDIENCE, "cw-bench", UNIT, &[ROLE], chrono::Duration::hours(2));
+    let subjects = Arc::new(subjects);
+    let sammen = sammen_op(client, gw.url("/api/v1/case-files"), token, subjects.clone());
+    let registry = Registry::from_config(&connectors)?;
+    let limit = limit_op(registry, subjects.clone());
+
+    // Both answer correctly before anything is timed.
+    for i in 0..subjects.len() {
+        if let Err(e) = limit(i).await {
+            bail!("the limit's fetch failed before the run: {e}");
+        }
+        if let Err(e) = sammen(i).await {
+            bail!("a case file failed before the run (gateway log: {}): {e}", dir.join("gateway.log").display());
+        }
+    }
+    if opts.warmup_secs > 0.0 {
+        let c = opts.concurrency.iter().copied().max().unwrap_or(1);
+        load::run(&limit, c, Duration::from_secs_f64(opts.warmup_secs / 2.0)).await;
+        load::run(&sammen, c, Duration::from_secs_f64(opts.warmup_secs / 2.0)).await;
+    }
+
+    let mut rows = Vec::new();
+    eprintln!("measuring: {} s per phase, A/B/A/B per concurrency", opts.secs);
+    for &c in &opts.concurrency {
+        rows.push(compare("sources at once", &limit, &sammen, c, opts.secs, &pids).await?);
+    }
+    if opts.delay_ms > 0 {
+        set_latency(&sb, "mediconnect", opts.delay_ms).await?;
+        let name = format!("mediconnect +{} ms", opts.delay_ms);
+        rows.push(compare(&name, &limit, &sammen, opts.delay_concurrency, opts.secs, &pids).await?);
+        set_latency(&sb, "mediconnect", 0).await?;
+    }
+    gw.proc.stop();
+    drop(sb);
+    let report = Report {
+        started_at,
+        machine: machine(),
+        secs_per_phase: opts.secs,
+        preloaded,
+        gateway_rss_after_start_mib,
+        rows,
+    };
+    if let Some(path) = &opts.json {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+    }
+    Ok(report)
+}

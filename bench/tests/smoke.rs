@@ -1,0 +1,49 @@
+//! The load harness at tiny size (a few hundred consents, sub-second phases), so it cannot
+//! rot. It asserts that the run completes and every request of both sides answered
+//! correctly; it asserts nothing about speed (benchmarks measure, tests do not time).
+
+use std::process::Command;
+
+#[test]
+fn the_harness_runs_at_tiny_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["--consents", "300", "--secs", "0.3", "--warmup-secs", "0.2", "--concurrency", "1,4"])
+        .args(["--delay-ms", "50", "--delay-concurrency", "2", "--gateway-log", "warn"])
+        .arg("--dir")
+        .arg(dir.path().join("work"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("| sources at once | 4 |"), "{stdout}");
+
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "two concurrencies and the delayed scenario");
+    for row in rows {
+        for side in ["limit", "sammen"] {
+            let m = &row[side];
+            assert_eq!(m["errors"], 0, "{side} in {row}");
+            assert!(m["requests"].as_u64().unwrap() > 0, "{side} in {row}");
+        }
+        // The gateway did the work of B (its CPU and memory were read from /proc).
+        assert!(row["sammen"]["gateway_cpu_s"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["sammen"]["gateway_peak_rss_mib"].as_f64().unwrap() > 1.0, "{row}");
+    }
+    // With one source delayed by 50 ms, no request of either side can be faster than that.
+    let delayed = &rows[2];
+    assert_eq!(delayed["scenario"], "mediconnect +50 ms");
+    for side in ["limit", "sammen"] {
+        assert!(delayed[side]["p50_ms"].as_f64().unwrap() >= 50.0, "{delayed}");
+    }
+    assert!(report["preloaded"]["consents"].as_u64().unwrap() >= 300);
+    // No CPR number leaks into the harness's output.
+    for c in sandbox::citizens() {
+        assert!(!stdout.contains(c.cpr.expose()) && !stderr.contains(c.cpr.expose()));
+    }
+}
