@@ -4,10 +4,17 @@
 //! the algorithm of the key its `kid` names. Keys for HMAC (`oct`) are ignored and `none`
 //! cannot be parsed, so neither can verify a token. `iss`, `aud` and `exp` are required,
 //! `exp` and `nbf` are checked with the configured leeway.
+//!
+//! A case system sends the same token with many requests, and checking its signature is
+//! the gateway's largest single CPU cost per case file (BENCHMARKS.md). So a verified token
+//! is remembered, under the SHA-256 of its bytes, until its `exp` (plus the leeway), and only
+//! while the key set it was verified against is the current one: any refresh of the JWKS
+//! (rotation, the periodic re-fetch) forgets every remembered token.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use consent::UnitId;
@@ -15,6 +22,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, P
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use policies::Caseworker;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 
 use crate::settings::IssuerSettings;
@@ -59,7 +67,20 @@ struct Key {
 struct KeySet {
     keys: Vec<Arc<Key>>,
     fetched: Instant,
+    /// Which load this is; remembered tokens are valid for their own generation only.
+    generation: u64,
 }
+
+/// A token verified earlier: what it says, until when, under which key set.
+struct Verified {
+    caseworker: Caseworker,
+    /// `exp` plus the leeway, in Unix seconds.
+    until: i64,
+    generation: u64,
+}
+
+/// Remembered tokens at most; when full, the expired ones go, and if none has expired, all.
+const VERIFIED_CAPACITY: usize = 10_000;
 
 enum Origin {
     File(PathBuf),
@@ -73,6 +94,8 @@ pub struct TokenVerifier {
     keys: RwLock<Option<KeySet>>,
     /// Serialises refreshes and rate-limits them on unknown key ids.
     refresh: Mutex<Option<Instant>>,
+    generations: AtomicU64,
+    verified: std::sync::Mutex<HashMap<[u8; 32], Verified>>,
 }
 
 /// At most one refresh for an unknown key id in this long.
@@ -154,7 +177,14 @@ impl TokenVerifier {
             }
             (None, None) => return Err(JwksError::Client("neither jwks_url nor jwks_file is configured".into())),
         };
-        let v = Arc::new(TokenVerifier { cfg, origin, keys: RwLock::new(None), refresh: Mutex::new(None) });
+        let v = Arc::new(TokenVerifier {
+            cfg,
+            origin,
+            keys: RwLock::new(None),
+            refresh: Mutex::new(None),
+            generations: AtomicU64::new(0),
+            verified: std::sync::Mutex::new(HashMap::new()),
+        });
         match v.load().await {
             Ok(set) => *v.keys.write().await = Some(set),
             Err(e) => tracing::warn!(error = %e, "the caseworker issuer's keys could not be loaded; will retry"),
@@ -175,7 +205,8 @@ impl TokenVerifier {
         };
         let keys = parse_jwks(&bytes)?;
         tracing::info!(keys = keys.len(), "caseworker issuer keys loaded");
-        Ok(KeySet { keys, fetched: Instant::now() })
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        Ok(KeySet { keys, fetched: Instant::now(), generation })
     }
 
     async fn stale(&self) -> bool {
@@ -226,6 +257,11 @@ impl TokenVerifier {
             return Err(TokenError::Malformed("HMAC algorithms are not accepted".into()));
         }
         self.refresh(false).await;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let generation = self.keys.read().await.as_ref().map(|set| set.generation);
+        if let Some(caseworker) = generation.and_then(|g| self.remembered(&digest, g)) {
+            return Ok(caseworker);
+        }
         let kid = header.kid.as_deref();
         let key = match self.find_key(kid, header.alg).await {
             Some(k) => k,
@@ -249,7 +285,42 @@ impl TokenVerifier {
         v.set_required_spec_claims(&["exp", "iss", "aud"]);
         let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key.key, &v)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
-        self.caseworker(&data.claims)
+        let caseworker = self.caseworker(&data.claims)?;
+        // `exp` is required and was checked; remember the token under the key set it was
+        // checked against (read again: a refresh may have happened meanwhile).
+        if let Some(exp) = data.claims.get("exp").and_then(Value::as_i64)
+            && let Some(generation) = self.keys.read().await.as_ref().map(|set| set.generation)
+        {
+            let until = exp.saturating_add(self.cfg.leeway_secs as i64);
+            self.remember(digest, Verified { caseworker: caseworker.clone(), until, generation });
+        }
+        Ok(caseworker)
+    }
+
+    /// The caseworker of a token verified earlier under key set `generation`, while it lasts.
+    fn remembered(&self, digest: &[u8; 32], generation: u64) -> Option<Caseworker> {
+        let now = chrono::Utc::now().timestamp();
+        let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(digest) {
+            Some(v) if v.generation == generation && now <= v.until => Some(v.caseworker.clone()),
+            Some(_) => {
+                map.remove(digest);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn remember(&self, digest: [u8; 32], verified: Verified) {
+        let now = chrono::Utc::now().timestamp();
+        let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= VERIFIED_CAPACITY {
+            map.retain(|_, v| now <= v.until && v.generation == verified.generation);
+            if map.len() >= VERIFIED_CAPACITY {
+                map.clear();
+            }
+        }
+        map.insert(digest, verified);
     }
 
     fn caseworker(&self, claims: &serde_json::Map<String, Value>) -> Result<Caseworker, TokenError> {
@@ -305,14 +376,11 @@ mod tests {
         jsonwebtoken::encode(&h, &claims, key).unwrap()
     }
 
-    /// The JWKS is fetched over HTTP, cached, and fetched again when a token names a key
-    /// the cached set lacks (key rotation).
-    #[tokio::test]
-    async fn jwks_from_a_url_is_cached_and_refreshed_on_rotation() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let (jwk1, key1) = es256("k1");
-        let (jwk2, key2) = es256("k2");
-        let served = Arc::new(std::sync::Mutex::new(serde_json::json!({"keys": [jwk1]})));
+    type Served = Arc<std::sync::Mutex<Value>>;
+
+    /// Serves `served` as a JWKS over HTTP; returns the verifier's settings and the fetch count.
+    async fn jwks_server(served: Served) -> (IssuerSettings, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::AtomicUsize;
         let fetches = Arc::new(AtomicUsize::new(0));
         let (s, f) = (served.clone(), fetches.clone());
         let app = axum::Router::new().route(
@@ -327,7 +395,7 @@ mod tests {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(async move { axum::serve(listener, app).await });
         let cfg = IssuerSettings {
             issuer: "https://idp".into(),
             audience: "gw".into(),
@@ -338,6 +406,17 @@ mod tests {
             leeway_secs: 5,
             claims: Default::default(),
         };
+        (cfg, fetches)
+    }
+
+    /// The JWKS is fetched over HTTP, cached, and fetched again when a token names a key
+    /// the cached set lacks (key rotation).
+    #[tokio::test]
+    async fn jwks_from_a_url_is_cached_and_refreshed_on_rotation() {
+        let (jwk1, key1) = es256("k1");
+        let (jwk2, key2) = es256("k2");
+        let served = Arc::new(std::sync::Mutex::new(serde_json::json!({"keys": [jwk1]})));
+        let (cfg, fetches) = jwks_server(served.clone()).await;
         let v = TokenVerifier::new(cfg).await.unwrap();
         let cw = v.verify(&token(&key1, "k1")).await.unwrap();
         assert_eq!(cw.id, "cw-1");
@@ -354,7 +433,41 @@ mod tests {
         // An unknown kid does not hammer the issuer: refreshes are rate-limited.
         assert_eq!(v.verify(&token(&key1, "k9")).await.unwrap_err(), TokenError::UnknownKey);
         assert_eq!(fetches.load(Ordering::SeqCst), 2);
-        server.abort();
+    }
+
+    /// A verified token is remembered only while its key set is current: once the issuer
+    /// stops publishing its key (and the set is fetched again), the same token is refused.
+    #[tokio::test]
+    async fn a_remembered_token_is_forgotten_when_its_key_is_withdrawn() {
+        let (jwk1, key1) = es256("k1");
+        let (jwk2, key2) = es256("k2");
+        let served = Arc::new(std::sync::Mutex::new(serde_json::json!({"keys": [jwk1]})));
+        let (cfg, _) = jwks_server(served.clone()).await;
+        let v = TokenVerifier::new(cfg).await.unwrap();
+        let old = token(&key1, "k1");
+        v.verify(&old).await.unwrap();
+        v.verify(&old).await.unwrap();
+        assert_eq!(v.verified.lock().unwrap().len(), 1, "verified once, remembered once");
+        *served.lock().unwrap() = serde_json::json!({"keys": [jwk2]});
+        v.verify(&token(&key2, "k2")).await.unwrap(); // an unknown kid: the set is fetched again
+        assert_eq!(v.verify(&old).await.unwrap_err(), TokenError::UnknownKey);
+    }
+
+    /// A remembered token lasts until its `exp` plus the leeway, and no longer.
+    #[tokio::test]
+    async fn a_remembered_token_expires() {
+        let (jwk1, _) = es256("k1");
+        let served = Arc::new(std::sync::Mutex::new(serde_json::json!({"keys": [jwk1]})));
+        let (cfg, _) = jwks_server(served).await;
+        let v = TokenVerifier::new(cfg).await.unwrap();
+        let caseworker = Caseworker { id: "cw".into(), unit: UnitId::parse("kk").unwrap(), roles: BTreeSet::new() };
+        let now = chrono::Utc::now().timestamp();
+        v.remember([1; 32], Verified { caseworker: caseworker.clone(), until: now + 60, generation: 1 });
+        v.remember([2; 32], Verified { caseworker: caseworker.clone(), until: now - 1, generation: 1 });
+        assert_eq!(v.remembered(&[1; 32], 1), Some(caseworker));
+        assert_eq!(v.remembered(&[1; 32], 2), None, "another key set");
+        assert_eq!(v.remembered(&[2; 32], 1), None, "expired");
+        assert_eq!(v.verified.lock().unwrap().len(), 0, "both forgotten");
     }
 
     #[test]
