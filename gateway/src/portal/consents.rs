@@ -50,6 +50,25 @@ async fn own_consent(state: &PortalState, session: &Session, id: &str) -> Result
     }
 }
 
+/// The logged-in citizen and their consent `id`, for a page (no session: the login page).
+async fn viewed_consent(state: &PortalState, headers: &HeaderMap, id: &str) -> Result<(Session, Consent), Response> {
+    let session = require_session(state, headers).await?;
+    let c = own_consent(state, &session, id).await?;
+    Ok((session, c))
+}
+
+/// The same for a form: the session's CSRF token is checked before the consent is read.
+async fn posted_consent(
+    state: &PortalState,
+    headers: &HeaderMap,
+    form: &FormData,
+    id: &str,
+) -> Result<(Session, Consent), Response> {
+    let session = require_form_session(state, headers, form).await?;
+    let c = own_consent(state, &session, id).await?;
+    Ok((session, c))
+}
+
 async fn view(state: &PortalState, c: &Consent) -> ConsentView {
     let text = consent::Store::text(state.ledger.store(), &c.terms.text.sha256).await.ok().flatten();
     ConsentView::of(c, state.ledger.rules(), text, Utc::now())
@@ -102,12 +121,8 @@ pub async fn overview(State(state): State<PortalState>, headers: HeaderMap) -> R
 
 /// `GET /requests/{id}`: who asks, why, for which data and how long; approve or reject.
 pub async fn request(State(state): State<PortalState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let session = match require_session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let c = match own_consent(&state, &session, &id).await {
-        Ok(c) => c,
+    let (session, c) = match viewed_consent(&state, &headers, &id).await {
+        Ok(sc) => sc,
         Err(r) => return r,
     };
     if c.state != Recorded::Requested {
@@ -148,12 +163,8 @@ pub async fn answer(
     body: Bytes,
 ) -> Response {
     let form = FormData::parse(&body);
-    let session = match require_form_session(&state, &headers, &form).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let c = match own_consent(&state, &session, &id).await {
-        Ok(c) => c,
+    let (session, c) = match posted_consent(&state, &headers, &form, &id).await {
+        Ok(sc) => sc,
         Err(r) => return r,
     };
     let now = Utc::now();
@@ -206,12 +217,8 @@ pub async fn answer(
 
 /// `GET /consents/{id}`: the consent, its receipts, and the revoke button when active.
 pub async fn consent(State(state): State<PortalState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let session = match require_session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let c = match own_consent(&state, &session, &id).await {
-        Ok(c) => c,
+    let (session, c) = match viewed_consent(&state, &headers, &id).await {
+        Ok(sc) => sc,
         Err(r) => return r,
     };
     let events = match state.ledger.events(c.id).await {
@@ -235,12 +242,8 @@ pub async fn consent(State(state): State<PortalState>, headers: HeaderMap, Path(
 
 /// `GET /consents/{id}/revoke`: the one confirmation.
 pub async fn revoke_confirm(State(state): State<PortalState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let session = match require_session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let c = match own_consent(&state, &session, &id).await {
-        Ok(c) => c,
+    let (session, c) = match viewed_consent(&state, &headers, &id).await {
+        Ok(sc) => sc,
         Err(r) => return r,
     };
     let v = view(&state, &c).await;
@@ -263,12 +266,8 @@ pub async fn revoke(
     body: Bytes,
 ) -> Response {
     let form = FormData::parse(&body);
-    let session = match require_form_session(&state, &headers, &form).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let c = match own_consent(&state, &session, &id).await {
-        Ok(c) => c,
+    let (session, c) = match posted_consent(&state, &headers, &form, &id).await {
+        Ok(sc) => sc,
         Err(r) => return r,
     };
     let now = Utc::now();
