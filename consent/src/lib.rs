@@ -24,7 +24,7 @@ pub use record::{
     Channel, Consent, ConsentEvent, ConsentId, ConsentStatus, DataPeriod, Grantor, Period, Requester, State,
 };
 pub use store::SessionStore;
-pub use store::{AuditBatch, AuditNode, AuditPrune, SledStore, Store, StoreError};
+pub use store::{AuditBatch, AuditNode, AuditPrune, Backend, Engine, SharedStore, SledStore, Store, StoreError};
 pub use vocabulary::{Category, Description, Purpose, Vocabulary};
 
 /// The default configuration (`config/default.toml`), compiled in so every binary and

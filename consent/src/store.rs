@@ -18,7 +18,7 @@ mod sled_audit;
 mod sled_sessions;
 mod sled_store;
 
-use std::future::Future;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -91,99 +91,88 @@ pub struct AuditPrune<'a> {
     pub citizens: &'a [([u8; 32], u64)],
 }
 
+#[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Writes the event, the new state and the indexes in one transaction; durable on return.
-    fn commit_consent(&self, change: ConsentChange<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn commit_consent(&self, change: ConsentChange<'_>) -> Result<(), StoreError>;
 
     /// Writes many changes in one transaction and one flush (bulk import of existing
     /// consents, benchmarks). All or nothing; durable on return.
-    fn import_consents(&self, changes: &[ConsentChange<'_>]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn import_consents(&self, changes: &[ConsentChange<'_>]) -> Result<(), StoreError>;
 
     /// Writes a block event and the block's new state; durable on return.
-    fn commit_block(&self, event: &BlockEvent, state: &Block) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn commit_block(&self, event: &BlockEvent, state: &Block) -> Result<(), StoreError>;
 
-    fn consent(&self, id: ConsentId) -> impl Future<Output = Result<Option<Consent>, StoreError>> + Send;
+    async fn consent(&self, id: ConsentId) -> Result<Option<Consent>, StoreError>;
 
     /// All events of one consent, in order.
-    fn consent_events(&self, id: ConsentId) -> impl Future<Output = Result<Vec<ConsentEvent>, StoreError>> + Send;
+    async fn consent_events(&self, id: ConsentId) -> Result<Vec<ConsentEvent>, StoreError>;
 
     /// Every consent of a citizen, in any state.
-    fn consents_of(&self, citizen: &Cpr) -> impl Future<Output = Result<Vec<Consent>, StoreError>> + Send;
+    async fn consents_of(&self, citizen: &Cpr) -> Result<Vec<Consent>, StoreError>;
 
     /// Consents in the recorded state `active` of `citizen` granted to one of `grantees`
     /// for `purpose` and `category`. Time and sub-unit coverage are the caller's to check.
-    fn active_for(
+    async fn active_for(
         &self,
         citizen: &Cpr,
         grantees: &[UnitId],
         purpose: &Purpose,
         category: &Category,
-    ) -> impl Future<Output = Result<Vec<Consent>, StoreError>> + Send;
+    ) -> Result<Vec<Consent>, StoreError>;
 
     /// Consents in the recorded state `requested` of `citizen`.
-    fn requested_of(&self, citizen: &Cpr) -> impl Future<Output = Result<Vec<Consent>, StoreError>> + Send;
+    async fn requested_of(&self, citizen: &Cpr) -> Result<Vec<Consent>, StoreError>;
 
-    fn block(&self, id: crate::block::BlockId) -> impl Future<Output = Result<Option<Block>, StoreError>> + Send;
+    async fn block(&self, id: crate::block::BlockId) -> Result<Option<Block>, StoreError>;
 
     /// The citizen's blocks that are in force.
-    fn active_blocks(&self, citizen: &Cpr) -> impl Future<Output = Result<Vec<Block>, StoreError>> + Send;
+    async fn active_blocks(&self, citizen: &Cpr) -> Result<Vec<Block>, StoreError>;
 
     /// A consent text's body by its SHA-256 (hex).
-    fn text(&self, sha256: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    async fn text(&self, sha256: &str) -> Result<Option<String>, StoreError>;
 
     /// Every consent id in the store (for verification and export).
-    fn consent_ids(&self) -> impl Future<Output = Result<Vec<ConsentId>, StoreError>> + Send;
+    async fn consent_ids(&self) -> Result<Vec<ConsentId>, StoreError>;
 
     /// Appends one batch of audit leaves, their completed nodes and the batch's checkpoint in
     /// one transaction, checking `batch.first_index` against the stored size; durable on
     /// return. All or nothing.
-    fn audit_append(&self, batch: AuditBatch<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn audit_append(&self, batch: AuditBatch<'_>) -> Result<(), StoreError>;
 
     /// The number of audit leaves stored (the tree size of the last committed batch).
-    fn audit_size(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    async fn audit_size(&self) -> Result<u64, StoreError>;
 
     /// The stored audit leaves with index in `[start, end)`, in index order, as `(index, bytes)`.
     /// Absent indexes are simply missing from the answer.
-    fn audit_leaves(
-        &self,
-        start: u64,
-        end: u64,
-    ) -> impl Future<Output = Result<Vec<(u64, Vec<u8>)>, StoreError>> + Send;
+    async fn audit_leaves(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 
     /// The stored node hashes for `(level, index)` keys, in the order asked (`None` if absent).
-    fn audit_nodes(&self, keys: &[(u8, u64)])
-    -> impl Future<Output = Result<Vec<Option<[u8; 32]>>, StoreError>> + Send;
+    async fn audit_nodes(&self, keys: &[(u8, u64)]) -> Result<Vec<Option<[u8; 32]>>, StoreError>;
 
     /// The stored checkpoints with tree size in `[start, end)`, in order, as `(tree size, bytes)`.
-    fn audit_checkpoints(
-        &self,
-        start: u64,
-        end: u64,
-    ) -> impl Future<Output = Result<Vec<(u64, Vec<u8>)>, StoreError>> + Send;
+    async fn audit_checkpoints(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 
     /// The checkpoint with the largest tree size, if any.
-    fn audit_latest_checkpoint(&self) -> impl Future<Output = Result<Option<(u64, Vec<u8>)>, StoreError>> + Send;
+    async fn audit_latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
 
     /// The checkpoint with the largest tree size at most `tree_size`, if any.
-    fn audit_checkpoint_at_or_below(
-        &self,
-        tree_size: u64,
-    ) -> impl Future<Output = Result<Option<(u64, Vec<u8>)>, StoreError>> + Send;
+    async fn audit_checkpoint_at_or_below(&self, tree_size: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
 
     /// The leaf indexes below `before` indexed under the citizen key `citizen`, newest first,
     /// at most `limit`.
-    fn audit_citizen_leaves(
-        &self,
-        citizen: &[u8; 32],
-        before: u64,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<u64>, StoreError>> + Send;
+    async fn audit_citizen_leaves(&self, citizen: &[u8; 32], before: u64, limit: usize)
+    -> Result<Vec<u64>, StoreError>;
 
     /// Removes the payload of a prefix of leaves (see [`AuditPrune`]); durable on return.
-    fn audit_prune(&self, prune: AuditPrune<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn audit_prune(&self, prune: AuditPrune<'_>) -> Result<(), StoreError>;
 
     /// The prune watermark: leaves below it may have an empty payload. 0 when never pruned.
-    fn audit_pruned_below(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    async fn audit_pruned_below(&self) -> Result<u64, StoreError>;
+
+    /// Whether the store can take a durable write now (what a readiness probe asks); writes
+    /// no consent or audit data.
+    async fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// Whether a consent is in force for a unit's lineage at `t`.
@@ -195,30 +184,147 @@ pub fn covers(c: &Consent, lineage: &[UnitId], t: DateTime<Utc>) -> bool {
 /// values under opaque keys, each with an expiry. Separate from [`Store`] because sessions
 /// are not consent or audit data: losing the last seconds of them in a crash only means
 /// logging in again, so a write need not be flushed before it returns.
+#[async_trait::async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Stores `value` under `key` until `expires_at` (replacing any earlier value).
-    fn session_put(
-        &self,
-        key: &str,
-        value: &[u8],
-        expires_at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn session_put(&self, key: &str, value: &[u8], expires_at: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// The value under `key`, unless absent or expired at `now`.
-    fn session_get(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    async fn session_get(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Removes the value under `key` and returns it (unless expired at `now`), atomically:
     /// of two concurrent takes at most one gets the value (one-use login states).
-    fn session_take(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    async fn session_take(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Removes every value expired at `now`; returns how many.
-    fn session_purge(&self, now: DateTime<Utc>) -> impl Future<Output = Result<usize, StoreError>> + Send;
+    async fn session_purge(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
+}
+
+/// Which engine keeps the data, as configured (`[store] kind`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// The embedded default: sled, in `<data_dir>/store`.
+    #[default]
+    Sled,
+}
+
+/// Opens the configured engine over `data_dir`: the one place that names an adapter.
+pub fn open(engine: Engine, data_dir: &std::path::Path) -> Result<SharedStore, StoreError> {
+    match engine {
+        Engine::Sled => {
+            let path = data_dir.join("store");
+            std::fs::create_dir_all(&path).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
+            Ok(Arc::new(SledStore::open(&path)?))
+        }
+    }
+}
+
+/// Everything the gateway keeps: consents, the audit log and sessions, in one engine.
+pub trait Backend: Store + SessionStore {}
+
+impl<T: Store + SessionStore + ?Sized> Backend for T {}
+
+/// A store whose engine was chosen at open time: what the gateway holds, without naming
+/// an adapter. Cheap to clone.
+pub type SharedStore = Arc<dyn Backend>;
+
+#[async_trait::async_trait]
+impl<T: Store + ?Sized> Store for Arc<T> {
+    async fn commit_consent(&self, change: ConsentChange<'_>) -> Result<(), StoreError> {
+        (**self).commit_consent(change).await
+    }
+    async fn import_consents(&self, changes: &[ConsentChange<'_>]) -> Result<(), StoreError> {
+        (**self).import_consents(changes).await
+    }
+    async fn commit_block(&self, event: &BlockEvent, state: &Block) -> Result<(), StoreError> {
+        (**self).commit_block(event, state).await
+    }
+    async fn consent(&self, id: ConsentId) -> Result<Option<Consent>, StoreError> {
+        (**self).consent(id).await
+    }
+    async fn consent_events(&self, id: ConsentId) -> Result<Vec<ConsentEvent>, StoreError> {
+        (**self).consent_events(id).await
+    }
+    async fn consents_of(&self, citizen: &Cpr) -> Result<Vec<Consent>, StoreError> {
+        (**self).consents_of(citizen).await
+    }
+    async fn active_for(
+        &self,
+        citizen: &Cpr,
+        grantees: &[UnitId],
+        purpose: &Purpose,
+        category: &Category,
+    ) -> Result<Vec<Consent>, StoreError> {
+        (**self).active_for(citizen, grantees, purpose, category).await
+    }
+    async fn requested_of(&self, citizen: &Cpr) -> Result<Vec<Consent>, StoreError> {
+        (**self).requested_of(citizen).await
+    }
+    async fn block(&self, id: crate::block::BlockId) -> Result<Option<Block>, StoreError> {
+        (**self).block(id).await
+    }
+    async fn active_blocks(&self, citizen: &Cpr) -> Result<Vec<Block>, StoreError> {
+        (**self).active_blocks(citizen).await
+    }
+    async fn text(&self, sha256: &str) -> Result<Option<String>, StoreError> {
+        (**self).text(sha256).await
+    }
+    async fn consent_ids(&self) -> Result<Vec<ConsentId>, StoreError> {
+        (**self).consent_ids().await
+    }
+    async fn audit_append(&self, batch: AuditBatch<'_>) -> Result<(), StoreError> {
+        (**self).audit_append(batch).await
+    }
+    async fn audit_size(&self) -> Result<u64, StoreError> {
+        (**self).audit_size().await
+    }
+    async fn audit_leaves(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        (**self).audit_leaves(start, end).await
+    }
+    async fn audit_nodes(&self, keys: &[(u8, u64)]) -> Result<Vec<Option<[u8; 32]>>, StoreError> {
+        (**self).audit_nodes(keys).await
+    }
+    async fn audit_checkpoints(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        (**self).audit_checkpoints(start, end).await
+    }
+    async fn audit_latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        (**self).audit_latest_checkpoint().await
+    }
+    async fn audit_checkpoint_at_or_below(&self, tree_size: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        (**self).audit_checkpoint_at_or_below(tree_size).await
+    }
+    async fn audit_citizen_leaves(
+        &self,
+        citizen: &[u8; 32],
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        (**self).audit_citizen_leaves(citizen, before, limit).await
+    }
+    async fn audit_prune(&self, prune: AuditPrune<'_>) -> Result<(), StoreError> {
+        (**self).audit_prune(prune).await
+    }
+    async fn audit_pruned_below(&self) -> Result<u64, StoreError> {
+        (**self).audit_pruned_below().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        (**self).ping().await
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: SessionStore + ?Sized> SessionStore for Arc<T> {
+    async fn session_put(&self, key: &str, value: &[u8], expires_at: DateTime<Utc>) -> Result<(), StoreError> {
+        (**self).session_put(key, value, expires_at).await
+    }
+    async fn session_get(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).session_get(key, now).await
+    }
+    async fn session_take(&self, key: &str, now: DateTime<Utc>) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).session_take(key, now).await
+    }
+    async fn session_purge(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        (**self).session_purge(now).await
+    }
 }

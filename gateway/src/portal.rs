@@ -31,7 +31,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use consent::audit::{AuditKind, AuditLog, AuditRecord};
-use consent::{Consent, Ledger, LedgerError, RuleError, SledStore};
+use consent::{Consent, Ledger, LedgerError, RuleError, SharedStore};
 use ed25519_dalek::SigningKey;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -43,8 +43,8 @@ use session::{Session, Sessions};
 
 /// What the portal's handlers share.
 pub struct PortalServices {
-    pub ledger: Ledger<SledStore>,
-    pub audit: AuditLog<SledStore>,
+    pub ledger: Ledger<SharedStore>,
+    pub audit: AuditLog<SharedStore>,
     pub sessions: Sessions,
     pub oidc: oidc::Oidc,
     /// Signs receipts (the audit log's key: one gateway key, published at
@@ -90,8 +90,8 @@ pub struct RunningPortal {
 /// Binds the portal and serves it until `stop` turns true.
 pub async fn start(
     settings: &PortalSettings,
-    ledger: Ledger<SledStore>,
-    audit: AuditLog<SledStore>,
+    ledger: Ledger<SharedStore>,
+    audit: AuditLog<SharedStore>,
     receipt_key: SigningKey,
     stop: watch::Receiver<bool>,
 ) -> Result<RunningPortal, PortalError> {

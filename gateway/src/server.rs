@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use connectors::Registry;
 use consent::audit::{AuditConfig, AuditLog};
-use consent::{Ledger, SledStore};
+use consent::{Ledger, SharedStore};
 use ed25519_dalek::SigningKey;
 use policies::PolicyEngine;
 use tokio::sync::watch;
@@ -45,10 +45,10 @@ use crate::settings::{Settings, SettingsError};
 pub struct AppState(Arc<Services>);
 
 pub struct Services {
-    pub ledger: Ledger<SledStore>,
+    pub ledger: Ledger<SharedStore>,
     pub engine: Arc<PolicyEngine>,
     pub registry: Registry,
-    pub audit: AuditLog<SledStore>,
+    pub audit: AuditLog<SharedStore>,
     pub systems: systems::Systems,
     pub tokens: Arc<token::TokenVerifier>,
     /// One deadline for all sources of a case file.
@@ -124,11 +124,11 @@ impl RunningGateway {
         self.admin.as_ref().map(|a| a.addr)
     }
 
-    pub fn audit(&self) -> &AuditLog<SledStore> {
+    pub fn audit(&self) -> &AuditLog<SharedStore> {
         &self.state.audit
     }
 
-    pub fn ledger(&self) -> &Ledger<SledStore> {
+    pub fn ledger(&self) -> &Ledger<SharedStore> {
         &self.state.ledger
     }
 
@@ -170,17 +170,15 @@ impl Drop for RunningGateway {
     }
 }
 
-/// Opens `<data_dir>/store` and starts the gateway.
+/// Opens the configured store (`[store]`) and starts the gateway.
 pub async fn start(settings: Settings) -> Result<RunningGateway, StartError> {
-    let path = settings.data_dir.join("store");
-    std::fs::create_dir_all(&settings.data_dir)
+    let store = consent::store::open(settings.store.kind, &settings.data_dir)
         .map_err(|e| StartError::Store { path: settings.data_dir.clone(), message: e.to_string() })?;
-    let store = SledStore::open(&path).map_err(|e| StartError::Store { path, message: e.to_string() })?;
     start_with_store(settings, store).await
 }
 
 /// Starts the gateway over an already opened store.
-pub async fn start_with_store(settings: Settings, store: SledStore) -> Result<RunningGateway, StartError> {
+pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<RunningGateway, StartError> {
     settings.check_for_serve()?;
     let rules = settings.domain.clone().into_rules().map_err(|e| StartError::Domain(e.to_string()))?;
     let engine = Arc::new(PolicyEngine::load(&settings.policies.dir, &rules)?);

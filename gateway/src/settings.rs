@@ -20,6 +20,9 @@ pub struct Settings {
     /// Where the embedded store keeps its files.
     pub data_dir: PathBuf,
     pub domain: DomainConfig,
+    /// `[store]`: which engine keeps consents, the audit log and sessions.
+    #[serde(default)]
+    pub store: StoreSettings,
     #[serde(default)]
     pub server: ServerSettings,
     /// The caseworker systems allowed to call the API, each identified by its client certificate.
@@ -45,6 +48,14 @@ pub struct Settings {
     /// `[[operators]]`: who may use the admin listener, by client certificate.
     #[serde(default)]
     pub operators: Vec<crate::admin::OperatorSettings>,
+}
+
+/// `[store]`: the storage engine, chosen at open time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `sled` (the embedded default, in `<data_dir>/store`).
+    pub kind: consent::Engine,
 }
 
 /// `[server]`: the HTTPS listener.

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use chrono::{Duration, Utc};
 use consent::audit::{AuditDecision, AuditKind};
-use consent::{Channel, ConsentId, SledStore};
+use consent::{Channel, ConsentId};
 use serde_json::json;
 
 use crate::support::{self, CATEGORIES, Env, PURPOSE, REHAB_UNIT, case_file_body, post, statuses};
@@ -18,7 +18,7 @@ async fn consent_requested_via_api_approved_then_revoked() {
     let env = Env::new(5_000);
     let citizen = support::rehab_citizen();
     std::fs::create_dir_all(&env.data_dir).unwrap();
-    let store = SledStore::open(&env.data_dir.join("store")).unwrap();
+    let store = consent::store::open(consent::Engine::Sled, &env.data_dir).unwrap();
     let running = gateway::server::start_with_store(env.settings(), store.clone()).await.unwrap();
     let url = |p: &str| format!("{}{p}", running.url());
     let ledger = running.ledger().clone();

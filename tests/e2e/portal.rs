@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::Utc;
 use consent::audit::{AuditFilter, AuditKind};
 use consent::receipt::ConsentReceipt;
-use consent::{Category, Channel, ConsentId, Period, Purpose, Requester, SledStore, State, TermsInput, UnitId};
+use consent::{Category, Channel, ConsentId, Period, Purpose, Requester, State, TermsInput, UnitId};
 use gateway::portal::{OidcSettings, PortalSettings};
 use gateway::server::RunningGateway;
 use reqwest::StatusCode;
@@ -58,7 +58,7 @@ async fn start(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>) -> 
         },
     });
     std::fs::create_dir_all(&env.data_dir).unwrap();
-    let store = SledStore::open(&env.data_dir.join("store")).unwrap();
+    let store = consent::store::open(consent::Engine::Sled, &env.data_dir).unwrap();
     let running = gateway::server::start_with_store(settings, store).await.unwrap();
     assert_eq!(running.portal_addr.unwrap().port(), port);
     running

@@ -33,6 +33,7 @@ impl SledStore {
     }
 }
 
+#[async_trait::async_trait]
 impl SessionStore for SledStore {
     async fn session_put(&self, key: &str, value: &[u8], expires_at: DateTime<Utc>) -> Result<(), StoreError> {
         self.sessions()?.insert(key.as_bytes(), encode(value, expires_at))?;

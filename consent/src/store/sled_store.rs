@@ -188,6 +188,7 @@ impl SledStore {
     }
 }
 
+#[async_trait::async_trait]
 impl Store for SledStore {
     async fn commit_consent(&self, change: ConsentChange<'_>) -> Result<(), StoreError> {
         self.import_consents(std::slice::from_ref(&change)).await
@@ -367,6 +368,10 @@ impl Store for SledStore {
         self.audit.prune(&prune)?;
         self.db.flush_async().await?;
         Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.flush().await
     }
 
     async fn audit_pruned_below(&self) -> Result<u64, StoreError> {

@@ -63,6 +63,7 @@ impl Flaky {
     }
 }
 
+#[async_trait::async_trait]
 impl Store for Flaky {
     async fn commit_consent(&self, change: ConsentChange<'_>) -> Result<(), StoreError> {
         self.inner.commit_consent(change).await
@@ -150,5 +151,8 @@ impl Store for Flaky {
     }
     async fn audit_pruned_below(&self) -> Result<u64, StoreError> {
         self.inner.audit_pruned_below().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
     }
 }

@@ -72,7 +72,7 @@ fn check(name: impl Into<String>, result: Result<String, String>) -> Check {
 
 async fn probe(app: &AppState, timeout: Duration) -> Readiness {
     let mut checks = Vec::new();
-    let store = tokio::time::timeout(timeout, app.audit.store().flush()).await;
+    let store = tokio::time::timeout(timeout, consent::Store::ping(app.audit.store())).await;
     checks.push(check(
         "store",
         match store {

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use consent::audit::{AuditConfig, AuditLog, SignedCheckpoint, verify_store};
-use consent::{SledStore, Store};
+use consent::{SharedStore, Store};
 use ed25519_dalek::VerifyingKey;
 use gateway::admin::audit_api::{ConsistencyProof, NDJSON, NEXT_BEFORE_HEADER};
 use gateway::admin::checkpoint::{CheckpointView, check_extension};
@@ -161,12 +161,13 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<()> {
 }
 
 /// Opens `<data_dir>/store`, which must exist (opening would create an empty one).
-fn open_store(settings: &Settings) -> anyhow::Result<SledStore> {
+fn open_store(settings: &Settings) -> anyhow::Result<SharedStore> {
     let path = settings.data_dir.join("store");
     if !path.is_dir() {
         bail!("no store in {}: is --data-dir right?", settings.data_dir.display());
     }
-    SledStore::open(&path).with_context(|| format!("opening the store in {} (is the gateway running?)", path.display()))
+    consent::store::open(settings.store.kind, &settings.data_dir)
+        .with_context(|| format!("opening the store in {} (is the gateway running?)", path.display()))
 }
 
 fn verifying_key(settings: &Settings, public_key: Option<&str>) -> anyhow::Result<VerifyingKey> {

@@ -10,7 +10,7 @@ use std::io::BufRead;
 use anyhow::Context;
 use chrono::{Months, Utc};
 use clap::Subcommand;
-use consent::{Category, Channel, ConsentId, Cpr, Ledger, Period, Purpose, SledStore, TermsInput, UnitId};
+use consent::{Category, Channel, ConsentId, Cpr, Ledger, Period, Purpose, TermsInput, UnitId};
 
 use super::Cli;
 
@@ -69,7 +69,7 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<()> {
     let rules = settings.domain.into_rules()?;
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
-    let store = SledStore::open(&settings.data_dir.join("store"))?;
+    let store = consent::store::open(settings.store.kind, &settings.data_dir)?;
     let ledger = Ledger::new(store, rules);
     let now = Utc::now();
     match cmd {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::{Duration, Months, Utc};
-use consent::{Category, Channel, Ledger, Period, Purpose, Requester, SledStore, TermsInput, UnitId};
+use consent::{Category, Channel, Ledger, Period, Purpose, Requester, TermsInput, UnitId};
 use gateway::dev::{DevIssuer, DevPki};
 use gateway::portal::{OidcSettings, PortalSettings};
 use gateway::settings::{IssuerSettings, SystemSettings};
@@ -111,7 +111,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     }
 
     // One consent, as the citizen would have granted it in the portal.
-    let store = SledStore::open(&dir.join("store"))?;
+    let store = consent::store::open(settings.store.kind, &settings.data_dir)?;
     let citizen = sandbox::citizens::cpr_of(0);
     let who = sandbox::citizens::find(&citizen).map(|c| c.name()).unwrap_or_default();
     let ledger = Ledger::new(store.clone(), settings.domain.clone().into_rules()?);

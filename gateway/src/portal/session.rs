@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
-use consent::{Cpr, SessionStore, SledStore, StoreError};
+use consent::{Cpr, SessionStore, SharedStore, StoreError};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -70,13 +70,13 @@ pub fn set_cookie(name: &str, value: &str, max_age: i64) -> HeaderValue {
 /// The sessions, over the store.
 #[derive(Clone)]
 pub struct Sessions {
-    store: SledStore,
+    store: SharedStore,
     idle: Duration,
     absolute: Duration,
 }
 
 impl Sessions {
-    pub fn new(store: SledStore, idle_secs: u64, absolute_secs: u64) -> Sessions {
+    pub fn new(store: SharedStore, idle_secs: u64, absolute_secs: u64) -> Sessions {
         Sessions { store, idle: Duration::seconds(idle_secs as i64), absolute: Duration::seconds(absolute_secs as i64) }
     }
 
@@ -162,7 +162,7 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_time_out_idle_and_absolute() {
-        let s = Sessions::new(SledStore::temporary().unwrap(), 900, 8 * 3600);
+        let s = Sessions::new(std::sync::Arc::new(consent::SledStore::temporary().unwrap()), 900, 8 * 3600);
         let cpr = Cpr::parse("0101909901").unwrap();
         let t0 = Utc::now();
         let (tok, sess) = s.create(cpr, None, "x".into(), None, t0).await.unwrap();
@@ -191,7 +191,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_login_state_is_taken_once() {
-        let s = Sessions::new(SledStore::temporary().unwrap(), 900, 3600);
+        let s = Sessions::new(std::sync::Arc::new(consent::SledStore::temporary().unwrap()), 900, 3600);
         let now = Utc::now();
         let login = LoginState { state: "s".into(), nonce: "n".into(), pkce_verifier: "v".into() };
         let tok = s.begin_login(&login, now).await.unwrap();
