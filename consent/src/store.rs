@@ -14,9 +14,14 @@
 //! the prune watermark below which leaves may have lost their payload (their leaf hashes,
 //! level 0 of the nodes, stay, so roots, proofs and verification are unchanged).
 
+#[cfg(feature = "contract")]
+pub mod contract;
+#[cfg(feature = "faults")]
+pub mod faulty;
 mod sled_audit;
 mod sled_sessions;
 mod sled_store;
+mod sled_sync;
 
 use std::sync::Arc;
 

@@ -16,8 +16,9 @@
 //!
 //! The audit log's trees are described in `sled_audit.rs`.
 //!
-//! Every commit is one multi-tree transaction followed by a flush, so an acknowledged
-//! write is on disk and the indexes never disagree with the state.
+//! Every commit is one multi-tree transaction followed by a flush and a sync of the files
+//! that hold it (`sled_sync.rs`), so an acknowledged write is on disk, also after a power
+//! cut, and the indexes never disagree with the state.
 
 use std::path::Path;
 
@@ -27,6 +28,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::sled_audit::AuditTrees;
+use super::sled_sync::DirSync;
 use super::{AuditBatch, AuditPrune, ConsentChange, Store, StoreError};
 use crate::block::{Block, BlockEvent, BlockId};
 use crate::cpr::Cpr;
@@ -45,6 +47,8 @@ use crate::vocabulary::{Category, Purpose};
 #[derive(Clone)]
 pub struct SledStore {
     db: sled::Db,
+    /// The handles synced after every flush; `None` for a temporary store.
+    sync: Option<std::sync::Arc<DirSync>>,
     write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
     consent_events: sled::Tree,
     consents: sled::Tree,
@@ -128,15 +132,16 @@ impl SledStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).open()?;
-        Self::from_db(db)
+        let sync = DirSync::open(dir)?;
+        Self::from_db(db, Some(std::sync::Arc::new(sync)))
     }
 
     /// A store that lives in memory only (for tests and benchmarks that say so).
     pub fn temporary() -> Result<Self, StoreError> {
-        Self::from_db(sled::Config::new().temporary(true).open()?)
+        Self::from_db(sled::Config::new().temporary(true).open()?, None)
     }
 
-    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+    fn from_db(db: sled::Db, sync: Option<std::sync::Arc<DirSync>>) -> Result<Self, StoreError> {
         let t = |name: &str| db.open_tree(name);
         Ok(Self {
             consent_events: t("consent_events")?,
@@ -150,6 +155,7 @@ impl SledStore {
             texts: t("texts")?,
             audit: AuditTrees::open(&db)?,
             write_gate: Default::default(),
+            sync,
             db,
         })
     }
@@ -159,16 +165,36 @@ impl SledStore {
         Ok(self.db.size_on_disk()?)
     }
 
-    /// Flushes everything written so far.
+    /// Makes everything written so far durable (flush and sync).
     pub async fn flush(&self) -> Result<(), StoreError> {
         let _gate = self.write_gate.lock().await;
+        self.durable().await
+    }
+
+    /// Flushes sled's log, then syncs the files that hold it. Called under the write gate
+    /// at the end of every write that is acknowledged as durable.
+    async fn durable(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
+        if let Some(sync) = &self.sync {
+            let sync = sync.clone();
+            tokio::task::spawn_blocking(move || sync.sync())
+                .await
+                .map_err(|e| StoreError::Io(format!("the sync task failed: {e}")))??;
+        }
         Ok(())
     }
 
-    /// The underlying database, for other crates' trees in the same file (the audit log).
-    pub fn db(&self) -> &sled::Db {
+    /// The database, for the session tree (`sled_sessions.rs`).
+    pub(super) fn db(&self) -> &sled::Db {
         &self.db
+    }
+
+    /// One of the store's sled trees by name, for tests that tamper with stored bytes.
+    /// Not for production code: nothing outside this module may reach the sled database.
+    #[cfg(feature = "test-support")]
+    #[doc(hidden)]
+    pub fn raw_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
     }
 
     fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -237,8 +263,7 @@ impl Store for SledStore {
                 }
                 Ok(())
             })?;
-        self.db.flush_async().await?;
-        Ok(())
+        self.durable().await
     }
 
     async fn commit_block(&self, event: &BlockEvent, state: &Block) -> Result<(), StoreError> {
@@ -258,8 +283,7 @@ impl Store for SledStore {
             }
             Ok(())
         })?;
-        self.db.flush_async().await?;
-        Ok(())
+        self.durable().await
     }
 
     async fn consent(&self, id: ConsentId) -> Result<Option<Consent>, StoreError> {
@@ -326,8 +350,7 @@ impl Store for SledStore {
     async fn audit_append(&self, batch: AuditBatch<'_>) -> Result<(), StoreError> {
         let _gate = self.write_gate.lock().await;
         self.audit.append(&batch)?;
-        self.db.flush_async().await?;
-        Ok(())
+        self.durable().await
     }
 
     async fn audit_size(&self) -> Result<u64, StoreError> {
@@ -366,8 +389,7 @@ impl Store for SledStore {
     async fn audit_prune(&self, prune: AuditPrune<'_>) -> Result<(), StoreError> {
         let _gate = self.write_gate.lock().await;
         self.audit.prune(&prune)?;
-        self.db.flush_async().await?;
-        Ok(())
+        self.durable().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
