@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the browser and OpenID provider tests need beyond the Rust toolchain:
 # Debian's chromium (+ fonts) for tests/e2e/browser.rs, Node.js + npm, and the pinned
-# npm packages of tests/js (oidc-provider, playwright-core, axe-core) via `npm ci`.
+# npm packages of tests/js (oidc-provider, playwright-core, axe-core) via `npm ci`; and
+# strace for consent/tests/power_loss.rs (which traces the store's fsync calls).
 # Idempotent and quick when everything is already there. Called by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,11 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "installing Debian's chromium (for tests/e2e/browser.rs)"
   # Fonts: the portal's pages render text; without fonts chromium draws empty boxes.
   apt_install chromium fonts-dejavu-core fonts-liberation
+fi
+
+if ! command -v strace >/dev/null; then
+  echo "installing Debian's strace (for consent/tests/power_loss.rs)"
+  apt_install strace
 fi
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

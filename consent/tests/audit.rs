@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use audit_support::*;
 use consent::SledStore;
+use consent::store::faulty::{FaultyStore, Op};
 use consent::audit::{
     AuditConfig, AuditError, AuditLog, MemoryTree, VerifyError, generate_signing_key, leaf_hash, verify_consistency,
     verify_inclusion, verify_store,
@@ -94,7 +95,8 @@ async fn append_read_prove_and_verify() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_are_group_committed() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Flaky::new(SledStore::open(dir.path()).unwrap());
+    let store = FaultyStore::new(SledStore::open(dir.path()).unwrap());
+    let faults = store.faults();
     let log = AuditLog::open(store.clone(), key(), AuditConfig::default()).await.unwrap();
     const TASKS: u64 = 64;
     const EACH: u64 = 20;
@@ -133,7 +135,8 @@ async fn concurrent_appends_are_group_committed() {
     assert_eq!(log.entries(0, total).await.unwrap(), expected);
 
     let stats = log.stats();
-    let writes = store.writes();
+    let writes = faults.calls(Op::AuditAppend);
+    assert_eq!(faults.injected(Op::AuditAppend), 0);
     eprintln!(
         "{total} records, {} appends, {writes} transactions+flushes, largest batch {}",
         stats.appends, stats.largest_batch
@@ -154,26 +157,29 @@ async fn concurrent_appends_are_group_committed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_fails_every_waiter_and_the_tree_stays_consistent() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Flaky::new(SledStore::open(dir.path()).unwrap());
+    let store = FaultyStore::new(SledStore::open(dir.path()).unwrap());
+    let faults = store.faults();
     let log = AuditLog::open(store.clone(), key(), AuditConfig::default()).await.unwrap();
     fill(&log, 0, 5).await;
     let before = log.latest_checkpoint().await.unwrap().unwrap();
 
     // Nothing written: every concurrent caller gets an error, nothing moves.
-    store.set(FAIL_BEFORE);
+    faults.fail(Op::AuditAppend);
+    let attempts = faults.calls(Op::AuditAppend);
     let results = append_concurrently(&log, 100, 16).await;
     assert!(results.iter().all(|r| matches!(r, Err(AuditError::Store(_)))), "{results:?}");
+    assert!(faults.calls(Op::AuditAppend) > attempts, "the log never tried to write");
     assert_eq!(log.tree_size(), 5);
     assert_eq!(log.latest_checkpoint().await.unwrap().unwrap(), before);
     assert!(log.stats().failed_batches >= 1);
 
     // Written but reported failed (a flush error after the transaction): callers get an
     // error; the log re-reads the store and continues after what is there.
-    store.set(FAIL_AFTER);
+    faults.fail_after(Op::AuditAppend);
     let failed = log.append(vec![record(200), record(201)]).await;
     assert!(failed.is_err());
 
-    store.set(OK);
+    faults.heal(Op::AuditAppend);
     let a = log.append(vec![record(300)]).await.unwrap();
     assert_eq!(a.first_index, 7, "continues after the two records the store did take");
     let results = append_concurrently(&log, 400, 16).await;
@@ -236,7 +242,7 @@ async fn tamper_fixture(n: u64) -> (tempfile::TempDir, SledStore) {
 }
 
 fn tree(store: &SledStore, name: &str) -> sled::Tree {
-    store.db().open_tree(name).unwrap()
+    store.raw_tree(name).unwrap()
 }
 
 async fn first_bad(store: &SledStore) -> (VerifyError, Option<u64>) {

@@ -101,7 +101,7 @@ async fn the_citizen_index_survives_reopening_the_log_and_is_keyed() {
     assert_eq!(page.records.len(), 1);
     assert_eq!(page.records[0].0, 1);
     // The index holds no CPR number: no key of the index tree contains the digits.
-    let index = store.db().open_tree("audit_citizens").unwrap();
+    let index = store.raw_tree("audit_citizens").unwrap();
     assert_eq!(index.len(), 2);
     for k in index.iter().keys() {
         let k = k.unwrap();
@@ -190,7 +190,7 @@ async fn pruning_keeps_hashes_roots_proofs_and_verification() {
     assert!(all_pages(&log, &AuditFilter::default(), 7).await.iter().all(|(i, _)| *i >= k));
 
     // An empty payload above the watermark is not pruning: verification names it.
-    let leaves = store.db().open_tree("audit_leaves").unwrap();
+    let leaves = store.raw_tree("audit_leaves").unwrap();
     leaves.insert((k + 3).to_be_bytes(), &[][..]).unwrap();
     let e = verify_store(&store, &key().verifying_key()).await.unwrap_err();
     assert!(matches!(e, VerifyError::Unreadable { .. }), "{e}");
@@ -202,7 +202,7 @@ async fn pruning_refuses_an_altered_record() {
     let dir = tempfile::tempdir().unwrap();
     let (store, log) = open(dir.path()).await;
     fill_now(&log, 10).await;
-    let leaves = store.db().open_tree("audit_leaves").unwrap();
+    let leaves = store.raw_tree("audit_leaves").unwrap();
     let mut r = log.entry(4).await.unwrap().unwrap();
     r.outcome = "altered".into();
     leaves.insert(4u64.to_be_bytes(), r.canonical_bytes()).unwrap();

@@ -74,7 +74,8 @@ fn tampered(fixture: &Path, dir: &Path, name: &str, tamper: impl FnOnce(&SledSto
     copy_dir(fixture, &copy);
     let store = SledStore::open(&copy.join("store")).unwrap();
     tamper(&store);
-    store.db().flush().unwrap();
+    // Flushes the whole database, not only this tree.
+    store.raw_tree("audit_leaves").unwrap().flush().unwrap();
     copy
 }
 
@@ -99,7 +100,7 @@ fn verify_names_the_first_bad_index_in_tampered_copies() {
 
     // One byte flipped inside record 13's request id: still a canonical record, another hash.
     let flipped = tampered(&data, dir.path(), "flipped", |store| {
-        let leaves = store.db().open_tree("audit_leaves").unwrap();
+        let leaves = store.raw_tree("audit_leaves").unwrap();
         let k = 13u64.to_be_bytes();
         let mut v = leaves.get(k).unwrap().unwrap().to_vec();
         let at = v.windows(8).position(|w| w == b"req-0013").unwrap() + 7;
@@ -110,7 +111,7 @@ fn verify_names_the_first_bad_index_in_tampered_copies() {
 
     // The last three records dropped.
     let dropped = tampered(&data, dir.path(), "dropped", |store| {
-        let leaves = store.db().open_tree("audit_leaves").unwrap();
+        let leaves = store.raw_tree("audit_leaves").unwrap();
         for i in RECORDS - 3..RECORDS {
             leaves.remove(i.to_be_bytes()).unwrap();
         }
@@ -119,7 +120,7 @@ fn verify_names_the_first_bad_index_in_tampered_copies() {
 
     // Records 6 and 11 swapped.
     let swapped = tampered(&data, dir.path(), "swapped", |store| {
-        let leaves = store.db().open_tree("audit_leaves").unwrap();
+        let leaves = store.raw_tree("audit_leaves").unwrap();
         let a = leaves.get(6u64.to_be_bytes()).unwrap().unwrap();
         let b = leaves.get(11u64.to_be_bytes()).unwrap().unwrap();
         leaves.insert(6u64.to_be_bytes(), b).unwrap();
