@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use audit_support::*;
 use consent::SledStore;
-use consent::store::faulty::{FaultyStore, Op};
 use consent::audit::{
     AuditConfig, AuditError, AuditLog, MemoryTree, VerifyError, generate_signing_key, leaf_hash, verify_consistency,
     verify_inclusion, verify_store,
 };
+use consent::store::faulty::{FaultyStore, Op};
 use ed25519_dalek::SigningKey;
 
 fn key() -> SigningKey {

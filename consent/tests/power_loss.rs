@@ -58,10 +58,8 @@ async fn child(dir: &Path) {
     };
     for round in 0..ROUNDS as u64 {
         let who = cpr(&format!("01{:02}709{:03}", 1 + round % 12, 900 + round));
-        let c = ledger
-            .grant(terms(who, "kk.jobcenter", &["jobnet.cv"], now, 6), &who, Channel::Api, now)
-            .await
-            .unwrap();
+        let c =
+            ledger.grant(terms(who, "kk.jobcenter", &["jobnet.cv"], now, 6), &who, Channel::Api, now).await.unwrap();
         say(KINDS[0]);
         ledger.revoke(c.id, &who, Channel::Portal, now).await.unwrap();
         say(KINDS[1]);
@@ -219,7 +217,10 @@ fn every_acknowledgement_follows_a_sync() {
     let acks = check(&trace, &store_dir).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(acks, printed, "the trace's acknowledgements are not the ones the writer printed");
     let sled_own = trace.lines().filter(|l| l.contains("sync_file_range(")).count();
-    eprintln!("{} acknowledgements, each after a sync of the log and the directory ({sled_own} sync_file_range calls of sled's own)", acks.len());
+    eprintln!(
+        "{} acknowledgements, each after a sync of the log and the directory ({sled_own} sync_file_range calls of sled's own)",
+        acks.len()
+    );
 }
 
 #[test]
@@ -243,7 +244,8 @@ fn the_trace_check_refuses_an_acknowledgement_without_a_sync() {
     assert!(e.contains("ack 1 revoke") && e.contains("directory synced: false"), "{e}");
 
     // A sync that failed, or did not finish before the acknowledgement, does not count.
-    let failed = ok.replace("10 <... fdatasync resumed>) = 0", "10 <... fdatasync resumed>) = -1 EIO (Input/output error)");
+    let failed =
+        ok.replace("10 <... fdatasync resumed>) = 0", "10 <... fdatasync resumed>) = -1 EIO (Input/output error)");
     assert!(check(&failed, dir).unwrap_err().contains("ack 0 grant"));
     let late = "\
 10 fdatasync(7</d/store/db> <unfinished ...>

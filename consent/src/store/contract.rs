@@ -118,7 +118,16 @@ struct About<'a> {
 
 impl<'a> About<'a> {
     fn new(citizen: Cpr, grantee: &'a str, purpose: &'a str, categories: &'a [&'a str]) -> Self {
-        Self { citizen, grantee, subunits: false, purpose, categories, from: t0(), until: t0() + Duration::days(180), text: 1 }
+        Self {
+            citizen,
+            grantee,
+            subunits: false,
+            purpose,
+            categories,
+            from: t0(),
+            until: t0() + Duration::days(180),
+            text: 1,
+        }
     }
 
     fn terms(&self) -> Terms {
@@ -359,11 +368,8 @@ impl Batch {
     /// unique to the tag (so a refused batch's nodes can be looked for).
     fn new(tag: &str, first: u64, count: u64, who: impl Fn(u64) -> Option<u8>) -> Self {
         let leaves: Vec<_> = (first..first + count).map(|i| leaf(tag, i)).collect();
-        let mut nodes: Vec<_> = leaves
-            .iter()
-            .zip(first..)
-            .map(|(l, i)| AuditNode { level: 0, index: i, hash: hash(&[&[0], l]) })
-            .collect();
+        let mut nodes: Vec<_> =
+            leaves.iter().zip(first..).map(|(l, i)| AuditNode { level: 0, index: i, hash: hash(&[&[0], l]) }).collect();
         nodes.push(AuditNode { level: 40, index: first, hash: hash(&[tag.as_bytes()]) });
         let citizens = (first..first + count).filter_map(|i| who(i).map(|n| (citizen_key(n), i))).collect();
         let size = first + count;
@@ -402,7 +408,8 @@ fn two_citizens(i: u64) -> Option<u8> {
 async fn assert_audit_holds(s: &SharedStore, batches: &[&Batch], when: &str) {
     let size = batches.last().map_or(0, |b| b.size());
     assert_eq!(s.audit_size().await.expect("audit_size"), size, "{when}: audit_size");
-    let leaves: Vec<_> = batches.iter().flat_map(|b| b.leaves.iter().cloned().zip(b.first..)).map(|(l, i)| (i, l)).collect();
+    let leaves: Vec<_> =
+        batches.iter().flat_map(|b| b.leaves.iter().cloned().zip(b.first..)).map(|(l, i)| (i, l)).collect();
     assert_eq!(s.audit_leaves(0, u64::MAX).await.expect("audit_leaves"), leaves, "{when}: the stored leaves");
     for b in batches {
         let found = s.audit_nodes(&b.node_keys()).await.expect("audit_nodes");
@@ -451,19 +458,20 @@ pub async fn durability_of_acknowledged_writes<H: Harness>(h: &H) {
     let (anna, bo) = (citizen(1), citizen(2));
     let granted = History::granted(&About::new(anna, JOBCENTER, REHABILITATION, &[CV, CASE]));
     let requested = History::requested(&About { text: 2, ..About::new(anna, REHAB, REHABILITATION, &[HEALTH]) });
-    let revoked = History::granted(&About::new(bo, JOBCENTER, REHABILITATION, &[CASE])).revoked(t0() + Duration::days(1));
-    let approved = History::requested(&About::new(bo, HOSPITAL, TREATMENT, &[HEALTH])).approved(t0() + Duration::hours(2));
+    let revoked =
+        History::granted(&About::new(bo, JOBCENTER, REHABILITATION, &[CASE])).revoked(t0() + Duration::days(1));
+    let approved =
+        History::requested(&About::new(bo, HOSPITAL, TREATMENT, &[HEALTH])).approved(t0() + Duration::hours(2));
     let imported: Vec<_> = (0..3)
-        .map(|i| History::granted(&About { text: 10 + i, ..About::new(citizen(3 + i), JOBCENTER, REHABILITATION, &[CV]) }))
+        .map(|i| {
+            History::granted(&About { text: 10 + i, ..About::new(citizen(3 + i), JOBCENTER, REHABILITATION, &[CV]) })
+        })
         .collect();
     let block_anna = BlockHistory::placed(anna, BlockTarget::Category(category("social.case")), t0());
     let block_bo = BlockHistory::placed(bo, BlockTarget::Unit(unit(HOSPITAL)), t0()).lifted(t0() + Duration::days(2));
     let block_bo_2 = BlockHistory::placed(bo, BlockTarget::Category(category(CV)), t0() + Duration::days(3));
-    let batches = [
-        Batch::new("a", 0, 3, two_citizens),
-        Batch::new("b", 3, 1, two_citizens),
-        Batch::new("c", 4, 5, two_citizens),
-    ];
+    let batches =
+        [Batch::new("a", 0, 3, two_citizens), Batch::new("b", 3, 1, two_citizens), Batch::new("c", 4, 5, two_citizens)];
     {
         let s = h.fresh().await;
         for c in [&granted, &requested, &revoked, &approved] {
@@ -489,9 +497,8 @@ pub async fn durability_of_acknowledged_writes<H: Harness>(h: &H) {
     assert_eq!(s.audit_size().await.expect("audit_size"), 9, "after reopening: audit_size");
     assert_eq!(s.audit_pruned_below().await.expect("audit_pruned_below"), 3, "after reopening: the prune watermark");
     let leaves = s.audit_leaves(0, 9).await.expect("audit_leaves");
-    let expected: Vec<_> = (0..9)
-        .map(|i| (i, if i < 3 { Vec::new() } else { leaf(if i == 3 { "b" } else { "c" }, i) }))
-        .collect();
+    let expected: Vec<_> =
+        (0..9).map(|i| (i, if i < 3 { Vec::new() } else { leaf(if i == 3 { "b" } else { "c" }, i) })).collect();
     assert_eq!(leaves, expected, "after reopening: leaves (pruned ones with empty payloads)");
     for b in &batches {
         let found = s.audit_nodes(&b.node_keys()).await.expect("audit_nodes");
@@ -563,10 +570,7 @@ pub async fn version_conflicts<H: Harness>(h: &H) {
     let orphan = History::granted(&About::new(anna, HOSPITAL, TREATMENT, &[HEALTH])).revoked(t0() + Duration::days(1));
     is_conflict(s.commit_consent(orphan.change(1)).await, "version 2 of a consent that is not stored");
     assert_eq!(s.consent(orphan.id()).await.expect("consent"), None, "a refused first change created the consent");
-    assert!(
-        s.consent_events(orphan.id()).await.expect("consent_events").is_empty(),
-        "a refused change wrote an event"
-    );
+    assert!(s.consent_events(orphan.id()).await.expect("consent_events").is_empty(), "a refused change wrote an event");
     assert_eq!(s.text(&again.last().terms.text.sha256).await.expect("text"), None, "a refused change stored its text");
 
     // An import with one bad change writes none of its changes.
@@ -603,13 +607,13 @@ pub async fn version_conflicts<H: Harness>(h: &H) {
     skipped.version = 3;
     skipped_state.version = 3;
     is_conflict(s.commit_block(&skipped, &skipped_state).await, "a block change at version 3 over stored version 1");
-    is_conflict(
-        s.commit_block(&block.events[0], &block.states[0]).await,
-        "placing (version 1) a block that exists",
-    );
+    is_conflict(s.commit_block(&block.events[0], &block.states[0]).await, "placing (version 1) a block that exists");
     let mut wrong = lifted.states[1].clone();
     wrong.version = 4;
-    is_conflict(s.commit_block(&lifted.events[1], &wrong).await, "a block state whose version differs from its event's");
+    is_conflict(
+        s.commit_block(&lifted.events[1], &wrong).await,
+        "a block state whose version differs from its event's",
+    );
     let stray = BlockHistory::placed(anna, BlockTarget::Category(category(CV)), t0()).lifted(t0() + Duration::days(1));
     is_conflict(s.commit_block(&stray.events[1], &stray.states[1]).await, "version 2 of a block that is not stored");
     assert_eq!(s.block(stray.last().id).await.expect("block"), None, "a refused first block change created the block");
@@ -624,17 +628,26 @@ pub async fn version_conflicts<H: Harness>(h: &H) {
 pub async fn lookups_at_time<H: Harness>(h: &H) {
     let s = h.fresh().await;
     let (anna, bo) = (citizen(7), citizen(8));
-    let later = About { from: t0() + Duration::days(10), until: t0() + Duration::days(20), ..About::new(anna, JOBCENTER, REHABILITATION, &[CV, CASE]) };
-    let base = History::granted(&About { until: t0() + Duration::days(30), ..About::new(anna, JOBCENTER, REHABILITATION, &[CV]) });
+    let later = About {
+        from: t0() + Duration::days(10),
+        until: t0() + Duration::days(20),
+        ..About::new(anna, JOBCENTER, REHABILITATION, &[CV, CASE])
+    };
+    let base = History::granted(&About {
+        until: t0() + Duration::days(30),
+        ..About::new(anna, JOBCENTER, REHABILITATION, &[CV])
+    });
     let other_unit = History::granted(&About::new(anna, HOSPITAL, REHABILITATION, &[CV]));
     let other_purpose = History::granted(&About::new(anna, JOBCENTER, TREATMENT, &[CV]));
     let other_category = History::granted(&About::new(anna, JOBCENTER, REHABILITATION, &[CASE]));
     let other_citizen = History::granted(&About::new(bo, JOBCENTER, REHABILITATION, &[CV]));
     let requested = History::requested(&About::new(anna, JOBCENTER, REHABILITATION, &[CV]));
-    let revoked = History::granted(&About::new(anna, JOBCENTER, REHABILITATION, &[CV])).revoked(t0() + Duration::days(1));
+    let revoked =
+        History::granted(&About::new(anna, JOBCENTER, REHABILITATION, &[CV])).revoked(t0() + Duration::days(1));
     let future = History::granted(&later);
     let subunits = History::granted(&About { subunits: true, ..About::new(anna, JOBCENTER, REHABILITATION, &[CV]) });
-    let all = [&base, &other_unit, &other_purpose, &other_category, &other_citizen, &requested, &revoked, &future, &subunits];
+    let all =
+        [&base, &other_unit, &other_purpose, &other_category, &other_citizen, &requested, &revoked, &future, &subunits];
     for c in all {
         commit(&s, c).await;
     }
@@ -658,10 +671,17 @@ pub async fn lookups_at_time<H: Harness>(h: &H) {
         set(&[&base, &future, &subunits, &other_unit]),
         "active_for with two grantees: the consents of either"
     );
-    assert_eq!(lookup(anna, &[JOBCENTER], REHABILITATION, CASE).await, set(&[&other_category, &future]), "another category");
+    assert_eq!(
+        lookup(anna, &[JOBCENTER], REHABILITATION, CASE).await,
+        set(&[&other_category, &future]),
+        "another category"
+    );
     assert_eq!(lookup(anna, &[JOBCENTER], TREATMENT, CV).await, set(&[&other_purpose]), "another purpose");
     assert_eq!(lookup(bo, &[JOBCENTER], REHABILITATION, CV).await, set(&[&other_citizen]), "another citizen");
-    assert!(lookup(anna, &[REHAB], REHABILITATION, CV).await.is_empty(), "a grantee no consent names (sub-units are the caller's)");
+    assert!(
+        lookup(anna, &[REHAB], REHABILITATION, CV).await.is_empty(),
+        "a grantee no consent names (sub-units are the caller's)"
+    );
     assert!(lookup(anna, &[], REHABILITATION, CV).await.is_empty(), "no grantees");
     assert!(lookup(anna, &[JOBCENTER], REHABILITATION, HEALTH).await.is_empty(), "a category no consent names");
 
@@ -676,7 +696,10 @@ pub async fn lookups_at_time<H: Harness>(h: &H) {
     let c = stored(&base).await;
     assert!(!covers(&c, &jobcenter, t0() - Duration::seconds(1)), "a consent is not in force before its start");
     assert!(covers(&c, &jobcenter, t0()), "a consent is in force from its start");
-    assert!(covers(&c, &jobcenter, t0() + Duration::days(30) - Duration::seconds(1)), "a consent is in force until its end");
+    assert!(
+        covers(&c, &jobcenter, t0() + Duration::days(30) - Duration::seconds(1)),
+        "a consent is in force until its end"
+    );
     assert!(!covers(&c, &jobcenter, t0() + Duration::days(30)), "a consent is not in force at its end");
     assert!(!covers(&c, &rehab_lineage, t0()), "a consent without sub-units does not cover a sub-unit");
     let sub = stored(&subunits).await;
@@ -722,7 +745,9 @@ pub async fn audit_append_compare_and_swap<H: Harness>(h: &H) {
 
     let a = Batch::new("a", 0, 3, two_citizens);
     s.audit_append(a.as_batch()).await.expect("the first batch at 0");
-    for (first, what) in [(0, "a batch at 0 over 3 leaves (a replay)"), (2, "a batch at 2 (overlapping)"), (4, "a batch at 4 (a gap)")] {
+    for (first, what) in
+        [(0, "a batch at 0 over 3 leaves (a replay)"), (2, "a batch at 2 (overlapping)"), (4, "a batch at 4 (a gap)")]
+    {
         let bad = Batch::new(&format!("bad{first}"), first, 2, |_| Some(9));
         refused(s.audit_append(bad.as_batch()).await, what);
         assert_audit_holds(&s, &[&a], what).await;
@@ -761,12 +786,25 @@ pub async fn audit_append_compare_and_swap<H: Harness>(h: &H) {
         let s = s.clone();
         async move { s.audit_checkpoint_at_or_below(n).await.expect("audit_checkpoint_at_or_below").map(|(size, _)| size) }
     };
-    for (n, expected) in [(0, None), (2, None), (3, Some(3)), (4, Some(3)), (5, Some(5)), (8, Some(5)), (9, Some(9)), (u64::MAX, Some(9))] {
+    for (n, expected) in [
+        (0, None),
+        (2, None),
+        (3, Some(3)),
+        (4, Some(3)),
+        (5, Some(5)),
+        (8, Some(5)),
+        (9, Some(9)),
+        (u64::MAX, Some(9)),
+    ] {
         assert_eq!(at_or_below(n).await, expected, "audit_checkpoint_at_or_below({n})");
     }
     let sizes = |r: Vec<(u64, Vec<u8>)>| r.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
     assert_eq!(sizes(s.audit_checkpoints(4, 9).await.expect("audit_checkpoints")), vec![5], "checkpoints in [4, 9)");
-    assert_eq!(sizes(s.audit_checkpoints(3, 10).await.expect("audit_checkpoints")), vec![3, 5, 9], "checkpoints in [3, 10)");
+    assert_eq!(
+        sizes(s.audit_checkpoints(3, 10).await.expect("audit_checkpoints")),
+        vec![3, 5, 9],
+        "checkpoints in [3, 10)"
+    );
     assert!(s.audit_checkpoints(5, 5).await.expect("audit_checkpoints").is_empty(), "checkpoints in an empty range");
     assert!(s.audit_checkpoints(9, 3).await.expect("audit_checkpoints").is_empty(), "checkpoints in a reversed range");
     let indexes = |r: Vec<(u64, Vec<u8>)>| r.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
@@ -810,7 +848,10 @@ pub async fn audit_prune_watermark<H: Harness>(h: &H) {
 
     let refused = |r: Result<(), StoreError>, what: &str| assert!(r.is_err(), "{what}: the store accepted it");
     let first = entries_below(4);
-    refused(s.audit_prune(AuditPrune { start: 1, end: 4, citizens: &first }).await, "a prune that does not start at the watermark 0");
+    refused(
+        s.audit_prune(AuditPrune { start: 1, end: 4, citizens: &first }).await,
+        "a prune that does not start at the watermark 0",
+    );
     refused(s.audit_prune(AuditPrune { start: 0, end: 11, citizens: &first }).await, "a prune past the size 10");
     assert_audit_holds(&s, &[&a, &b], "after refused prunes").await;
     assert_eq!(s.audit_pruned_below().await.expect("audit_pruned_below"), 0, "a refused prune moved the watermark");
@@ -818,23 +859,36 @@ pub async fn audit_prune_watermark<H: Harness>(h: &H) {
     s.audit_prune(AuditPrune { start: 0, end: 4, citizens: &first }).await.expect("pruning [0, 4)");
     assert_eq!(s.audit_pruned_below().await.expect("audit_pruned_below"), 4, "the watermark after pruning [0, 4)");
     let leaves = s.audit_leaves(0, 10).await.expect("audit_leaves");
-    let expected: Vec<_> = (0..10)
-        .map(|i| (i, if i < 4 { Vec::new() } else { leaf(if i < 6 { "a" } else { "b" }, i) }))
-        .collect();
+    let expected: Vec<_> =
+        (0..10).map(|i| (i, if i < 4 { Vec::new() } else { leaf(if i < 6 { "a" } else { "b" }, i) })).collect();
     assert_eq!(leaves, expected, "pruned leaves keep their index with an empty payload; the rest are unchanged");
     for batch in [&a, &b] {
         let found = s.audit_nodes(&batch.node_keys()).await.expect("audit_nodes");
         assert_eq!(found, batch.nodes.iter().map(|n| Some(n.hash)).collect::<Vec<_>>(), "pruning removed a node");
     }
-    assert_eq!(s.audit_checkpoints(0, u64::MAX).await.expect("audit_checkpoints").len(), 2, "pruning removed a checkpoint");
+    assert_eq!(
+        s.audit_checkpoints(0, u64::MAX).await.expect("audit_checkpoints").len(),
+        2,
+        "pruning removed a checkpoint"
+    );
     assert_eq!(s.audit_citizen_leaves(&citizen_key(1), u64::MAX, 100).await.expect("citizen leaves"), vec![8, 6, 4]);
     assert_eq!(s.audit_citizen_leaves(&citizen_key(2), u64::MAX, 100).await.expect("citizen leaves"), vec![9, 5]);
 
     let second = entries_below(7).into_iter().filter(|(_, i)| *i >= 4).collect::<Vec<_>>();
-    refused(s.audit_prune(AuditPrune { start: 0, end: 7, citizens: &second }).await, "a prune from 0 below the watermark 4");
-    refused(s.audit_prune(AuditPrune { start: 5, end: 7, citizens: &second }).await, "a prune from 5 above the watermark 4");
+    refused(
+        s.audit_prune(AuditPrune { start: 0, end: 7, citizens: &second }).await,
+        "a prune from 0 below the watermark 4",
+    );
+    refused(
+        s.audit_prune(AuditPrune { start: 5, end: 7, citizens: &second }).await,
+        "a prune from 5 above the watermark 4",
+    );
     assert_eq!(s.audit_pruned_below().await.expect("audit_pruned_below"), 4, "a refused prune moved the watermark");
-    assert_eq!(s.audit_leaves(4, 5).await.expect("audit_leaves"), vec![(4, leaf("a", 4))], "a refused prune emptied a leaf");
+    assert_eq!(
+        s.audit_leaves(4, 5).await.expect("audit_leaves"),
+        vec![(4, leaf("a", 4))],
+        "a refused prune emptied a leaf"
+    );
     s.audit_prune(AuditPrune { start: 4, end: 7, citizens: &second }).await.expect("pruning [4, 7) from the watermark");
     assert_eq!(s.audit_pruned_below().await.expect("audit_pruned_below"), 7);
     assert_eq!(s.audit_citizen_leaves(&citizen_key(1), u64::MAX, 100).await.expect("citizen leaves"), vec![8]);
@@ -878,11 +932,19 @@ pub async fn session_take_once<H: Harness>(h: &H) {
     assert_eq!(s.session_get("short", now).await.expect("session_get").as_deref(), Some(&b"v"[..]), "a live value");
     let expiry = now + Duration::seconds(30);
     assert_eq!(s.session_get("short", expiry).await.expect("session_get"), None, "a value is expired at its expiry");
-    assert_eq!(s.session_take("short", expiry + Duration::seconds(1)).await.expect("session_take"), None, "an expired value is taken");
+    assert_eq!(
+        s.session_take("short", expiry + Duration::seconds(1)).await.expect("session_take"),
+        None,
+        "an expired value is taken"
+    );
 
     s.session_put("renewed", b"old", later).await.expect("session_put");
     s.session_put("renewed", b"new", later).await.expect("session_put");
-    assert_eq!(s.session_get("renewed", now).await.expect("session_get").as_deref(), Some(&b"new"[..]), "a put replaces");
+    assert_eq!(
+        s.session_get("renewed", now).await.expect("session_get").as_deref(),
+        Some(&b"new"[..]),
+        "a put replaces"
+    );
     assert_eq!(s.session_take("missing", now).await.expect("session_take"), None, "taking an absent key");
 
     // Purge, on a store of its own (whether an expired value's take removed it is the
@@ -900,7 +962,11 @@ pub async fn session_take_once<H: Harness>(h: &H) {
         assert!(s.session_get(k, now).await.expect("session_get").is_some(), "purge removed the live value {k}");
     }
     for k in ["e1", "e2", "e3"] {
-        assert_eq!(s.session_get(k, now - Duration::days(1)).await.expect("session_get"), None, "purge left the expired value {k}");
+        assert_eq!(
+            s.session_get(k, now - Duration::days(1)).await.expect("session_get"),
+            None,
+            "purge left the expired value {k}"
+        );
     }
     assert_eq!(s.session_purge(cut).await.expect("session_purge"), 0, "a second purge finds nothing");
 }
