@@ -394,6 +394,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_failing_consent_write_reaches_nothing() {
+        use crate::block::{BlockEventKind, BlockTarget, apply_block};
+        let store = FaultyStore::new(SledStore::temporary().unwrap());
+        let faults = store.faults();
+        let citizen = Cpr::parse("0101709900").unwrap();
+        let event = BlockEvent {
+            block_id: BlockId::new(),
+            version: 1,
+            at: now(),
+            channel: crate::Channel::Portal,
+            kind: BlockEventKind::Placed { citizen, target: BlockTarget::Unit(UnitId::parse("kk.jobcenter").unwrap()) },
+        };
+        let block = apply_block(None, &event).unwrap();
+        faults.fail(Op::ConsentWrite);
+        let e = store.commit_block(&event, &block).await.unwrap_err();
+        assert!(e.to_string().contains("injected fault: consent write"), "{e}");
+        assert!(store.import_consents(&[]).await.is_err());
+        assert_eq!(store.inner().block(block.id).await.unwrap(), None, "a failing block write reached the store");
+        assert_eq!((faults.calls(Op::ConsentWrite), faults.injected(Op::ConsentWrite)), (2, 2));
+        faults.heal(Op::ConsentWrite);
+        store.commit_block(&event, &block).await.unwrap();
+        assert_eq!(store.block(block.id).await.unwrap(), Some(block));
+        assert_eq!(faults.calls(Op::ConsentRead), 1);
+    }
+
+    #[tokio::test]
     async fn faults_switch_sessions_and_consent_writes_separately() {
         let store = FaultyStore::new(SledStore::temporary().unwrap());
         let faults = store.faults();

@@ -1,8 +1,10 @@
 //! Web sessions in the sled store: one tree, `portal_sessions`, key → expiry (i64
 //! milliseconds since the epoch, big-endian) · value.
 //!
-//! Writes are single-key operations outside the write gate (no transaction, no flush:
-//! sled flushes on its own within its flush interval). `session_take` is sled's atomic
+//! Writes are single-key operations outside the write gate (no transaction, no flush, no
+//! sync: sled flushes on its own within its flush interval, and the next consent or audit
+//! commit syncs the file; a power cut may lose the last sessions, which only means logging
+//! in again). `session_take` is sled's atomic
 //! `remove`, so a one-use value is handed out once.
 
 use chrono::{DateTime, Utc};
