@@ -1,8 +1,9 @@
 //! The durable, tamper-evident audit log.
 //!
 //! Every decision, release, refused request, portal action and operator read becomes one
-//! [`AuditRecord`]. Its canonical bytes (JSON, [`AuditRecord::canonical_bytes`]) are a leaf
-//! of an RFC 6962 Merkle tree (leaf `SHA-256(0x00 || d)`, node `SHA-256(0x01 || l || r)`).
+//! [`AuditRecord`]. Its canonical bytes ([`AuditRecord::canonical_bytes`]: versioned, RFC 8785
+//! canonical JSON with `"v": 2` since version 2) are a leaf of an RFC 6962 Merkle tree (leaf
+//! `SHA-256(0x00 || d)`, node `SHA-256(0x01 || l || r)`), stored exactly as hashed.
 //!
 //! Writing goes through [`AuditLog::append`]: one writer task takes every pending append
 //! (group commit, up to [`AuditConfig::max_batch`] records), extends the tree, signs a
@@ -31,7 +32,7 @@ pub use appender::{Appended, AuditConfig, AuditLog, AuditStats};
 pub use checkpoint::{CHECKPOINT_CONTEXT, SignedCheckpoint, checkpoint_message, generate_signing_key, key_id};
 pub use merkle::{Hash, MemoryTree, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion};
 pub use query::{AuditEntry, AuditFilter, AuditPage};
-pub use record::{AuditDecision, AuditKind, AuditRecord};
+pub use record::{AuditDecision, AuditKind, AuditRecord, RECORD_VERSION};
 pub use retention::PruneReport;
 pub use verify::{VerifyError, VerifyReport, verify_store};
 

@@ -2,10 +2,19 @@
 
 mod audit;
 mod consent_cmd;
+#[cfg(feature = "sandbox")]
 mod demo;
+#[cfg(not(feature = "sandbox"))]
+mod not_built;
 mod policy;
+#[cfg(feature = "sandbox")]
 mod sandbox;
 mod serve;
+
+#[cfg(not(feature = "sandbox"))]
+use not_built as demo;
+#[cfg(not(feature = "sandbox"))]
+use not_built as sandbox;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +32,10 @@ pub struct Cli {
     /// Where the embedded store keeps its files (overrides `data_dir` in the configuration).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// A policy directory (`schema.cedarschema`, `policy-set/*.cedar`) instead of the
+    /// policy set compiled into this binary (overrides `[policies] dir`).
+    #[arg(long, global = true, value_name = "DIR")]
+    policies: Option<PathBuf>,
     /// Log lines as `text` (default) or `json` (one JSON object per line, with the
     /// request's span and id). Logs go to standard error; `SAMMEN_LOG` sets the level.
     #[arg(long, global = true, env = "SAMMEN_LOG_FORMAT", default_value = "text")]
@@ -57,7 +70,11 @@ enum Command {
 
 impl Cli {
     pub fn settings(&self) -> anyhow::Result<Settings> {
-        Ok(Settings::load(self.config.as_deref(), self.data_dir.as_deref())?)
+        let mut settings = Settings::load(self.config.as_deref(), self.data_dir.as_deref())?;
+        if let Some(dir) = &self.policies {
+            settings.policies.dir = Some(dir.clone());
+        }
+        Ok(settings)
     }
 }
 
@@ -92,5 +109,20 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    #[test]
+    fn the_policies_option_overrides_the_configured_directory() {
+        let cli = Cli::try_parse_from(["sammen", "policy", "check"]).unwrap();
+        assert_eq!(cli.settings().unwrap().policies.dir, None, "the compiled-in set by default");
+        let cli = Cli::try_parse_from(["sammen", "--policies", "/srv/policies", "policy", "check"]).unwrap();
+        assert_eq!(cli.settings().unwrap().policies.dir, Some("/srv/policies".into()));
     }
 }

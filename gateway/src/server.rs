@@ -181,7 +181,7 @@ pub async fn start(settings: Settings) -> Result<RunningGateway, StartError> {
 pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<RunningGateway, StartError> {
     settings.check_for_serve()?;
     let rules = settings.domain.clone().into_rules().map_err(|e| StartError::Domain(e.to_string()))?;
-    let engine = Arc::new(PolicyEngine::load(&settings.policies.dir, &rules)?);
+    let engine = Arc::new(PolicyEngine::load_or_builtin(settings.policies.dir.as_deref(), &rules)?);
     let registry = Registry::from_config_with(&settings.connectors, &crate::admin::metrics::measured_kinds())?;
     for c in rules.vocabulary.categories.keys() {
         if registry.for_category(c).is_none() {

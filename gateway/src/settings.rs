@@ -165,17 +165,13 @@ impl Default for ClaimNames {
 }
 
 /// `[policies]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicySettings {
-    /// The policy directory (`schema.cedarschema` and `policy-set/*.cedar`).
-    pub dir: PathBuf,
-}
-
-impl Default for PolicySettings {
-    fn default() -> Self {
-        PolicySettings { dir: PathBuf::from("policies") }
-    }
+    /// A policy directory (`schema.cedarschema` and `policy-set/*.cedar`), watched and
+    /// reloaded when its files change. Default: none, the policy set compiled into the
+    /// binary (the repository's `policies/` when it was built), which never changes.
+    pub dir: Option<PathBuf>,
 }
 
 /// `[audit]`.
@@ -297,14 +293,18 @@ mod tests {
         assert_eq!(s.domain.max_validity_months, 12);
         assert!(s.domain.units.iter().any(|u| u.id.as_str() == "kk.jobcenter"));
         assert_eq!(s.server.body_limit_bytes, 64 * 1024);
-        assert_eq!(s.policies.dir, Path::new("policies"));
+        assert_eq!(s.policies.dir, None, "the compiled-in policy set by default");
 
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
         std::fs::write(&f, "[domain]\nmax_validity_months = 6\n").unwrap();
         let s = Settings::load(Some(&f), Some(Path::new("/tmp/x"))).unwrap();
         assert_eq!(s.domain.max_validity_months, 6);
+        assert_eq!(s.policies.dir, None);
         assert_eq!(s.data_dir, Path::new("/tmp/x"));
+        std::fs::write(&f, "[policies]\ndir = \"/etc/sammen/policies\"\n").unwrap();
+        let s = Settings::load(Some(&f), None).unwrap();
+        assert_eq!(s.policies.dir.as_deref(), Some(Path::new("/etc/sammen/policies")));
         assert!(Settings::load(Some(&dir.path().join("missing.toml")), None).is_err());
     }
 

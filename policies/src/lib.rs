@@ -1,6 +1,10 @@
 //! sammen's policy engine (DESIGN.md §5): the Cedar schema and policies in `policies/`,
 //! loaded, validated strictly and evaluated.
 //!
+//! The repository's set is compiled into the crate ([`PolicyEngine::builtin`], by
+//! `build.rs`), so a binary needs no policy files unless it is given a directory of its own
+//! ([`PolicyEngine::load`]); only a directory is watched and reloaded from disk.
+//!
 //! The engine is pure: the gateway looks up the consents (`Ledger::covering`) and the
 //! citizen's blocks first and passes them in a [`DecisionRequest`]; [`PolicyEngine::decide`]
 //! returns a [`Decision`] per category with its basis, the determining policy ids and a
@@ -27,7 +31,7 @@ pub use decide::{
     Basis, Caseworker, CategoryDecision, Decision, DecisionRequest, Effect, NO_BASIS_DA, NO_BASIS_EN, Reason,
 };
 pub use error::{DecisionError, PolicyError, Problem};
-pub use load::{POLICY_DIR, SCHEMA_FILE};
+pub use load::{BUILTIN_ORIGIN, POLICY_DIR, SCHEMA_FILE};
 pub use watch::{Watcher, watch};
 
 /// The policy directory of this repository (`policies/`), for tests and tools run from
@@ -49,6 +53,38 @@ pub fn check(dir: &Path) -> Result<PolicySummary, PolicyError> {
     Ok(summary(&load::load(dir)?))
 }
 
+/// Validates the compiled-in policy set (`sammen policy check` without a directory).
+pub fn check_builtin() -> Result<PolicySummary, PolicyError> {
+    Ok(summary(&load::load_sources(&load::Sources::builtin())?))
+}
+
+/// Where an engine's policy set comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    /// A policy directory, read at load and on every reload.
+    Dir(PathBuf),
+    /// The repository's set as compiled into this binary.
+    Builtin,
+}
+
+impl PolicySource {
+    fn load(&self) -> Result<load::Loaded, PolicyError> {
+        match self {
+            PolicySource::Dir(dir) => load::load(dir),
+            PolicySource::Builtin => load::load_sources(&load::Sources::builtin()),
+        }
+    }
+}
+
+impl std::fmt::Display for PolicySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicySource::Dir(dir) => write!(f, "{}", dir.display()),
+            PolicySource::Builtin => f.write_str("the compiled-in policy set"),
+        }
+    }
+}
+
 fn summary(l: &load::Loaded) -> PolicySummary {
     let mut policies: Vec<_> = l
         .meta
@@ -67,7 +103,7 @@ fn summary(l: &load::Loaded) -> PolicySummary {
 
 /// The policy engine. `Send + Sync`; share it behind an `Arc`.
 pub struct PolicyEngine {
-    dir: PathBuf,
+    source: PolicySource,
     rules: Arc<Rules>,
     names: decide::Names,
     orgs: HashMap<UnitId, cedar_policy::Entity>,
@@ -78,7 +114,7 @@ pub struct PolicyEngine {
 
 impl std::fmt::Debug for PolicyEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PolicyEngine").field("dir", &self.dir).field("digest", &self.digest()).finish()
+        f.debug_struct("PolicyEngine").field("source", &self.source).field("digest", &self.digest()).finish()
     }
 }
 
@@ -86,12 +122,30 @@ impl PolicyEngine {
     /// Loads and strictly validates the policy directory `dir` (`schema.cedarschema` and
     /// `policy-set/*.cedar`). `rules` gives the vocabulary and the unit hierarchy.
     pub fn load(dir: &Path, rules: &Rules) -> Result<Self, PolicyError> {
-        let loaded = load::load(dir)?;
+        Self::from_source(PolicySource::Dir(dir.to_path_buf()), rules)
+    }
+
+    /// The policy set compiled into this binary (the repository's `policies/` when it was
+    /// built), validated like a directory.
+    pub fn builtin(rules: &Rules) -> Result<Self, PolicyError> {
+        Self::from_source(PolicySource::Builtin, rules)
+    }
+
+    /// [`PolicyEngine::load`] for a configured directory, [`PolicyEngine::builtin`] without one.
+    pub fn load_or_builtin(dir: Option<&Path>, rules: &Rules) -> Result<Self, PolicyError> {
+        match dir {
+            Some(dir) => Self::load(dir, rules),
+            None => Self::builtin(rules),
+        }
+    }
+
+    fn from_source(source: PolicySource, rules: &Rules) -> Result<Self, PolicyError> {
+        let loaded = source.load()?;
         let names = decide::Names::new();
         let orgs = decide::organisation_entities(&names, &rules.directory);
-        tracing::info!(digest = %loaded.digest, policies = loaded.meta.len(), dir = %dir.display(), "policy set loaded");
+        tracing::info!(digest = %loaded.digest, policies = loaded.meta.len(), source = %source, "policy set loaded");
         Ok(Self {
-            dir: dir.to_path_buf(),
+            source,
             rules: Arc::new(rules.clone()),
             names,
             orgs,
@@ -115,10 +169,11 @@ impl PolicyEngine {
     }
 
     /// Reads the directory again; swaps the new set in if it is valid, and otherwise keeps
-    /// the old set in force and returns the problems. Returns the digest now in force.
+    /// the old set in force and returns the problems. Returns the digest now in force. (The
+    /// compiled-in set cannot change: reloading it gives the same set.)
     pub fn reload(&self) -> Result<String, PolicyError> {
         let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let loaded = load::load(&self.dir)?;
+        let loaded = self.source.load()?;
         let digest = loaded.digest.clone();
         self.current.store(Arc::new(loaded));
         Ok(digest)
@@ -129,9 +184,17 @@ impl PolicyEngine {
         self.current.load().digest.clone()
     }
 
-    /// The policy directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The policy directory; `None` for the compiled-in set.
+    pub fn dir(&self) -> Option<&Path> {
+        match &self.source {
+            PolicySource::Dir(dir) => Some(dir),
+            PolicySource::Builtin => None,
+        }
+    }
+
+    /// Where the policy set comes from.
+    pub fn source(&self) -> &PolicySource {
+        &self.source
     }
 
     pub fn rules(&self) -> &Rules {
@@ -144,6 +207,17 @@ impl PolicyEngine {
     }
 }
 
+/// The default configuration's rules, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_rules() -> Rules {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        domain: consent::DomainConfig,
+    }
+    let config: Config = toml::from_str(consent::DEFAULT_CONFIG).unwrap();
+    config.domain.into_rules().unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +227,32 @@ mod tests {
     #[test]
     fn engine_is_send_and_sync() {
         assert_send_sync::<PolicyEngine>();
+    }
+
+    /// The compiled-in set is the repository's set, file for file.
+    #[test]
+    fn the_builtin_set_is_the_repository_set() {
+        let builtin = check_builtin().unwrap();
+        let dir = check(&repository_dir()).unwrap();
+        assert_eq!(builtin, dir);
+        assert!(builtin.policies.len() > 5, "{builtin:?}");
+        let (_, files) = load::files(&repository_dir()).unwrap();
+        let sources = load::Sources::builtin();
+        assert_eq!(sources.policies.len(), files.len());
+        assert!(sources.policies.iter().all(|f| f.path.starts_with(load::BUILTIN_ORIGIN)));
+    }
+
+    #[test]
+    fn a_builtin_engine_has_no_directory_and_reloads_the_same_set() {
+        let rules = test_rules();
+        let engine = PolicyEngine::load_or_builtin(None, &rules).unwrap();
+        assert_eq!(engine.dir(), None);
+        assert_eq!(engine.source(), &PolicySource::Builtin);
+        let digest = engine.digest();
+        assert_eq!(engine.reload().unwrap(), digest);
+        let from_dir = PolicyEngine::load_or_builtin(Some(&repository_dir()), &rules).unwrap();
+        assert_eq!(from_dir.dir(), Some(repository_dir().as_path()));
+        assert_eq!(from_dir.digest(), digest);
     }
 
     /// The schema makes every context field but `consent` required: a request built

@@ -120,25 +120,81 @@ fn problem(file: &Path, text: &str, d: &dyn Diagnostic, policy: Option<String>) 
     Problem { file: file.to_path_buf(), line, column, policy, message: message(d) }
 }
 
+/// One file of a policy set: where it came from (for messages), and its text.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// The text of a policy set before it is parsed: the schema and the policy files, sorted
+/// by name. Read from a directory ([`Sources::read`]) or compiled in ([`Sources::builtin`]).
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// Shown in messages about the set as a whole (the directory, or the compiled-in set).
+    pub origin: PathBuf,
+    pub schema: SourceFile,
+    pub policies: Vec<SourceFile>,
+}
+
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin.rs"));
+}
+
+/// How the compiled-in set's files are named in messages and policy locations.
+pub const BUILTIN_ORIGIN: &str = "(built in)";
+
+impl Sources {
+    /// Reads a policy directory's files.
+    pub fn read(dir: &Path) -> Result<Self, PolicyError> {
+        let (schema_path, policy_paths) = files(dir)?;
+        let file = |path: PathBuf| Ok(SourceFile { text: read(&path)?, path });
+        Ok(Sources {
+            origin: dir.to_path_buf(),
+            schema: file(schema_path)?,
+            policies: policy_paths.into_iter().map(file).collect::<Result<_, PolicyError>>()?,
+        })
+    }
+
+    /// The repository's policy set as it was when this binary was built.
+    pub fn builtin() -> Self {
+        let origin = PathBuf::from(BUILTIN_ORIGIN);
+        Sources {
+            schema: SourceFile { path: origin.join(SCHEMA_FILE), text: builtin::SCHEMA.into() },
+            policies: builtin::POLICIES
+                .iter()
+                .map(|(name, text)| SourceFile { path: origin.join(POLICY_DIR).join(name), text: (*text).into() })
+                .collect(),
+            origin,
+        }
+    }
+}
+
 /// Reads and validates a policy directory. Every problem found is reported, each with its
 /// file and line.
 pub fn load(dir: &Path) -> Result<Loaded, PolicyError> {
-    let (schema_path, policy_paths) = files(dir)?;
+    load_sources(&Sources::read(dir)?)
+}
+
+/// Validates a policy set's text. The digest covers the files' names (`schema.cedarschema`,
+/// `policy-set/<name>`) and texts, so the compiled-in set and the same files in a directory
+/// have the same digest.
+pub fn load_sources(sources: &Sources) -> Result<Loaded, PolicyError> {
     let mut hasher = Sha256::new();
     let mut problems = Vec::new();
 
-    let schema_text = read(&schema_path)?;
-    digest_file(&mut hasher, SCHEMA_FILE, &schema_text);
-    let schema = match Schema::from_cedarschema_str(&schema_text) {
+    let (schema_path, schema_text) = (&sources.schema.path, &sources.schema.text);
+    digest_file(&mut hasher, SCHEMA_FILE, schema_text);
+    let schema = match Schema::from_cedarschema_str(schema_text) {
         Ok((s, _warnings)) => Some(s),
         Err(e) => {
-            problems.push(problem(&schema_path, &schema_text, &e, None));
+            problems.push(problem(schema_path, schema_text, &e, None));
             None
         }
     };
-    if policy_paths.is_empty() {
+    if sources.policies.is_empty() {
         problems.push(Problem {
-            file: dir.join(POLICY_DIR),
+            file: sources.origin.join(POLICY_DIR),
             line: 0,
             column: 0,
             policy: None,
@@ -149,15 +205,14 @@ pub fn load(dir: &Path) -> Result<Loaded, PolicyError> {
 
     let mut all = PolicySet::new();
     let mut meta: HashMap<PolicyId, PolicyMeta> = HashMap::new();
-    for path in &policy_paths {
-        let text = read(path)?;
+    for SourceFile { path, text } in &sources.policies {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        digest_file(&mut hasher, &format!("{POLICY_DIR}/{name}"), &text);
+        digest_file(&mut hasher, &format!("{POLICY_DIR}/{name}"), text);
         let pset = match text.parse::<PolicySet>() {
             Ok(p) => p,
             Err(errs) => {
                 for e in errs.iter() {
-                    problems.push(problem(path, &text, e, None));
+                    problems.push(problem(path, text, e, None));
                 }
                 continue;
             }
@@ -175,14 +230,14 @@ pub fn load(dir: &Path) -> Result<Loaded, PolicyError> {
                 from += i + src.len();
             }
         }
-        let line_of = |p: &cedar_policy::Policy| starts.get(p.id()).map_or(0, |&o| line_col(&text, o).0);
+        let line_of = |p: &cedar_policy::Policy| starts.get(p.id()).map_or(0, |&o| line_col(text, o).0);
         let user_id = |p: &cedar_policy::Policy| p.annotation("id").map(str::to_string);
 
         if let Some(v) = &validator {
             let result = v.validate(&pset, ValidationMode::Strict);
             for e in result.validation_errors() {
                 let policy = pset.policy(e.policy_id()).and_then(user_id);
-                let mut p = problem(path, &text, e, policy);
+                let mut p = problem(path, text, e, policy);
                 // Cedar names the policy by its position ("policy0"); ours names it by @id.
                 p.message = p.message.replace(&format!("for policy `{}`, ", e.policy_id()), "");
                 problems.push(p);

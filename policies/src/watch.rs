@@ -2,7 +2,8 @@
 //!
 //! A background thread polls the files' modification times and sizes once a second and
 //! checks a SIGHUP flag every 100 ms. Either triggers [`PolicyEngine::reload`]; the result
-//! (the new digest, or why the new set was rejected and the old one kept) is logged.
+//! (the new digest, or why the new set was rejected and the old one kept) is logged. The
+//! compiled-in set has no files: nothing is watched then.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,7 +36,7 @@ impl Drop for Watcher {
 type Fingerprint = Vec<(PathBuf, Option<SystemTime>, u64)>;
 
 fn fingerprint(engine: &PolicyEngine) -> Fingerprint {
-    let dir = engine.dir();
+    let Some(dir) = engine.dir() else { return Vec::new() };
     let mut paths = vec![dir.join(crate::SCHEMA_FILE)];
     if let Ok(rd) = std::fs::read_dir(dir.join(crate::POLICY_DIR)) {
         paths.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
@@ -52,16 +53,25 @@ fn fingerprint(engine: &PolicyEngine) -> Fingerprint {
         .collect()
 }
 
-/// Reloads `engine` on SIGHUP and whenever a file in its policy directory changes.
+/// Reloads `engine` on SIGHUP and whenever a file in its policy directory changes (see
+/// [`watch_every`] for an engine without a directory).
 pub fn watch(engine: Arc<PolicyEngine>) -> std::io::Result<Watcher> {
     watch_every(engine, Duration::from_secs(1))
 }
 
 /// [`watch`] with another polling interval for file changes.
+///
+/// An engine with the compiled-in set (no directory) has nothing that can change: no
+/// thread runs, and SIGHUP is only caught (so it does not end the process, as it would by
+/// default).
 pub fn watch_every(engine: Arc<PolicyEngine>, poll: Duration) -> std::io::Result<Watcher> {
     let stop = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
     let signal = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())?;
+    if engine.dir().is_none() {
+        tracing::debug!("the compiled-in policy set is in force; no policy directory to watch");
+        return Ok(Watcher { stop, signal: Some(signal), thread: None });
+    }
     let stop2 = stop.clone();
     let thread = std::thread::Builder::new().name("policy-watch".into()).spawn(move || {
         let mut seen = fingerprint(&engine);
@@ -101,4 +111,18 @@ pub fn watch_every(engine: Arc<PolicyEngine>, poll: Duration) -> std::io::Result
         }
     };
     Ok(Watcher { stop, signal: Some(signal), thread: Some(thread) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_set_is_not_watched() {
+        let engine = Arc::new(PolicyEngine::builtin(&crate::test_rules()).unwrap());
+        assert!(fingerprint(&engine).is_empty());
+        let w = watch_every(engine, Duration::from_millis(10)).unwrap();
+        assert!(w.thread.is_none());
+        assert!(w.signal.is_some(), "SIGHUP is still caught");
+    }
 }

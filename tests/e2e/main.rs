@@ -9,7 +9,9 @@
 //! - `kill_loop`: SIGKILL under concurrent load; every case file received has its records.
 //! - `portal`: the citizen portal: login against panva's oidc-provider (Node) and the sandbox
 //!   MitID broker, approve, revoke, receipts, Min log, and every bad login and form input.
-//! - `demo`: `sammen demo --once`, the README's main command, assembles a real case file.
+//! - `demo`: `sammen demo --once`, the README's main command, assembles a real case file,
+//!   from the repository's root and from an empty directory elsewhere (nothing read from the
+//!   repository).
 //! - `browser`: the citizen portal of `sammen demo` in headless chromium (tests/js), axe-core.
 //! - `audit_cli`: `sammen audit verify` names the first bad index in tampered copies of a
 //!   data directory; prune, export and checkpoint offline.

@@ -261,7 +261,7 @@ impl<S: Store> AuditLog<S> {
             .into_iter()
             .filter(|(_, b)| !b.is_empty())
             .map(|(i, b)| {
-                let r = serde_json::from_slice(&b)
+                let r = AuditRecord::from_leaf_bytes(&b)
                     .map_err(|e| AuditError::Corrupt(format!("record {i} does not read: {e}")))?;
                 Ok((i, r))
             })

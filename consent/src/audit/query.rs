@@ -118,7 +118,7 @@ pub struct AuditEntry {
 }
 
 fn decode(index: u64, bytes: &[u8]) -> Result<AuditRecord, AuditError> {
-    serde_json::from_slice(bytes).map_err(|e| AuditError::Corrupt(format!("record {index} does not read: {e}")))
+    AuditRecord::from_leaf_bytes(bytes).map_err(|e| AuditError::Corrupt(format!("record {index} does not read: {e}")))
 }
 
 impl<S: Store> AuditLog<S> {

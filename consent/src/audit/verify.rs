@@ -68,8 +68,11 @@ impl VerifyError {
     }
 }
 
-/// Offline verification of a whole store: recomputes every leaf from its stored record
-/// bytes (which must be canonical records), every stored subtree hash, the root of every
+/// Offline verification of a whole store: recomputes every leaf hash from its stored record
+/// bytes, exactly as stored (they are what was hashed), which must be in the canonical form
+/// of their version ([`AuditRecord::check_canonical`]: RFC 8785 JSON for version 2, checked
+/// on the JSON value so a record with fields newer than this build still verifies; the
+/// frozen layout for version 1), every stored subtree hash, the root of every
 /// stored checkpoint, and checks every checkpoint's signature against `key`. Streams the
 /// log in chunks, keeping O(log n) state. Names the first bad index on mismatch.
 ///
@@ -108,7 +111,9 @@ pub async fn verify_store<S: Store>(store: &S, key: &VerifyingKey) -> Result<Ver
             let hash = if bytes.is_empty() && *index < pruned_below {
                 pruned_hashes.next().flatten().ok_or(VerifyError::Missing { index: *index })?
             } else {
-                AuditRecord::from_canonical_bytes(bytes)
+                // The stored bytes are what was hashed; their form is checked on the JSON
+                // (and version) alone, so fields this build does not know are no obstacle.
+                AuditRecord::check_canonical(bytes)
                     .map_err(|reason| VerifyError::Unreadable { index: *index, reason })?;
                 leaf_hash(bytes)
             };

@@ -6,6 +6,10 @@
 //! assembles a case file through the real HTTPS API to show that everything answers, and
 //! prints ready-to-paste `curl` commands. Request bodies go into files, so no CPR number
 //! is printed.
+//!
+//! It reads nothing from the repository: the policy set, the configuration's defaults and
+//! the portal's templates and stylesheet are compiled in, so it runs from any directory
+//! (its files go under `<data_dir>/demo`, by default `./data/demo`).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -40,6 +44,12 @@ const CATEGORIES: [&str; 5] = ["health.lae265", "health.correspondence", "jobcen
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     let mut settings = cli.settings()?;
+    // The compiled-in policy set unless a directory is given (--policies or [policies] dir).
+    let policy_source = match &settings.policies.dir {
+        Some(dir) if !dir.is_dir() => anyhow::bail!("the policy directory {} does not exist", dir.display()),
+        Some(dir) => policies::PolicySource::Dir(dir.clone()),
+        None => policies::PolicySource::Builtin,
+    };
     let dir = settings.data_dir.join("demo");
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
@@ -103,12 +113,6 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
             scopes: vec!["mitid".into(), "ssn".into()],
         },
     });
-    if !settings.policies.dir.exists() {
-        anyhow::bail!(
-            "the policy directory {} does not exist; run the demo from the repository's root",
-            settings.policies.dir.display()
-        );
-    }
 
     // One consent, as the citizen would have granted it in the portal.
     let store = consent::store::open(settings.store.kind, &settings.data_dir)?;
@@ -218,6 +222,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     println!("  gateway (caseworker API)  {url}/api/v1  (OpenAPI: {url}/api/v1/openapi.json)");
     println!("  sandbox admin (faults)    {}", sandbox.admin_url());
     println!("  MitID broker (sandbox)    {}", sandbox.broker_url());
+    println!("  policy set                {policy_source}");
     println!();
     println!("Seeded: {who} ({citizen}, synthetic) granted consent {} to {CASEWORKER_UNIT}", granted.id);
     println!("for rehabilitation-team: LÆ 265, MedCom letters, the jobcenter case and the CV — not social.case.");

@@ -2,12 +2,13 @@
 //!
 //! `check [DIR]` validates a policy directory (`schema.cedarschema` and
 //! `policy-set/*.cedar`) strictly, as the gateway does at start-up, and prints each problem
-//! with its file and line. `explain` decides a request written as JSON (from a file or
+//! with its file and line. Without DIR both commands take `--policies DIR` or `[policies]
+//! dir`, and without either the policy set compiled into the binary. `explain` decides a request written as JSON (from a file or
 //! standard input; the format is in `policies::explain`) and prints the decision with its
 //! basis, the determining policies and the reasons.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -23,17 +24,16 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate a policy directory against its schema.
+    /// Validate a policy directory (or the compiled-in policy set) against its schema.
     Check {
-        /// The policy directory.
-        #[arg(default_value = "policies")]
-        dir: PathBuf,
+        /// The policy directory; default: the configured one, else the compiled-in set.
+        dir: Option<PathBuf>,
     },
     /// Decide a request given as JSON and explain the decision.
     Explain {
-        /// The policy directory.
-        #[arg(long, default_value = "policies")]
-        dir: PathBuf,
+        /// The policy directory; default: the configured one, else the compiled-in set.
+        #[arg(long)]
+        dir: Option<PathBuf>,
         /// The request as JSON; standard input when absent or "-".
         file: Option<PathBuf>,
         /// Print the decision as JSON.
@@ -45,7 +45,15 @@ enum Command {
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     match &args.command {
         Command::Check { dir } => {
-            let s = policies::check(dir)?;
+            let dir = match dir {
+                Some(dir) => Some(dir.clone()),
+                None => cli.settings()?.policies.dir,
+            };
+            let s = match &dir {
+                Some(dir) => policies::check(dir)?,
+                None => policies::check_builtin()?,
+            };
+            let name = dir.as_deref().map_or_else(|| "the compiled-in policy set".into(), |d| d.display().to_string());
             let mut out = std::io::stdout().lock();
             for (id, effect, reference) in &s.policies {
                 match reference {
@@ -53,7 +61,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
                     None => writeln!(out, "{effect:6} {id}")?,
                 }
             }
-            writeln!(out, "{}: {} policies, valid; digest {}", dir.display(), s.policies.len(), s.digest)?;
+            writeln!(out, "{name}: {} policies, valid; digest {}", s.policies.len(), s.digest)?;
             Ok(())
         }
         Command::Explain { dir, file, json } => {
@@ -67,8 +75,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
                     s
                 }
             };
-            let rules = cli.settings()?.domain.into_rules()?;
-            let engine = PolicyEngine::load(dir, &rules)?;
+            let settings = cli.settings()?;
+            let dir: Option<&Path> = dir.as_deref().or(settings.policies.dir.as_deref());
+            let engine = PolicyEngine::load_or_builtin(dir, &settings.domain.clone().into_rules()?)?;
             let decision = policies::explain::explain(&engine, &input)?;
             let text = if *json {
                 serde_json::to_string_pretty(&decision)? + "\n"
