@@ -123,7 +123,7 @@ async fn an_old_log_still_verifies_with_new_records_after_it() {
     assert_eq!(entries[5].1, record(5));
 
     // A version 1 leaf altered inside a string still parses but no longer hashes right.
-    let leaves = store.db().open_tree("audit_leaves").unwrap();
+    let leaves = store.raw_tree("audit_leaves").unwrap();
     let altered = V1_LEAVES[2].replace("req-2", "req-3");
     leaves.insert(2u64.to_be_bytes(), altered.as_bytes()).unwrap();
     let e = verify(&store).await.unwrap_err();
