@@ -138,6 +138,15 @@ impl ApiError {
         )
     }
 
+    /// A change that is saved, but whose audit record could not be confirmed in the log yet
+    /// (it is queued durably and written later): answered like `audit-unavailable` (503).
+    pub fn audit_pending() -> Self {
+        Self::new(
+            ProblemKind::AuditUnavailable,
+            "the change is saved, but its audit record could not be confirmed yet; read its status before retrying",
+        )
+    }
+
     pub fn problem(&self) -> Problem {
         Problem {
             type_: self.kind.type_uri(),
