@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use chrono::{TimeZone, Utc};
 use consent::audit::{AuditDecision, AuditKind, AuditRecord};
 use consent::block::{Block, BlockEvent, BlockId};
-use consent::store::ConsentChange;
+use consent::store::{ConsentChange, OutboxEntry, PendingAudit};
 use consent::{
     AuditBatch, AuditPrune, Category, Consent, ConsentEvent, ConsentId, Cpr, Purpose, SledStore, Store, StoreError,
     UnitId,
@@ -71,8 +71,8 @@ impl Store for Flaky {
     async fn import_consents(&self, changes: &[ConsentChange<'_>]) -> Result<(), StoreError> {
         self.inner.import_consents(changes).await
     }
-    async fn commit_block(&self, event: &BlockEvent, state: &Block) -> Result<(), StoreError> {
-        self.inner.commit_block(event, state).await
+    async fn commit_block(&self, event: &BlockEvent, state: &Block, audit: OutboxEntry<'_>) -> Result<(), StoreError> {
+        self.inner.commit_block(event, state, audit).await
     }
     async fn consent(&self, id: ConsentId) -> Result<Option<Consent>, StoreError> {
         self.inner.consent(id).await
@@ -119,6 +119,9 @@ impl Store for Flaky {
                 self.inner.audit_append(batch).await
             }
         }
+    }
+    async fn audit_outbox(&self, limit: usize) -> Result<Vec<PendingAudit>, StoreError> {
+        self.inner.audit_outbox(limit).await
     }
     async fn audit_size(&self) -> Result<u64, StoreError> {
         self.inner.audit_size().await
