@@ -425,7 +425,7 @@ impl<S: Store> Writer<S> {
                 },
                 _ = tick.tick() => {
                     match self.drain_outbox().await {
-                        Ok(0) => {}
+                        Ok(0) => self.probe().await,
                         Ok(n) => tracing::warn!(records = n, "appended audit records left in the outbox"),
                         Err(e) => tracing::error!(error = %e, "appending audit records left in the outbox failed"),
                     }
@@ -491,6 +491,32 @@ impl<S: Store> Writer<S> {
                     }
                 }
             }
+        }
+    }
+
+    /// After a failed write and with nothing in the outbox to retry: asks the store whether it
+    /// takes durable writes again and re-reads the tree, so the log becomes writable without
+    /// waiting for someone to append (the consent service refuses changes until then).
+    async fn probe(&mut self) {
+        if self.shared.writable.load(Ordering::Acquire) {
+            return;
+        }
+        let healed = async {
+            self.store.ping().await?;
+            if self.frontier.is_none() {
+                let (f, latest) = load_frontier(&self.store).await?;
+                self.shared.size.store(f.size(), Ordering::Release);
+                self.last_time = latest.map(|c| c.time).max(self.last_time);
+                self.frontier = Some(f);
+            }
+            Ok::<(), AuditError>(())
+        };
+        match healed.await {
+            Ok(()) => {
+                tracing::info!("the audit store takes writes again");
+                self.shared.writable.store(true, Ordering::Release);
+            }
+            Err(e) => tracing::warn!(error = %e, "the audit store still fails"),
         }
     }
 
