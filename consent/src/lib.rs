@@ -19,16 +19,16 @@ pub mod vocabulary;
 pub use block::{Block, BlockId, BlockTarget};
 pub use cpr::{Cpr, CprError};
 pub use ledger::{DomainConfig, Ledger, LedgerError, TermsInput};
-pub use service::{Actor, ConsentService, ServiceError};
 pub use lifecycle::{RuleError, Rules};
 pub use organisation::{Directory, MunicipalityCode, Unit, UnitId, UnitKind};
 pub use record::{
     Channel, Consent, ConsentEvent, ConsentId, ConsentStatus, DataPeriod, Grantor, Period, Requester, State,
 };
+pub use service::{Actor, ConsentService, ServiceError};
 pub use store::SessionStore;
 pub use store::{
-    AuditBatch, AuditNode, AuditPrune, Backend, Engine, OutboxEntry, OutboxId, PendingAudit, SharedStore, SledStore, Store,
-    StoreError,
+    AuditBatch, AuditNode, AuditPrune, Backend, Engine, OutboxEntry, OutboxId, PendingAudit, SharedStore, SledStore,
+    Store, StoreError,
 };
 pub use vocabulary::{Category, Description, Purpose, Vocabulary};
 

@@ -1,4 +1,4 @@
-//! [`ConsentService`]: the one way to change a consent or a block (invariant 3).
+//! [`ConsentService`]: the one way to change a consent or a block (DESIGN.md invariant 3).
 //!
 //! Each change is committed together with its audit record, in one store transaction (the
 //! record goes into the audit outbox, see [`crate::store::OutboxEntry`]); the service then
@@ -187,7 +187,11 @@ impl<S: Store + Clone> ConsentService<S> {
         move |event, state| self.audit.outbox_record(&consent_record(event, state, actor, now))
     }
 
-    fn block_audit<'a>(&'a self, actor: &'a Actor, now: DateTime<Utc>) -> impl Fn(&BlockEvent, &Block) -> OutboxRecord + 'a {
+    fn block_audit<'a>(
+        &'a self,
+        actor: &'a Actor,
+        now: DateTime<Utc>,
+    ) -> impl Fn(&BlockEvent, &Block) -> OutboxRecord + 'a {
         move |event, state| self.audit.outbox_record(&block_record(event, state, actor, now))
     }
 
@@ -272,7 +276,8 @@ impl<S: Store + Clone> ConsentService<S> {
         now: DateTime<Utc>,
     ) -> Result<Block, ServiceError> {
         self.admit()?;
-        let changed = self.ledger.place_block(citizen, target, actor.channel, now, self.block_audit(actor, now)).await?;
+        let changed =
+            self.ledger.place_block(citizen, target, actor.channel, now, self.block_audit(actor, now)).await?;
         self.done(changed).await
     }
 

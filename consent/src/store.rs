@@ -15,7 +15,7 @@
 //! level 0 of the nodes, stay, so roots, proofs and verification are unchanged).
 //!
 //! The audit outbox makes a consent or block change and its audit record one transaction
-//! (invariant 3): every change carries an [`OutboxEntry`] that the store writes together
+//! (DESIGN.md invariant 3): every change carries an [`OutboxEntry`] that the store writes together
 //! with the event and state; the audit log's writer later moves outbox entries into the
 //! Merkle log, deleting them in the same [`Store::audit_append`] transaction as the leaves
 //! ([`AuditBatch::outbox`]). A crash between the two leaves the record in the outbox, and
@@ -156,8 +156,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes a block event, the block's new state and the change's audit record (in the
     /// outbox) in one transaction; durable on return.
-    async fn commit_block(&self, event: &BlockEvent, state: &Block, audit: OutboxEntry<'_>)
-    -> Result<(), StoreError>;
+    async fn commit_block(&self, event: &BlockEvent, state: &Block, audit: OutboxEntry<'_>) -> Result<(), StoreError>;
 
     async fn consent(&self, id: ConsentId) -> Result<Option<Consent>, StoreError>;
 
@@ -296,12 +295,7 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     async fn import_consents(&self, changes: &[ConsentChange<'_>]) -> Result<(), StoreError> {
         (**self).import_consents(changes).await
     }
-    async fn commit_block(
-        &self,
-        event: &BlockEvent,
-        state: &Block,
-        audit: OutboxEntry<'_>,
-    ) -> Result<(), StoreError> {
+    async fn commit_block(&self, event: &BlockEvent, state: &Block, audit: OutboxEntry<'_>) -> Result<(), StoreError> {
         (**self).commit_block(event, state, audit).await
     }
     async fn consent(&self, id: ConsentId) -> Result<Option<Consent>, StoreError> {

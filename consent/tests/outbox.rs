@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 use audit_support::{FAIL_AFTER, FAIL_BEFORE, Flaky, OK};
 use common::kill_loop;
 use common::*;
+use consent::audit::OutboxRecord;
 use consent::audit::{AuditConfig, AuditKind, AuditLog, verify_store};
 use consent::block::{BlockEvent, BlockEventKind, apply_block};
 use consent::lifecycle::apply;
+use consent::record::EventKind;
 use consent::service::{block_record, consent_record};
 use consent::store::ConsentChange;
-use consent::audit::OutboxRecord;
-use consent::record::EventKind;
 use consent::{
     Actor, BlockId, BlockTarget, Channel, ConsentEvent, ConsentId, ConsentService, Cpr, Grantor, Ledger, Requester,
     ServiceError, SledStore, Store,

@@ -232,9 +232,7 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
     let portal = match &settings.portal {
-        Some(p) => Some(
-            crate::portal::start(p, state.consents.clone(), receipt_key, stopped.clone()).await?,
-        ),
+        Some(p) => Some(crate::portal::start(p, state.consents.clone(), receipt_key, stopped.clone()).await?),
         None => None,
     };
     tokio::spawn(crate::admin::retention::run(state.audit.clone(), settings.audit.retention_days(), stopped.clone()));

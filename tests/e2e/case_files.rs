@@ -109,7 +109,8 @@ async fn consent_requested_via_api_approved_then_revoked() {
     assert!(kinds.contains(&AuditKind::ConsentRequested));
     // Each change of the consent has one record naming its event: the request by the
     // caseworker's system, the approval and revocation by the citizen.
-    for (version, kind) in [(1, AuditKind::ConsentRequested), (2, AuditKind::ConsentApproved), (3, AuditKind::ConsentRevoked)]
+    for (version, kind) in
+        [(1, AuditKind::ConsentRequested), (2, AuditKind::ConsentApproved), (3, AuditKind::ConsentRevoked)]
     {
         let subject = format!("consent:{id}.{version}");
         let named: Vec<_> = records.iter().filter(|(_, r)| r.subject.as_deref() == Some(subject.as_str())).collect();

@@ -1,6 +1,6 @@
 //! `sammen consent grant|revoke` as real processes: each change is committed with its
 //! audit record and the command returns only once the record is in the signed log
-//! (invariant 3). No gateway runs (sled locks the store); no configuration file either,
+//! (DESIGN.md invariant 3). No gateway runs (sled locks the store); no configuration file either,
 //! so the compiled-in defaults apply.
 
 use std::io::Write;

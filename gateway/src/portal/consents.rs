@@ -10,9 +10,7 @@ use axum::response::Response;
 use chrono::{Months, Utc};
 use consent::audit::AuditKind;
 use consent::receipt::ReceiptAction;
-use consent::{
-    Category, Consent, ConsentId, ConsentStatus, Period, Purpose, State as Recorded, TermsInput, UnitId,
-};
+use consent::{Category, Consent, ConsentId, ConsentStatus, Period, Purpose, State as Recorded, TermsInput, UnitId};
 
 use super::pages::{
     ConsentPage, ConsentView, GrantPage, Group, LoginPage, OverviewPage, RequestPage, RevokePage, date, render,
@@ -170,9 +168,7 @@ pub async fn answer(
     let now = Utc::now();
     let actor = citizen_actor();
     let (result, kind) = match form.get("answer") {
-        Some("approve") => {
-            (state.consents.approve(c.id, &session.cpr, &actor, now).await, AuditKind::ConsentApproved)
-        }
+        Some("approve") => (state.consents.approve(c.id, &session.cpr, &actor, now).await, AuditKind::ConsentApproved),
         Some("reject") => (state.consents.reject(c.id, &session.cpr, &actor, now).await, AuditKind::ConsentRejected),
         _ => {
             return page(

@@ -137,8 +137,8 @@ async fn create_inner(
         caller.caseworker.unit.clone(),
         id.to_string(),
     );
-    let consent = state.consents.request(input, requester, explanation, respond_by, &actor, now).await.map_err(
-        |e| match e {
+    let consent =
+        state.consents.request(input, requester, explanation, respond_by, &actor, now).await.map_err(|e| match e {
             ServiceError::Ledger(LedgerError::Rule(r)) => ApiError::new(ProblemKind::InvalidRequest, r.to_string()),
             ServiceError::AuditUnavailable => ApiError::audit_unavailable(),
             ServiceError::AuditPending(e) => {
@@ -149,8 +149,7 @@ async fn create_inner(
                 tracing::error!(error = %e, "the ledger failed");
                 ApiError::internal("the consent ledger failed")
             }
-        },
-    )?;
+        })?;
     tracing::info!(system = %caller.system.id, consent = %consent.id, "consent requested");
     let location = format!("/api/v1/consent-requests/{}", consent.id);
     let mut resp = (StatusCode::CREATED, Json(ConsentView::of(&consent, now))).into_response();
