@@ -195,7 +195,10 @@ pub trait Store: Send + Sync + 'static {
     /// `batch.outbox`; durable on return. All or nothing.
     async fn audit_append(&self, batch: AuditBatch<'_>) -> Result<(), StoreError>;
 
-    /// Up to `limit` audit records waiting in the outbox, oldest first.
+    /// Up to `limit` audit records waiting in the outbox, oldest first. Only the audit log's
+    /// writer drains the outbox (one process per sled store); an adapter shared by several
+    /// instances (PostgreSQL) must make the drain safe across them: delete the batch's
+    /// outbox rows with `delete … returning` in the batch transaction.
     async fn audit_outbox(&self, limit: usize) -> Result<Vec<PendingAudit>, StoreError>;
 
     /// The number of audit leaves stored (the tree size of the last committed batch).

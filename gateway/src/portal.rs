@@ -358,3 +358,42 @@ pub fn ledger_refusal(e: LedgerError, session: &Session) -> Response {
     tracing::info!(refusal = %e, "portal action refused by the ledger");
     page(status, heading, &[&text], &back, Some(session))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        let now = Utc::now();
+        Session {
+            cpr: consent::Cpr::parse("0101709901").unwrap(),
+            name: None,
+            loa: "substantial".into(),
+            csrf: "token".into(),
+            created: now,
+            last_seen: now,
+            id_token: None,
+        }
+    }
+
+    async fn body(r: Response) -> String {
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_pending_audit_record_is_saved_but_not_confirmed() {
+        let s = session();
+        let pending = ServiceError::AuditPending(consent::audit::AuditError::Closed);
+        let r = service_refusal(pending, &s);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body(r).await.contains("Din ændring er gemt, men kunne ikke bekræftes"));
+
+        let r = service_refusal(ServiceError::AuditUnavailable, &s);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body(r).await.contains("Der skete en fejl"));
+
+        let refused = ServiceError::Ledger(LedgerError::NoSuchConsent(consent::ConsentId::new()));
+        assert_eq!(service_refusal(refused, &s).status(), StatusCode::NOT_FOUND);
+    }
+}

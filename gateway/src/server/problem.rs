@@ -211,4 +211,12 @@ mod tests {
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
     }
+
+    #[test]
+    fn a_saved_change_whose_record_is_pending_is_a_503_that_says_it_is_saved() {
+        let e = ApiError::audit_pending();
+        assert_eq!(e.kind, ProblemKind::AuditUnavailable);
+        assert!(e.detail.contains("saved"));
+        assert_eq!(e.into_response().status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
 }
