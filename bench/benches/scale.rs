@@ -45,6 +45,7 @@ fn open_or_build(rt: &tokio::runtime::Runtime, n: usize) -> (Ledger<SledStore>, 
         let p = rt
             .block_on(preload::preload(
                 &dir.join("store"),
+                &dir.join("audit-signing.key"),
                 rules(),
                 n,
                 preload::Subjects {

@@ -392,6 +392,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     let rules = settings.domain.clone().into_rules()?;
     let preloaded = preload::preload(
         &data_dir.join("store"),
+        &settings.audit.key_file(&data_dir),
         rules,
         opts.consents,
         preload::Subjects { citizens: &subjects, unit: UNIT, purpose: PURPOSE, categories: &CATEGORIES },

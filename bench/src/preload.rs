@@ -1,7 +1,8 @@
 //! The gateway's store before it starts: `n` synthetic consents (4 per synthetic citizen,
 //! a mix of grantees, purposes and categories) and, for each citizen the load asks about,
 //! the consent that lets the rehabilitation team see the four categories. Everything goes
-//! through `Ledger::import_grants` (the same rules as a single grant).
+//! through `ConsentService::import_grants` (the same rules as a single grant, and one
+//! `consent_granted` audit record per consent, signed with the gateway's audit key).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -9,7 +10,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::{DateTime, Months, Utc};
-use consent::{Category, Channel, Cpr, Ledger, Period, Purpose, Rules, SledStore, TermsInput, UnitId};
+use consent::audit::{AuditConfig, AuditLog};
+use consent::{
+    Actor, Category, Channel, ConsentService, Cpr, Ledger, Period, Purpose, Rules, SledStore, TermsInput, UnitId,
+};
 
 pub const PER_CITIZEN: usize = 4;
 const BATCH: usize = 5_000;
@@ -64,9 +68,11 @@ pub struct Subjects<'a> {
 }
 
 /// Imports about `n` synthetic consents plus one matching consent per subject into the
-/// store at `store_dir`, then closes it.
+/// store at `store_dir`, with their audit records signed by the key in `audit_key_file`
+/// (created when absent), then closes it.
 pub async fn preload(
     store_dir: &Path,
+    audit_key_file: &Path,
     rules: Rules,
     n: usize,
     subjects: Subjects<'_>,
@@ -75,7 +81,10 @@ pub async fn preload(
     let Subjects { citizens: subjects, unit, purpose, categories } = subjects;
     let started = Instant::now();
     let store = SledStore::open(store_dir).with_context(|| format!("opening {}", store_dir.display()))?;
-    let ledger = Ledger::new(store, rules);
+    let key = gateway::server::signing_key(audit_key_file, true)?;
+    let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await?;
+    let consents = ConsentService::new(Ledger::new(store, rules), audit);
+    let actor = Actor::citizen(Channel::Cli);
     let until = now.checked_add_months(Months::new(11)).context("period")?;
     let period = Period { from: now, until };
     let mut count = 0;
@@ -89,16 +98,17 @@ pub async fn preload(
         })
         .collect();
     count += subjects_terms.len();
-    ledger.import_grants(subjects_terms, Channel::Cli, now).await.context("importing the subjects' consents")?;
+    consents.import_grants(subjects_terms, &actor, now).await.context("importing the subjects' consents")?;
     let citizens = n.div_ceil(PER_CITIZEN);
     let all: Vec<(usize, usize)> = (0..citizens).flat_map(|i| (0..PER_CITIZEN).map(move |k| (i, k))).take(n).collect();
     for chunk in all.chunks(BATCH) {
         let inputs = chunk.iter().map(|&(i, k)| synthetic(i, k, period)).collect();
-        ledger.import_grants(inputs, Channel::Cli, now).await.context("importing synthetic consents")?;
+        consents.import_grants(inputs, &actor, now).await.context("importing synthetic consents")?;
         count += chunk.len();
     }
-    ledger.store().flush().await?;
-    let bytes_on_disk = ledger.store().size_on_disk()?;
+    let store = consents.ledger().store();
+    store.flush().await?;
+    let bytes_on_disk = store.size_on_disk()?;
     Ok(Preloaded { consents: count, seconds: started.elapsed().as_secs_f64(), bytes_on_disk })
 }
 

@@ -71,17 +71,26 @@ pub fn open_store(n: usize) -> (Ledger<SledStore>, usize) {
     let marker = dir.join("complete");
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&dir);
-        let ledger = Ledger::new(SledStore::open(&dir.join("store")).unwrap(), rules());
+        let store = SledStore::open(&dir.join("store")).unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
+        let audit = rt
+            .block_on(consent::audit::AuditLog::open(
+                store.clone(),
+                consent::audit::generate_signing_key(),
+                Default::default(),
+            ))
+            .unwrap();
+        let service = consent::ConsentService::new(Ledger::new(store, rules()), audit);
+        let actor = consent::Actor::citizen(Channel::Cli);
         let started = Instant::now();
         let batch = 20_000 / PER_CITIZEN;
         for first in (0..citizens).step_by(batch) {
             let inputs = (first..(first + batch).min(citizens))
                 .flat_map(|i| (0..PER_CITIZEN).map(move |k| terms(i, k)))
                 .collect();
-            rt.block_on(ledger.import_grants(inputs, Channel::Cli, now() - chrono::Duration::days(91))).unwrap();
+            rt.block_on(service.import_grants(inputs, &actor, now() - chrono::Duration::days(91))).unwrap();
         }
-        drop(ledger);
+        drop(service);
         std::fs::write(&marker, b"").unwrap();
         eprintln!("built a store of {n} consents in {:?}", started.elapsed());
     }

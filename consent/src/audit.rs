@@ -28,7 +28,7 @@ mod record;
 mod retention;
 mod verify;
 
-pub use appender::{Appended, AuditConfig, AuditLog, AuditStats};
+pub use appender::{Appended, AuditConfig, AuditLog, AuditStats, OutboxRecord};
 pub use checkpoint::{CHECKPOINT_CONTEXT, SignedCheckpoint, checkpoint_message, generate_signing_key, key_id};
 pub use merkle::{Hash, MemoryTree, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion};
 pub use query::{AuditEntry, AuditFilter, AuditPage};

@@ -1,8 +1,13 @@
 //! The consent ledger: the only way consents and blocks change.
 //!
 //! Each operation reads the current state, asks [`Rules::check`] whether the change may
-//! happen, computes the new state with [`apply`], and commits event and state together
-//! through the [`Store`] (optimistic version check; a concurrent change is retried).
+//! happen, computes the new state with [`apply`], builds the change's audit record from the
+//! event and the new state, and commits event, state and record together through the
+//! [`Store`] (optimistic version check; a concurrent change is retried).
+//!
+//! The changing operations are crate-private: callers change consents through
+//! [`crate::service::ConsentService`], which supplies the audit record and waits for it.
+//! Reads are public.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -11,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::audit::OutboxRecord;
 use crate::block::{Block, BlockError, BlockEvent, BlockEventKind, BlockId, BlockTarget, apply_block};
 use crate::cpr::Cpr;
 use crate::lifecycle::{RuleError, Rules, apply};
@@ -126,7 +132,8 @@ impl<S: Store> Ledger<S> {
     }
 
     /// A caseworker asks the citizen for consent.
-    pub async fn request(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn request(
         &self,
         input: TermsInput,
         requested_by: Requester,
@@ -134,34 +141,37 @@ impl<S: Store> Ledger<S> {
         respond_by: DateTime<Utc>,
         channel: Channel,
         now: DateTime<Utc>,
-    ) -> Result<Consent, LedgerError> {
+        audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
+    ) -> Result<(Consent, OutboxRecord), LedgerError> {
         let (terms, body) = input.into_terms();
         let kind = EventKind::Requested { terms: Box::new(terms), requested_by, explanation, respond_by };
-        self.create(kind, None, body, channel, now).await
+        self.create(kind, None, body, channel, now, audit).await
     }
 
     /// The citizen grants a consent directly.
-    pub async fn grant(
+    pub(crate) async fn grant(
         &self,
         input: TermsInput,
         actor: &Cpr,
         channel: Channel,
         now: DateTime<Utc>,
-    ) -> Result<Consent, LedgerError> {
+        audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
+    ) -> Result<(Consent, OutboxRecord), LedgerError> {
         let (terms, body) = input.into_terms();
         let kind = EventKind::Granted { terms: Box::new(terms), by: Grantor::Citizen };
-        self.create(kind, Some(actor), body, channel, now).await
+        self.create(kind, Some(actor), body, channel, now, audit).await
     }
 
     /// Imports consents the citizens granted elsewhere (e.g. on paper, or in a system being
     /// replaced), each checked by the same rules as [`Ledger::grant`], in one transaction.
     /// All or nothing: one invalid consent refuses the whole batch.
-    pub async fn import_grants(
+    pub(crate) async fn import_grants(
         &self,
         inputs: Vec<TermsInput>,
         channel: Channel,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Consent>, LedgerError> {
+        audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
+    ) -> Result<Vec<(Consent, OutboxRecord)>, LedgerError> {
         let mut prepared = Vec::with_capacity(inputs.len());
         for input in inputs {
             let citizen = input.citizen;
@@ -170,14 +180,20 @@ impl<S: Store> Ledger<S> {
             let event = ConsentEvent { consent_id: ConsentId::new(), version: 1, at: now, channel, kind };
             self.rules.check(None, &event, Some(&citizen), now)?;
             let state = apply(None, &event)?;
-            prepared.push((event, state, body));
+            let record = audit(&event, &state);
+            prepared.push((event, state, body, record));
         }
         let changes: Vec<_> = prepared
             .iter()
-            .map(|(event, state, body)| ConsentChange { event, state, text_body: Some(body.as_str()) })
+            .map(|(event, state, body, record)| ConsentChange {
+                event,
+                state,
+                text_body: Some(body.as_str()),
+                audit: record.entry(),
+            })
             .collect();
         self.store.import_consents(&changes).await?;
-        Ok(prepared.into_iter().map(|(_, state, _)| state).collect())
+        Ok(prepared.into_iter().map(|(_, state, _, record)| (state, record)).collect())
     }
 
     async fn create(
@@ -187,43 +203,49 @@ impl<S: Store> Ledger<S> {
         body: String,
         channel: Channel,
         now: DateTime<Utc>,
-    ) -> Result<Consent, LedgerError> {
+        audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
+    ) -> Result<(Consent, OutboxRecord), LedgerError> {
         let event = ConsentEvent { consent_id: ConsentId::new(), version: 1, at: now, channel, kind };
         self.rules.check(None, &event, actor, now)?;
         let state = apply(None, &event)?;
-        self.store.commit_consent(ConsentChange { event: &event, state: &state, text_body: Some(&body) }).await?;
-        Ok(state)
+        let record = audit(&event, &state);
+        let change = ConsentChange { event: &event, state: &state, text_body: Some(&body), audit: record.entry() };
+        self.store.commit_consent(change).await?;
+        Ok((state, record))
     }
 
-    pub async fn approve(
+    pub(crate) async fn approve(
         &self,
         id: ConsentId,
         actor: &Cpr,
         channel: Channel,
         now: DateTime<Utc>,
-    ) -> Result<Consent, LedgerError> {
-        self.transition(id, actor, channel, now, || EventKind::Approved { by: Grantor::Citizen }).await
+        audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
+    ) -> Result<(Consent, OutboxRecord), LedgerError> {
+        self.transition(id, actor, channel, now, || EventKind::Approved { by: Grantor::Citizen }, audit).await
     }
 
-    pub async fn reject(
+    pub(crate) async fn reject(
         &self,
         id: ConsentId,
         actor: &Cpr,
         channel: Channel,
         now: DateTime<Utc>,
-    ) -> Result<Consent, LedgerError> {
-        self.transition(id, actor, channel, now, || EventKind::Rejected { by: Grantor::Citizen }).await
+        audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
+    ) -> Result<(Consent, OutboxRecord), LedgerError> {
+        self.transition(id, actor, channel, now, || EventKind::Rejected { by: Grantor::Citizen }, audit).await
     }
 
     /// Revocation is immediate: the next lookup no longer finds the consent.
-    pub async fn revoke(
+    pub(crate) async fn revoke(
         &self,
         id: ConsentId,
         actor: &Cpr,
         channel: Channel,
         now: DateTime<Utc>,
-    ) -> Result<Consent, LedgerError> {
-        self.transition(id, actor, channel, now, || EventKind::Revoked { by: Grantor::Citizen }).await
+        audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
+    ) -> Result<(Consent, OutboxRecord), LedgerError> {
+        self.transition(id, actor, channel, now, || EventKind::Revoked { by: Grantor::Citizen }, audit).await
     }
 
     async fn transition(
@@ -233,28 +255,33 @@ impl<S: Store> Ledger<S> {
         channel: Channel,
         now: DateTime<Utc>,
         kind: impl Fn() -> EventKind,
-    ) -> Result<Consent, LedgerError> {
+        audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
+    ) -> Result<(Consent, OutboxRecord), LedgerError> {
         let mut attempt = 0;
         loop {
             let current = self.store.consent(id).await?.ok_or(LedgerError::NoSuchConsent(id))?;
             let event = ConsentEvent { consent_id: id, version: current.version + 1, at: now, channel, kind: kind() };
             self.rules.check(Some(&current), &event, Some(actor), now)?;
             let state = apply(Some(current), &event)?;
-            match self.store.commit_consent(ConsentChange { event: &event, state: &state, text_body: None }).await {
+            // The record is built from this attempt's event and state (a retry re-reads both).
+            let record = audit(&event, &state);
+            let change = ConsentChange { event: &event, state: &state, text_body: None, audit: record.entry() };
+            match self.store.commit_consent(change).await {
                 Err(StoreError::Conflict { .. }) if attempt < RETRIES => attempt += 1,
-                r => return r.map(|()| state).map_err(Into::into),
+                r => return r.map(|()| (state, record)).map_err(Into::into),
             }
         }
     }
 
     /// The citizen blocks a unit (and everything below it) or a category.
-    pub async fn place_block(
+    pub(crate) async fn place_block(
         &self,
         citizen: &Cpr,
         target: BlockTarget,
         channel: Channel,
         now: DateTime<Utc>,
-    ) -> Result<Block, LedgerError> {
+        audit: impl Fn(&BlockEvent, &Block) -> OutboxRecord,
+    ) -> Result<(Block, OutboxRecord), LedgerError> {
         match &target {
             BlockTarget::Unit(u) => {
                 self.rules.directory.get(u)?;
@@ -269,17 +296,19 @@ impl<S: Store> Ledger<S> {
             kind: BlockEventKind::Placed { citizen: *citizen, target },
         };
         let state = apply_block(None, &event)?;
-        self.store.commit_block(&event, &state).await?;
-        Ok(state)
+        let record = audit(&event, &state);
+        self.store.commit_block(&event, &state, record.entry()).await?;
+        Ok((state, record))
     }
 
-    pub async fn lift_block(
+    pub(crate) async fn lift_block(
         &self,
         id: BlockId,
         actor: &Cpr,
         channel: Channel,
         now: DateTime<Utc>,
-    ) -> Result<Block, LedgerError> {
+        audit: impl Fn(&BlockEvent, &Block) -> OutboxRecord,
+    ) -> Result<(Block, OutboxRecord), LedgerError> {
         let mut attempt = 0;
         loop {
             let current = self.store.block(id).await?.ok_or(LedgerError::NoSuchBlock(id))?;
@@ -294,9 +323,10 @@ impl<S: Store> Ledger<S> {
                 kind: BlockEventKind::Lifted,
             };
             let state = apply_block(Some(current), &event)?;
-            match self.store.commit_block(&event, &state).await {
+            let record = audit(&event, &state);
+            match self.store.commit_block(&event, &state, record.entry()).await {
                 Err(StoreError::Conflict { .. }) if attempt < RETRIES => attempt += 1,
-                r => return r.map(|()| state).map_err(Into::into),
+                r => return r.map(|()| (state, record)).map_err(Into::into),
             }
         }
     }

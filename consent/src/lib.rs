@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod organisation;
 pub mod receipt;
 pub mod record;
+pub mod service;
 pub mod store;
 pub mod vocabulary;
 
@@ -23,8 +24,12 @@ pub use organisation::{Directory, MunicipalityCode, Unit, UnitId, UnitKind};
 pub use record::{
     Channel, Consent, ConsentEvent, ConsentId, ConsentStatus, DataPeriod, Grantor, Period, Requester, State,
 };
+pub use service::{Actor, ConsentService, ServiceError};
 pub use store::SessionStore;
-pub use store::{AuditBatch, AuditNode, AuditPrune, Backend, Engine, SharedStore, SledStore, Store, StoreError};
+pub use store::{
+    AuditBatch, AuditNode, AuditPrune, Backend, Engine, OutboxEntry, OutboxId, PendingAudit, SharedStore, SledStore,
+    Store, StoreError,
+};
 pub use vocabulary::{Category, Description, Purpose, Vocabulary};
 
 /// The default configuration (`config/default.toml`), compiled in so every binary and

@@ -13,6 +13,13 @@
 //! never the number, and the leaf index) written in the same transaction as the leaves, and
 //! the prune watermark below which leaves may have lost their payload (their leaf hashes,
 //! level 0 of the nodes, stay, so roots, proofs and verification are unchanged).
+//!
+//! The audit outbox makes a consent or block change and its audit record one transaction
+//! (DESIGN.md invariant 3): every change carries an [`OutboxEntry`] that the store writes together
+//! with the event and state; the audit log's writer later moves outbox entries into the
+//! Merkle log, deleting them in the same [`Store::audit_append`] transaction as the leaves
+//! ([`AuditBatch::outbox`]). A crash between the two leaves the record in the outbox, and
+//! [`crate::audit::AuditLog::open`] drains it before answering anything.
 
 #[cfg(feature = "contract")]
 pub mod contract;
@@ -46,7 +53,48 @@ pub enum StoreError {
     Io(String),
 }
 
-/// One consent change, ready to be written: the event and the state it leads to.
+/// The key of one audit record waiting in the outbox: a UUID v7, so keys sort by creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OutboxId(pub uuid::Uuid);
+
+impl OutboxId {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Display for OutboxId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The audit record of one change, written in the same transaction as the change: what the
+/// audit log's writer needs to append it later without reading anything else.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxEntry<'a> {
+    pub id: OutboxId,
+    /// The record's canonical bytes, exactly as they will be hashed as a leaf.
+    pub leaf: &'a [u8],
+    /// The record's per-citizen index key (the keyed hash of the CPR number), if any.
+    pub citizen: Option<[u8; 32]>,
+}
+
+/// An audit record read back from the outbox (see [`Store::audit_outbox`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAudit {
+    pub id: OutboxId,
+    pub leaf: Vec<u8>,
+    pub citizen: Option<[u8; 32]>,
+}
+
+/// One consent change, ready to be written: the event, the state it leads to and the audit
+/// record that says so. A change cannot be written without its record.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsentChange<'a> {
     pub event: &'a ConsentEvent,
@@ -55,6 +103,8 @@ pub struct ConsentChange<'a> {
     pub state: &'a Consent,
     /// The consent text's body, stored once under its digest.
     pub text_body: Option<&'a str>,
+    /// The change's audit record, put in the outbox in the same transaction.
+    pub audit: OutboxEntry<'a>,
 }
 
 /// The hash of one complete (perfect) subtree of the audit log's Merkle tree: the subtree
@@ -81,6 +131,9 @@ pub struct AuditBatch<'a> {
     pub checkpoint: &'a [u8],
     /// The per-citizen index entries of these leaves: (keyed hash of the CPR, leaf index).
     pub citizens: &'a [([u8; 32], u64)],
+    /// The outbox entries these leaves come from, deleted in the same transaction. The store
+    /// refuses the batch if one of them is no longer in the outbox (someone drained it).
+    pub outbox: &'a [OutboxId],
 }
 
 /// Retention: leaves `[start, end)` lose their payload (stored as empty bytes), in one
@@ -98,15 +151,17 @@ pub struct AuditPrune<'a> {
 
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Writes the event, the new state and the indexes in one transaction; durable on return.
+    /// Writes the event, the new state, the indexes and the change's audit record (in the
+    /// outbox) in one transaction; durable on return.
     async fn commit_consent(&self, change: ConsentChange<'_>) -> Result<(), StoreError>;
 
-    /// Writes many changes in one transaction and one flush (bulk import of existing
-    /// consents, benchmarks). All or nothing; durable on return.
+    /// Writes many changes (each with its audit record) in one transaction and one flush
+    /// (bulk import of existing consents, benchmarks). All or nothing; durable on return.
     async fn import_consents(&self, changes: &[ConsentChange<'_>]) -> Result<(), StoreError>;
 
-    /// Writes a block event and the block's new state; durable on return.
-    async fn commit_block(&self, event: &BlockEvent, state: &Block) -> Result<(), StoreError>;
+    /// Writes a block event, the block's new state and the change's audit record (in the
+    /// outbox) in one transaction; durable on return.
+    async fn commit_block(&self, event: &BlockEvent, state: &Block, audit: OutboxEntry<'_>) -> Result<(), StoreError>;
 
     async fn consent(&self, id: ConsentId) -> Result<Option<Consent>, StoreError>;
 
@@ -141,9 +196,15 @@ pub trait Store: Send + Sync + 'static {
     async fn consent_ids(&self) -> Result<Vec<ConsentId>, StoreError>;
 
     /// Appends one batch of audit leaves, their completed nodes and the batch's checkpoint in
-    /// one transaction, checking `batch.first_index` against the stored size; durable on
-    /// return. All or nothing.
+    /// one transaction, checking `batch.first_index` against the stored size and deleting
+    /// `batch.outbox`; durable on return. All or nothing.
     async fn audit_append(&self, batch: AuditBatch<'_>) -> Result<(), StoreError>;
+
+    /// Up to `limit` audit records waiting in the outbox, oldest first. Only the audit log's
+    /// writer drains the outbox (one process per sled store); an adapter shared by several
+    /// instances (PostgreSQL) must make the drain safe across them: delete the batch's
+    /// outbox rows with `delete … returning` in the batch transaction.
+    async fn audit_outbox(&self, limit: usize) -> Result<Vec<PendingAudit>, StoreError>;
 
     /// The number of audit leaves stored (the tree size of the last committed batch).
     async fn audit_size(&self) -> Result<u64, StoreError>;
@@ -242,8 +303,8 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     async fn import_consents(&self, changes: &[ConsentChange<'_>]) -> Result<(), StoreError> {
         (**self).import_consents(changes).await
     }
-    async fn commit_block(&self, event: &BlockEvent, state: &Block) -> Result<(), StoreError> {
-        (**self).commit_block(event, state).await
+    async fn commit_block(&self, event: &BlockEvent, state: &Block, audit: OutboxEntry<'_>) -> Result<(), StoreError> {
+        (**self).commit_block(event, state, audit).await
     }
     async fn consent(&self, id: ConsentId) -> Result<Option<Consent>, StoreError> {
         (**self).consent(id).await
@@ -280,6 +341,9 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     async fn audit_append(&self, batch: AuditBatch<'_>) -> Result<(), StoreError> {
         (**self).audit_append(batch).await
+    }
+    async fn audit_outbox(&self, limit: usize) -> Result<Vec<PendingAudit>, StoreError> {
+        (**self).audit_outbox(limit).await
     }
     async fn audit_size(&self) -> Result<u64, StoreError> {
         (**self).audit_size().await

@@ -43,7 +43,8 @@ async fn append_raw(store: &SledStore, tree: &mut Tree, leaves: &[Vec<u8>]) {
     let size = tree.all.len();
     let time = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
     let checkpoint = SignedCheckpoint::sign(&key(), size, tree.all.root(size), time).to_bytes();
-    let batch = AuditBatch { first_index: first, leaves, nodes: &nodes, checkpoint: &checkpoint, citizens: &[] };
+    let batch =
+        AuditBatch { first_index: first, leaves, nodes: &nodes, checkpoint: &checkpoint, citizens: &[], outbox: &[] };
     store.audit_append(batch).await.unwrap();
 }
 

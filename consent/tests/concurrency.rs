@@ -1,13 +1,15 @@
 //! Many concurrent consent commits on an on-disk store must all finish and all be
 //! durable. Without the store's write gate this deadlocks sled 0.34 within seconds
 //! (transactions escalated to sled's exclusive lock while its I/O threads wait in flush).
+//! Each change also waits for its audit record, so the audit writer's group commits and
+//! outbox deletes run among the consent commits.
 
 mod common;
 
 use std::time::Duration;
 
 use common::*;
-use consent::{Channel, Ledger, SledStore, Store};
+use consent::{Channel, SledStore, Store};
 
 const N: usize = 1024;
 
@@ -20,7 +22,10 @@ fn concurrent_commits_finish_and_are_all_stored() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
-        let _ = tx.send(rt.block_on(write_all(&path)));
+        let ids = rt.block_on(write_all(&path));
+        // Dropping the runtime stops the audit writer, which lets go of the store.
+        drop(rt);
+        let _ = tx.send(ids);
     });
     let ids =
         rx.recv_timeout(Duration::from_secs(120)).expect("concurrent commits did not finish in 120 s (deadlock?)");
@@ -35,7 +40,7 @@ fn concurrent_commits_finish_and_are_all_stored() {
 }
 
 async fn write_all(path: &std::path::Path) -> Vec<consent::ConsentId> {
-    let ledger = Ledger::new(SledStore::open(path).unwrap(), rules());
+    let ledger = ledger_over(SledStore::open(path).unwrap()).await;
     let tasks: Vec<_> = (0..N)
         .map(|i| {
             let l = ledger.clone();
@@ -52,5 +57,6 @@ async fn write_all(path: &std::path::Path) -> Vec<consent::ConsentId> {
     for t in tasks {
         ids.push(t.await.unwrap().unwrap());
     }
+    ledger.assert_consents_audited().await;
     ids
 }

@@ -96,6 +96,11 @@ async fn audit_prune_watermark() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_outbox_with_the_change() {
+    bounded(contract::audit_outbox_with_the_change(&SledHarness::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_take_once() {
     bounded(contract::session_take_once(&SledHarness::new())).await;
 }

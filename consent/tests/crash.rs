@@ -1,7 +1,7 @@
 //! Crash safety, proved by killing a writer.
 //!
 //! A child process (this test binary, re-run in "child mode") writes consent events in a
-//! loop through the ledger — grants, revocations, requests, approvals, blocks — and prints
+//! loop through the consent service (so each with its audit record) — grants, revocations, requests, approvals, blocks — and prints
 //! one line per acknowledged write on its stdout pipe. The parent SIGKILLs it at a random
 //! moment, reopens the store, and checks that:
 //!
@@ -25,7 +25,7 @@ use std::time::Instant;
 use common::kill_loop;
 use common::*;
 use consent::lifecycle::replay;
-use consent::{BlockId, Channel, ConsentId, Cpr, Ledger, SledStore, State, Store};
+use consent::{BlockId, Channel, ConsentId, Cpr, SledStore, State, Store};
 
 const CHILD_ENV: &str = "SAMMEN_CRASH_CHILD_DIR";
 
@@ -41,7 +41,7 @@ fn crash_child_writer() {
 
 async fn child(dir: &Path, seed: u64) {
     use std::io::Write;
-    let ledger = Ledger::new(SledStore::open(dir).unwrap(), rules());
+    let ledger = ledger_over(SledStore::open(dir).unwrap()).await;
     let mut out = std::io::stdout().lock();
     let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut next = move || {

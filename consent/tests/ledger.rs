@@ -18,7 +18,7 @@ async fn snapshot(l: &consent::Ledger<SledStore>, who: &consent::Cpr) -> Vec<con
 
 #[tokio::test]
 async fn request_approve_revoke_lifecycle() {
-    let l = ledger();
+    let l = ledger().await;
     let a = cpr("0101709901");
     let now = t0();
     let req = l
@@ -60,11 +60,25 @@ async fn request_approve_revoke_lifecycle() {
     // The text is stored once under its digest.
     let c = l.consent(req.id).await.unwrap();
     assert_eq!(l.store().text(&c.terms.text.sha256).await.unwrap().as_deref(), Some("Du giver lov til ..."));
+    // Each change has exactly one audit record, naming its event, and none is left pending.
+    let subjects = l.audit_subjects().await;
+    for v in 1..=3 {
+        assert_eq!(subjects.get(&format!("consent:{}.{v}", req.id)), Some(&1), "version {v}");
+    }
+    assert_eq!(subjects.len(), 3);
+    assert!(l.store().audit_outbox(10).await.unwrap().is_empty());
+    let records: Vec<_> = l.service.audit().entries(0, 3).await.unwrap().into_iter().map(|(_, r)| r).collect();
+    let kinds: Vec<_> = records.iter().map(|r| r.kind).collect();
+    use consent::audit::AuditKind::*;
+    assert_eq!(kinds, [ConsentRequested, ConsentApproved, ConsentRevoked]);
+    assert_eq!(records[0].caseworker.as_deref(), Some("cw-1"), "the API request names the caseworker");
+    assert_eq!(records[1].system.as_deref(), Some("portal"));
+    assert!(records.iter().all(|r| r.citizen == Some(a) && r.basis == Some(format!("consent:{}", req.id))));
 }
 
 #[tokio::test]
 async fn subunits_are_covered_only_when_the_consent_says_so() {
-    let l = ledger();
+    let l = ledger().await;
     let a = cpr("0101709901");
     let now = t0();
     let p = purpose("rehabilitation-team");
@@ -86,7 +100,7 @@ async fn subunits_are_covered_only_when_the_consent_says_so() {
 
 #[tokio::test]
 async fn bad_input_is_a_typed_error_and_changes_nothing() {
-    let l = ledger();
+    let l = ledger().await;
     let a = cpr("0101709901");
     let now = t0();
     let existing = l.grant(terms(a, "kk.jobcenter", &["jobnet.cv"], now, 6), &a, Channel::Portal, now).await.unwrap();
@@ -150,13 +164,15 @@ async fn bad_input_is_a_typed_error_and_changes_nothing() {
         Err(LedgerError::NoSuchConsent(_))
     ));
     assert_eq!(snapshot(&l, &a).await, after_revoke, "refused operations changed nothing");
+    // ... and wrote no audit record.
+    l.assert_consents_audited().await;
     assert_eq!(before.len(), after_revoke.len());
     assert_eq!(l.events(existing.id).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn an_expired_request_cannot_be_approved() {
-    let l = ledger();
+    let l = ledger().await;
     let a = cpr("0101709901");
     let now = t0();
     let req = l
@@ -205,7 +221,7 @@ async fn an_expired_request_cannot_be_approved() {
 
 #[tokio::test]
 async fn a_consent_expires_by_time() {
-    let l = ledger();
+    let l = ledger().await;
     let a = cpr("0101709901");
     let now = t0();
     let c = l.grant(terms(a, "kk.jobcenter", &["jobnet.cv"], now, 1), &a, Channel::Portal, now).await.unwrap();
@@ -219,7 +235,7 @@ async fn a_consent_expires_by_time() {
 
 #[tokio::test]
 async fn blocks_are_placed_listed_and_lifted() {
-    let l = ledger();
+    let l = ledger().await;
     let a = cpr("0101709901");
     let now = t0();
     let b = l.place_block(&a, BlockTarget::Unit(unit("kk.social")), Channel::Portal, now).await.unwrap();
@@ -250,17 +266,18 @@ async fn the_store_survives_reopening() {
     let a = cpr("0101709901");
     let now = t0();
     let id = {
-        let l = consent::Ledger::new(SledStore::open(dir.path()).unwrap(), rules());
+        let l = ledger_over(SledStore::open(dir.path()).unwrap()).await;
         l.grant(terms(a, "kk.jobcenter", &["jobnet.cv"], now, 6), &a, Channel::Portal, now).await.unwrap().id
     };
-    let l = consent::Ledger::new(SledStore::open(dir.path()).unwrap(), rules());
+    let l = ledger_over(reopen(dir.path()).await).await;
     assert_eq!(l.consent(id).await.unwrap().status_at(now), ConsentStatus::Active);
     assert_eq!(l.store().consent_ids().await.unwrap(), [id]);
+    assert_eq!(l.audit_subjects().await.get(&format!("consent:{id}.1")), Some(&1));
 }
 
 #[tokio::test]
 async fn import_is_checked_and_all_or_nothing() {
-    let l = ledger();
+    let l = ledger().await;
     let a = cpr("0101709901");
     let b = cpr("0202709902");
     let now = t0();

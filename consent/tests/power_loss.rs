@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use consent::audit::{AuditConfig, AuditLog};
-use consent::{AuditPrune, Channel, Ledger, SledStore, Store};
+use consent::{Actor, AuditPrune, Channel, ConsentService, Ledger, SledStore, Store};
 
 const CHILD_ENV: &str = "SAMMEN_POWER_LOSS_CHILD_DIR";
 /// Rounds of the child's write cycle (six acknowledged writes each).
@@ -44,9 +44,12 @@ fn power_loss_child_writer() {
 async fn child(dir: &Path) {
     use std::io::Write;
     let store = SledStore::open(dir).unwrap();
-    let ledger = Ledger::new(store.clone(), rules());
     let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
     let log = AuditLog::open(store.clone(), key, AuditConfig::default()).await.unwrap();
+    let service = ConsentService::new(Ledger::new(store.clone(), rules()), log.clone());
+    let api = Actor::citizen(Channel::Api);
+    let portal = Actor::citizen(Channel::Portal);
+    let cli = Actor::citizen(Channel::Cli);
     let mut out = std::io::stdout().lock();
     let now = t0();
     let mut ack = 0usize;
@@ -58,18 +61,14 @@ async fn child(dir: &Path) {
     };
     for round in 0..ROUNDS as u64 {
         let who = cpr(&format!("01{:02}709{:03}", 1 + round % 12, 900 + round));
-        let c =
-            ledger.grant(terms(who, "kk.jobcenter", &["jobnet.cv"], now, 6), &who, Channel::Api, now).await.unwrap();
+        let c = service.grant(terms(who, "kk.jobcenter", &["jobnet.cv"], now, 6), &who, &api, now).await.unwrap();
         say(KINDS[0]);
-        ledger.revoke(c.id, &who, Channel::Portal, now).await.unwrap();
+        service.revoke(c.id, &who, &portal, now).await.unwrap();
         say(KINDS[1]);
         let inputs = (0..2).map(|_| terms(who, "kk.jobcenter.rehab", &["health.lae265"], now, 6)).collect();
-        ledger.import_grants(inputs, Channel::Cli, now).await.unwrap();
+        service.import_grants(inputs, &cli, now).await.unwrap();
         say(KINDS[2]);
-        ledger
-            .place_block(&who, consent::BlockTarget::Category(category("social.case")), Channel::Portal, now)
-            .await
-            .unwrap();
+        service.place_block(&who, consent::BlockTarget::Category(category("social.case")), &portal, now).await.unwrap();
         say(KINDS[3]);
         log.append(vec![audit_support::record(round)]).await.unwrap();
         say(KINDS[4]);

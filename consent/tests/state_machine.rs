@@ -3,7 +3,8 @@
 //! Random sequences of grants, requests, approvals, rejections, revocations (by the right
 //! citizen or another) and passing time. After every step: the ledger accepted exactly
 //! what the model says is allowed, a refused step changed nothing, every stored state
-//! equals the replay of its events, and no consent is in an impossible state.
+//! equals the replay of its events, and no consent is in an impossible state. At the end:
+//! every event has exactly one audit record and a refused step wrote none.
 
 mod common;
 
@@ -70,7 +71,7 @@ impl Model {
 }
 
 async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let l = ledger();
+    let l = ledger().await;
     let people = [cpr("0101709901"), cpr("0202709902"), cpr("0303709903")];
     let mut now = t0();
     let mut ids: Vec<ConsentId> = Vec::new();
@@ -194,6 +195,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             prop_assert_eq!(pending, expected);
         }
     }
+    l.assert_consents_audited().await;
     Ok(())
 }
 

@@ -4,8 +4,8 @@
 //! "Min log" and keep receipts. Started by [`crate::server::start_with_store`] when
 //! `[portal]` is configured.
 //!
-//! Every action goes through the same [`Ledger`] as the API and is answered only after its
-//! audit record is durable. Code map: [`config`] (`[portal]`), [`oidc`] (login, ID token
+//! Every change goes through the same [`ConsentService`] as the API: it commits the change
+//! with its audit record and is answered only after the record is in the audit log. Code map: [`config`] (`[portal]`), [`oidc`] (login, ID token
 //! checks), [`session`] (cookies, sessions, CSRF), [`pages`] (templates and views),
 //! [`login`], [`consents`], [`blocks`], [`log`], [`receipts`] (the handlers).
 
@@ -29,9 +29,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
-use consent::audit::{AuditKind, AuditLog, AuditRecord};
-use consent::{Consent, Ledger, LedgerError, RuleError, SharedStore};
+use chrono::Utc;
+use consent::audit::AuditLog;
+use consent::{ConsentService, Ledger, LedgerError, RuleError, ServiceError, SharedStore};
 use ed25519_dalek::SigningKey;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -43,7 +43,10 @@ use session::{Session, Sessions};
 
 /// What the portal's handlers share.
 pub struct PortalServices {
+    /// Reads of consents and blocks.
     pub ledger: Ledger<SharedStore>,
+    /// Every consent and block change, with its audit record.
+    pub consents: ConsentService<SharedStore>,
     pub audit: AuditLog<SharedStore>,
     pub sessions: Sessions,
     pub oidc: oidc::Oidc,
@@ -90,8 +93,7 @@ pub struct RunningPortal {
 /// Binds the portal and serves it until `stop` turns true.
 pub async fn start(
     settings: &PortalSettings,
-    ledger: Ledger<SharedStore>,
-    audit: AuditLog<SharedStore>,
+    consents: ConsentService<SharedStore>,
     receipt_key: SigningKey,
     stop: watch::Receiver<bool>,
 ) -> Result<RunningPortal, PortalError> {
@@ -108,10 +110,11 @@ pub async fn start(
     };
     let oidc = oidc::Oidc::new(settings.oidc.clone(), &format!("{public_url}/auth/callback"))
         .map_err(|e| PortalError::Config(format!("[portal.oidc]: {e}")))?;
-    let store = ledger.store().clone();
+    let store = consents.ledger().store().clone();
     let state = PortalState(Arc::new(PortalServices {
-        ledger,
-        audit,
+        ledger: consents.ledger().clone(),
+        audit: consents.audit().clone(),
+        consents,
         sessions: Sessions::new(store, settings.idle_timeout_secs, settings.absolute_timeout_secs),
         oidc,
         receipt_key,
@@ -271,24 +274,33 @@ pub async fn require_form_session(
     }
 }
 
-/// A portal action's audit record: the citizen acting in the portal about `consent`.
-pub fn consent_record(kind: AuditKind, consent: &Consent, now: DateTime<Utc>) -> AuditRecord {
-    let mut r = AuditRecord::new(now, uuid::Uuid::now_v7().to_string(), kind);
-    r.system = Some("portal".into());
-    r.unit = Some(consent.terms.grantee.clone());
-    r.citizen = Some(consent.terms.citizen);
-    r.purpose = Some(consent.terms.purpose.clone());
-    r.basis = Some(format!("consent:{}", consent.id));
-    r.detail = Some(format!("consent {} by the citizen in the portal", consent.id));
-    r
+/// The citizen acting in the portal, as the audit record of a change names them.
+pub fn citizen_actor() -> consent::Actor {
+    consent::Actor::citizen(consent::Channel::Portal)
 }
 
-/// Appends a record and waits until it is durable; `Err` is the page to answer.
-pub async fn audited(state: &PortalState, record: AuditRecord, session: &Session) -> Result<(), Response> {
-    state.audit.append(vec![record]).await.map(drop).map_err(|e| {
-        tracing::error!(error = %e, "the audit log refused a portal record");
-        failure(Some(session))
-    })
+/// A refused or unconfirmed change as a Danish page.
+pub fn service_refusal(e: ServiceError, session: &Session) -> Response {
+    match e {
+        ServiceError::Ledger(e) => ledger_refusal(e, session),
+        ServiceError::AuditUnavailable => {
+            tracing::error!("a portal change refused: the audit log is unavailable");
+            failure(Some(session))
+        }
+        ServiceError::AuditPending(e) => {
+            tracing::error!(error = %e, "a portal change is saved but its audit record is not confirmed");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Din ændring er gemt, men kunne ikke bekræftes",
+                &[
+                    "Vi har gemt din ændring, men kunne ikke bekræfte den færdigt lige nu.",
+                    "Se efter under Mine samtykker om lidt, før du prøver igen.",
+                ],
+                &[("/", "Tilbage til oversigten")],
+                Some(session),
+            )
+        }
+    }
 }
 
 /// A ledger refusal as a Danish page; nothing was changed.
@@ -345,4 +357,43 @@ pub fn ledger_refusal(e: LedgerError, session: &Session) -> Response {
     };
     tracing::info!(refusal = %e, "portal action refused by the ledger");
     page(status, heading, &[&text], &back, Some(session))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        let now = Utc::now();
+        Session {
+            cpr: consent::Cpr::parse("0101709901").unwrap(),
+            name: None,
+            loa: "substantial".into(),
+            csrf: "token".into(),
+            created: now,
+            last_seen: now,
+            id_token: None,
+        }
+    }
+
+    async fn body(r: Response) -> String {
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_pending_audit_record_is_saved_but_not_confirmed() {
+        let s = session();
+        let pending = ServiceError::AuditPending(consent::audit::AuditError::Closed);
+        let r = service_refusal(pending, &s);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body(r).await.contains("Din ændring er gemt, men kunne ikke bekræftes"));
+
+        let r = service_refusal(ServiceError::AuditUnavailable, &s);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body(r).await.contains("Der skete en fejl"));
+
+        let refused = ServiceError::Ledger(LedgerError::NoSuchConsent(consent::ConsentId::new()));
+        assert_eq!(service_refusal(refused, &s).status(), StatusCode::NOT_FOUND);
+    }
 }

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use connectors::Registry;
 use consent::audit::{AuditConfig, AuditLog};
-use consent::{Ledger, SharedStore};
+use consent::{ConsentService, Ledger, SharedStore};
 use ed25519_dalek::SigningKey;
 use policies::PolicyEngine;
 use tokio::sync::watch;
@@ -45,7 +45,10 @@ use crate::settings::{Settings, SettingsError};
 pub struct AppState(Arc<Services>);
 
 pub struct Services {
+    /// Reads of consents and blocks.
     pub ledger: Ledger<SharedStore>,
+    /// Every consent and block change, with its audit record.
+    pub consents: ConsentService<SharedStore>,
     pub engine: Arc<PolicyEngine>,
     pub registry: Registry,
     pub audit: AuditLog<SharedStore>,
@@ -132,6 +135,10 @@ impl RunningGateway {
         &self.state.ledger
     }
 
+    pub fn consents(&self) -> &ConsentService<SharedStore> {
+        &self.state.consents
+    }
+
     /// Stops accepting, lets open requests finish (up to 10 s), and returns.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -200,8 +207,11 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
         server.key_file.as_deref().expect("checked"),
         server.client_ca_file.as_deref().expect("checked"),
     )?;
+    let ledger = Ledger::new(store, rules);
+    let consents = ConsentService::new(ledger.clone(), audit.clone());
     let state = AppState::new(Services {
-        ledger: Ledger::new(store, rules),
+        ledger,
+        consents,
         engine: engine.clone(),
         registry,
         audit,
@@ -222,9 +232,7 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
     let portal = match &settings.portal {
-        Some(p) => Some(
-            crate::portal::start(p, state.ledger.clone(), state.audit.clone(), receipt_key, stopped.clone()).await?,
-        ),
+        Some(p) => Some(crate::portal::start(p, state.consents.clone(), receipt_key, stopped.clone()).await?),
         None => None,
     };
     tokio::spawn(crate::admin::retention::run(state.audit.clone(), settings.audit.retention_days(), stopped.clone()));

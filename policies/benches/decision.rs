@@ -91,8 +91,12 @@ fn open_or_build(n: usize) -> (Ledger<SledStore>, usize) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create bench dir");
     let store = SledStore::open(&dir).expect("open bench store");
-    let ledger = Ledger::new(store, rules());
+    let ledger = Ledger::new(store.clone(), rules());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let key = consent::audit::generate_signing_key();
+    let audit = rt.block_on(consent::audit::AuditLog::open(store, key, Default::default())).expect("audit log");
+    let service = consent::ConsentService::new(ledger.clone(), audit);
+    let actor = consent::Actor::citizen(Channel::Portal);
     let started = Instant::now();
     // One writer: sled 0.34 deadlocks when many tasks commit (transaction + flush) at once.
     const BATCH: usize = 2_000;
@@ -101,7 +105,7 @@ fn open_or_build(n: usize) -> (Ledger<SledStore>, usize) {
             let batch: Vec<TermsInput> = (first..(first + BATCH).min(n))
                 .map(|j| terms(j / CONSENTS_PER_CITIZEN, j % CONSENTS_PER_CITIZEN))
                 .collect();
-            ledger.import_grants(batch, Channel::Portal, period().from).await.expect("import");
+            service.import_grants(batch, &actor, period().from).await.expect("import");
             if (first / BATCH) % 25 == 0 && first > 0 {
                 let s = started.elapsed().as_secs_f64();
                 eprintln!("  {first} consents in {s:.0} s ({:.0}/s)", first as f64 / s);
@@ -109,8 +113,8 @@ fn open_or_build(n: usize) -> (Ledger<SledStore>, usize) {
         }
         // Every 500th citizen has blocked the Jobnet CV.
         for i in (0..citizens).step_by(500) {
-            ledger
-                .place_block(&citizen(i), BlockTarget::Category(cat("jobnet.cv")), Channel::Portal, period().from)
+            service
+                .place_block(&citizen(i), BlockTarget::Category(cat("jobnet.cv")), &actor, period().from)
                 .await
                 .expect("block");
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use chrono::{Duration, Utc};
 use consent::audit::{AuditDecision, AuditKind};
-use consent::{Channel, ConsentId};
+use consent::{Actor, Channel, ConsentId};
 use serde_json::json;
 
 use crate::support::{self, CATEGORIES, Env, PURPOSE, REHAB_UNIT, case_file_body, post, statuses};
@@ -21,7 +21,7 @@ async fn consent_requested_via_api_approved_then_revoked() {
     let store = consent::store::open(consent::Engine::Sled, &env.data_dir).unwrap();
     let running = gateway::server::start_with_store(env.settings(), store.clone()).await.unwrap();
     let url = |p: &str| format!("{}{p}", running.url());
-    let ledger = running.ledger().clone();
+    let consents = running.consents().clone();
     let client = env.kk();
     let token = env.rehab_token();
 
@@ -68,7 +68,7 @@ async fn consent_requested_via_api_approved_then_revoked() {
     assert!(statuses(&file).iter().all(|(_, st, n)| st == "denied" && *n == 0), "{file}");
 
     // The citizen approves (the portal is issue 6; the test acts on the shared ledger).
-    ledger.approve(id, &citizen, Channel::Portal, Utc::now()).await.unwrap();
+    consents.approve(id, &citizen, &Actor::citizen(Channel::Portal), Utc::now()).await.unwrap();
     let (_, b) = get(token.clone()).await;
     assert_eq!(b["status"], "active");
     let (s, _, found) =
@@ -95,7 +95,7 @@ async fn consent_requested_via_api_approved_then_revoked() {
     assert_eq!(h["x-request-id"].to_str().unwrap(), file["request_id"].as_str().unwrap());
 
     // The citizen revokes: the very next request is denied.
-    ledger.revoke(id, &citizen, Channel::Portal, Utc::now()).await.unwrap();
+    consents.revoke(id, &citizen, &Actor::citizen(Channel::Portal), Utc::now()).await.unwrap();
     let (s, _, file) = post(&client, &file_url, &token, &case_file_body(&citizen, &CATEGORIES)).await;
     assert_eq!(s, 200);
     assert!(statuses(&file).iter().all(|(_, st, n)| st == "denied" && *n == 0), "{file}");
@@ -107,6 +107,20 @@ async fn consent_requested_via_api_approved_then_revoked() {
     let records = running.audit().entries(0, size).await.unwrap();
     let kinds: Vec<AuditKind> = records.iter().map(|(_, r)| r.kind).collect();
     assert!(kinds.contains(&AuditKind::ConsentRequested));
+    // Each change of the consent has one record naming its event: the request by the
+    // caseworker's system, the approval and revocation by the citizen.
+    for (version, kind) in
+        [(1, AuditKind::ConsentRequested), (2, AuditKind::ConsentApproved), (3, AuditKind::ConsentRevoked)]
+    {
+        let subject = format!("consent:{id}.{version}");
+        let named: Vec<_> = records.iter().filter(|(_, r)| r.subject.as_deref() == Some(subject.as_str())).collect();
+        assert_eq!(named.len(), 1, "{subject}: {named:?}");
+        assert_eq!(named[0].1.kind, kind);
+        assert_eq!(named[0].1.citizen, Some(citizen));
+    }
+    let requested = records.iter().find(|(_, r)| r.kind == AuditKind::ConsentRequested).unwrap();
+    assert_eq!(requested.1.caseworker.as_deref(), Some("cw-anna"));
+    assert_eq!(requested.1.unit.as_ref().map(|u| u.as_str()), Some(REHAB_UNIT));
     // Every read of consent data is recorded: two status reads by the asking unit (the
     // other unit's 404 shows nothing and is not a read) and one search.
     let reads: Vec<_> = records.iter().filter(|(_, r)| r.kind == AuditKind::ConsentsRead).collect();

@@ -15,6 +15,8 @@
 //! - `browser`: the citizen portal of `sammen demo` in headless chromium (tests/js), axe-core.
 //! - `audit_cli`: `sammen audit verify` names the first bad index in tampered copies of a
 //!   data directory; prune, export and checkpoint offline.
+//! - `consent_cli`: `sammen consent grant|revoke` write `consent_granted`/`consent_revoked`
+//!   records with the change, and a refused revoke writes none.
 //! - `operators`: the admin listener: audited queries, JSON Lines export, proofs against
 //!   the checkpoint, online verification, metrics, readiness with a source down and back,
 //!   refused certificates; and no CPR number in any JSON debug log line of the run.
@@ -22,6 +24,7 @@
 mod audit_cli;
 mod browser;
 mod case_files;
+mod consent_cli;
 mod demo;
 mod kill_loop;
 mod operators;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::Utc;
 use consent::audit::{AuditFilter, AuditKind};
 use consent::receipt::ConsentReceipt;
-use consent::{Category, Channel, ConsentId, Period, Purpose, Requester, State, TermsInput, UnitId};
+use consent::{Actor, Category, Channel, ConsentId, Period, Purpose, Requester, State, TermsInput, UnitId};
 use gateway::portal::{OidcSettings, PortalSettings};
 use gateway::server::RunningGateway;
 use reqwest::StatusCode;
@@ -502,34 +502,23 @@ fn terms(citizen: consent::Cpr, days: i64, from: chrono::DateTime<Utc>) -> Terms
 async fn forms_without_csrf_others_consents_and_expired_requests_change_nothing() {
     let b = with_broker().await;
     let ledger = b.running.ledger().clone();
+    let consents = b.running.consents().clone();
+    let api = Actor::caseworker("kk-sagssystem", "cw-anna", UnitId::parse(REHAB_UNIT).unwrap(), "req-test");
     let me = sandbox::citizens::cpr_of(0);
     let someone_else = sandbox::citizens::cpr_of(1);
     let now = Utc::now();
     let requester = Requester { caseworker: "cw-anna".into(), system: "kk-sagssystem".into() };
-    let pending = ledger
-        .request(
-            terms(me, 30, now),
-            requester.clone(),
-            "Forklaring".into(),
-            now + chrono::Duration::days(7),
-            Channel::Api,
-            now,
-        )
+    let pending = consents
+        .request(terms(me, 30, now), requester.clone(), "Forklaring".into(), now + chrono::Duration::days(7), &api, now)
         .await
         .unwrap();
     let past = now - chrono::Duration::hours(2);
-    let expired = ledger
-        .request(
-            terms(me, 30, past),
-            requester,
-            "Forklaring".into(),
-            past + chrono::Duration::hours(1),
-            Channel::Api,
-            past,
-        )
+    let expired = consents
+        .request(terms(me, 30, past), requester, "Forklaring".into(), past + chrono::Duration::hours(1), &api, past)
         .await
         .unwrap();
-    let others = ledger.grant(terms(someone_else, 30, now), &someone_else, Channel::Cli, now).await.unwrap();
+    let others =
+        consents.grant(terms(someone_else, 30, now), &someone_else, &Actor::citizen(Channel::Cli), now).await.unwrap();
     let c = b.browser();
     b.login(&c).await;
     let size = b.running.audit().tree_size();
@@ -624,6 +613,12 @@ async fn forms_without_csrf_others_consents_and_expired_requests_change_nothing(
         kinds,
         [AuditKind::ConsentRejected, AuditKind::ConsentGranted, AuditKind::BlockPlaced, AuditKind::BlockLifted]
     );
+    // Each names the exact event it records.
+    let subjects: Vec<_> = records.iter().map(|(_, r)| r.subject.clone().unwrap_or_default()).collect();
+    assert_eq!(subjects[0], format!("consent:{}.2", pending.id));
+    assert_eq!(subjects[1], format!("consent:{}.1", mine[0].id));
+    assert_eq!(subjects[2], format!("block:{}.1", blocks[0].id));
+    assert_eq!(subjects[3], format!("block:{}.2", blocks[0].id));
     b.running.shutdown().await;
 }
 

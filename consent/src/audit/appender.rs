@@ -1,7 +1,21 @@
 //! [`AuditLog`]: group-committed appends, and reads of records, roots and proofs.
+//!
+//! The writer task is also the only drainer of the audit outbox (the records that consent
+//! and block changes commit in their own transactions, see [`crate::store::OutboxEntry`]):
+//! [`AuditLog::wait_outbox`] hands it the records of a committed change and waits, every
+//! [`AuditConfig::outbox_retry`] it appends whatever else is pending (a change whose caller
+//! gave up, a batch that failed), and [`AuditLog::open`] drains what a crash left before the
+//! log answers anything. Each drained entry is deleted in the transaction that appends its
+//! leaf, and the writer remembers which ids it drained by scanning, so a record reaches the
+//! log exactly once. That dedupe is in memory, which is right for one process per sled
+//! store; the PostgreSQL adapter must make the drain safe across instances (delete the
+//! batch's outbox rows with `delete … returning` in the batch transaction, and append only
+//! the rows that delete returned).
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -12,18 +26,42 @@ use super::checkpoint::SignedCheckpoint;
 use super::merkle::{Frontier, Hash, Span, consistency_spans, fold, inclusion_spans, leaf_hash};
 use super::query::CitizenIndex;
 use super::record::{AuditKind, AuditRecord};
-use crate::store::{AuditBatch, AuditNode, Store, StoreError};
+use crate::store::{AuditBatch, AuditNode, OutboxEntry, OutboxId, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct AuditConfig {
     /// The most records one group commit takes from the queue (a single append larger than
     /// this is still written whole, alone).
     pub max_batch: usize,
+    /// How often the writer looks for records left in the outbox and appends them.
+    pub outbox_retry: Duration,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        Self { max_batch: 1024 }
+        Self { max_batch: 1024, outbox_retry: Duration::from_secs(2) }
+    }
+}
+
+/// How many drained outbox ids the writer remembers (to answer a late waiter without
+/// appending its record twice).
+const REMEMBERED_DRAINS: usize = 65_536;
+
+/// An audit record ready for the outbox: built by [`AuditLog::outbox_record`], committed with
+/// its change through [`OutboxRecord::entry`], then waited for with [`AuditLog::wait_outbox`].
+#[derive(Debug, Clone)]
+pub struct OutboxRecord {
+    pub id: OutboxId,
+    /// The record's canonical bytes.
+    pub bytes: Vec<u8>,
+    /// The record's per-citizen index key.
+    pub citizen: Option<Hash>,
+}
+
+impl OutboxRecord {
+    /// What the store writes into the outbox.
+    pub fn entry(&self) -> OutboxEntry<'_> {
+        OutboxEntry { id: self.id, leaf: &self.bytes, citizen: self.citizen }
     }
 }
 
@@ -49,6 +87,9 @@ pub struct AuditStats {
     pub largest_batch: u64,
     /// Batches whose write failed (every caller in them got an error).
     pub failed_batches: u64,
+    /// Outbox records the writer appended by itself (left by a crash, a failed batch or a
+    /// caller that stopped waiting), rather than for a waiting caller.
+    pub outbox_recovered: u64,
 }
 
 /// One record to write: its canonical bytes, leaf hash and citizen index key.
@@ -56,11 +97,14 @@ struct Leaf {
     bytes: Vec<u8>,
     hash: Hash,
     citizen: Option<Hash>,
+    /// The outbox entry the record comes from, deleted with the append.
+    outbox: Option<OutboxId>,
 }
 
 struct Job {
     leaves: Vec<Leaf>,
-    reply: oneshot::Sender<Result<Appended, AuditError>>,
+    /// `None` for the writer's own drains of the outbox.
+    reply: Option<oneshot::Sender<Result<Appended, AuditError>>>,
 }
 
 struct Shared {
@@ -167,8 +211,10 @@ async fn load_frontier<S: Store>(store: &S) -> Result<(Frontier, Option<SignedCh
 
 impl<S: Store + Clone> AuditLog<S> {
     /// Opens the log over the store (recovering the tree size and frontier from stored
-    /// state, checked against the latest checkpoint) and starts the group-commit writer
-    /// task on the current tokio runtime.
+    /// state, checked against the latest checkpoint), appends every record left in the
+    /// outbox (a crash between a change's commit and its append), and starts the
+    /// group-commit writer task on the current tokio runtime. Fails if the outbox cannot be
+    /// drained: nothing may be answered while a committed change is unaudited.
     pub async fn open(store: S, signing_key: SigningKey, config: AuditConfig) -> Result<Self, AuditError> {
         let (frontier, latest) = load_frontier(&store).await?;
         let shared =
@@ -177,15 +223,21 @@ impl<S: Store + Clone> AuditLog<S> {
         let max_batch = config.max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
         let verifying_key = signing_key.verifying_key();
-        let writer = Writer {
+        let mut writer = Writer {
             store: store.clone(),
             key: signing_key,
             frontier: Some(frontier),
             last_time: latest.map(|c| c.time),
             max_batch,
             shared: shared.clone(),
+            drained: HashMap::new(),
+            drained_order: VecDeque::new(),
         };
-        tokio::spawn(writer.run(rx));
+        let recovered = writer.drain_outbox().await?;
+        if recovered > 0 {
+            tracing::warn!(records = recovered, "appended audit records a crash left in the outbox");
+        }
+        tokio::spawn(writer.run(rx, config.outbox_retry.max(Duration::from_millis(10))));
         Ok(Self { store, tx, shared, verifying_key, citizens })
     }
 }
@@ -205,18 +257,47 @@ impl<S: Store> AuditLog<S> {
             .map(|r| {
                 let bytes = r.canonical_bytes();
                 let hash = leaf_hash(&bytes);
-                Leaf { bytes, hash, citizen: r.citizen.as_ref().map(|c| self.citizens.key_of(c)) }
+                Leaf { bytes, hash, citizen: r.citizen.as_ref().map(|c| self.citizens.key_of(c)), outbox: None }
             })
             .collect();
-        let (reply, answer) = oneshot::channel();
-        self.tx.send(Job { leaves, reply }).await.map_err(|_| AuditError::Closed)?;
-        let appended = answer.await.map_err(|_| AuditError::Closed)??;
+        let appended = self.send(leaves).await?;
         for r in records.iter().filter(|r| r.kind == AuditKind::Decision) {
             let category = r.category.as_ref().map(|c| c.as_str().to_string()).unwrap_or_default();
             metrics::counter!("sammen_decisions_total", "category" => category, "outcome" => r.outcome.clone())
                 .increment(1);
         }
         Ok(appended)
+    }
+
+    async fn send(&self, leaves: Vec<Leaf>) -> Result<Appended, AuditError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Job { leaves, reply: Some(reply) }).await.map_err(|_| AuditError::Closed)?;
+        answer.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// A record ready to be committed into the outbox with its change (a fresh outbox id,
+    /// its canonical bytes and citizen key).
+    pub fn outbox_record(&self, record: &AuditRecord) -> OutboxRecord {
+        OutboxRecord {
+            id: OutboxId::new(),
+            bytes: record.canonical_bytes(),
+            citizen: record.citizen.as_ref().map(|c| self.citizens.key_of(c)),
+        }
+    }
+
+    /// Waits until records committed into the outbox are in the log: appended by the writer
+    /// (now, or earlier by its periodic drain), durable and covered by a signed checkpoint.
+    /// An error means the records stay in the outbox, durably, and the writer appends them
+    /// later; it is not a reason to commit the change again.
+    pub async fn wait_outbox(&self, records: &[OutboxRecord]) -> Result<(), AuditError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let leaves = records
+            .iter()
+            .map(|r| Leaf { bytes: r.bytes.clone(), hash: leaf_hash(&r.bytes), citizen: r.citizen, outbox: Some(r.id) })
+            .collect();
+        self.send(leaves).await.map(drop)
     }
 
     /// Whether the writer is running and its last batch (if any) was written: what a
@@ -323,12 +404,34 @@ struct Writer<S> {
     last_time: Option<DateTime<Utc>>,
     max_batch: usize,
     shared: Arc<Shared>,
+    /// Outbox ids this writer appended by draining the outbox itself, with their leaf index:
+    /// a waiter for one of them is answered without appending its record again.
+    drained: HashMap<OutboxId, u64>,
+    /// `drained`'s ids, oldest first, to forget the oldest beyond [`REMEMBERED_DRAINS`].
+    drained_order: VecDeque<OutboxId>,
 }
 
 impl<S: Store> Writer<S> {
-    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>, retry: Duration) {
         let mut jobs: Vec<Job> = Vec::new();
-        while let Some(job) = rx.recv().await {
+        let mut tick = tokio::time::interval(retry);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.reset();
+        loop {
+            let job = tokio::select! {
+                job = rx.recv() => match job {
+                    Some(job) => job,
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    match self.drain_outbox().await {
+                        Ok(0) => self.probe().await,
+                        Ok(n) => tracing::warn!(records = n, "appended audit records left in the outbox"),
+                        Err(e) => tracing::error!(error = %e, "appending audit records left in the outbox failed"),
+                    }
+                    continue;
+                }
+            };
             let mut count = job.leaves.len();
             jobs.push(job);
             while count < self.max_batch {
@@ -339,6 +442,21 @@ impl<S: Store> Writer<S> {
                     }
                     Err(_) => break,
                 }
+            }
+            // Records the writer already drained from the outbox by itself are in the log.
+            for job in jobs.iter_mut() {
+                let before = job.leaves.len();
+                job.leaves.retain(|l| l.outbox.is_none_or(|id| self.drained.remove(&id).is_none()));
+                count -= before - job.leaves.len();
+            }
+            if count == 0 {
+                let size = self.shared.size.load(Ordering::Acquire);
+                for job in jobs.drain(..) {
+                    if let Some(reply) = job.reply {
+                        let _ = reply.send(Ok(Appended { first_index: size, count: 0, tree_size: size }));
+                    }
+                }
+                continue;
             }
             let started = std::time::Instant::now();
             let result = self.commit(&mut jobs).await;
@@ -357,7 +475,9 @@ impl<S: Store> Writer<S> {
                     for job in jobs.drain(..) {
                         let n = job.leaves.len() as u64;
                         // A caller that gave up waiting is no reason to stop.
-                        let _ = job.reply.send(Ok(Appended { first_index: at, count: n, tree_size }));
+                        if let Some(reply) = job.reply {
+                            let _ = reply.send(Ok(Appended { first_index: at, count: n, tree_size }));
+                        }
                         at += n;
                     }
                 }
@@ -365,10 +485,89 @@ impl<S: Store> Writer<S> {
                     stats.failed_batches += 1;
                     drop(stats);
                     for job in jobs.drain(..) {
-                        let _ = job.reply.send(Err(dup_audit(&e)));
+                        if let Some(reply) = job.reply {
+                            let _ = reply.send(Err(dup_audit(&e)));
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// After a failed write and with nothing in the outbox to retry: asks the store whether it
+    /// takes durable writes again and re-reads the tree, so the log becomes writable without
+    /// waiting for someone to append (the consent service refuses changes until then).
+    async fn probe(&mut self) {
+        if self.shared.writable.load(Ordering::Acquire) {
+            return;
+        }
+        let healed = async {
+            self.store.ping().await?;
+            if self.frontier.is_none() {
+                let (f, latest) = load_frontier(&self.store).await?;
+                self.shared.size.store(f.size(), Ordering::Release);
+                self.last_time = latest.map(|c| c.time).max(self.last_time);
+                self.frontier = Some(f);
+            }
+            Ok::<(), AuditError>(())
+        };
+        match healed.await {
+            Ok(()) => {
+                tracing::info!("the audit store takes writes again");
+                self.shared.writable.store(true, Ordering::Release);
+            }
+            Err(e) => tracing::warn!(error = %e, "the audit store still fails"),
+        }
+    }
+
+    /// Appends every record waiting in the outbox, in batches of at most `max_batch`, and
+    /// remembers their ids; returns how many it appended.
+    async fn drain_outbox(&mut self) -> Result<u64, AuditError> {
+        let mut total = 0u64;
+        loop {
+            let pending = match self.store.audit_outbox(self.max_batch).await {
+                Ok(p) => p,
+                Err(e) => {
+                    self.shared.writable.store(false, Ordering::Release);
+                    return Err(e.into());
+                }
+            };
+            if pending.is_empty() {
+                return Ok(total);
+            }
+            let leaves: Vec<Leaf> = pending
+                .into_iter()
+                .map(|p| Leaf { hash: leaf_hash(&p.leaf), bytes: p.leaf, citizen: p.citizen, outbox: p.id.into() })
+                .collect();
+            let ids: Vec<OutboxId> = leaves.iter().filter_map(|l| l.outbox).collect();
+            let mut jobs = [Job { leaves, reply: None }];
+            let result = self.commit(&mut jobs).await;
+            self.shared.writable.store(result.is_ok(), Ordering::Release);
+            let (first, _) = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    self.shared.stats.lock().expect("stats lock").failed_batches += 1;
+                    return Err(e);
+                }
+            };
+            let n = ids.len() as u64;
+            {
+                let mut stats = self.shared.stats.lock().expect("stats lock");
+                stats.batches += 1;
+                stats.records += n;
+                stats.outbox_recovered += n;
+                stats.largest_batch = stats.largest_batch.max(n);
+            }
+            for (i, id) in ids.into_iter().enumerate() {
+                self.drained.insert(id, first + i as u64);
+                self.drained_order.push_back(id);
+                if self.drained_order.len() > REMEMBERED_DRAINS
+                    && let Some(old) = self.drained_order.pop_front()
+                {
+                    self.drained.remove(&old);
+                }
+            }
+            total += n;
         }
     }
 
@@ -388,11 +587,13 @@ impl<S: Store> Writer<S> {
         let mut leaves = Vec::new();
         let mut nodes = Vec::new();
         let mut citizens = Vec::new();
+        let mut outbox = Vec::new();
         for job in jobs.iter_mut() {
             for leaf in job.leaves.iter_mut() {
                 if let Some(c) = leaf.citizen {
                     citizens.push((c, frontier.size()));
                 }
+                outbox.extend(leaf.outbox);
                 frontier.push(leaf.hash, |level, index, hash| nodes.push(AuditNode { level, index, hash }));
                 leaves.push(std::mem::take(&mut leaf.bytes));
             }
@@ -406,6 +607,7 @@ impl<S: Store> Writer<S> {
             nodes: &nodes,
             checkpoint: &encoded,
             citizens: &citizens,
+            outbox: &outbox,
         };
         match self.store.audit_append(batch).await {
             Ok(()) => {

@@ -52,6 +52,10 @@ pub struct AuditRecord {
     pub documents: Vec<String>,
     /// A readable reason, error type or cause. Never a CPR number.
     pub detail: Option<String>,
+    /// The exact change a consent or block record is about: `consent:<id>.<version>` or
+    /// `block:<id>.<version>` (the event's version). Absent in other records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -99,6 +103,7 @@ impl AuditRecord {
             outcome: "ok".into(),
             documents: Vec::new(),
             detail: None,
+            subject: None,
         }
     }
 

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{AuditBatch, AuditNode, AuditPrune, ConsentChange, SharedStore, StoreError, covers};
+use super::{AuditBatch, AuditNode, AuditPrune, ConsentChange, OutboxEntry, OutboxId, SharedStore, StoreError, covers};
 use crate::block::{Block, BlockEvent, BlockEventKind, BlockId, BlockTarget, apply_block};
 use crate::cpr::Cpr;
 use crate::lifecycle::apply;
@@ -61,11 +61,20 @@ pub async fn all<H: Harness>(h: &H) {
     lookups_at_time(h).await;
     audit_append_compare_and_swap(h).await;
     audit_prune_watermark(h).await;
+    audit_outbox_with_the_change(h).await;
     session_take_once(h).await;
     ping_on_a_healthy_store(h).await;
 }
 
 // --- synthetic data ---
+
+/// The leaf bytes every change's outbox entry carries here (the store does not read them).
+const OUTBOX_LEAF: &[u8] = b"{\"v\":2,\"kind\":\"contract\"}";
+
+/// A fresh outbox entry: every change must carry one (invariant 3).
+fn audit_entry() -> OutboxEntry<'static> {
+    OutboxEntry { id: OutboxId::new(), leaf: OUTBOX_LEAF, citizen: None }
+}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
@@ -209,7 +218,12 @@ impl History {
 
     /// The change of event `i` (0-based), carrying the text body with the first event.
     fn change(&self, i: usize) -> ConsentChange<'_> {
-        ConsentChange { event: &self.events[i], state: &self.states[i], text_body: (i == 0).then_some(&*self.body) }
+        ConsentChange {
+            event: &self.events[i],
+            state: &self.states[i],
+            text_body: (i == 0).then_some(&*self.body),
+            audit: audit_entry(),
+        }
     }
 }
 
@@ -268,7 +282,7 @@ impl BlockHistory {
 
 async fn commit_block(s: &SharedStore, h: &BlockHistory) {
     for (e, b) in h.events.iter().zip(&h.states) {
-        s.commit_block(e, b).await.unwrap_or_else(|e| panic!("committing block {} failed: {e}", b.id));
+        s.commit_block(e, b, audit_entry()).await.unwrap_or_else(|e| panic!("committing block {} failed: {e}", b.id));
     }
 }
 
@@ -387,6 +401,7 @@ impl Batch {
             nodes: &self.nodes,
             checkpoint: &self.checkpoint,
             citizens: &self.citizens,
+            outbox: &[],
         }
     }
 
@@ -548,7 +563,7 @@ pub async fn version_conflicts<H: Harness>(h: &H) {
     let mut skipped_state = revoked.states[1].clone();
     skipped_event.version = 3;
     skipped_state.version = 3;
-    let skip = ConsentChange { event: &skipped_event, state: &skipped_state, text_body: None };
+    let skip = ConsentChange { event: &skipped_event, state: &skipped_state, text_body: None, audit: audit_entry() };
     is_conflict(s.commit_consent(skip).await, "a change at version 3 over stored version 1");
 
     // Version 1 again (creating a consent that exists).
@@ -557,13 +572,15 @@ pub async fn version_conflicts<H: Harness>(h: &H) {
     let mut again_state = again.states[0].clone();
     again_event.consent_id = c.id();
     again_state.id = c.id();
-    let recreate = ConsentChange { event: &again_event, state: &again_state, text_body: Some(&again.body) };
+    let recreate =
+        ConsentChange { event: &again_event, state: &again_state, text_body: Some(&again.body), audit: audit_entry() };
     is_conflict(s.commit_consent(recreate).await, "creating (version 1) a consent that exists");
 
     // A state whose version is not its event's.
     let mut wrong_state = revoked.states[1].clone();
     wrong_state.version = 5;
-    let mismatched = ConsentChange { event: &revoked.events[1], state: &wrong_state, text_body: None };
+    let mismatched =
+        ConsentChange { event: &revoked.events[1], state: &wrong_state, text_body: None, audit: audit_entry() };
     is_conflict(s.commit_consent(mismatched).await, "a state whose version differs from its event's");
 
     // A new consent whose first event is version 2.
@@ -606,19 +623,28 @@ pub async fn version_conflicts<H: Harness>(h: &H) {
     let mut skipped_state = lifted.states[1].clone();
     skipped.version = 3;
     skipped_state.version = 3;
-    is_conflict(s.commit_block(&skipped, &skipped_state).await, "a block change at version 3 over stored version 1");
-    is_conflict(s.commit_block(&block.events[0], &block.states[0]).await, "placing (version 1) a block that exists");
+    is_conflict(
+        s.commit_block(&skipped, &skipped_state, audit_entry()).await,
+        "a block change at version 3 over stored version 1",
+    );
+    is_conflict(
+        s.commit_block(&block.events[0], &block.states[0], audit_entry()).await,
+        "placing (version 1) a block that exists",
+    );
     let mut wrong = lifted.states[1].clone();
     wrong.version = 4;
     is_conflict(
-        s.commit_block(&lifted.events[1], &wrong).await,
+        s.commit_block(&lifted.events[1], &wrong, audit_entry()).await,
         "a block state whose version differs from its event's",
     );
     let stray = BlockHistory::placed(anna, BlockTarget::Category(category(CV)), t0()).lifted(t0() + Duration::days(1));
-    is_conflict(s.commit_block(&stray.events[1], &stray.states[1]).await, "version 2 of a block that is not stored");
+    is_conflict(
+        s.commit_block(&stray.events[1], &stray.states[1], audit_entry()).await,
+        "version 2 of a block that is not stored",
+    );
     assert_eq!(s.block(stray.last().id).await.expect("block"), None, "a refused first block change created the block");
     assert_holds(&s, &[winner, &requested], &[&block], "after the refused block changes").await;
-    s.commit_block(&lifted.events[1], &lifted.states[1]).await.expect("lifting at version 2");
+    s.commit_block(&lifted.events[1], &lifted.states[1], audit_entry()).await.expect("lifting at version 2");
     assert_holds(&s, &[winner, &requested], &[&lifted], "after lifting the block").await;
 }
 
@@ -972,6 +998,58 @@ pub async fn session_take_once<H: Harness>(h: &H) {
 }
 
 /// `ping` succeeds on a healthy store, empty or not, and writes no consent or audit data.
+/// A change's audit record is written with the change, survives a restart, is read back
+/// oldest first, and leaves the outbox only in the transaction that appends it; a refused
+/// change leaves none, and a batch naming an entry that is gone writes nothing.
+pub async fn audit_outbox_with_the_change<H: Harness>(h: &H) {
+    let s = h.fresh().await;
+    assert!(s.audit_outbox(10).await.expect("audit_outbox").is_empty(), "a fresh store has an outbox entry");
+    let a = History::granted(&About::new(citizen(11), JOBCENTER, REHABILITATION, &[CV]));
+    let key = citizen_key(7);
+    let first = OutboxEntry { id: OutboxId::new(), leaf: b"first", citizen: Some(key) };
+    s.commit_consent(ConsentChange {
+        event: &a.events[0],
+        state: &a.states[0],
+        text_body: Some(&a.body),
+        audit: first,
+    })
+    .await
+    .expect("a change with its record");
+    let b = BlockHistory::placed(citizen(11), BlockTarget::Category(category(CV)), t0());
+    let second = OutboxEntry { id: OutboxId::new(), leaf: b"second", citizen: None };
+    s.commit_block(&b.events[0], &b.states[0], second).await.expect("a block with its record");
+    // A refused change writes no record.
+    let refused = s.commit_block(&b.events[0], &b.states[0], audit_entry()).await;
+    assert!(matches!(refused, Err(StoreError::Conflict { .. })), "placing a block twice: {refused:?}");
+    drop(s);
+    let s = h.reopen().await;
+    let pending = s.audit_outbox(10).await.expect("audit_outbox");
+    let got: Vec<_> = pending.iter().map(|p| (p.id, p.leaf.clone(), p.citizen)).collect();
+    assert_eq!(
+        got,
+        vec![(first.id, b"first".to_vec(), Some(key)), (second.id, b"second".to_vec(), None)],
+        "the outbox after a restart (oldest first, nothing from the refused change)"
+    );
+    assert_eq!(s.audit_outbox(1).await.expect("audit_outbox").len(), 1, "the limit");
+
+    // A batch naming an entry that is not in the outbox is refused whole.
+    let batch = Batch::new("outbox", 0, 2, |_| None);
+    let gone = [OutboxId::new()];
+    let refused = s.audit_append(AuditBatch { outbox: &gone, ..batch.as_batch() }).await;
+    assert!(refused.is_err(), "a batch draining an entry that is not there was accepted");
+    assert_nothing_of(&s, &batch, "after a batch naming a missing outbox entry").await;
+    assert_eq!(s.audit_outbox(10).await.expect("audit_outbox").len(), 2, "a refused batch drained the outbox");
+
+    // The batch that carries both records drains both, in its own transaction.
+    let both = [first.id, second.id];
+    s.audit_append(AuditBatch { outbox: &both, ..batch.as_batch() }).await.expect("a batch draining the outbox");
+    assert!(s.audit_outbox(10).await.expect("audit_outbox").is_empty(), "the drained entries are still there");
+    assert_audit_holds(&s, &[&batch], "after draining").await;
+    drop(s);
+    let s = h.reopen().await;
+    assert!(s.audit_outbox(10).await.expect("audit_outbox").is_empty(), "drained entries came back after a restart");
+}
+
 pub async fn ping_on_a_healthy_store<H: Harness>(h: &H) {
     let s = h.fresh().await;
     s.ping().await.unwrap_or_else(|e| panic!("ping on a fresh store failed: {e}"));

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 
-use super::{AuditBatch, AuditPrune, ConsentChange, SessionStore, Store, StoreError};
+use super::{AuditBatch, AuditPrune, ConsentChange, OutboxEntry, PendingAudit, SessionStore, Store, StoreError};
 use crate::block::{Block, BlockEvent, BlockId};
 use crate::cpr::Cpr;
 use crate::organisation::UnitId;
@@ -222,8 +222,8 @@ impl<S: Store> Store for FaultyStore<S> {
     async fn import_consents(&self, changes: &[ConsentChange<'_>]) -> Result<(), StoreError> {
         self.run(Op::ConsentWrite, || self.inner.import_consents(changes)).await
     }
-    async fn commit_block(&self, event: &BlockEvent, state: &Block) -> Result<(), StoreError> {
-        self.run(Op::ConsentWrite, || self.inner.commit_block(event, state)).await
+    async fn commit_block(&self, event: &BlockEvent, state: &Block, audit: OutboxEntry<'_>) -> Result<(), StoreError> {
+        self.run(Op::ConsentWrite, || self.inner.commit_block(event, state, audit)).await
     }
     async fn consent(&self, id: ConsentId) -> Result<Option<Consent>, StoreError> {
         self.run(Op::ConsentRead, || self.inner.consent(id)).await
@@ -260,6 +260,9 @@ impl<S: Store> Store for FaultyStore<S> {
     }
     async fn audit_append(&self, batch: AuditBatch<'_>) -> Result<(), StoreError> {
         self.run(Op::AuditAppend, || self.inner.audit_append(batch)).await
+    }
+    async fn audit_outbox(&self, limit: usize) -> Result<Vec<PendingAudit>, StoreError> {
+        self.run(Op::AuditRead, || self.inner.audit_outbox(limit)).await
     }
     async fn audit_size(&self) -> Result<u64, StoreError> {
         self.run(Op::AuditRead, || self.inner.audit_size()).await
@@ -323,7 +326,7 @@ mod tests {
     use crate::store::{AuditNode, SharedStore};
 
     fn batch_of<'a>(first: u64, leaves: &'a [Vec<u8>], nodes: &'a [AuditNode]) -> AuditBatch<'a> {
-        AuditBatch { first_index: first, leaves, nodes, checkpoint: b"cp", citizens: &[] }
+        AuditBatch { first_index: first, leaves, nodes, checkpoint: b"cp", citizens: &[], outbox: &[] }
     }
 
     fn now() -> DateTime<Utc> {
@@ -408,13 +411,27 @@ mod tests {
         };
         let block = apply_block(None, &event).unwrap();
         faults.fail(Op::ConsentWrite);
-        let e = store.commit_block(&event, &block).await.unwrap_err();
+        let e = store
+            .commit_block(
+                &event,
+                &block,
+                crate::store::OutboxEntry { id: crate::store::OutboxId::new(), leaf: b"{}", citizen: None },
+            )
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("injected fault: consent write"), "{e}");
         assert!(store.import_consents(&[]).await.is_err());
         assert_eq!(store.inner().block(block.id).await.unwrap(), None, "a failing block write reached the store");
         assert_eq!((faults.calls(Op::ConsentWrite), faults.injected(Op::ConsentWrite)), (2, 2));
         faults.heal(Op::ConsentWrite);
-        store.commit_block(&event, &block).await.unwrap();
+        store
+            .commit_block(
+                &event,
+                &block,
+                crate::store::OutboxEntry { id: crate::store::OutboxId::new(), leaf: b"{}", citizen: None },
+            )
+            .await
+            .unwrap();
         assert_eq!(store.block(block.id).await.unwrap(), Some(block));
         assert_eq!(faults.calls(Op::ConsentRead), 1);
     }

@@ -10,6 +10,12 @@
 //! | `audit_citizens`    | citizen key (32) · index  | — (the per-citizen index)     |
 //! | `audit_meta`        | `size`                    | number of leaves (u64)        |
 //! | `audit_meta`        | `pruned`                  | prune watermark (u64)         |
+//! | `audit_outbox`      | outbox id (UUID v7, 16)   | citizen flag · key · leaf     |
+//!
+//! An outbox value is one byte (1 when a citizen key follows, else 0), the 32-byte citizen
+//! key when present, then the record's canonical bytes. Outbox entries are written by the
+//! consent and block commits (`sled_store.rs`) in their transactions, and deleted by a
+//! batch in its transaction.
 //!
 //! The citizen key is a keyed hash of the CPR number (computed by the audit log), never
 //! the number. A pruned leaf's value is empty (no record has empty canonical bytes).
@@ -20,7 +26,7 @@
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::{AuditBatch, AuditPrune, StoreError};
+use super::{AuditBatch, AuditPrune, OutboxEntry, OutboxId, PendingAudit, StoreError};
 
 const SIZE: &[u8] = b"size";
 const PRUNED: &[u8] = b"pruned";
@@ -33,6 +39,39 @@ pub(super) struct AuditTrees {
     checkpoints: sled::Tree,
     citizens: sled::Tree,
     meta: sled::Tree,
+    /// Written inside the consent and block transactions of `sled_store.rs`.
+    pub(super) outbox: sled::Tree,
+}
+
+/// The stored value of an outbox entry.
+pub(super) fn encode_outbox(entry: &OutboxEntry<'_>) -> Vec<u8> {
+    let mut v = Vec::with_capacity(33 + entry.leaf.len());
+    match &entry.citizen {
+        Some(c) => {
+            v.push(1);
+            v.extend_from_slice(c);
+        }
+        None => v.push(0),
+    }
+    v.extend_from_slice(entry.leaf);
+    v
+}
+
+fn decode_outbox(key: &[u8], value: &[u8]) -> Result<PendingAudit, StoreError> {
+    let bad = || StoreError::Corrupt("an audit outbox entry does not read".into());
+    let id: [u8; 16] = key.try_into().map_err(|_| bad())?;
+    let (citizen, leaf) = match value.split_first() {
+        Some((0, leaf)) => (None, leaf),
+        Some((1, rest)) if rest.len() >= 32 => {
+            let (c, leaf) = rest.split_at(32);
+            (Some(c.try_into().map_err(|_| bad())?), leaf)
+        }
+        _ => return Err(bad()),
+    };
+    if leaf.is_empty() {
+        return Err(bad());
+    }
+    Ok(PendingAudit { id: OutboxId(uuid::Uuid::from_bytes(id)), leaf: leaf.to_vec(), citizen })
 }
 
 fn citizen_key(citizen: &[u8; 32], index: u64) -> [u8; 40] {
@@ -62,6 +101,7 @@ impl AuditTrees {
             checkpoints: db.open_tree("audit_checkpoints")?,
             citizens: db.open_tree("audit_citizens")?,
             meta: db.open_tree("audit_meta")?,
+            outbox: db.open_tree("audit_outbox")?,
         })
     }
 
@@ -70,8 +110,8 @@ impl AuditTrees {
         let count = batch.leaves.len() as u64;
         let new_size =
             batch.first_index.checked_add(count).ok_or_else(|| StoreError::Io("audit size overflow".into()))?;
-        (&self.leaves, &self.nodes, &self.checkpoints, &self.citizens, &self.meta).transaction(
-            |(leaves, nodes, checkpoints, citizens, meta)| {
+        (&self.leaves, &self.nodes, &self.checkpoints, &self.citizens, &self.meta, &self.outbox).transaction(
+            |(leaves, nodes, checkpoints, citizens, meta, outbox)| {
                 let stored = match meta.get(SIZE)? {
                     None => 0,
                     Some(b) => decode_u64(&b, "size").map_err(ConflictableTransactionError::Abort)?,
@@ -90,6 +130,11 @@ impl AuditTrees {
                 }
                 for (citizen, index) in batch.citizens {
                     citizens.insert(&citizen_key(citizen, *index)[..], &[])?;
+                }
+                for id in batch.outbox {
+                    if outbox.remove(&id.as_bytes()[..])?.is_none() {
+                        return Err(ConflictableTransactionError::Abort(StoreError::Conflict { expected: 0 }));
+                    }
                 }
                 checkpoints.insert(&new_size.to_be_bytes(), batch.checkpoint)?;
                 meta.insert(SIZE, &new_size.to_be_bytes())?;
@@ -127,6 +172,18 @@ impl AuditTrees {
             Ok(())
         })?;
         Ok(())
+    }
+
+    /// Up to `limit` outbox entries, oldest first.
+    pub(super) fn outbox(&self, limit: usize) -> Result<Vec<PendingAudit>, StoreError> {
+        self.outbox
+            .iter()
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode_outbox(&k, &v)
+            })
+            .collect()
     }
 
     pub(super) fn pruned_below(&self) -> Result<u64, StoreError> {

@@ -14,7 +14,8 @@
 //! | `citizen_blocks`   | cpr (10) · block id (16), active blocks only         | —              |
 //! | `texts`            | SHA-256 (hex)                                        | text body      |
 //!
-//! The audit log's trees are described in `sled_audit.rs`.
+//! The audit log's trees are described in `sled_audit.rs`. Every consent and block commit
+//! also writes the change's audit record into `audit_outbox` in the same transaction.
 //!
 //! Every commit is one multi-tree transaction followed by a flush and a sync of the files
 //! that hold it (`sled_sync.rs`), so an acknowledged write is on disk, also after a power
@@ -27,9 +28,9 @@ use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use super::sled_audit::AuditTrees;
+use super::sled_audit::{AuditTrees, encode_outbox};
 use super::sled_sync::DirSync;
-use super::{AuditBatch, AuditPrune, ConsentChange, Store, StoreError};
+use super::{AuditBatch, AuditPrune, ConsentChange, OutboxEntry, PendingAudit, Store, StoreError};
 use crate::block::{Block, BlockEvent, BlockId};
 use crate::cpr::Cpr;
 use crate::organisation::UnitId;
@@ -221,7 +222,8 @@ impl Store for SledStore {
     }
 
     async fn import_consents(&self, changes: &[ConsentChange<'_>]) -> Result<(), StoreError> {
-        let encoded: Vec<_> = changes.iter().map(|c| (c, to_json(c.event), to_json(c.state))).collect();
+        let encoded: Vec<_> =
+            changes.iter().map(|c| (c, to_json(c.event), to_json(c.state), encode_outbox(&c.audit))).collect();
         let _gate = self.write_gate.lock().await;
         (
             &self.consent_events,
@@ -230,10 +232,11 @@ impl Store for SledStore {
             &self.active_index,
             &self.requested_index,
             &self.texts,
+            &self.audit.outbox,
         )
-            .transaction(|(events, consents, citizen, active, requested, texts)| {
-                for (change, event_json, state_json) in &encoded {
-                    let ConsentChange { event, state, text_body } = **change;
+            .transaction(|(events, consents, citizen, active, requested, texts, outbox)| {
+                for (change, event_json, state_json, audit_value) in &encoded {
+                    let ConsentChange { event, state, text_body, audit } = **change;
                     if event.consent_id != state.id {
                         return Err(Abort::Abort(StoreError::Conflict { expected: 0 }));
                     }
@@ -260,20 +263,28 @@ impl Store for SledStore {
                     if let Some(body) = text_body {
                         texts.insert(t.text.sha256.as_bytes(), body.as_bytes())?;
                     }
+                    if outbox.insert(&audit.id.as_bytes()[..], audit_value.as_slice())?.is_some() {
+                        return Err(Abort::Abort(StoreError::Corrupt("an audit outbox id was used twice".into())));
+                    }
                 }
                 Ok(())
             })?;
         self.durable().await
     }
 
-    async fn commit_block(&self, event: &BlockEvent, state: &Block) -> Result<(), StoreError> {
+    async fn commit_block(&self, event: &BlockEvent, state: &Block, audit: OutboxEntry<'_>) -> Result<(), StoreError> {
         let id = state.id.as_bytes();
         let event_json = to_json(event);
         let state_json = to_json(state);
+        let audit_value = encode_outbox(&audit);
         let key = cat(&[state.citizen.as_bytes(), id]);
         let _gate = self.write_gate.lock().await;
-        (&self.block_events, &self.blocks, &self.citizen_blocks).transaction(|(events, blocks, citizen)| {
+        let trees = (&self.block_events, &self.blocks, &self.citizen_blocks, &self.audit.outbox);
+        trees.transaction(|(events, blocks, citizen, outbox)| {
             check_version(blocks, id, event.version, state.version)?;
+            if outbox.insert(&audit.id.as_bytes()[..], audit_value.as_slice())?.is_some() {
+                return Err(Abort::Abort(StoreError::Corrupt("an audit outbox id was used twice".into())));
+            }
             events.insert(versioned(id, event.version), event_json.as_slice())?;
             blocks.insert(id, state_json.as_slice())?;
             if state.is_active() {
@@ -351,6 +362,10 @@ impl Store for SledStore {
         let _gate = self.write_gate.lock().await;
         self.audit.append(&batch)?;
         self.durable().await
+    }
+
+    async fn audit_outbox(&self, limit: usize) -> Result<Vec<PendingAudit>, StoreError> {
+        self.audit.outbox(limit)
     }
 
     async fn audit_size(&self) -> Result<u64, StoreError> {

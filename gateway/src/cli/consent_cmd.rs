@@ -1,5 +1,10 @@
 //! `sammen consent grant|revoke|list`: exercise the ledger from a shell.
 //!
+//! A grant or revoke goes through the [`ConsentService`] like every other change: it is
+//! committed with its audit record (`consent_granted`, `consent_revoked`) and the command
+//! returns once the record is in the audit log. So it needs the audit signing key, like
+//! `sammen serve`, and must not run while the gateway holds the same store.
+//!
 //! The CPR number comes from `--cpr` or, when that is absent, from the first line of
 //! standard input (so it need not appear in the process list or shell history). Output
 //! shows it masked only.
@@ -10,7 +15,8 @@ use std::io::BufRead;
 use anyhow::Context;
 use chrono::{Months, Utc};
 use clap::Subcommand;
-use consent::{Category, Channel, ConsentId, Cpr, Ledger, Period, Purpose, TermsInput, UnitId};
+use consent::audit::{AuditConfig, AuditLog};
+use consent::{Actor, Category, Channel, ConsentId, ConsentService, Cpr, Ledger, Period, Purpose, TermsInput, UnitId};
 
 use super::Cli;
 
@@ -70,7 +76,15 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
     let store = consent::store::open(settings.store.kind, &settings.data_dir)?;
-    let ledger = Ledger::new(store, rules);
+    let ledger = Ledger::new(store.clone(), rules);
+    let service = || async {
+        let key = gateway::server::signing_key(
+            &settings.audit.key_file(&settings.data_dir),
+            settings.audit.may_create_key(),
+        )?;
+        let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await?;
+        anyhow::Ok(ConsentService::new(ledger.clone(), audit))
+    };
     let now = Utc::now();
     match cmd {
         Command::Grant { cpr, unit, include_subunits, purpose, categories, months } => {
@@ -88,12 +102,12 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<()> {
                 text_version: "cli-1".into(),
                 text_body: CLI_TEXT.into(),
             };
-            let c = ledger.grant(input, &citizen, Channel::Cli, now).await?;
+            let c = service().await?.grant(input, &citizen, &Actor::citizen(Channel::Cli), now).await?;
             println!("granted {} for {} until {}", c.id, c.terms.citizen, c.terms.period.until.format("%Y-%m-%d"));
         }
         Command::Revoke { cpr, id } => {
             let citizen = read_cpr(cpr)?;
-            let c = ledger.revoke(*id, &citizen, Channel::Cli, now).await?;
+            let c = service().await?.revoke(*id, &citizen, &Actor::citizen(Channel::Cli), now).await?;
             println!("revoked {} for {}", c.id, c.terms.citizen);
         }
         Command::List { cpr } => {

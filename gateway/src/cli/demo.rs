@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::{Duration, Months, Utc};
-use consent::{Category, Channel, Ledger, Period, Purpose, Requester, TermsInput, UnitId};
+use consent::{Actor, Category, Channel, Period, Purpose, Requester, TermsInput, UnitId};
 use gateway::dev::{DevIssuer, DevPki};
 use gateway::portal::{OidcSettings, PortalSettings};
 use gateway::settings::{IssuerSettings, SystemSettings};
@@ -114,13 +114,16 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         },
     });
 
-    // One consent, as the citizen would have granted it in the portal.
     let store = consent::store::open(settings.store.kind, &settings.data_dir)?;
+    let gateway = gateway::server::start_with_store(settings, store).await?;
+
+    // One consent, as the citizen would have granted it in the portal (through the
+    // gateway's consent service, so its audit record is written with it).
     let citizen = sandbox::citizens::cpr_of(0);
     let who = sandbox::citizens::find(&citizen).map(|c| c.name()).unwrap_or_default();
-    let ledger = Ledger::new(store.clone(), settings.domain.clone().into_rules()?);
+    let consents = gateway.consents();
     let now = Utc::now();
-    let granted = ledger
+    let granted = consents
         .grant(
             TermsInput {
                 citizen,
@@ -139,13 +142,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
                     .into(),
             },
             &citizen,
-            Channel::Portal,
+            &Actor::citizen(Channel::Portal),
             now,
         )
         .await?;
 
     // One pending request for the same citizen, to answer in the portal.
-    let requested = ledger
+    let requested = consents
         .request(
             TermsInput {
                 citizen,
@@ -167,12 +170,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
             Requester { caseworker: "anna.jensen".into(), system: SYSTEM.into() },
             "Vi forbereder dit møde med rehabiliteringsteamet og vil gerne se lægens erklæring og din sag.".into(),
             now + Duration::days(14),
-            Channel::Api,
+            &Actor::caseworker(SYSTEM, "anna.jensen", UnitId::parse(CASEWORKER_UNIT)?, "demo-seed"),
             now,
         )
         .await?;
 
-    let gateway = gateway::server::start_with_store(settings, store).await?;
     let url = format!("https://localhost:{}", gateway.addr.port());
     let portal_port = gateway.portal_addr.context("the portal did not start")?.port();
     let portal_url = format!("https://localhost:{portal_port}");

@@ -5,12 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
-use consent::audit::{AuditKind, AuditRecord};
-use consent::{Block, BlockId, BlockTarget, Category, Channel, Rules, UnitId};
+use consent::{BlockId, BlockTarget, Category, Rules, UnitId};
 
 use super::pages::{BlocksPage, date, render};
 use super::session::Session;
-use super::{FormData, PortalState, audited, ledger_refusal, page, require_form_session, require_session};
+use super::{
+    FormData, PortalState, citizen_actor, ledger_refusal, page, require_form_session, require_session, service_refusal,
+};
 
 fn describe(rules: &Rules, t: &BlockTarget) -> String {
     match t {
@@ -25,18 +26,6 @@ fn describe(rules: &Rules, t: &BlockTarget) -> String {
             rules.vocabulary.categories.get(c).map_or_else(|| c.to_string(), |d| d.da.to_lowercase())
         ),
     }
-}
-
-fn record(kind: AuditKind, b: &Block) -> AuditRecord {
-    let mut r = AuditRecord::new(Utc::now(), uuid::Uuid::now_v7().to_string(), kind);
-    r.system = Some("portal".into());
-    r.citizen = Some(b.citizen);
-    match &b.target {
-        BlockTarget::Unit(u) => r.unit = Some(u.clone()),
-        BlockTarget::Category(c) => r.category = Some(c.clone()),
-    }
-    r.detail = Some(format!("block {} by the citizen in the portal", b.id));
-    r
 }
 
 async fn blocks_page(state: &PortalState, session: &Session) -> Response {
@@ -94,13 +83,10 @@ pub async fn place(State(state): State<PortalState>, headers: HeaderMap, body: B
         );
     };
     let now = Utc::now();
-    let block = match state.ledger.place_block(&session.cpr, target, Channel::Portal, now).await {
+    let block = match state.consents.place_block(&session.cpr, target, &citizen_actor(), now).await {
         Ok(b) => b,
-        Err(e) => return ledger_refusal(e, &session),
+        Err(e) => return service_refusal(e, &session),
     };
-    if let Err(r) = audited(&state, record(AuditKind::BlockPlaced, &block), &session).await {
-        return r;
-    }
     page(
         StatusCode::OK,
         "Spærringen er oprettet",
@@ -128,12 +114,8 @@ pub async fn lift(
     let Ok(id) = id.parse::<BlockId>() else {
         return ledger_refusal(consent::LedgerError::NoSuchBlock(BlockId(uuid::Uuid::nil())), &session);
     };
-    let block = match state.ledger.lift_block(id, &session.cpr, Channel::Portal, Utc::now()).await {
-        Ok(b) => b,
-        Err(e) => return ledger_refusal(e, &session),
-    };
-    if let Err(r) = audited(&state, record(AuditKind::BlockLifted, &block), &session).await {
-        return r;
+    if let Err(e) = state.consents.lift_block(id, &session.cpr, &citizen_actor(), Utc::now()).await {
+        return service_refusal(e, &session);
     }
     page(
         StatusCode::OK,

@@ -10,17 +10,15 @@ use axum::response::Response;
 use chrono::{Months, Utc};
 use consent::audit::AuditKind;
 use consent::receipt::ReceiptAction;
-use consent::{
-    Category, Channel, Consent, ConsentId, ConsentStatus, Period, Purpose, State as Recorded, TermsInput, UnitId,
-};
+use consent::{Category, Consent, ConsentId, ConsentStatus, Period, Purpose, State as Recorded, TermsInput, UnitId};
 
 use super::pages::{
     ConsentPage, ConsentView, GrantPage, Group, LoginPage, OverviewPage, RequestPage, RevokePage, date, render,
 };
 use super::session::Session;
 use super::{
-    FormData, PortalState, audited, consent_record, failure, ledger_refusal, page, require_form_session,
-    require_session,
+    FormData, PortalState, citizen_actor, failure, ledger_refusal, page, require_form_session, require_session,
+    service_refusal,
 };
 
 /// The version of the text shown for a directly granted consent.
@@ -168,13 +166,10 @@ pub async fn answer(
         Err(r) => return r,
     };
     let now = Utc::now();
+    let actor = citizen_actor();
     let (result, kind) = match form.get("answer") {
-        Some("approve") => {
-            (state.ledger.approve(c.id, &session.cpr, Channel::Portal, now).await, AuditKind::ConsentApproved)
-        }
-        Some("reject") => {
-            (state.ledger.reject(c.id, &session.cpr, Channel::Portal, now).await, AuditKind::ConsentRejected)
-        }
+        Some("approve") => (state.consents.approve(c.id, &session.cpr, &actor, now).await, AuditKind::ConsentApproved),
+        Some("reject") => (state.consents.reject(c.id, &session.cpr, &actor, now).await, AuditKind::ConsentRejected),
         _ => {
             return page(
                 StatusCode::BAD_REQUEST,
@@ -187,11 +182,8 @@ pub async fn answer(
     };
     let updated = match result {
         Ok(u) => u,
-        Err(e) => return ledger_refusal(e, &session),
+        Err(e) => return service_refusal(e, &session),
     };
-    if let Err(r) = audited(&state, consent_record(kind, &updated, now), &session).await {
-        return r;
-    }
     let receipt = receipt_link(&updated);
     if kind == AuditKind::ConsentApproved {
         page(
@@ -271,13 +263,10 @@ pub async fn revoke(
         Err(r) => return r,
     };
     let now = Utc::now();
-    let updated = match state.ledger.revoke(c.id, &session.cpr, Channel::Portal, now).await {
+    let updated = match state.consents.revoke(c.id, &session.cpr, &citizen_actor(), now).await {
         Ok(u) => u,
-        Err(e) => return ledger_refusal(e, &session),
+        Err(e) => return service_refusal(e, &session),
     };
-    if let Err(r) = audited(&state, consent_record(AuditKind::ConsentRevoked, &updated, now), &session).await {
-        return r;
-    }
     let receipt = receipt_link(&updated);
     page(
         StatusCode::OK,
@@ -352,13 +341,10 @@ pub async fn grant(State(state): State<PortalState>, headers: HeaderMap, body: B
         text_body: String::new(),
     };
     input.text_body = grant_text(&state, &input);
-    let granted = match state.ledger.grant(input, &session.cpr, Channel::Portal, now).await {
+    let granted = match state.consents.grant(input, &session.cpr, &citizen_actor(), now).await {
         Ok(c) => c,
-        Err(e) => return ledger_refusal(e, &session),
+        Err(e) => return service_refusal(e, &session),
     };
-    if let Err(r) = audited(&state, consent_record(AuditKind::ConsentGranted, &granted, now), &session).await {
-        return r;
-    }
     let receipt = receipt_link(&granted);
     page(
         StatusCode::OK,

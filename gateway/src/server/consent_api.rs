@@ -1,7 +1,8 @@
 //! Consent requests and the consents a unit holds.
 //!
 //! - `POST /api/v1/consent-requests`: a caseworker asks the citizen for consent
-//!   (`Ledger::request`); the citizen answers in the portal. Audited (`consent_requested`).
+//!   (`ConsentService::request`, which commits the request with its `consent_requested`
+//!   record); the citizen answers in the portal.
 //! - `GET /api/v1/consent-requests/{id}`: its status, for the requesting unit only (any
 //!   other caller gets 404, so ids reveal nothing). Audited (`consents_read`).
 //! - `POST /api/v1/consents/search`: the consents the caseworker's unit holds for a citizen
@@ -20,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{Duration, Utc};
 use consent::audit::AuditKind;
-use consent::{Channel, ConsentId, Cpr, DataPeriod, LedgerError, Period, Requester, TermsInput, UnitId};
+use consent::{Actor, ConsentId, Cpr, DataPeriod, LedgerError, Period, Requester, ServiceError, TermsInput, UnitId};
 
 use super::AppState;
 use super::api::{self, ConsentList, ConsentRequestBody, ConsentSearchBody, ConsentView};
@@ -130,20 +131,25 @@ async fn create_inner(
     };
     input.text_body = consent_text(state, &grantee, &input);
     let requester = Requester { caseworker: caller.caseworker.id.clone(), system: caller.system.id.clone() };
-    let consent = state.ledger.request(input, requester, explanation, respond_by, Channel::Api, now).await.map_err(
-        |e| match e {
-            LedgerError::Rule(r) => ApiError::new(ProblemKind::InvalidRequest, r.to_string()),
+    let actor = Actor::caseworker(
+        caller.system.id.clone(),
+        caller.caseworker.id.clone(),
+        caller.caseworker.unit.clone(),
+        id.to_string(),
+    );
+    let consent =
+        state.consents.request(input, requester, explanation, respond_by, &actor, now).await.map_err(|e| match e {
+            ServiceError::Ledger(LedgerError::Rule(r)) => ApiError::new(ProblemKind::InvalidRequest, r.to_string()),
+            ServiceError::AuditUnavailable => ApiError::audit_unavailable(),
+            ServiceError::AuditPending(e) => {
+                tracing::error!(error = %e, "a consent request is stored but its audit record is not confirmed");
+                ApiError::audit_pending()
+            }
             e => {
                 tracing::error!(error = %e, "the ledger failed");
                 ApiError::internal("the consent ledger failed")
             }
-        },
-    )?;
-    let mut r = caller.record(id, AuditKind::ConsentRequested);
-    r.citizen = Some(citizen);
-    r.purpose = Some(purpose);
-    r.detail = Some(format!("consent {}", consent.id));
-    audited(state, r).await?;
+        })?;
     tracing::info!(system = %caller.system.id, consent = %consent.id, "consent requested");
     let location = format!("/api/v1/consent-requests/{}", consent.id);
     let mut resp = (StatusCode::CREATED, Json(ConsentView::of(&consent, now))).into_response();

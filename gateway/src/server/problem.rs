@@ -138,6 +138,15 @@ impl ApiError {
         )
     }
 
+    /// A change that is saved, but whose audit record could not be confirmed in the log yet
+    /// (it is queued durably and written later): answered like `audit-unavailable` (503).
+    pub fn audit_pending() -> Self {
+        Self::new(
+            ProblemKind::AuditUnavailable,
+            "the change is saved, but its audit record could not be confirmed yet; read its status before retrying",
+        )
+    }
+
     pub fn problem(&self) -> Problem {
         Problem {
             type_: self.kind.type_uri(),
@@ -201,5 +210,13 @@ mod tests {
         let r = ApiError::audit_unavailable().into_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
+    }
+
+    #[test]
+    fn a_saved_change_whose_record_is_pending_is_a_503_that_says_it_is_saved() {
+        let e = ApiError::audit_pending();
+        assert_eq!(e.kind, ProblemKind::AuditUnavailable);
+        assert!(e.detail.contains("saved"));
+        assert_eq!(e.into_response().status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }
