@@ -168,7 +168,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         )
         .await?;
 
-    let gateway = gateway::server::start_with_store(settings, store).await?;
+    let gateway = gateway::app::start_with_store(settings, store).await?;
     let url = format!("https://localhost:{}", gateway.addr.port());
     let portal_port = gateway.portal_addr.context("the portal did not start")?.port();
     let portal_url = format!("https://localhost:{portal_port}");
