@@ -81,7 +81,7 @@ pub async fn preload(
     let Subjects { citizens: subjects, unit, purpose, categories } = subjects;
     let started = Instant::now();
     let store = SledStore::open(store_dir).with_context(|| format!("opening {}", store_dir.display()))?;
-    let key = gateway::server::signing_key(audit_key_file, true)?;
+    let key = gateway::app::signing_key(audit_key_file, true)?;
     let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await?;
     let consents = ConsentService::new(Ledger::new(store, rules), audit);
     let actor = Actor::citizen(Channel::Cli);

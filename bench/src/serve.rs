@@ -1,5 +1,5 @@
 //! The child processes' side: `bench serve-gateway` and `bench serve-sandbox` run exactly
-//! what `sammen serve` and `sammen sandbox --tls` run (`gateway::server::start` with the
+//! what `sammen serve` and `sammen sandbox --tls` run (`gateway::app::start` with the
 //! same settings loading; `sandbox::Sandbox::start` with freshly generated TLS material),
 //! and print the same start-up lines. They exist so that one `cargo run --release -p bench`
 //! needs no second binary that might be stale or built with another profile.
@@ -20,7 +20,7 @@ fn init_tracing() {
 pub async fn gateway(config: &Path, data_dir: &Path) -> anyhow::Result<()> {
     init_tracing();
     let settings = gateway::settings::Settings::load(Some(config), Some(data_dir))?;
-    let running = gateway::server::start(settings).await.context("starting the gateway")?;
+    let running = gateway::app::start(settings).await.context("starting the gateway")?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "sammen serve: listening on https://{}", running.addr)?;
     out.flush()?;

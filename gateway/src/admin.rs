@@ -39,7 +39,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::server::{AppState, StartError, tls};
+use crate::app::{AppState, StartError};
+use crate::http::tls;
 use crate::settings::{Settings, SettingsError};
 
 /// `[admin]`: the operators' listener.

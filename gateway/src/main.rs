@@ -1,5 +1,5 @@
-//! `sammen`: the gateway binary. See `cli` for the commands; the server itself is the
-//! library's `gateway::server`.
+//! `sammen`: the gateway binary. See `cli` for the commands; the gateway itself is the
+//! library's `gateway::app`.
 
 mod cli;
 

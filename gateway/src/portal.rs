@@ -1,7 +1,7 @@
 //! The citizen portal: its own HTTPS listener (server certificate, no client
 //! certificates), MitID login through an OpenID provider, server-side sessions, and
 //! server-rendered Danish pages to answer consent requests, grant, revoke, block, read
-//! "Min log" and keep receipts. Started by [`crate::server::start_with_store`] when
+//! "Min log" and keep receipts. Started by [`crate::app::start_with_store`] when
 //! `[portal]` is configured.
 //!
 //! Every change goes through the same [`ConsentService`] as the API: it commits the change
@@ -74,7 +74,7 @@ pub enum PortalError {
     #[error("[portal]: {0}")]
     Config(String),
     #[error("[portal] TLS: {0}")]
-    Tls(#[from] crate::server::tls::TlsError),
+    Tls(#[from] crate::http::tls::TlsError),
     #[error("[portal] cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -98,7 +98,7 @@ pub async fn start(
     stop: watch::Receiver<bool>,
 ) -> Result<RunningPortal, PortalError> {
     settings.check().map_err(PortalError::Config)?;
-    let tls = crate::server::tls::server_config_without_client_auth(&settings.cert_file, &settings.key_file)?;
+    let tls = crate::http::tls::server_config_without_client_auth(&settings.cert_file, &settings.key_file)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|source| PortalError::Bind { addr: settings.listen, source })?;
@@ -135,13 +135,13 @@ pub async fn start(
             }
         }
     });
-    let cfg = crate::server::tls::LoopConfig {
+    let cfg = crate::http::tls::LoopConfig {
         handshake_timeout: Duration::from_secs(10),
         max_connections: 1024,
         drain: Duration::from_secs(10),
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let task = tokio::spawn(crate::server::tls::accept_loop(listener, acceptor, router(state), cfg, stop));
+    let task = tokio::spawn(crate::http::tls::accept_loop(listener, acceptor, router(state), cfg, stop));
     tracing::info!(%addr, %public_url, "citizen portal listening");
     Ok(RunningPortal { addr, public_url, task })
 }

@@ -20,7 +20,7 @@ fn fixture(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(&data).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let key = gateway::server::signing_key(&data.join("audit-signing.key"), true).unwrap();
+        let key = gateway::app::signing_key(&data.join("audit-signing.key"), true).unwrap();
         let store = SledStore::open(&data.join("store")).unwrap();
         let log = AuditLog::open(store, key, AuditConfig::default()).await.unwrap();
         let citizen = sandbox::citizens()[3].cpr;

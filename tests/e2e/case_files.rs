@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::support::{self, CATEGORIES, Env, PURPOSE, REHAB_UNIT, case_file_body, post, statuses};
 
-/// In-process gateway (`gateway::server::start_with_store`) sharing its store with the
+/// In-process gateway (`gateway::app::start_with_store`) sharing its store with the
 /// test's ledger: the test plays the citizen (approve, revoke) while the gateway serves,
 /// which a second process cannot do (sled locks the store). The sandbox is a process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,7 +19,7 @@ async fn consent_requested_via_api_approved_then_revoked() {
     let citizen = support::rehab_citizen();
     std::fs::create_dir_all(&env.data_dir).unwrap();
     let store = consent::store::open(consent::Engine::Sled, &env.data_dir).unwrap();
-    let running = gateway::server::start_with_store(env.settings(), store.clone()).await.unwrap();
+    let running = gateway::app::start_with_store(env.settings(), store.clone()).await.unwrap();
     let url = |p: &str| format!("{}{p}", running.url());
     let consents = running.consents().clone();
     let client = env.kk();
@@ -137,7 +137,7 @@ async fn consent_requested_via_api_approved_then_revoked() {
     let releases = records.iter().filter(|(_, r)| r.kind == AuditKind::Release && r.outcome == "included").count();
     assert_eq!(releases, CATEGORIES.len());
     running.shutdown().await;
-    let key = gateway::server::signing_key(&env.data_dir.join("audit-signing.key"), false).unwrap();
+    let key = gateway::app::signing_key(&env.data_dir.join("audit-signing.key"), false).unwrap();
     let report = consent::audit::verify_store(&store, &key.verifying_key()).await.unwrap();
     assert_eq!(report.tree_size, size);
 }

@@ -16,8 +16,8 @@ use chrono::Utc;
 use consent::audit::{AuditFilter, AuditKind};
 use consent::receipt::ConsentReceipt;
 use consent::{Actor, Category, Channel, ConsentId, Period, Purpose, Requester, State, TermsInput, UnitId};
+use gateway::app::RunningGateway;
 use gateway::portal::{OidcSettings, PortalSettings};
-use gateway::server::RunningGateway;
 use reqwest::StatusCode;
 use sandbox::broker::{BrokerClient, BrokerMode};
 use serde_json::{Value, json};
@@ -59,7 +59,7 @@ async fn start(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>) -> 
     });
     std::fs::create_dir_all(&env.data_dir).unwrap();
     let store = consent::store::open(consent::Engine::Sled, &env.data_dir).unwrap();
-    let running = gateway::server::start_with_store(settings, store).await.unwrap();
+    let running = gateway::app::start_with_store(settings, store).await.unwrap();
     assert_eq!(running.portal_addr.unwrap().port(), port);
     running
 }

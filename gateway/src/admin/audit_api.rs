@@ -31,8 +31,8 @@ use super::auth::Operator;
 use super::checkpoint::CheckpointView;
 use super::problem::AdminError;
 use super::{AdminState, Role};
-use crate::server::problem::Problem;
-use crate::server::request_id::RequestId;
+use crate::http::problem::Problem;
+use crate::http::request_id::RequestId;
 
 /// The header that carries the citizen's CPR number on `GET /admin/v1/audit`.
 pub const CITIZEN_HEADER: &str = "x-citizen-cpr";
@@ -186,8 +186,8 @@ fn search_from_query(params: &HashMap<String, String>, headers: &HeaderMap) -> R
 fn filter_of(s: &SearchBody) -> Result<(AuditFilter, Value), AdminError> {
     let bad = |what: &str, e: &dyn std::fmt::Display| AdminError::invalid(format!("{what}: {e}"));
     let citizen = s.citizen.as_deref().map(Cpr::parse).transpose().map_err(|e| {
-        AdminError::from(crate::server::problem::ApiError::new(
-            crate::server::problem::ProblemKind::InvalidCpr,
+        AdminError::from(crate::http::problem::ApiError::new(
+            crate::http::problem::ProblemKind::InvalidCpr,
             e.to_string(),
         ))
     })?;
@@ -271,7 +271,7 @@ async fn audit_read(
     r.detail = Some(detail.to_string());
     state.app.audit.append(vec![r]).await.map(drop).map_err(|e| {
         tracing::error!(error = %e, "the audit log refused an audit_read record; answering nothing");
-        crate::server::problem::ApiError::audit_unavailable().into()
+        crate::http::problem::ApiError::audit_unavailable().into()
     })
 }
 
@@ -376,7 +376,7 @@ pub async fn search(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AdminError> {
     op.require(&[Role::Auditor], "query the audit log")?;
-    let search: SearchBody = crate::server::api::read_json(&headers, body)?;
+    let search: SearchBody = crate::api::bodies::read_json(&headers, body)?;
     run_search(&state, &op, id, search, &headers).await
 }
 
@@ -399,8 +399,8 @@ pub async fn checkpoint(
     let audit = &state.app.audit;
     let cp = audit.latest_checkpoint().await.map_err(|e| AdminError::internal("reading the checkpoint", e))?;
     let cp = cp.ok_or_else(|| {
-        AdminError::from(crate::server::problem::ApiError::new(
-            crate::server::problem::ProblemKind::NotFound,
+        AdminError::from(crate::http::problem::ApiError::new(
+            crate::http::problem::ProblemKind::NotFound,
             "the audit log is empty: no checkpoint yet",
         ))
     })?;

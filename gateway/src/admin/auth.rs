@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 
 use super::problem::AdminError;
 use super::{AdminState, OperatorSettings, Role};
-use crate::server::tls::PeerIdentity;
+use crate::http::tls::PeerIdentity;
 
 /// An authenticated operator.
 #[derive(Debug, Clone, PartialEq, Eq)]

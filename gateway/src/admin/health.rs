@@ -17,8 +17,8 @@ use utoipa::ToSchema;
 use super::auth::Operator;
 use super::problem::AdminError;
 use super::{AdminState, Role};
-use crate::server::AppState;
-use crate::server::problem::Problem;
+use crate::app::AppState;
+use crate::http::problem::Problem;
 
 /// One readiness check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -31,8 +31,8 @@ use tokio::sync::watch;
 use super::Role;
 use super::auth::Operator;
 use super::problem::AdminError;
-use crate::server::AppState;
-use crate::server::problem::Problem;
+use crate::app::AppState;
+use crate::http::problem::Problem;
 
 const SECONDS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 const RECORDS: [f64; 12] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0];

@@ -1,12 +1,12 @@
 //! The admin listener's errors: RFC 9457 problem details with the same shape and `type`
-//! URIs as the caseworker API's (`crate::server::problem`), plus the operator-specific kinds.
+//! URIs as the caseworker API's (`crate::http::problem`), plus the operator-specific kinds.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::Operator;
-use crate::server::problem::{ApiError, Problem};
-use crate::server::request_id;
+use crate::http::problem::{ApiError, Problem};
+use crate::http::request_id;
 
 /// An error answer of the admin API.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ impl AdminError {
 
     /// A request that cannot be carried out as stated (422), e.g. a proof beyond the log.
     pub fn invalid(detail: impl Into<String>) -> Self {
-        ApiError::new(crate::server::problem::ProblemKind::InvalidRequest, detail).into()
+        ApiError::new(crate::http::problem::ProblemKind::InvalidRequest, detail).into()
     }
 
     pub fn cpr_in_url() -> Self {

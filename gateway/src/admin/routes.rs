@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 use super::auth::Operator;
 use super::problem::AdminError;
 use super::{AdminState, Role, audit_api, health, metrics};
-use crate::server::problem::{ApiError, ProblemKind};
-use crate::server::request_id;
+use crate::http::problem::{ApiError, ProblemKind};
+use crate::http::request_id;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -148,7 +148,7 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<()> {
         Command::Prune(a) => {
             let days = a.retention_days.unwrap_or(settings.audit.retention_days());
             let store = open_store(&settings)?;
-            let key = gateway::server::signing_key(&settings.audit.key_file(&settings.data_dir), false)?;
+            let key = gateway::app::signing_key(&settings.audit.key_file(&settings.data_dir), false)?;
             let log = AuditLog::open(store, key, AuditConfig::default()).await?;
             let r = gateway::admin::retention::prune_once(&log, days).await?;
             println!(
@@ -179,7 +179,7 @@ fn verifying_key(settings: &Settings, public_key: Option<&str>) -> anyhow::Resul
         }
         None => {
             let path = settings.audit.key_file(&settings.data_dir);
-            Ok(gateway::server::signing_key(&path, false)?.verifying_key())
+            Ok(gateway::app::signing_key(&path, false)?.verifying_key())
         }
     }
 }

@@ -115,7 +115,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     });
 
     let store = consent::store::open(settings.store.kind, &settings.data_dir)?;
-    let gateway = gateway::server::start_with_store(settings, store).await?;
+    let gateway = gateway::app::start_with_store(settings, store).await?;
 
     // One consent, as the citizen would have granted it in the portal (through the
     // gateway's consent service, so its audit record is written with it).

@@ -15,7 +15,7 @@ pub struct Args {}
 
 pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<()> {
     let settings = cli.settings()?;
-    let running = gateway::server::start(settings).await.context("starting the gateway")?;
+    let running = gateway::app::start(settings).await.context("starting the gateway")?;
     let mut out = std::io::stdout().lock();
     if let Some(p) = running.portal_addr {
         writeln!(out, "sammen serve: citizen portal on https://localhost:{}/", p.port())?;

@@ -30,7 +30,7 @@ pub fn rfc6962_root(leaves: &[[u8; 32]]) -> [u8; 32] {
 /// that the root recomputed from every leaf equals the latest signed checkpoint's, and
 /// returns the records.
 pub async fn read_and_verify(data_dir: &Path) -> AuditView {
-    let key = gateway::server::signing_key(&data_dir.join("audit-signing.key"), false).unwrap();
+    let key = gateway::app::signing_key(&data_dir.join("audit-signing.key"), false).unwrap();
     let vk = key.verifying_key();
     let store = SledStore::open(&data_dir.join("store")).unwrap();
     let report = verify_store(&store, &vk).await.expect("the audit log verifies");

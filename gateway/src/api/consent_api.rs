@@ -23,12 +23,12 @@ use chrono::{Duration, Utc};
 use consent::audit::AuditKind;
 use consent::{Actor, ConsentId, Cpr, DataPeriod, LedgerError, Period, Requester, ServiceError, TermsInput, UnitId};
 
-use super::AppState;
-use super::api::{self, ConsentList, ConsentRequestBody, ConsentSearchBody, ConsentView};
 use super::auth::{Caller, Facts, refuse};
+use super::bodies::{self as api, ConsentList, ConsentRequestBody, ConsentSearchBody, ConsentView};
 use super::case_file::categories;
-use super::problem::{ApiError, Problem, ProblemKind};
-use super::request_id::RequestId;
+use crate::app::AppState;
+use crate::http::problem::{ApiError, Problem, ProblemKind};
+use crate::http::request_id::RequestId;
 
 /// The version of the consent text built by [`consent_text`].
 const TEXT_VERSION: &str = "api-request-1";

@@ -27,11 +27,11 @@ use consent::{Category, Consent, Cpr, DataPeriod, Purpose};
 use policies::{CategoryDecision, DecisionRequest, Effect};
 use tokio::time::Instant;
 
-use super::AppState;
-use super::api::{self, Basis, BasisKind, CaseFile, CaseFileRequest, Reason, Section, SectionStatus};
 use super::auth::{Caller, Facts, refuse};
-use super::problem::{ApiError, Problem, ProblemKind};
-use super::request_id::RequestId;
+use super::bodies::{self as api, Basis, BasisKind, CaseFile, CaseFileRequest, Reason, Section, SectionStatus};
+use crate::app::AppState;
+use crate::http::problem::{ApiError, Problem, ProblemKind};
+use crate::http::request_id::RequestId;
 
 /// Assemble a case file about one citizen for one purpose.
 #[utoipa::path(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use consent::{Purpose, UnitId};
 
-use super::tls::PeerIdentity;
+use crate::http::tls::PeerIdentity;
 use crate::settings::SystemSettings;
 
 /// A caseworker system the gateway knows.

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::problem::{ApiError, ProblemKind};
+use crate::http::problem::{ApiError, ProblemKind};
 
 /// Reads a JSON body: `application/json` (or `+json`) only, within the size limit, into `T`.
 pub fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {

@@ -1,28 +1,13 @@
-//! The HTTPS API for caseworker systems (`sammen serve`), startable in-process.
+//! The composition root: opens the store and starts the API, the portal, the admin
+//! listener and audit retention (`sammen serve`), startable in-process.
 //!
 //! [`start`] opens the store, loads the policy set, builds the connector registry, opens
 //! the audit log, loads the caseworker issuer's keys, binds the listener and serves until
 //! [`RunningGateway::shutdown`]. [`start_with_store`] does the same over a store the caller
 //! already opened (the demo and the in-process tests share it with their own `Ledger`).
 //!
-//! Code map: [`tls`] (rustls config, accept loop, client certificate identity),
-//! [`systems`] (certificate → registered system), [`token`] (caseworker JWT and JWKS),
-//! [`auth`] (the [`auth::Caller`] extractor and admission checks), [`case_file`] (decide,
-//! audit, fetch, audit, answer), [`consent_api`] (consent requests and search), [`api`]
-//! (request and response bodies), [`problem`] (RFC 9457 errors), [`request_id`] (ids,
-//! request logging), [`routes`] (the router and the OpenAPI document). With `[admin]` it
-//! also starts the operators' listener (`crate::admin`); audit retention runs either way.
-
-pub mod api;
-pub mod auth;
-pub mod case_file;
-pub mod consent_api;
-pub mod problem;
-pub mod request_id;
-pub mod routes;
-pub mod systems;
-pub mod tls;
-pub mod token;
+//! With `[portal]` it starts the citizen portal ([`crate::portal`]), with `[admin]` the
+//! operators' listener ([`crate::admin`]); audit retention runs either way.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -38,6 +23,8 @@ use policies::PolicyEngine;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::{routes, systems, token};
+use crate::http::tls;
 use crate::settings::{Settings, SettingsError};
 
 /// Everything a request handler needs. Cheap to clone.

@@ -15,8 +15,10 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::problem::{ApiError, ProblemKind};
-use super::{AppState, case_file, consent_api, request_id};
+use super::{case_file, consent_api};
+use crate::app::AppState;
+use crate::http::problem::{ApiError, ProblemKind};
+use crate::http::request_id;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -12,11 +12,11 @@ use consent::audit::{AuditKind, AuditRecord};
 use consent::{Cpr, Purpose};
 use policies::Caseworker;
 
-use super::AppState;
-use super::problem::{ApiError, ProblemKind};
-use super::request_id::RequestId;
 use super::systems::System;
-use super::tls::PeerIdentity;
+use crate::app::AppState;
+use crate::http::problem::{ApiError, ProblemKind};
+use crate::http::request_id::RequestId;
+use crate::http::tls::PeerIdentity;
 
 /// An authenticated caller: a registered system and a caseworker with a valid token.
 #[derive(Debug, Clone)]
