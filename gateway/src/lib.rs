@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod core;
 pub mod dev;
 pub mod http;
 pub mod portal;

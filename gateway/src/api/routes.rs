@@ -15,8 +15,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::AppState;
 use super::{case_file, consent_api};
-use crate::app::AppState;
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::http::request_id;
 
