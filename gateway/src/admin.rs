@@ -199,6 +199,7 @@ pub(crate) async fn start(
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
     tokio::spawn(metrics::consent_gauge(
         app.ledger.store().clone(),
+        app.clock.clone(),
         Duration::from_secs(admin.consent_gauge_interval_secs),
         stopped.clone(),
     ));

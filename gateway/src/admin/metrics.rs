@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use super::Role;
 use super::auth::Operator;
 use super::problem::AdminError;
+use crate::core::clock::Clock;
 use crate::http::problem::Problem;
 
 const SECONDS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -90,8 +91,10 @@ pub async fn metrics(op: Arc<Operator>) -> Result<Response, AdminError> {
 }
 
 /// Counts the consents by current status (`expired` follows from time).
-pub async fn count_consents<S: Store>(store: &S) -> Result<BTreeMap<String, u64>, consent::StoreError> {
-    let now = chrono::Utc::now();
+pub async fn count_consents<S: Store>(
+    store: &S,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<BTreeMap<String, u64>, consent::StoreError> {
     let mut counts: BTreeMap<String, u64> = [
         ConsentStatus::Requested,
         ConsentStatus::Active,
@@ -113,9 +116,14 @@ pub async fn count_consents<S: Store>(store: &S) -> Result<BTreeMap<String, u64>
 /// Recounts the consents every `every` (one read of each consent: its cost grows with the
 /// ledger, so it runs in the background and a scrape only reads the gauge), and keeps
 /// the recorder's histograms drained, until `stopped`.
-pub(crate) async fn consent_gauge(store: SharedStore, every: Duration, mut stopped: watch::Receiver<bool>) {
+pub(crate) async fn consent_gauge(
+    store: SharedStore,
+    clock: Arc<dyn Clock>,
+    every: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
     loop {
-        match count_consents(&store).await {
+        match count_consents(&store, clock.now()).await {
             Ok(counts) => {
                 for (status, n) in counts {
                     metrics::gauge!("sammen_consents", "status" => status).set(n as f64);
