@@ -535,7 +535,7 @@ mod tests {
 
     use super::*;
     use crate::core::CoreConfig;
-    use crate::core::clock::SystemClock;
+    use crate::core::clock::TestClock;
     use crate::core::facts::{FixedResidence, ResidenceLookup, UnknownResidence};
 
     /// What a fake source does while it is being asked, before it answers.
@@ -545,6 +545,8 @@ mod tests {
         Revoke,
         BlockUnit,
         BlockCategory,
+        /// The clock passes the end of the consent's period.
+        Expire,
     }
 
     /// A source that answers one document for its categories, doing `during` first.
@@ -553,6 +555,7 @@ mod tests {
         during: During,
         ledger: Ledger<SharedStore>,
         consent: Mutex<Option<ConsentId>>,
+        clock: Arc<TestClock>,
     }
 
     #[async_trait]
@@ -566,9 +569,10 @@ mod tests {
         }
 
         async fn fetch(&self, req: &FetchRequest) -> Result<Vec<Document>, FetchError> {
-            let now = Utc::now();
+            let now = self.clock.now();
             match self.during {
                 During::Nothing => {}
+                During::Expire => self.clock.advance(TimeDelta::days(31)),
                 During::Revoke => {
                     let id = self.consent.lock().unwrap().expect("a consent to revoke");
                     self.ledger.revoke(id, &req.citizen, Channel::Portal, now).await.unwrap();
@@ -606,11 +610,13 @@ mod tests {
         let key = consent::audit::generate_signing_key();
         let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await.unwrap();
         let ledger = Ledger::new(store, rules);
+        let clock = Arc::new(TestClock::new(Utc::now()));
         let source = Arc::new(FakeSource {
             categories: categories.iter().map(|c| c.parse().unwrap()).collect(),
             during,
             ledger: ledger.clone(),
             consent: Mutex::new(None),
+            clock: clock.clone(),
         });
         let registry = Registry::from_connectors([source.clone() as Arc<dyn Connector>]).unwrap();
         let core = Core::new(CoreConfig {
@@ -619,7 +625,7 @@ mod tests {
             engine,
             registry,
             case_file_deadline: Duration::from_secs(5),
-            clock: Arc::new(SystemClock),
+            clock,
             residence,
         });
         Fixture { core, ledger, source, _dir: dir }
@@ -634,7 +640,7 @@ mod tests {
     }
 
     async fn grant(f: &Fixture, unit: &str, purpose: &str, category: &str) -> ConsentId {
-        let now = Utc::now();
+        let now = f.core.clock.now();
         let c = f
             .ledger
             .grant(
@@ -745,6 +751,23 @@ mod tests {
             assert_eq!(records[0].outcome, "denied");
             assert!(records[0].detail.as_deref().unwrap().contains("block"), "{:?}", records[0]);
         }
+    }
+
+    #[tokio::test]
+    async fn a_consent_that_expires_during_the_fetch_releases_nothing() {
+        let f = fixture(&["jobnet.cv"], During::Expire, Arc::new(UnknownResidence)).await;
+        grant(&f, "kk.jobcenter.rehab", "rehabilitation-team", "jobnet.cv").await;
+        let cw = caseworker("kk.jobcenter.rehab", "rehab-team-member");
+        let decided_at = f.core.clock.now();
+        let r = release(&f, &cw, "rehabilitation-team", "jobnet.cv").await.unwrap();
+        let s = &r.sections[0];
+        assert_eq!(r.assembled_at, decided_at);
+        assert_eq!(s.status, SectionStatus::Denied, "{s:?}");
+        assert!(s.documents.is_empty());
+        assert!(s.detail.as_deref().unwrap().contains("(expired)"), "{s:?}");
+        let records = release_records(&f).await;
+        assert_eq!(records[0].outcome, "denied");
+        assert!(records[0].time > decided_at, "the release record carries the time after the fetch");
     }
 
     #[tokio::test]
