@@ -126,7 +126,7 @@ fn main() {
                     blocks,
                 })
                 .unwrap();
-            d.sections.iter().filter(|s| s.effect == policies::Effect::Permit).count()
+            d.sections.iter().filter(|s| s.effect() == policies::Effect::Permit).count()
         };
         let decide = |who: &Cpr, found: &[(Category, Vec<Consent>)], blocks: &[consent::Block]| {
             decide_as(&caseworker, who, found, blocks)

@@ -39,8 +39,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::app::{AppState, StartError};
-use crate::http::tls;
+use crate::core::Core;
+use crate::http::tls::{self, ListenError};
 use crate::settings::{Settings, SettingsError};
 
 /// `[admin]`: the operators' listener.
@@ -150,7 +150,7 @@ pub fn check_settings(s: &Settings) -> Result<(), SettingsError> {
 pub struct AdminState(Arc<AdminServices>);
 
 pub struct AdminServices {
-    pub app: AppState,
+    pub app: Core,
     pub operators: auth::Operators,
     pub probes: health::Probes,
 }
@@ -173,9 +173,9 @@ pub struct RunningAdmin {
 pub(crate) async fn start(
     settings: &Settings,
     admin: &AdminSettings,
-    app: AppState,
+    app: Core,
     stopped: watch::Receiver<bool>,
-) -> Result<RunningAdmin, StartError> {
+) -> Result<RunningAdmin, ListenError> {
     metrics::install();
     let server = &settings.server;
     let cert = admin.cert_file.as_deref().or(server.cert_file.as_deref()).expect("checked by check_for_serve");
@@ -190,17 +190,19 @@ pub(crate) async fn start(
         app: app.clone(),
     }));
     let router = routes::router(state, server.body_limit_bytes);
-    let listener = tokio::net::TcpListener::bind(admin.listen)
-        .await
-        .map_err(|source| StartError::Bind { addr: admin.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: admin.listen, source })?;
+    let (listener, addr) = tls::bind(admin.listen).await?;
     let loop_cfg = tls::LoopConfig {
         handshake_timeout: Duration::from_millis(server.handshake_timeout_ms),
         max_connections: 64,
         drain: Duration::from_secs(10),
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
-    tokio::spawn(metrics::consent_gauge(app, Duration::from_secs(admin.consent_gauge_interval_secs), stopped.clone()));
+    tokio::spawn(metrics::consent_gauge(
+        app.ledger.store().clone(),
+        app.clock.clone(),
+        Duration::from_secs(admin.consent_gauge_interval_secs),
+        stopped.clone(),
+    ));
     let task = tokio::spawn(tls::accept_loop(listener, acceptor, router, loop_cfg, stopped));
     tracing::info!(%addr, operators = settings.operators.len(), "admin listener up");
     Ok(RunningAdmin { addr, task })

@@ -13,3 +13,83 @@ pub mod consent_api;
 pub mod routes;
 pub mod systems;
 pub mod token;
+
+use std::sync::Arc;
+
+use crate::core::{Core, Services};
+
+/// Everything an API handler needs. Cheap to clone. Derefs to [`ApiServices`], which
+/// derefs to the core's [`Services`] (`state.ledger`, `state.audit`, `state.clock`, ...).
+#[derive(Clone)]
+pub struct AppState(Arc<ApiServices>);
+
+pub struct ApiServices {
+    pub core: Core,
+    pub systems: systems::Systems,
+    pub tokens: Arc<token::TokenVerifier>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = ApiServices;
+    fn deref(&self) -> &ApiServices {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for ApiServices {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.core
+    }
+}
+
+impl AppState {
+    pub fn new(services: ApiServices) -> Self {
+        AppState(Arc::new(services))
+    }
+}
+
+/// Why the API listener did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiStartError {
+    #[error(transparent)]
+    Listen(#[from] crate::http::tls::ListenError),
+    #[error("the caseworker issuer: {0}")]
+    Jwks(#[from] token::JwksError),
+}
+
+/// A serving API listener.
+pub struct RunningApi {
+    pub addr: std::net::SocketAddr,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Loads the caseworker issuer's keys, binds the API listener (`[server]`) and serves until
+/// `stopped` turns true.
+pub async fn start(
+    settings: &crate::settings::Settings,
+    core: Core,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> Result<RunningApi, ApiStartError> {
+    use crate::http::tls;
+    let issuer = settings.caseworker_issuer.clone().expect("checked by check_for_serve");
+    let tokens = token::TokenVerifier::new(issuer).await?;
+    let server = &settings.server;
+    let tls_config = tls::server_config(
+        server.cert_file.as_deref().expect("checked"),
+        server.key_file.as_deref().expect("checked"),
+        server.client_ca_file.as_deref().expect("checked"),
+    )
+    .map_err(tls::ListenError::from)?;
+    let state = AppState::new(ApiServices { core, systems: systems::Systems::new(&settings.systems), tokens });
+    let router = routes::router(state, server.body_limit_bytes);
+    let (listener, addr) = tls::bind(server.listen).await?;
+    let loop_cfg = tls::LoopConfig {
+        handshake_timeout: std::time::Duration::from_millis(server.handshake_timeout_ms),
+        max_connections: server.max_connections,
+        drain: std::time::Duration::from_secs(10),
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
+    let task = tokio::spawn(tls::accept_loop(listener, acceptor, router, loop_cfg, stopped));
+    Ok(RunningApi { addr, task })
+}

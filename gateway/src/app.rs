@@ -23,40 +23,11 @@ use policies::PolicyEngine;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{routes, systems, token};
-use crate::http::tls;
+use crate::core::clock::SystemClock;
+use crate::core::facts::UnknownResidence;
+use crate::core::{Core, CoreConfig};
+use crate::http::tls::ListenError;
 use crate::settings::{Settings, SettingsError};
-
-/// Everything a request handler needs. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<Services>);
-
-pub struct Services {
-    /// Reads of consents and blocks.
-    pub ledger: Ledger<SharedStore>,
-    /// Every consent and block change, with its audit record.
-    pub consents: ConsentService<SharedStore>,
-    pub engine: Arc<PolicyEngine>,
-    pub registry: Registry,
-    pub audit: AuditLog<SharedStore>,
-    pub systems: systems::Systems,
-    pub tokens: Arc<token::TokenVerifier>,
-    /// One deadline for all sources of a case file.
-    pub case_file_deadline: Duration,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Services;
-    fn deref(&self) -> &Services {
-        &self.0
-    }
-}
-
-impl AppState {
-    pub fn new(services: Services) -> Self {
-        AppState(Arc::new(services))
-    }
-}
 
 /// Why the gateway did not start. Each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -75,18 +46,12 @@ pub enum StartError {
     Audit(#[from] consent::audit::AuditError),
     #[error("the audit signing key {path}: {message}")]
     SigningKey { path: PathBuf, message: String },
-    #[error("TLS: {0}")]
-    Tls(#[from] tls::TlsError),
-    #[error("the caseworker issuer: {0}")]
-    Jwks(#[from] token::JwksError),
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    #[error(transparent)]
+    Api(#[from] crate::api::ApiStartError),
     #[error(transparent)]
     Portal(#[from] crate::portal::PortalError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// A serving gateway. Dropping it asks it to stop; [`RunningGateway::shutdown`] waits.
@@ -96,7 +61,7 @@ pub struct RunningGateway {
     /// The citizen portal's address, when `[portal]` is configured.
     pub portal_addr: Option<SocketAddr>,
     portal_task: Option<JoinHandle<()>>,
-    state: AppState,
+    core: Core,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
     admin: Option<crate::admin::RunningAdmin>,
@@ -115,15 +80,15 @@ impl RunningGateway {
     }
 
     pub fn audit(&self) -> &AuditLog<SharedStore> {
-        &self.state.audit
+        &self.core.audit
     }
 
     pub fn ledger(&self) -> &Ledger<SharedStore> {
-        &self.state.ledger
+        &self.core.ledger
     }
 
     pub fn consents(&self) -> &ConsentService<SharedStore> {
-        &self.state.consents
+        &self.core.consents
     }
 
     /// Stops accepting, lets open requests finish (up to 10 s), and returns.
@@ -176,7 +141,7 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
     settings.check_for_serve()?;
     let rules = settings.domain.clone().into_rules().map_err(|e| StartError::Domain(e.to_string()))?;
     let engine = Arc::new(PolicyEngine::load_or_builtin(settings.policies.dir.as_deref(), &rules)?);
-    let registry = Registry::from_config_with(&settings.connectors, &crate::admin::metrics::measured_kinds())?;
+    let registry = Registry::from_config_with(&settings.connectors, &crate::core::metrics::measured_kinds())?;
     for c in rules.vocabulary.categories.keys() {
         if registry.for_category(c).is_none() {
             tracing::warn!(category = %c, "no connector serves this category; its sections will be unavailable");
@@ -186,48 +151,27 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
     let key = signing_key(&key_path, settings.audit.may_create_key())?;
     let receipt_key = key.clone();
     let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await?;
-    let issuer = settings.caseworker_issuer.clone().expect("checked by check_for_serve");
-    let tokens = token::TokenVerifier::new(issuer).await?;
-    let server = &settings.server;
-    let tls_config = tls::server_config(
-        server.cert_file.as_deref().expect("checked"),
-        server.key_file.as_deref().expect("checked"),
-        server.client_ca_file.as_deref().expect("checked"),
-    )?;
-    let ledger = Ledger::new(store, rules);
-    let consents = ConsentService::new(ledger.clone(), audit.clone());
-    let state = AppState::new(Services {
-        ledger,
-        consents,
+    let core = Core::new(CoreConfig {
+        ledger: Ledger::new(store, rules),
+        audit,
         engine: engine.clone(),
         registry,
-        audit,
-        systems: systems::Systems::new(&settings.systems),
-        tokens,
-        case_file_deadline: Duration::from_millis(server.case_file_deadline_ms),
+        case_file_deadline: Duration::from_millis(settings.server.case_file_deadline_ms),
+        clock: Arc::new(SystemClock),
+        // No person register is configured yet: the municipality is unknown (fail closed).
+        residence: Arc::new(UnknownResidence),
     });
-    let router = routes::router(state.clone(), server.body_limit_bytes);
-    let listener = tokio::net::TcpListener::bind(server.listen)
-        .await
-        .map_err(|source| StartError::Bind { addr: server.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: server.listen, source })?;
     let (stop, stopped) = watch::channel(false);
-    let loop_cfg = tls::LoopConfig {
-        handshake_timeout: Duration::from_millis(server.handshake_timeout_ms),
-        max_connections: server.max_connections,
-        drain: Duration::from_secs(10),
-    };
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
+    let api = crate::api::start(&settings, core.clone(), stopped.clone()).await?;
     let portal = match &settings.portal {
-        Some(p) => Some(crate::portal::start(p, state.consents.clone(), receipt_key, stopped.clone()).await?),
+        Some(p) => Some(crate::portal::start(p, core.consents.clone(), receipt_key, stopped.clone()).await?),
         None => None,
     };
-    tokio::spawn(crate::admin::retention::run(state.audit.clone(), settings.audit.retention_days(), stopped.clone()));
+    tokio::spawn(crate::admin::retention::run(core.audit.clone(), settings.audit.retention_days(), stopped.clone()));
     let admin = match &settings.admin {
-        Some(a) => Some(crate::admin::start(&settings, a, state.clone(), stopped.clone()).await?),
+        Some(a) => Some(crate::admin::start(&settings, a, core.clone(), stopped.clone()).await?),
         None => None,
     };
-    let task = tokio::spawn(tls::accept_loop(listener, acceptor, router, loop_cfg, stopped));
     let policy_watch = match policies::watch(engine) {
         Ok(w) => Some(w),
         Err(e) => {
@@ -235,14 +179,14 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
             None
         }
     };
-    tracing::info!(%addr, systems = settings.systems.len(), "gateway listening");
+    tracing::info!(addr = %api.addr, systems = settings.systems.len(), "gateway listening");
     Ok(RunningGateway {
-        addr,
+        addr: api.addr,
         portal_addr: portal.as_ref().map(|p| p.addr),
         portal_task: portal.map(|p| p.task),
-        state,
+        core,
         stop,
-        task: Some(task),
+        task: Some(api.task),
         admin,
         _policy_watch: policy_watch,
     })

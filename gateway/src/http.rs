@@ -1,7 +1,11 @@
-//! Shared HTTP plumbing that no surface owns: [`tls`] (rustls configuration, the accept
-//! loop, client certificate identity), [`problem`] (RFC 9457 problem details),
-//! [`request_id`] (request ids, CPR-safe request logging).
+//! Shared HTTP plumbing that no surface owns: [`body`] (reading JSON bodies), [`tls`]
+//! (rustls configuration, binding, the accept loop, client certificate identity),
+//! [`problem`] (RFC 9457 problem details),
+//! [`request_id`] (request ids, CPR-safe request logging and request metrics),
+//! [`openapi`] (security schemes, serving a document).
 
+pub mod body;
+pub mod openapi;
 pub mod problem;
 pub mod request_id;
 pub mod tls;

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod core;
 #[cfg(feature = "sandbox")]
 pub mod dev;
 pub mod http;

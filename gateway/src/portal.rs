@@ -1,7 +1,7 @@
 //! The citizen portal: its own HTTPS listener (server certificate, no client
 //! certificates), MitID login through an OpenID provider, server-side sessions, and
 //! server-rendered Danish pages to answer consent requests, grant, revoke, block, read
-//! "Min log" and keep receipts. Started by [`crate::app::start_with_store`] when
+//! "Min log" and keep receipts. Started by the composition root (`app::start_with_store`) when
 //! `[portal]` is configured.
 //!
 //! Every change goes through the same [`ConsentService`] as the API: it commits the change

@@ -166,7 +166,7 @@ impl Fixture {
                 blocks,
             })
             .expect("decide");
-        d.sections.iter().filter(|s| s.effect == policies::Effect::Permit).count()
+        d.sections.iter().filter(|s| s.effect() == policies::Effect::Permit).count()
     }
 
     /// One whole decision: lookup, then policy evaluation. Returns the number permitted.

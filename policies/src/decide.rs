@@ -62,17 +62,61 @@ pub struct Reason {
     pub en: String,
 }
 
-/// The decision for one category.
+/// The decision for one category. A permit always carries its basis; a deny has none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CategoryDecision {
-    pub category: Category,
-    pub effect: Effect,
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum CategoryDecision {
+    Permit {
+        category: Category,
+        /// What the permit rests on: a consent or a statute.
+        basis: Basis,
+        /// The permit policies that allowed.
+        policies: Vec<String>,
+        reason: Reason,
+    },
+    Deny {
+        category: Category,
+        /// The forbid policies that denied. Empty when nothing permitted (no basis).
+        policies: Vec<String>,
+        reason: Reason,
+    },
+}
+
+impl CategoryDecision {
+    pub fn category(&self) -> &Category {
+        match self {
+            CategoryDecision::Permit { category, .. } | CategoryDecision::Deny { category, .. } => category,
+        }
+    }
+
+    pub fn effect(&self) -> Effect {
+        match self {
+            CategoryDecision::Permit { .. } => Effect::Permit,
+            CategoryDecision::Deny { .. } => Effect::Deny,
+        }
+    }
+
     /// The basis of a permit; `None` on a deny.
-    pub basis: Option<Basis>,
+    pub fn basis(&self) -> Option<&Basis> {
+        match self {
+            CategoryDecision::Permit { basis, .. } => Some(basis),
+            CategoryDecision::Deny { .. } => None,
+        }
+    }
+
     /// The determining policies' ids: the permit(s) that allowed, or the forbid(s) that
     /// denied. Empty for a deny because nothing permitted (no basis).
-    pub policies: Vec<String>,
-    pub reason: Reason,
+    pub fn policies(&self) -> &[String] {
+        match self {
+            CategoryDecision::Permit { policies, .. } | CategoryDecision::Deny { policies, .. } => policies,
+        }
+    }
+
+    pub fn reason(&self) -> &Reason {
+        match self {
+            CategoryDecision::Permit { reason, .. } | CategoryDecision::Deny { reason, .. } => reason,
+        }
+    }
 }
 
 /// The decision for a request: one section per requested category, in request order.
@@ -85,7 +129,7 @@ pub struct Decision {
 
 impl Decision {
     pub fn permitted(&self, category: &Category) -> bool {
-        self.sections.iter().any(|s| s.category == *category && s.effect == Effect::Permit)
+        self.sections.iter().any(|s| s.category() == category && s.effect() == Effect::Permit)
     }
 }
 
@@ -394,13 +438,7 @@ impl Decider<'_> {
                     en: metas.iter().map(|m| m.reason_en.as_str()).collect::<Vec<_>>().join(" "),
                 }
             };
-            return Ok(CategoryDecision {
-                category: category.clone(),
-                effect: Effect::Deny,
-                basis: None,
-                policies,
-                reason,
-            });
+            return Ok(CategoryDecision::Deny { category: category.clone(), policies, reason });
         }
         // A consent basis is preferred: it is what the citizen chose.
         let consent_permit = metas.iter().find(|m| m.basis == Some(BasisKind::Consent));
@@ -419,10 +457,9 @@ impl Decider<'_> {
                 (Basis::Statute(m.legal_reference.clone().unwrap_or_default()), *m)
             }
         };
-        Ok(CategoryDecision {
+        Ok(CategoryDecision::Permit {
             category: category.clone(),
-            effect: Effect::Permit,
-            basis: Some(basis),
+            basis,
             policies,
             reason: Reason { da: m.reason_da.clone(), en: m.reason_en.clone() },
         })
@@ -440,6 +477,29 @@ fn entity(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decision_serialises_with_its_effect_and_a_permit_with_its_basis() {
+        let reason = Reason { da: "da".into(), en: "en".into() };
+        let permit = CategoryDecision::Permit {
+            category: "jobnet.cv".parse().unwrap(),
+            basis: Basis::Statute("lov § 1".into()),
+            policies: vec!["p".into()],
+            reason: reason.clone(),
+        };
+        let json = serde_json::to_value(&permit).unwrap();
+        assert_eq!(json["effect"], "permit");
+        assert_eq!(json["basis"], serde_json::json!({"type": "statute", "value": "lov § 1"}));
+        assert_eq!(serde_json::from_value::<CategoryDecision>(json).unwrap(), permit);
+        let deny = CategoryDecision::Deny { category: "jobnet.cv".parse().unwrap(), policies: vec![], reason };
+        let json = serde_json::to_value(&deny).unwrap();
+        assert_eq!(json["effect"], "deny");
+        assert!(json.get("basis").is_none());
+        assert_eq!((deny.effect(), deny.basis(), permit.effect()), (Effect::Deny, None, Effect::Permit));
+        // A permit without a basis does not parse.
+        let no_basis = serde_json::json!({"effect": "permit", "category": "jobnet.cv", "policies": [], "reason": {"da": "", "en": ""}});
+        assert!(serde_json::from_value::<CategoryDecision>(no_basis).is_err());
+    }
 
     #[test]
     fn time_rounding_is_conservative() {

@@ -157,12 +157,12 @@ pub fn decide(engine: &PolicyEngine, req: &ExplainRequest) -> Result<Decision, E
 pub fn render(d: &Decision) -> String {
     let mut out = String::new();
     for s in &d.sections {
-        let effect = match s.effect {
+        let effect = match s.effect() {
             Effect::Permit => "PERMIT",
             Effect::Deny => "DENY",
         };
-        let _ = writeln!(out, "{}: {effect}", s.category);
-        match &s.basis {
+        let _ = writeln!(out, "{}: {effect}", s.category());
+        match s.basis() {
             Some(Basis::Consent(id)) => {
                 let _ = writeln!(out, "  basis:    consent {id}");
             }
@@ -172,10 +172,10 @@ pub fn render(d: &Decision) -> String {
             None => {}
         }
         let policies =
-            if s.policies.is_empty() { "(none: nothing permitted)".to_string() } else { s.policies.join(", ") };
+            if s.policies().is_empty() { "(none: nothing permitted)".to_string() } else { s.policies().join(", ") };
         let _ = writeln!(out, "  policies: {policies}");
-        let _ = writeln!(out, "  da:       {}", s.reason.da);
-        let _ = writeln!(out, "  en:       {}", s.reason.en);
+        let _ = writeln!(out, "  da:       {}", s.reason().da);
+        let _ = writeln!(out, "  en:       {}", s.reason().en);
     }
     let _ = writeln!(out, "policy set {}", d.policy_digest);
     out

@@ -206,22 +206,22 @@ proptest! {
             })
             .unwrap();
         for s in &d.sections {
-            if !s.category.is_health() {
+            if !s.category().is_health() {
                 continue;
             }
             let matching = per_category
                 .iter()
-                .filter(|(c, _)| *c == s.category)
+                .filter(|(c, _)| *c == *s.category())
                 .flat_map(|(_, v)| v)
                 .any(|k| {
                     k.terms.citizen == who
                         && k.in_force_at(now)
                         && k.covers_unit(&lineage)
                         && k.terms.purpose == p
-                        && k.terms.categories.contains(&s.category)
+                        && k.terms.categories.contains(s.category())
                 });
             if !matching {
-                prop_assert_eq!(s.effect, Effect::Deny, "{} permitted without a matching consent: {:?}", s.category, s);
+                prop_assert_eq!(s.effect(), Effect::Deny, "{} permitted without a matching consent: {:?}", s.category(), s);
             }
         }
     }
@@ -262,7 +262,7 @@ fn the_generator_reaches_permits() {
                 blocks: &[],
             })
             .unwrap();
-        permits += d.sections.iter().filter(|s| s.category.is_health() && s.effect == Effect::Permit).count();
+        permits += d.sections.iter().filter(|s| s.category().is_health() && s.effect() == Effect::Permit).count();
     }
     assert!(permits >= 30, "only {permits} health permits in 300 generated requests");
 }

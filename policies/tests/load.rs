@@ -70,7 +70,7 @@ fn permits_lae265(engine: &PolicyEngine) -> bool {
             blocks: &[],
         })
         .unwrap();
-    d.sections[0].effect == Effect::Permit
+    d.sections[0].effect() == Effect::Permit
 }
 
 const FORBID_ALL: &str = r#"
@@ -295,6 +295,6 @@ fn a_category_without_a_role_gate_is_denied() {
             blocks: &[],
         })
         .unwrap();
-    assert_eq!(d.sections[0].effect, Effect::Deny);
-    assert_eq!(d.sections[0].policies, ["role-gate.unlisted"]);
+    assert_eq!(d.sections[0].effect(), Effect::Deny);
+    assert_eq!(d.sections[0].policies(), ["role-gate.unlisted"]);
 }

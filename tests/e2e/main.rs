@@ -4,6 +4,8 @@
 //! - `case_files`: consent requested through the API, approved and revoked in the shared
 //!   ledger (in-process gateway); a full case file after a CLI grant, a denied health
 //!   section without consent, and the audit records of every released section.
+//! - `release_race`: a consent revoked or a block placed while a slow source answers turns
+//!   the section into a denial (in-process gateway); the release record says why.
 //! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient.
 //! - `refusals`: every bad input and credential, as problem+json or a refused handshake.
 //! - `kill_loop`: SIGKILL under concurrent load; every case file received has its records.
@@ -30,5 +32,6 @@ mod kill_loop;
 mod operators;
 mod portal;
 mod refusals;
+mod release_race;
 mod sources;
 mod support;

@@ -376,7 +376,7 @@ pub async fn search(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AdminError> {
     op.require(&[Role::Auditor], "query the audit log")?;
-    let search: SearchBody = crate::api::bodies::read_json(&headers, body)?;
+    let search: SearchBody = crate::http::body::read_json(&headers, body)?;
     run_search(&state, &op, id, search, &headers).await
 }
 

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use super::auth::Operator;
 use super::problem::AdminError;
 use super::{AdminState, Role};
-use crate::app::AppState;
+use crate::core::Core;
 use crate::http::problem::Problem;
 
 /// One readiness check.
@@ -50,7 +50,7 @@ impl Probes {
     }
 
     /// The current readiness: cached when fresh, else one new round (others wait for it).
-    pub async fn readiness(&self, app: &AppState) -> Readiness {
+    pub async fn readiness(&self, app: &Core) -> Readiness {
         let mut last = self.last.lock().await;
         if let Some((at, r)) = last.as_ref()
             && at.elapsed() < self.ttl
@@ -70,7 +70,7 @@ fn check(name: impl Into<String>, result: Result<String, String>) -> Check {
     }
 }
 
-async fn probe(app: &AppState, timeout: Duration) -> Readiness {
+async fn probe(app: &Core, timeout: Duration) -> Readiness {
     let mut checks = Vec::new();
     let store = tokio::time::timeout(timeout, consent::Store::ping(app.audit.store())).await;
     checks.push(check(
@@ -94,19 +94,12 @@ async fn probe(app: &AppState, timeout: Duration) -> Readiness {
         "policies",
         if digest.is_empty() { Err("no policy set loaded".into()) } else { Ok(format!("policy set {digest}")) },
     ));
-    let probes = app.registry.all().map(|c| {
-        let c = c.clone();
-        async move {
-            let id = c.id().to_string();
-            let r = match tokio::time::timeout(timeout, c.health()).await {
-                Ok(Ok(())) => Ok("answering".to_string()),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
-            };
-            check(format!("source:{id}"), r)
-        }
-    });
-    checks.extend(futures_util::future::join_all(probes).await);
+    checks.extend(
+        app.source_health(timeout)
+            .await
+            .into_iter()
+            .map(|h| check(format!("source:{}", h.source), h.result.map(|()| "answering".to_string()))),
+    );
     Readiness { ready: checks.iter().all(|c| c.ok), checks }
 }
 

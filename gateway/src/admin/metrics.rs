@@ -3,12 +3,12 @@
 //!
 //! | metric | labels | where |
 //! |---|---|---|
-//! | `sammen_http_requests_total` | `route` (the matched route template), `method`, `status` | `server::request_id::layer`, both listeners |
+//! | `sammen_http_requests_total` | `route` (the matched route template), `method`, `status` | `http::request_id::layer`, every listener |
 //! | `sammen_http_request_seconds` | `route` | the same |
 //! | `sammen_decisions_total` | `category`, `outcome` (`permit`, `denied`) | `consent::audit::AuditLog::append`, once durable |
-//! | `sammen_connector_fetch_seconds` | `source` | [`Measured`], every fetch |
-//! | `sammen_connector_fetches_total` | `source`, `outcome` (section status, or `cancelled` at the deadline) | [`Measured`] |
-//! | `sammen_connector_probes_total` | `source`, `outcome` (`up`, `down`) | [`Measured`], readiness probes |
+//! | `sammen_connector_fetch_seconds` | `source` | `core::metrics::Measured`, every fetch |
+//! | `sammen_connector_fetches_total` | `source`, `outcome` (section status, or `cancelled` at the deadline) | `core::metrics::Measured` |
+//! | `sammen_connector_probes_total` | `source`, `outcome` (`up`, `down`) | `core::metrics::Measured`, readiness probes |
 //! | `sammen_audit_append_seconds` | — | the audit writer, per group commit |
 //! | `sammen_audit_batch_records` | — | the audit writer, records per group commit |
 //! | `sammen_consents` (gauge) | `status` | [`consent_gauge`], recounted every `consent_gauge_interval_secs` |
@@ -18,20 +18,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use connectors::{Connector, Document, FetchError, FetchRequest, Kinds};
-use consent::{Category, ConsentStatus, Store};
+use consent::{ConsentStatus, SharedStore, Store};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::watch;
 
 use super::Role;
 use super::auth::Operator;
 use super::problem::AdminError;
-use crate::app::AppState;
+use crate::core::clock::Clock;
 use crate::http::problem::Problem;
 
 const SECONDS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -73,19 +71,6 @@ fn describe() {
     describe_gauge!("sammen_consents", "Consents by current status");
 }
 
-/// Counts one answered request (called by the request-id middleware of both listeners).
-pub fn record_request(route: &str, method: &str, status: u16, elapsed: Duration) {
-    let route = route.to_string();
-    metrics::counter!(
-        "sammen_http_requests_total",
-        "route" => route.clone(),
-        "method" => method.to_string(),
-        "status" => status.to_string()
-    )
-    .increment(1);
-    metrics::histogram!("sammen_http_request_seconds", "route" => route).record(elapsed.as_secs_f64());
-}
-
 /// The Prometheus text exposition of every metric (operators).
 #[utoipa::path(
     get,
@@ -105,74 +90,11 @@ pub async fn metrics(op: Arc<Operator>) -> Result<Response, AdminError> {
     Ok(resp)
 }
 
-/// The built-in connector kinds, each connector measured.
-pub fn measured_kinds() -> Kinds {
-    Kinds::builtin().wrap(|inner| Arc::new(Measured { inner }) as Arc<dyn Connector>)
-}
-
-/// A connector whose fetches and probes are counted and timed.
-pub struct Measured {
-    inner: Arc<dyn Connector>,
-}
-
-/// Records a fetch that was dropped before it finished (the case file's deadline).
-struct InFlight {
-    source: String,
-    started: Instant,
-    done: bool,
-}
-
-impl InFlight {
-    fn finish(&mut self, outcome: &'static str) {
-        self.done = true;
-        let source = self.source.clone();
-        metrics::histogram!("sammen_connector_fetch_seconds", "source" => source.clone())
-            .record(self.started.elapsed().as_secs_f64());
-        metrics::counter!("sammen_connector_fetches_total", "source" => source, "outcome" => outcome).increment(1);
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if !self.done {
-            self.finish("cancelled");
-        }
-    }
-}
-
-#[async_trait]
-impl Connector for Measured {
-    fn id(&self) -> &str {
-        self.inner.id()
-    }
-
-    fn categories(&self) -> &[Category] {
-        self.inner.categories()
-    }
-
-    async fn fetch(&self, req: &FetchRequest) -> Result<Vec<Document>, FetchError> {
-        let mut flight = InFlight { source: self.inner.id().to_string(), started: Instant::now(), done: false };
-        let r = self.inner.fetch(req).await;
-        flight.finish(match &r {
-            Ok(d) if d.is_empty() => "no_data",
-            Ok(_) => "included",
-            Err(e) => e.status(),
-        });
-        r
-    }
-
-    async fn health(&self) -> Result<(), FetchError> {
-        let r = self.inner.health().await;
-        let outcome = if r.is_ok() { "up" } else { "down" };
-        metrics::counter!("sammen_connector_probes_total", "source" => self.inner.id().to_string(), "outcome" => outcome)
-            .increment(1);
-        r
-    }
-}
-
 /// Counts the consents by current status (`expired` follows from time).
-pub async fn count_consents<S: Store>(store: &S) -> Result<BTreeMap<String, u64>, consent::StoreError> {
-    let now = chrono::Utc::now();
+pub async fn count_consents<S: Store>(
+    store: &S,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<BTreeMap<String, u64>, consent::StoreError> {
     let mut counts: BTreeMap<String, u64> = [
         ConsentStatus::Requested,
         ConsentStatus::Active,
@@ -194,9 +116,14 @@ pub async fn count_consents<S: Store>(store: &S) -> Result<BTreeMap<String, u64>
 /// Recounts the consents every `every` (one read of each consent: its cost grows with the
 /// ledger, so it runs in the background and a scrape only reads the gauge), and keeps
 /// the recorder's histograms drained, until `stopped`.
-pub(crate) async fn consent_gauge(app: AppState, every: Duration, mut stopped: watch::Receiver<bool>) {
+pub(crate) async fn consent_gauge(
+    store: SharedStore,
+    clock: Arc<dyn Clock>,
+    every: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
     loop {
-        match count_consents(app.ledger.store()).await {
+        match count_consents(&store, clock.now()).await {
             Ok(counts) => {
                 for (status, n) in counts {
                     metrics::gauge!("sammen_consents", "status" => status).set(n as f64);

@@ -1,12 +1,11 @@
 //! The admin listener's errors: RFC 9457 problem details with the same shape and `type`
 //! URIs as the caseworker API's (`crate::http::problem`), plus the operator-specific kinds.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::auth::Operator;
 use crate::http::problem::{ApiError, Problem};
-use crate::http::request_id;
 
 /// An error answer of the admin API.
 #[derive(Debug, Clone)]
@@ -76,19 +75,6 @@ impl From<ApiError> for AdminError {
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        let problem = Problem {
-            type_: format!("https://sammen.dk/problems/{}", self.slug),
-            title: self.title.to_string(),
-            status: self.status.as_u16(),
-            detail: self.detail,
-            instance: request_id::current().map(|id| format!("urn:uuid:{id}")),
-        };
-        let body = serde_json::to_vec(&problem).expect("a problem serializes");
-        let mut resp = (self.status, body).into_response();
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        }
-        resp
+        Problem::new(self.status, self.slug, self.title, self.detail).into_response()
     }
 }

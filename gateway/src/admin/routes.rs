@@ -4,10 +4,8 @@
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::{Router, middleware};
-use utoipa::openapi::security::SecurityScheme;
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -43,8 +41,7 @@ struct Security;
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("mtls", SecurityScheme::MutualTls { description: None, extensions: None });
+        crate::http::openapi::add_mtls(openapi);
     }
 }
 
@@ -60,10 +57,7 @@ static DOCUMENT: OnceLock<Arc<String>> = OnceLock::new();
 )]
 pub async fn openapi_json(op: Arc<Operator>) -> Result<Response, AdminError> {
     op.require(&[Role::Auditor, Role::Operator], "read the API document")?;
-    let doc = DOCUMENT.get_or_init(|| Arc::new(openapi().to_pretty_json().expect("the document serializes")));
-    let mut resp = doc.as_str().to_string().into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(resp)
+    Ok(crate::http::openapi::serve(&DOCUMENT, openapi))
 }
 
 fn admin_router() -> OpenApiRouter<AdminState> {

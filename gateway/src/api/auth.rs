@@ -12,8 +12,8 @@ use consent::audit::{AuditKind, AuditRecord};
 use consent::{Cpr, Purpose};
 use policies::Caseworker;
 
+use super::AppState;
 use super::systems::System;
-use crate::app::AppState;
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::http::request_id::RequestId;
 use crate::http::tls::PeerIdentity;

@@ -23,10 +23,10 @@ use chrono::{Duration, Utc};
 use consent::audit::AuditKind;
 use consent::{Actor, ConsentId, Cpr, DataPeriod, LedgerError, Period, Requester, ServiceError, TermsInput, UnitId};
 
+use super::AppState;
 use super::auth::{Caller, Facts, refuse};
 use super::bodies::{self as api, ConsentList, ConsentRequestBody, ConsentSearchBody, ConsentView};
 use super::case_file::categories;
-use crate::app::AppState;
 use crate::http::problem::{ApiError, Problem, ProblemKind};
 use crate::http::request_id::RequestId;
 

@@ -6,17 +6,14 @@
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::HeaderValue;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::{Router, middleware};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::AppState;
 use super::{case_file, consent_api};
-use crate::app::AppState;
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::http::request_id;
 
@@ -42,12 +39,8 @@ struct Security;
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
-        );
-        components.add_security_scheme("mtls", SecurityScheme::MutualTls { description: None, extensions: None });
+        crate::http::openapi::add_bearer_jwt(openapi);
+        crate::http::openapi::add_mtls(openapi);
     }
 }
 
@@ -61,10 +54,7 @@ static DOCUMENT: OnceLock<Arc<String>> = OnceLock::new();
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
 )]
 pub async fn openapi_json() -> Response {
-    let doc = DOCUMENT.get_or_init(|| Arc::new(openapi().to_pretty_json().expect("the document serializes")));
-    let mut resp = doc.as_str().to_string().into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
+    crate::http::openapi::serve(&DOCUMENT, openapi)
 }
 
 fn api_router() -> OpenApiRouter<AppState> {

@@ -78,10 +78,8 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<()> {
     let store = consent::store::open(settings.store.kind, &settings.data_dir)?;
     let ledger = Ledger::new(store.clone(), rules);
     let service = || async {
-        let key = gateway::app::signing_key(
-            &settings.audit.key_file(&settings.data_dir),
-            settings.audit.may_create_key(),
-        )?;
+        let key =
+            gateway::app::signing_key(&settings.audit.key_file(&settings.data_dir), settings.audit.may_create_key())?;
         let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await?;
         anyhow::Ok(ConsentService::new(ledger.clone(), audit))
     };

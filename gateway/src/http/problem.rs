@@ -1,5 +1,7 @@
 //! Errors as RFC 9457 problem details (`application/problem+json`), each with a stable
-//! `type` URI under `https://sammen.dk/problems/`.
+//! `type` URI under `https://sammen.dk/problems/`: the [`Problem`] document and its answer,
+//! shared by every listener, and the kinds ([`ProblemKind`], [`ApiError`]) the API and the
+//! admin listener have in common.
 //!
 //! A problem never carries a CPR number: details are written by this crate and the
 //! domain errors they quote never repeat the input number.
@@ -115,6 +117,35 @@ pub struct Problem {
     pub instance: Option<String>,
 }
 
+impl Problem {
+    /// A problem of the request being handled (its id as `instance`), `type` under
+    /// `https://sammen.dk/problems/`.
+    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+        Problem {
+            type_: format!("https://sammen.dk/problems/{slug}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            instance: request_id::current().map(|id| format!("urn:uuid:{id}")),
+        }
+    }
+}
+
+/// The answer: `application/problem+json`, with `Retry-After` when the service is
+/// unavailable (every listener answers problems this way).
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).expect("a problem serializes");
+        let mut resp = (status, body).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        resp
+    }
+}
+
 /// An error answer of the API.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -148,13 +179,7 @@ impl ApiError {
     }
 
     pub fn problem(&self) -> Problem {
-        Problem {
-            type_: self.kind.type_uri(),
-            title: self.kind.title().to_string(),
-            status: self.kind.status().as_u16(),
-            detail: self.detail.clone(),
-            instance: request_id::current().map(|id| format!("urn:uuid:{id}")),
-        }
+        Problem::new(self.kind.status(), self.kind.slug(), self.kind.title(), self.detail.clone())
     }
 }
 
@@ -166,15 +191,10 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&self.problem()).expect("a problem serializes");
-        let mut resp = (self.kind.status(), body).into_response();
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        let mut resp = self.problem().into_response();
         if self.kind == ProblemKind::InvalidToken {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
-        }
-        if self.kind == ProblemKind::AuditUnavailable {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         resp
     }
@@ -210,6 +230,10 @@ mod tests {
         let r = ApiError::audit_unavailable().into_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+        let r = ApiError::new(ProblemKind::InvalidToken, "no").into_response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(r.headers().contains_key(header::WWW_AUTHENTICATE) && !r.headers().contains_key(header::RETRY_AFTER));
     }
 
     #[test]

@@ -34,6 +34,26 @@ pub enum TlsError {
     Config(String),
 }
 
+/// Why a listener did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Binds `addr` (port 0 picks a free port); returns the listener and its bound address.
+pub async fn bind(addr: std::net::SocketAddr) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), ListenError> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ListenError::Bind { addr, source })?;
+    let bound = listener.local_addr().map_err(|source| ListenError::Bind { addr, source })?;
+    Ok((listener, bound))
+}
+
 /// The verified client certificate of a connection, as the routes see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerIdentity {
