@@ -36,27 +36,26 @@ fn rules() -> consent::Rules {
     toml::from_str::<File>(consent::DEFAULT_CONFIG).unwrap().domain.into_rules().unwrap()
 }
 
-fn open_or_build(rt: &tokio::runtime::Runtime, n: usize) -> (Ledger<SledStore>, f64) {
+fn open_or_build(n: usize) -> (Ledger<SledStore>, f64) {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("scale-{n}"));
     let marker = dir.join("complete");
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let p = rt
-            .block_on(preload::preload(
-                &dir.join("store"),
-                &dir.join("audit-signing.key"),
-                rules(),
-                n,
-                preload::Subjects {
-                    citizens: &[],
-                    unit: "kk.jobcenter.rehab",
-                    purpose: "rehabilitation-team",
-                    categories: &CATEGORIES,
-                },
-                imported_at(),
-            ))
-            .unwrap();
+        let p = preload::preload(
+            &dir.join("store"),
+            &dir.join("audit-signing.key"),
+            rules(),
+            n,
+            preload::Subjects {
+                citizens: &[],
+                unit: "kk.jobcenter.rehab",
+                purpose: "rehabilitation-team",
+                categories: &CATEGORIES,
+            },
+            imported_at(),
+        )
+        .unwrap();
         eprintln!("built {} consents in {:.1} s ({:.0}/s)", p.consents, p.seconds, p.consents as f64 / p.seconds);
         std::fs::write(&marker, format!("{n}\n")).unwrap();
     }
@@ -88,7 +87,6 @@ fn main() {
         .map(|s| s.split(',').map(|x| x.trim().parse().unwrap()).collect())
         .unwrap_or_else(|| vec![10_000, 100_000, 1_000_000]);
     let lookups: usize = std::env::var("SAMMEN_SCALE_LOOKUPS").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000);
-    let build_rt = tokio::runtime::Runtime::new().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let engine = PolicyEngine::load(&policies::repository_dir(), &rules()).unwrap();
     let caseworker = Caseworker {
@@ -102,7 +100,7 @@ fn main() {
 
     let mut table = Vec::new();
     for &n in &sizes {
-        let (ledger, per_consent) = open_or_build(&build_rt, n);
+        let (ledger, per_consent) = open_or_build(n);
         let citizens = n.div_ceil(preload::PER_CITIZEN);
         let lookup = |who: &Cpr| -> (Vec<(Category, Vec<Consent>)>, Vec<consent::Block>) {
             rt.block_on(async {

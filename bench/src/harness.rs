@@ -397,8 +397,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         opts.consents,
         preload::Subjects { citizens: &subjects, unit: UNIT, purpose: PURPOSE, categories: &CATEGORIES },
         Utc::now(),
-    )
-    .await?;
+    )?;
     eprintln!(
         "  {} consents in {:.1} s, {} bytes on disk ({} per consent)",
         preloaded.consents,

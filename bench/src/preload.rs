@@ -69,8 +69,32 @@ pub struct Subjects<'a> {
 
 /// Imports about `n` synthetic consents plus one matching consent per subject into the
 /// store at `store_dir`, with their audit records signed by the key in `audit_key_file`
-/// (created when absent), then closes it.
-pub async fn preload(
+/// (created when absent), then closes it: when this returns, the store's lock is free for
+/// the gateway. It runs on a runtime of its own on another thread, so dropping that runtime
+/// stops the audit writer task (which holds the store) before this returns; blocks the
+/// calling thread meanwhile.
+pub fn preload(
+    store_dir: &Path,
+    audit_key_file: &Path,
+    rules: Rules,
+    n: usize,
+    subjects: Subjects<'_>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Preloaded> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+                let preloaded = rt.block_on(import(store_dir, audit_key_file, rules, n, subjects, now));
+                drop(rt);
+                preloaded
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the preload thread panicked"))?
+    })
+}
+
+async fn import(
     store_dir: &Path,
     audit_key_file: &Path,
     rules: Rules,
