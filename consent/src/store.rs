@@ -286,6 +286,11 @@ pub fn open(engine: Engine, data_dir: &std::path::Path) -> Result<SharedStore, S
     }
 }
 
+/// A store of the default engine that lives in memory only, for tests that say so.
+pub fn open_temporary() -> Result<SharedStore, StoreError> {
+    Ok(Arc::new(SledStore::temporary()?))
+}
+
 /// Everything the gateway keeps: consents, the audit log and sessions, in one engine.
 pub trait Backend: Store + SessionStore {}
 

@@ -162,7 +162,7 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_time_out_idle_and_absolute() {
-        let s = Sessions::new(std::sync::Arc::new(consent::SledStore::temporary().unwrap()), 900, 8 * 3600);
+        let s = Sessions::new(consent::store::open_temporary().unwrap(), 900, 8 * 3600);
         let cpr = Cpr::parse("0101909901").unwrap();
         let t0 = Utc::now();
         let (tok, sess) = s.create(cpr, None, "x".into(), None, t0).await.unwrap();
@@ -191,7 +191,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_login_state_is_taken_once() {
-        let s = Sessions::new(std::sync::Arc::new(consent::SledStore::temporary().unwrap()), 900, 3600);
+        let s = Sessions::new(consent::store::open_temporary().unwrap(), 900, 3600);
         let now = Utc::now();
         let login = LoginState { state: "s".into(), nonce: "n".into(), pkce_verifier: "v".into() };
         let tok = s.begin_login(&login, now).await.unwrap();
