@@ -4,6 +4,9 @@
 //! - `case_files`: consent requested through the API, approved and revoked in the shared
 //!   ledger (in-process gateway); a full case file after a CLI grant, a denied health
 //!   section without consent, and the audit records of every released section.
+//! - `audit_down`: the audit log failing before a case-file request, or after its decisions
+//!   while a slow source answers (in-process gateway over a faulty store): 503, nothing
+//!   released, no release record, the log verifies.
 //! - `release_race`: a consent revoked or a block placed while a slow source answers turns
 //!   the section into a denial (in-process gateway); the release record says why.
 //! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient.
@@ -24,6 +27,7 @@
 //!   refused certificates; and no CPR number in any JSON debug log line of the run.
 
 mod audit_cli;
+mod audit_down;
 mod browser;
 mod case_files;
 mod consent_cli;
