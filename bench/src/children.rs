@@ -68,7 +68,10 @@ impl ChildProc {
     /// SIGTERM, then (bounded) wait; SIGKILL if it does not stop.
     pub fn stop(&mut self) {
         // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM)
+        };
         for _ in 0..200 {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use chrono::Utc;
 use connectors::{ConnectorsConfig, FetchRequest, Registry, SourceConfig};
+use consent::clock::{Clock, SystemClock};
 use consent::{Category, Cpr};
 use gateway::dev::{DevIssuer, DevPki};
 use serde::{Deserialize, Serialize};
@@ -306,8 +307,13 @@ fn limit_op(registry: Registry, subjects: Arc<Vec<Cpr>>) -> Op {
             .iter()
             .map(|c| {
                 let connector = registry.for_category(c).expect("a connector per category");
-                let req =
-                    FetchRequest { citizen, category: c.clone(), data_period: None, request_id: format!("bench-{i}") };
+                let req = FetchRequest {
+                    citizen,
+                    category: c.clone(),
+                    data_period: None,
+                    request_id: format!("bench-{i}"),
+                    clock: Arc::new(SystemClock),
+                };
                 tokio::spawn(async move { connector.fetch(&req).await })
             })
             .collect();
@@ -357,7 +363,7 @@ fn machine() -> String {
 
 pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     ensure!(opts.secs > 0.0 && !opts.concurrency.is_empty(), "need a phase length and at least one concurrency");
-    let started_at = Utc::now();
+    let started_at = SystemClock.now();
     let tmp;
     let dir = match &opts.dir {
         Some(d) => {
@@ -396,7 +402,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         rules,
         opts.consents,
         preload::Subjects { citizens: &subjects, unit: UNIT, purpose: PURPOSE, categories: &CATEGORIES },
-        Utc::now(),
+        SystemClock.now(),
     )?;
     eprintln!(
         "  {} consents in {:.1} s, {} bytes on disk ({} per consent)",

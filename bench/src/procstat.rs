@@ -7,6 +7,7 @@ use std::io;
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), usually 100.
 fn ticks_per_second() -> f64 {
     // SAFETY: sysconf only reads a configuration value.
+    #[allow(unsafe_code)]
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 { t as f64 } else { 100.0 }
 }

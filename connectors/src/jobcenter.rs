@@ -141,7 +141,7 @@ impl Jobcenter {
         let Some((url, case)) = self.get::<CaseResponse>(req, CASE_PATH).await? else { return Ok(Vec::new()) };
         check_citizen(&case.civil_registration_identifier, req)?;
         let org = Some(case.jobcenter.clone());
-        let src = || source(&self.id, &url, org.clone());
+        let src = || source(&self.id, &url, org.clone(), req);
         let mut docs = Vec::new();
         let mut push = |d: Result<Document, serde_json::Error>| -> Result<(), FetchError> {
             let d = d.map_err(|e| FetchError::invalid(e.to_string()))?;
@@ -176,7 +176,7 @@ impl Jobcenter {
         check_citizen(&benefits.civil_registration_identifier, req)?;
         let mut docs = Vec::new();
         for p in benefits.payments.iter().filter(|p| within_period(Some(p.date), req.data_period.as_ref())) {
-            let src = source(&self.id, &url, Some(benefits.jobcenter.clone()));
+            let src = source(&self.id, &url, Some(benefits.jobcenter.clone()), req);
             let title = format!("Udbetaling: {}", p.benefit);
             docs.push(
                 Document::new(&p.id, title, "payment", Some(p.date), src, p)

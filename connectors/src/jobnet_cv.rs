@@ -120,7 +120,7 @@ impl JobnetCv {
             "CV",
             "cv",
             Some(cv.last_updated),
-            source(&self.id, &url, Some("Jobnet".into())),
+            source(&self.id, &url, Some("Jobnet".into()), req),
             &cv,
         )
         .map_err(|e| FetchError::invalid(e.to_string()))?;

@@ -27,7 +27,10 @@ pub mod soap;
 pub mod social;
 pub mod xml;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use consent::clock::Clock;
 use consent::{Category, Cpr, DataPeriod};
 
 pub use config::{ConfigError, ConnectorsConfig, SourceConfig};
@@ -44,6 +47,8 @@ pub struct FetchRequest {
     pub data_period: Option<DataPeriod>,
     /// The gateway's request id, passed to sources that take a correlation id.
     pub request_id: String,
+    /// The gateway's clock: a connector stamps what it fetched with its time.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A source system behind one protocol. Object-safe: the registry holds `Arc<dyn Connector>`.
@@ -93,6 +98,6 @@ pub(crate) fn check_citizen(answered: &str, req: &FetchRequest) -> Result<(), Fe
 }
 
 /// A document's source.
-pub(crate) fn source(system: &str, endpoint: &str, organisation: Option<String>) -> Source {
-    Source { system: system.to_string(), endpoint: endpoint.to_string(), organisation, fetched_at: chrono::Utc::now() }
+pub(crate) fn source(system: &str, endpoint: &str, organisation: Option<String>, req: &FetchRequest) -> Source {
+    Source { system: system.to_string(), endpoint: endpoint.to_string(), organisation, fetched_at: req.clock.now() }
 }

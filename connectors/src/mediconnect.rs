@@ -13,7 +13,6 @@
 //! whole fetch with `invalid_response`, and nothing is released.
 
 use async_trait::async_trait;
-use chrono::Utc;
 use consent::Category;
 use serde::{Deserialize, Serialize};
 
@@ -157,10 +156,10 @@ impl Mediconnect {
             system: self.id.clone(),
             endpoint: url.to_string(),
             organisation,
-            fetched_at: Utc::now(),
+            fetched_at: req.clock.now(),
         };
         let receipt_id = format!("SAMMEN{}", uuid::Uuid::new_v4().simple()).chars().take(14).collect::<String>();
-        let now = Utc::now();
+        let now = req.clock.now();
         let stamp = Stamp { date: now.date_naive(), time: now.format("%H:%M").to_string() };
         let built = match &message {
             Message::Xdis91(letter) if req.category == self.correspondence => {

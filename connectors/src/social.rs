@@ -187,7 +187,7 @@ impl Social {
         check_citizen(&response.cpr, req)?;
         let mut docs = Vec::new();
         for m in response.measures.iter().filter(|m| overlaps(m, req)) {
-            let src = source(&self.id, &url, Some(m.responsible_unit.clone()));
+            let src = source(&self.id, &url, Some(m.responsible_unit.clone()), req);
             let title = format!("{} ({})", m.title, m.legal_paragraph);
             docs.push(
                 Document::new(&m.id, title, "measure", Some(m.start), src, m)

@@ -46,8 +46,13 @@ async fn fetch_with(
     period: Option<DataPeriod>,
 ) -> Result<Vec<Document>, FetchError> {
     let connector = registry.for_category(&cat(category)).expect("a connector serves the category");
-    let req =
-        FetchRequest { citizen: who, category: cat(category), data_period: period, request_id: "test-req".into() };
+    let req = FetchRequest {
+        citizen: who,
+        category: cat(category),
+        data_period: period,
+        request_id: "test-req".into(),
+        clock: std::sync::Arc::new(consent::clock::SystemClock),
+    };
     tokio::time::timeout(BOUND, connector.fetch(&req)).await.expect("fetch ends within the bound")
 }
 

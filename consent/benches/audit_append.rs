@@ -8,14 +8,14 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use consent::SledStore;
 use consent::audit::{AuditConfig, AuditDecision, AuditKind, AuditLog, AuditRecord};
+use consent::clock::{Clock, SystemClock};
 use consent::{Category, Cpr, Purpose, UnitId};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn record(i: u64) -> AuditRecord {
-    let mut r = AuditRecord::new(Utc::now(), format!("req-{i}"), AuditKind::Release);
+    let mut r = AuditRecord::new(SystemClock.now(), format!("req-{i}"), AuditKind::Release);
     r.system = Some("case-system-a".into());
     r.caseworker = Some("cw-17".into());
     r.unit = Some(UnitId::parse("kk.jobcenter").unwrap());

@@ -55,7 +55,7 @@ fn terms(i: usize, k: usize) -> TermsInput {
     TermsInput {
         citizen: citizen(i),
         grantee: UnitId::parse(UNITS[h % UNITS.len()]).unwrap(),
-        include_subunits: h % 3 == 0,
+        include_subunits: h.is_multiple_of(3),
         purpose: Purpose::parse(PURPOSES[(h / 7) % PURPOSES.len()]).unwrap(),
         categories: cats,
         period: Period { from, until: from.checked_add_months(Months::new(12)).unwrap() },

@@ -112,7 +112,7 @@ impl Cvr {
         let d = digits(s, 8, 8).ok_or_else(err)?;
         const W: [u32; 8] = [2, 7, 6, 5, 4, 3, 2, 1];
         let sum: u32 = d.bytes().zip(W).map(|(b, w)| u32::from(b - b'0') * w).sum();
-        if d.starts_with('0') || sum % 11 != 0 {
+        if d.starts_with('0') || !sum.is_multiple_of(11) {
             return Err(err());
         }
         Ok(Self(d.parse().map_err(|_| err())?))

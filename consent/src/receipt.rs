@@ -227,7 +227,7 @@ mod tests {
     #[test]
     fn receipts_sign_verify_and_refuse_tampering() {
         let rules = rules();
-        let now = Utc::now();
+        let now: DateTime<Utc> = "2025-03-01T10:00:00Z".parse().unwrap();
         let citizen = Cpr::parse("0101909901").unwrap();
         let terms = Terms {
             citizen,

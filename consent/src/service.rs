@@ -328,7 +328,7 @@ mod tests {
         let unit = UnitId::parse("kk.jobcenter").unwrap();
         let a = Actor::caseworker("sys", "cw", unit.clone(), "req-1");
         assert_eq!(a.channel, Channel::Api);
-        let r = a.record(AuditKind::ConsentRequested, Utc::now());
+        let r = a.record(AuditKind::ConsentRequested, "2025-03-01T10:00:00Z".parse().unwrap());
         assert_eq!(
             (r.system.as_deref(), r.caseworker.as_deref(), r.unit, r.request_id.as_str()),
             (Some("sys"), Some("cw"), Some(unit), "req-1")

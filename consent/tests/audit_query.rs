@@ -4,10 +4,10 @@
 mod audit_support;
 
 use audit_support::*;
-use chrono::Utc;
 use consent::audit::{
     AuditConfig, AuditFilter, AuditKind, AuditLog, AuditRecord, VerifyError, leaf_hash, verify_inclusion, verify_store,
 };
+use consent::clock::{Clock, SystemClock};
 use consent::{Cpr, SledStore, Store};
 use ed25519_dalek::SigningKey;
 
@@ -121,7 +121,7 @@ async fn fill_now(log: &AuditLog<SledStore>, n: u64) {
     let citizens = ["0101709900", "0202709901", "0303709902"].map(|c| Cpr::parse(c).unwrap());
     for i in 0..n {
         let mut r = record(i);
-        r.time = Utc::now();
+        r.time = SystemClock.now();
         r.citizen = Some(citizens[(i % 3) as usize]);
         log.append(vec![r]).await.unwrap();
     }
@@ -141,7 +141,7 @@ async fn size_before_is_the_last_checkpoint_before_a_time() {
         }
     }
     assert_eq!(log.size_before(cps[0].time - chrono::Duration::days(1)).await.unwrap(), 0);
-    assert_eq!(log.size_before(Utc::now() + chrono::Duration::days(1)).await.unwrap(), 40);
+    assert_eq!(log.size_before(SystemClock.now() + chrono::Duration::days(1)).await.unwrap(), 40);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,7 +206,7 @@ async fn pruning_refuses_an_altered_record() {
     let mut r = log.entry(4).await.unwrap().unwrap();
     r.outcome = "altered".into();
     leaves.insert(4u64.to_be_bytes(), r.canonical_bytes()).unwrap();
-    let e = log.prune_older_than(Utc::now() + chrono::Duration::days(1)).await.unwrap_err();
+    let e = log.prune_older_than(SystemClock.now() + chrono::Duration::days(1)).await.unwrap_err();
     assert!(e.to_string().contains("record 4"), "{e}");
     // Nothing at or above the altered record was pruned (whole transactions only).
     assert_eq!(store.audit_pruned_below().await.unwrap(), 0);

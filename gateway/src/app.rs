@@ -23,7 +23,7 @@ use policies::PolicyEngine;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::core::clock::SystemClock;
+use crate::core::clock::{Clock, SystemClock};
 use crate::core::facts::UnknownResidence;
 use crate::core::{Core, CoreConfig};
 use crate::http::tls::ListenError;
@@ -150,24 +150,32 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
     let key_path = settings.audit.key_file(&settings.data_dir);
     let key = signing_key(&key_path, settings.audit.may_create_key())?;
     let receipt_key = key.clone();
-    let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await?;
+    // The one clock: the core, every surface and the audit writer's checkpoints read it.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let audit =
+        AuditLog::open(store.clone(), key, AuditConfig { clock: clock.clone(), ..AuditConfig::default() }).await?;
     let core = Core::new(CoreConfig {
         ledger: Ledger::new(store, rules),
         audit,
         engine: engine.clone(),
         registry,
         case_file_deadline: Duration::from_millis(settings.server.case_file_deadline_ms),
-        clock: Arc::new(SystemClock),
+        clock,
         // No person register is configured yet: the municipality is unknown (fail closed).
         residence: Arc::new(UnknownResidence),
     });
     let (stop, stopped) = watch::channel(false);
     let api = crate::api::start(&settings, core.clone(), stopped.clone()).await?;
     let portal = match &settings.portal {
-        Some(p) => Some(crate::portal::start(p, core.consents.clone(), receipt_key, stopped.clone()).await?),
+        Some(p) => Some(crate::portal::start(p, &core, receipt_key, stopped.clone()).await?),
         None => None,
     };
-    tokio::spawn(crate::admin::retention::run(core.audit.clone(), settings.audit.retention_days(), stopped.clone()));
+    tokio::spawn(crate::admin::retention::run(
+        core.audit.clone(),
+        settings.audit.retention_days(),
+        core.clock.clone(),
+        stopped.clone(),
+    ));
     let admin = match &settings.admin {
         Some(a) => Some(crate::admin::start(&settings, a, core.clone(), stopped.clone()).await?),
         None => None,

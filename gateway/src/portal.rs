@@ -29,7 +29,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use consent::audit::AuditLog;
 use consent::{ConsentService, Ledger, LedgerError, RuleError, ServiceError, SharedStore};
 use ed25519_dalek::SigningKey;
@@ -38,6 +38,8 @@ use tokio::task::JoinHandle;
 
 pub use config::{OidcSettings, PortalSettings};
 
+use crate::core::Core;
+use crate::core::clock::Clock;
 use pages::{MessagePage, render};
 use session::{Session, Sessions};
 
@@ -56,6 +58,8 @@ pub struct PortalServices {
     /// `https://host[:port]`, no trailing slash.
     pub public_url: String,
     pub log_page_size: usize,
+    /// The core's clock: each handler reads it once and passes `now` down.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Cheap to clone.
@@ -90,10 +94,11 @@ pub struct RunningPortal {
     pub task: JoinHandle<()>,
 }
 
-/// Binds the portal and serves it until `stop` turns true.
+/// Binds the portal and serves it until `stop` turns true. Changes go through the core's
+/// consent service; the time comes from the core's clock.
 pub async fn start(
     settings: &PortalSettings,
-    consents: ConsentService<SharedStore>,
+    core: &Core,
     receipt_key: SigningKey,
     stop: watch::Receiver<bool>,
 ) -> Result<RunningPortal, PortalError> {
@@ -110,6 +115,7 @@ pub async fn start(
     };
     let oidc = oidc::Oidc::new(settings.oidc.clone(), &format!("{public_url}/auth/callback"))
         .map_err(|e| PortalError::Config(format!("[portal.oidc]: {e}")))?;
+    let consents = core.consents.clone();
     let store = consents.ledger().store().clone();
     let state = PortalState(Arc::new(PortalServices {
         ledger: consents.ledger().clone(),
@@ -120,6 +126,7 @@ pub async fn start(
         receipt_key,
         public_url: public_url.clone(),
         log_page_size: settings.log_page_size,
+        clock: core.clock.clone(),
     }));
     // Expired sessions and login states are swept every 10 minutes.
     let sweeper = state.clone();
@@ -130,7 +137,7 @@ pub async fn start(
                 _ = tokio::time::sleep(Duration::from_secs(600)) => {}
                 _ = sweep_stop.wait_for(|s| *s) => return,
             }
-            if let Err(e) = sweeper.sessions.purge(Utc::now()).await {
+            if let Err(e) = sweeper.sessions.purge(sweeper.clock.now()).await {
                 tracing::warn!(error = %e, "purging expired portal sessions failed");
             }
         }
@@ -221,8 +228,12 @@ pub fn failure(session: Option<&Session>) -> Response {
 }
 
 /// The current session, or the answer to send instead (to the login page).
-pub async fn require_session(state: &PortalState, headers: &HeaderMap) -> Result<Session, Response> {
-    match state.sessions.current(headers, Utc::now()).await {
+pub async fn require_session(
+    state: &PortalState,
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+) -> Result<Session, Response> {
+    match state.sessions.current(headers, now).await {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Err(Redirect::to("/").into_response()),
         Err(e) => {
@@ -254,8 +265,9 @@ pub async fn require_form_session(
     state: &PortalState,
     headers: &HeaderMap,
     form: &FormData,
+    now: DateTime<Utc>,
 ) -> Result<Session, Response> {
-    let s = require_session(state, headers).await?;
+    let s = require_session(state, headers, now).await?;
     match form.get("csrf") {
         Some(t) if session::constant_time_eq(t.as_bytes(), s.csrf.as_bytes()) => Ok(s),
         _ => {
@@ -364,7 +376,7 @@ mod tests {
     use super::*;
 
     fn session() -> Session {
-        let now = Utc::now();
+        let now: DateTime<Utc> = "2025-03-01T10:00:00Z".parse().unwrap();
         Session {
             cpr: consent::Cpr::parse("0101709901").unwrap(),
             name: None,

@@ -106,7 +106,7 @@ fn open_or_build(n: usize) -> (Ledger<SledStore>, usize) {
                 .map(|j| terms(j / CONSENTS_PER_CITIZEN, j % CONSENTS_PER_CITIZEN))
                 .collect();
             service.import_grants(batch, &actor, period().from).await.expect("import");
-            if (first / BATCH) % 25 == 0 && first > 0 {
+            if (first / BATCH).is_multiple_of(25) && first > 0 {
                 let s = started.elapsed().as_secs_f64();
                 eprintln!("  {first} consents in {s:.0} s ({:.0}/s)", first as f64 / s);
             }

@@ -200,7 +200,7 @@ pub(crate) fn organisation_entities(names: &Names, dir: &Directory) -> HashMap<U
 /// `from` up).
 fn millis(t: DateTime<Utc>, floor: bool) -> i64 {
     let ms = t.timestamp_millis();
-    if !floor && t.timestamp_subsec_nanos() % 1_000_000 != 0 { ms + 1 } else { ms }
+    if !floor && !t.timestamp_subsec_nanos().is_multiple_of(1_000_000) { ms + 1 } else { ms }
 }
 
 /// Entities and requests are checked against the schema in debug builds (so every test

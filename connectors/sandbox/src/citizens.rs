@@ -512,7 +512,7 @@ fn cv(i: usize, cpr: &str, updated: NaiveDate, searchable: bool, job: &str, flex
             Language { language: "dansk".into(), level: "modersmål".into() },
             Language { language: "engelsk".into(), level: "godt".into() },
         ],
-        driving_licences: if i % 2 == 0 { vec!["B".into()] } else { Vec::new() },
+        driving_licences: if i.is_multiple_of(2) { vec!["B".into()] } else { Vec::new() },
     }
 }
 

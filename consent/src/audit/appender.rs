@@ -26,6 +26,7 @@ use super::checkpoint::SignedCheckpoint;
 use super::merkle::{Frontier, Hash, Span, consistency_spans, fold, inclusion_spans, leaf_hash};
 use super::query::CitizenIndex;
 use super::record::{AuditKind, AuditRecord};
+use crate::clock::{Clock, SystemClock};
 use crate::store::{AuditBatch, AuditNode, OutboxEntry, OutboxId, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -35,11 +36,13 @@ pub struct AuditConfig {
     pub max_batch: usize,
     /// How often the writer looks for records left in the outbox and appends them.
     pub outbox_retry: Duration,
+    /// The time of each signed checkpoint (never earlier than the previous one's).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        Self { max_batch: 1024, outbox_retry: Duration::from_secs(2) }
+        Self { max_batch: 1024, outbox_retry: Duration::from_secs(2), clock: Arc::new(SystemClock) }
     }
 }
 
@@ -228,6 +231,7 @@ impl<S: Store + Clone> AuditLog<S> {
             key: signing_key,
             frontier: Some(frontier),
             last_time: latest.map(|c| c.time),
+            clock: config.clock.clone(),
             max_batch,
             shared: shared.clone(),
             drained: HashMap::new(),
@@ -402,6 +406,8 @@ struct Writer<S> {
     /// `None` after a failed write: re-read from the store before the next batch.
     frontier: Option<Frontier>,
     last_time: Option<DateTime<Utc>>,
+    /// The checkpoints' time.
+    clock: Arc<dyn Clock>,
     max_batch: usize,
     shared: Arc<Shared>,
     /// Outbox ids this writer appended by draining the outbox itself, with their leaf index:
@@ -598,7 +604,7 @@ impl<S: Store> Writer<S> {
                 leaves.push(std::mem::take(&mut leaf.bytes));
             }
         }
-        let time = Utc::now().max(self.last_time.unwrap_or(DateTime::<Utc>::MIN_UTC));
+        let time = self.clock.now().max(self.last_time.unwrap_or(DateTime::<Utc>::MIN_UTC));
         let checkpoint = SignedCheckpoint::sign(&self.key, frontier.size(), frontier.root(), time);
         let encoded = checkpoint.to_bytes();
         let batch = AuditBatch {

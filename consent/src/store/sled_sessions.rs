@@ -81,7 +81,7 @@ mod tests {
     #[tokio::test]
     async fn values_expire_and_take_is_one_use() {
         let s = SledStore::temporary().unwrap();
-        let now = Utc::now();
+        let now: DateTime<Utc> = "2025-03-01T10:00:00Z".parse().unwrap();
         s.session_put("a", b"one", now + Duration::minutes(1)).await.unwrap();
         s.session_put("b", b"two", now + Duration::seconds(1)).await.unwrap();
         assert_eq!(s.session_get("a", now).await.unwrap().as_deref(), Some(&b"one"[..]));

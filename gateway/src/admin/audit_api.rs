@@ -264,7 +264,7 @@ async fn audit_read(
     citizen: Option<Cpr>,
     detail: Value,
 ) -> Result<(), AdminError> {
-    let mut r = AuditRecord::new(Utc::now(), id.to_string(), AuditKind::AuditRead);
+    let mut r = AuditRecord::new(state.app.clock.now(), id.to_string(), AuditKind::AuditRead);
     r.system = Some("admin-api".into());
     r.caseworker = Some(op.id.clone());
     r.citizen = citizen;

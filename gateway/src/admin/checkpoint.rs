@@ -127,7 +127,7 @@ mod tests {
     }
 
     fn view(key: &SigningKey, t: &MemoryTree, size: u64) -> CheckpointView {
-        let cp = SignedCheckpoint::sign(key, size, t.root(size), Utc::now());
+        let cp = SignedCheckpoint::sign(key, size, t.root(size), "2025-03-01T10:00:00Z".parse().unwrap());
         CheckpointView::new(&cp, &key.verifying_key())
     }
 

@@ -2,26 +2,38 @@
 //! of every audit record older than that is removed while its leaf hash stays
 //! (`consent::audit::AuditLog::prune_older_than`); `sammen audit prune` does the same once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use consent::Store;
 use consent::audit::{AuditError, AuditLog, PruneReport};
 use tokio::sync::watch;
 
+use crate::core::clock::Clock;
+
 /// How often the pruning step runs while the gateway serves.
 pub const EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Prunes the payloads of records older than `days` days, once.
-pub async fn prune_once<S: Store>(audit: &AuditLog<S>, days: u32) -> Result<PruneReport, AuditError> {
-    let cutoff = Utc::now() - chrono::Duration::days(i64::from(days));
+/// Prunes the payloads of records older than `days` days before `now`, once.
+pub async fn prune_once<S: Store>(
+    audit: &AuditLog<S>,
+    days: u32,
+    now: DateTime<Utc>,
+) -> Result<PruneReport, AuditError> {
+    let cutoff = now - chrono::Duration::days(i64::from(days));
     audit.prune_older_than(cutoff).await
 }
 
 /// Prunes now and then every [`EVERY`] until `stopped`.
-pub(crate) async fn run<S: Store>(audit: AuditLog<S>, days: u32, mut stopped: watch::Receiver<bool>) {
+pub(crate) async fn run<S: Store>(
+    audit: AuditLog<S>,
+    days: u32,
+    clock: Arc<dyn Clock>,
+    mut stopped: watch::Receiver<bool>,
+) {
     loop {
-        match prune_once(&audit, days).await {
+        match prune_once(&audit, days, clock.now()).await {
             Ok(r) if r.pruned > 0 => {
                 tracing::info!(pruned = r.pruned, pruned_below = r.pruned_below, days, "audit payloads pruned")
             }

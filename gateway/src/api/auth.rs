@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use consent::audit::{AuditKind, AuditRecord};
 use consent::{Cpr, Purpose};
 use policies::Caseworker;
@@ -47,7 +47,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::new(ProblemKind::InvalidToken, super::token::TokenError::Missing.to_string()))?;
-        let caseworker = state.tokens.verify(token).await.map_err(|e| {
+        let caseworker = state.tokens.verify(token, state.core.clock.now()).await.map_err(|e| {
             tracing::info!(system = %system.id, error = %e, "caseworker token refused");
             ApiError::new(ProblemKind::InvalidToken, e.to_string())
         })?;
@@ -113,9 +113,9 @@ impl Caller {
         Ok((citizen, purpose))
     }
 
-    /// An audit record of this caller's request, the rest empty.
-    pub fn record(&self, id: RequestId, kind: AuditKind) -> AuditRecord {
-        let mut r = AuditRecord::new(Utc::now(), id.to_string(), kind);
+    /// An audit record of this caller's request at `now`, the rest empty.
+    pub fn record(&self, id: RequestId, kind: AuditKind, now: DateTime<Utc>) -> AuditRecord {
+        let mut r = AuditRecord::new(now, id.to_string(), kind);
         r.system = Some(self.system.id.clone());
         r.caseworker = Some(self.caseworker.id.clone());
         r.unit = Some(self.caseworker.unit.clone());
@@ -130,7 +130,7 @@ pub async fn refuse(state: &AppState, caller: &Caller, id: RequestId, facts: Fac
     if err.kind == ProblemKind::AuditUnavailable {
         return err;
     }
-    let mut r = caller.record(id, AuditKind::RequestRefused);
+    let mut r = caller.record(id, AuditKind::RequestRefused, state.core.clock.now());
     r.citizen = facts.citizen;
     r.purpose = facts.purpose;
     r.outcome = "refused".into();

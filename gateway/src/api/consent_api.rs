@@ -19,7 +19,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use consent::audit::AuditKind;
 use consent::{Actor, ConsentId, Cpr, DataPeriod, LedgerError, Period, Requester, ServiceError, TermsInput, UnitId};
 
@@ -115,7 +115,7 @@ async fn create_inner(
     if explanation.is_empty() || explanation.chars().count() > 1000 {
         return Err(ApiError::new(ProblemKind::InvalidRequest, "explanation must be 1 to 1000 characters"));
     }
-    let now = Utc::now();
+    let now = state.core.clock.now();
     let period = Period { from: req.period.from.unwrap_or(now), until: req.period.until };
     let respond_by = req.respond_by.unwrap_or_else(|| (now + Duration::days(14)).min(period.until));
     let mut input = TermsInput {
@@ -194,13 +194,14 @@ pub async fn get_request(
         if consent.requested_by.is_none() || consent.terms.grantee != caller.caseworker.unit {
             return Err(not_found());
         }
-        let mut r = caller.record(rid, AuditKind::ConsentsRead);
+        let now = state.core.clock.now();
+        let mut r = caller.record(rid, AuditKind::ConsentsRead, now);
         r.citizen = Some(consent.terms.citizen);
         r.purpose = Some(consent.terms.purpose.clone());
         r.outcome = "ok".into();
         r.detail = Some(format!("status of consent request {}", consent.id));
         audited(&state, r).await?;
-        Ok(Json(ConsentView::of(&consent, Utc::now())))
+        Ok(Json(ConsentView::of(&consent, now)))
     };
     match inner.await {
         Ok(v) => Ok(v),
@@ -250,14 +251,14 @@ pub async fn search(
             tracing::error!(error = %e, "the ledger failed");
             ApiError::internal("the consent ledger failed")
         })?;
-        let now = Utc::now();
+        let now = state.core.clock.now();
         let consents: Vec<ConsentView> = all
             .iter()
             .filter(|c| c.covers_unit(lineage))
             .filter(|c| purpose.as_ref().is_none_or(|p| c.terms.purpose == *p))
             .map(|c| ConsentView::of(c, now))
             .collect();
-        let mut r = caller.record(rid, AuditKind::ConsentsRead);
+        let mut r = caller.record(rid, AuditKind::ConsentsRead, now);
         r.citizen = Some(citizen);
         r.purpose = purpose.clone();
         r.outcome = "ok".into();

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use consent::UnitId;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -96,6 +97,21 @@ pub struct TokenVerifier {
     refresh: Mutex<Option<Instant>>,
     generations: AtomicU64,
     verified: std::sync::Mutex<HashMap<[u8; 32], Verified>>,
+}
+
+/// A token's lifetime at `now` (Unix seconds): not after `exp`, not before `nbf`, each with
+/// the leeway.
+fn check_lifetime(exp: i64, nbf: Option<i64>, now: i64, leeway: u64) -> Result<(), TokenError> {
+    let leeway = i64::try_from(leeway).unwrap_or(i64::MAX);
+    if now > exp.saturating_add(leeway) {
+        return Err(TokenError::Invalid("ExpiredSignature".into()));
+    }
+    if let Some(nbf) = nbf
+        && now.saturating_add(leeway) < nbf
+    {
+        return Err(TokenError::Invalid("ImmatureSignature".into()));
+    }
+    Ok(())
 }
 
 /// At most one refresh for an unknown key id in this long.
@@ -250,8 +266,8 @@ impl TokenVerifier {
         }
     }
 
-    /// Verifies a token and returns the caseworker it names.
-    pub async fn verify(&self, token: &str) -> Result<Caseworker, TokenError> {
+    /// Verifies a token at `now` and returns the caseworker it names.
+    pub async fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Caseworker, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
         if matches!(header.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
             return Err(TokenError::Malformed("HMAC algorithms are not accepted".into()));
@@ -259,7 +275,7 @@ impl TokenVerifier {
         self.refresh(false).await;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let generation = self.keys.read().await.as_ref().map(|set| set.generation);
-        if let Some(caseworker) = generation.and_then(|g| self.remembered(&digest, g)) {
+        if let Some(caseworker) = generation.and_then(|g| self.remembered(&digest, g, now)) {
             return Ok(caseworker);
         }
         let kid = header.kid.as_deref();
@@ -278,28 +294,30 @@ impl TokenVerifier {
         }
         let mut v = Validation::new(key.alg);
         v.leeway = self.cfg.leeway_secs;
-        v.validate_exp = true;
-        v.validate_nbf = true;
+        // `exp` and `nbf` are checked below against `now`, not the library's reading of the
+        // system clock.
+        v.validate_exp = false;
+        v.validate_nbf = false;
         v.set_issuer(&[&self.cfg.issuer]);
         v.set_audience(&[&self.cfg.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud"]);
         let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key.key, &v)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let exp = data.claims.get("exp").and_then(Value::as_i64).ok_or_else(|| TokenError::Claim("exp".into()))?;
+        check_lifetime(exp, data.claims.get("nbf").and_then(Value::as_i64), now.timestamp(), self.cfg.leeway_secs)?;
         let caseworker = self.caseworker(&data.claims)?;
         // `exp` is required and was checked; remember the token under the key set it was
         // checked against (read again: a refresh may have happened meanwhile).
-        if let Some(exp) = data.claims.get("exp").and_then(Value::as_i64)
-            && let Some(generation) = self.keys.read().await.as_ref().map(|set| set.generation)
-        {
+        if let Some(generation) = self.keys.read().await.as_ref().map(|set| set.generation) {
             let until = exp.saturating_add(self.cfg.leeway_secs as i64);
-            self.remember(digest, Verified { caseworker: caseworker.clone(), until, generation });
+            self.remember(digest, Verified { caseworker: caseworker.clone(), until, generation }, now);
         }
         Ok(caseworker)
     }
 
     /// The caseworker of a token verified earlier under key set `generation`, while it lasts.
-    fn remembered(&self, digest: &[u8; 32], generation: u64) -> Option<Caseworker> {
-        let now = chrono::Utc::now().timestamp();
+    fn remembered(&self, digest: &[u8; 32], generation: u64, now: DateTime<Utc>) -> Option<Caseworker> {
+        let now = now.timestamp();
         let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(digest) {
             Some(v) if v.generation == generation && now <= v.until => Some(v.caseworker.clone()),
@@ -311,8 +329,8 @@ impl TokenVerifier {
         }
     }
 
-    fn remember(&self, digest: [u8; 32], verified: Verified) {
-        let now = chrono::Utc::now().timestamp();
+    fn remember(&self, digest: [u8; 32], verified: Verified, now: DateTime<Utc>) {
+        let now = now.timestamp();
         let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= VERIFIED_CAPACITY {
             map.retain(|_, v| now <= v.until && v.generation == verified.generation);
@@ -367,8 +385,13 @@ mod tests {
         (jwk, EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).unwrap())
     }
 
+    /// The tests' "now"; tokens are minted and checked at it.
+    fn now() -> DateTime<Utc> {
+        "2025-03-01T10:00:00Z".parse().unwrap()
+    }
+
     fn token(key: &EncodingKey, kid: &str) -> String {
-        let now = chrono::Utc::now().timestamp();
+        let now = now().timestamp();
         let claims = serde_json::json!({"iss": "https://idp", "aud": "gw", "sub": "cw-1", "unit": "kk.jobcenter",
             "roles": "jobcenter-caseworker rehab-team-member", "exp": now + 60});
         let mut h = Header::new(Algorithm::ES256);
@@ -409,6 +432,27 @@ mod tests {
         (cfg, fetches)
     }
 
+    /// `exp` and `nbf` are checked against the time the caller gives, with the leeway, also
+    /// for a token remembered from an earlier request.
+    #[tokio::test]
+    async fn the_lifetime_is_checked_at_the_given_time() {
+        let (jwk1, key1) = es256("k1");
+        let served = Arc::new(std::sync::Mutex::new(serde_json::json!({"keys": [jwk1]})));
+        let (cfg, _) = jwks_server(served).await;
+        let v = TokenVerifier::new(cfg).await.unwrap();
+        let t = token(&key1, "k1"); // exp = now() + 60, leeway 5
+        v.verify(&t, now() + chrono::Duration::seconds(65)).await.unwrap();
+        let late = v.verify(&t, now() + chrono::Duration::seconds(66)).await.unwrap_err();
+        assert_eq!(late, TokenError::Invalid("ExpiredSignature".into()));
+        let claims = serde_json::json!({"iss": "https://idp", "aud": "gw", "sub": "cw-1", "unit": "kk.jobcenter",
+            "roles": "jobcenter-caseworker", "exp": now().timestamp() + 600, "nbf": now().timestamp() + 60});
+        let mut h = Header::new(Algorithm::ES256);
+        h.kid = Some("k1".into());
+        let early = jsonwebtoken::encode(&h, &claims, &key1).unwrap();
+        assert_eq!(v.verify(&early, now()).await.unwrap_err(), TokenError::Invalid("ImmatureSignature".into()));
+        v.verify(&early, now() + chrono::Duration::seconds(55)).await.unwrap();
+    }
+
     /// The JWKS is fetched over HTTP, cached, and fetched again when a token names a key
     /// the cached set lacks (key rotation).
     #[tokio::test]
@@ -418,20 +462,20 @@ mod tests {
         let served = Arc::new(std::sync::Mutex::new(serde_json::json!({"keys": [jwk1]})));
         let (cfg, fetches) = jwks_server(served.clone()).await;
         let v = TokenVerifier::new(cfg).await.unwrap();
-        let cw = v.verify(&token(&key1, "k1")).await.unwrap();
+        let cw = v.verify(&token(&key1, "k1"), now()).await.unwrap();
         assert_eq!(cw.id, "cw-1");
         assert_eq!(cw.unit.as_str(), "kk.jobcenter");
         assert_eq!(cw.roles.len(), 2);
-        v.verify(&token(&key1, "k1")).await.unwrap();
+        v.verify(&token(&key1, "k1"), now()).await.unwrap();
         assert_eq!(fetches.load(Ordering::SeqCst), 1, "the key set is cached");
         // The issuer rotates to k2.
         *served.lock().unwrap() = serde_json::json!({"keys": [jwk2]});
-        v.verify(&token(&key2, "k2")).await.unwrap();
+        v.verify(&token(&key2, "k2"), now()).await.unwrap();
         assert_eq!(fetches.load(Ordering::SeqCst), 2);
         // A token signed with k1 but claiming k2 fails the signature check.
-        assert!(matches!(v.verify(&token(&key1, "k2")).await, Err(TokenError::Invalid(_))));
+        assert!(matches!(v.verify(&token(&key1, "k2"), now()).await, Err(TokenError::Invalid(_))));
         // An unknown kid does not hammer the issuer: refreshes are rate-limited.
-        assert_eq!(v.verify(&token(&key1, "k9")).await.unwrap_err(), TokenError::UnknownKey);
+        assert_eq!(v.verify(&token(&key1, "k9"), now()).await.unwrap_err(), TokenError::UnknownKey);
         assert_eq!(fetches.load(Ordering::SeqCst), 2);
     }
 
@@ -445,12 +489,12 @@ mod tests {
         let (cfg, _) = jwks_server(served.clone()).await;
         let v = TokenVerifier::new(cfg).await.unwrap();
         let old = token(&key1, "k1");
-        v.verify(&old).await.unwrap();
-        v.verify(&old).await.unwrap();
+        v.verify(&old, now()).await.unwrap();
+        v.verify(&old, now()).await.unwrap();
         assert_eq!(v.verified.lock().unwrap().len(), 1, "verified once, remembered once");
         *served.lock().unwrap() = serde_json::json!({"keys": [jwk2]});
-        v.verify(&token(&key2, "k2")).await.unwrap(); // an unknown kid: the set is fetched again
-        assert_eq!(v.verify(&old).await.unwrap_err(), TokenError::UnknownKey);
+        v.verify(&token(&key2, "k2"), now()).await.unwrap(); // an unknown kid: the set is fetched again
+        assert_eq!(v.verify(&old, now()).await.unwrap_err(), TokenError::UnknownKey);
     }
 
     /// A remembered token lasts until its `exp` plus the leeway, and no longer.
@@ -461,12 +505,13 @@ mod tests {
         let (cfg, _) = jwks_server(served).await;
         let v = TokenVerifier::new(cfg).await.unwrap();
         let caseworker = Caseworker { id: "cw".into(), unit: UnitId::parse("kk").unwrap(), roles: BTreeSet::new() };
-        let now = chrono::Utc::now().timestamp();
-        v.remember([1; 32], Verified { caseworker: caseworker.clone(), until: now + 60, generation: 1 });
-        v.remember([2; 32], Verified { caseworker: caseworker.clone(), until: now - 1, generation: 1 });
-        assert_eq!(v.remembered(&[1; 32], 1), Some(caseworker));
-        assert_eq!(v.remembered(&[1; 32], 2), None, "another key set");
-        assert_eq!(v.remembered(&[2; 32], 1), None, "expired");
+        let at = now();
+        let now = at.timestamp();
+        v.remember([1; 32], Verified { caseworker: caseworker.clone(), until: now + 60, generation: 1 }, at);
+        v.remember([2; 32], Verified { caseworker: caseworker.clone(), until: now - 1, generation: 1 }, at);
+        assert_eq!(v.remembered(&[1; 32], 1, at), Some(caseworker.clone()));
+        assert_eq!(v.remembered(&[1; 32], 2, at), None, "another key set");
+        assert_eq!(v.remembered(&[2; 32], 1, at), None, "expired");
         assert_eq!(v.verified.lock().unwrap().len(), 0, "both forgotten");
     }
 

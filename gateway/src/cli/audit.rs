@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use consent::audit::{AuditConfig, AuditLog, SignedCheckpoint, verify_store};
+use consent::clock::{Clock, SystemClock};
 use consent::{SharedStore, Store};
 use ed25519_dalek::VerifyingKey;
 use gateway::admin::audit_api::{ConsistencyProof, NDJSON, NEXT_BEFORE_HEADER};
@@ -150,7 +151,7 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<()> {
             let store = open_store(&settings)?;
             let key = gateway::app::signing_key(&settings.audit.key_file(&settings.data_dir), false)?;
             let log = AuditLog::open(store, key, AuditConfig::default()).await?;
-            let r = gateway::admin::retention::prune_once(&log, days).await?;
+            let r = gateway::admin::retention::prune_once(&log, days, SystemClock.now()).await?;
             println!(
                 "pruned the payloads of {} records older than {days} days; records below index {} have none",
                 r.pruned, r.pruned_below

@@ -13,9 +13,10 @@ use std::collections::BTreeSet;
 use std::io::BufRead;
 
 use anyhow::Context;
-use chrono::{Months, Utc};
+use chrono::Months;
 use clap::Subcommand;
 use consent::audit::{AuditConfig, AuditLog};
+use consent::clock::{Clock, SystemClock};
 use consent::{Actor, Category, Channel, ConsentId, ConsentService, Cpr, Ledger, Period, Purpose, TermsInput, UnitId};
 
 use super::Cli;
@@ -83,7 +84,7 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<()> {
         let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await?;
         anyhow::Ok(ConsentService::new(ledger.clone(), audit))
     };
-    let now = Utc::now();
+    let now = SystemClock.now();
     match cmd {
         Command::Grant { cpr, unit, include_subunits, purpose, categories, months } => {
             let citizen = read_cpr(cpr)?;

@@ -16,7 +16,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use chrono::{Duration, Months, Utc};
+use chrono::{Duration, Months};
+use consent::clock::{Clock, SystemClock};
 use consent::{Actor, Category, Channel, Period, Purpose, Requester, TermsInput, UnitId};
 use gateway::dev::{DevIssuer, DevPki};
 use gateway::portal::{OidcSettings, PortalSettings};
@@ -122,7 +123,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     let citizen = sandbox::citizens::cpr_of(0);
     let who = sandbox::citizens::find(&citizen).map(|c| c.name()).unwrap_or_default();
     let consents = gateway.consents();
-    let now = Utc::now();
+    let now = SystemClock.now();
     let granted = consents
         .grant(
             TermsInput {

@@ -211,6 +211,7 @@ impl Sources {
             category: permit.category.clone(),
             data_period: permit.data_period,
             request_id: request_id.to_string(),
+            clock: clock.clone(),
         };
         let connector = self.registry.for_category(&permit.category);
         let budget = self.deadline;
@@ -614,10 +615,11 @@ mod tests {
         let engine = Arc::new(policies::PolicyEngine::load(&policies, &rules).unwrap());
         let store = consent::store::open(consent::Engine::Sled, dir.path()).unwrap();
         let key = consent::audit::generate_signing_key();
-        let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await.unwrap();
+        let clock = Arc::new(TestClock::new("2025-03-01T10:00:00Z".parse().unwrap()));
+        let config = AuditConfig { clock: clock.clone(), ..AuditConfig::default() };
+        let audit = AuditLog::open(store.clone(), key, config).await.unwrap();
         let ledger = Ledger::new(store, rules);
         let consents = ConsentService::new(ledger.clone(), audit.clone());
-        let clock = Arc::new(TestClock::new(Utc::now()));
         let source = Arc::new(FakeSource {
             categories: categories.iter().map(|c| c.parse().unwrap()).collect(),
             during,
@@ -721,6 +723,26 @@ mod tests {
             assert!(s.documents.is_empty() && s.basis.is_none());
             assert!(release_records(&f).await.is_empty(), "a denial is not fetched, so it has no release record");
         }
+    }
+
+    #[tokio::test]
+    async fn a_consent_that_has_expired_permits_nothing_after_the_clock_moves() {
+        let f = fixture(&["jobnet.cv"], During::Nothing, Arc::new(UnknownResidence)).await;
+        grant(&f, "kk.jobcenter.rehab", "rehabilitation-team", "jobnet.cv").await;
+        let cw = caseworker("kk.jobcenter.rehab", "rehab-team-member");
+        let r = release(&f, &cw, "rehabilitation-team", "jobnet.cv").await.unwrap();
+        assert_eq!(r.sections[0].status, SectionStatus::Included, "{:?}", r.sections[0]);
+        // 30 days and a second later (no sleeping: the core's clock moves), the consent has
+        // expired and the next case file is denied before any source is asked.
+        f.source.clock.advance(TimeDelta::days(30) + TimeDelta::seconds(1));
+        let r = release(&f, &cw, "rehabilitation-team", "jobnet.cv").await.unwrap();
+        let s = &r.sections[0];
+        assert_eq!(s.status, SectionStatus::Denied, "{s:?}");
+        assert!(s.documents.is_empty() && s.basis.is_none(), "{s:?}");
+        assert_eq!(release_records(&f).await.len(), 1, "the denial was not fetched, so it has no release record");
+        // The audit writer signs with the same clock: the last checkpoint is at the moved time.
+        let cp = f.core.audit.latest_checkpoint().await.unwrap().unwrap();
+        assert_eq!(cp.time, f.core.clock.now());
     }
 
     #[tokio::test]

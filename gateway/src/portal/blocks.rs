@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use chrono::Utc;
+
 use consent::{BlockId, BlockTarget, Category, Rules, UnitId};
 
 use super::pages::{BlocksPage, date, render};
@@ -55,7 +55,8 @@ async fn blocks_page(state: &PortalState, session: &Session) -> Response {
 
 /// `GET /blocks`.
 pub async fn list(State(state): State<PortalState>, headers: HeaderMap) -> Response {
-    match require_session(&state, &headers).await {
+    let now = state.clock.now();
+    match require_session(&state, &headers, now).await {
         Ok(s) => blocks_page(&state, &s).await,
         Err(r) => r,
     }
@@ -63,8 +64,9 @@ pub async fn list(State(state): State<PortalState>, headers: HeaderMap) -> Respo
 
 /// `POST /blocks` with `target=unit:<id>|category:<id>`.
 pub async fn place(State(state): State<PortalState>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = state.clock.now();
     let form = FormData::parse(&body);
-    let session = match require_form_session(&state, &headers, &form).await {
+    let session = match require_form_session(&state, &headers, &form, now).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -82,7 +84,6 @@ pub async fn place(State(state): State<PortalState>, headers: HeaderMap, body: B
             Some(&session),
         );
     };
-    let now = Utc::now();
     let block = match state.consents.place_block(&session.cpr, target, &citizen_actor(), now).await {
         Ok(b) => b,
         Err(e) => return service_refusal(e, &session),
@@ -106,15 +107,16 @@ pub async fn lift(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
+    let now = state.clock.now();
     let form = FormData::parse(&body);
-    let session = match require_form_session(&state, &headers, &form).await {
+    let session = match require_form_session(&state, &headers, &form, now).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let Ok(id) = id.parse::<BlockId>() else {
         return ledger_refusal(consent::LedgerError::NoSuchBlock(BlockId(uuid::Uuid::nil())), &session);
     };
-    if let Err(e) = state.consents.lift_block(id, &session.cpr, &citizen_actor(), Utc::now()).await {
+    if let Err(e) = state.consents.lift_block(id, &session.cpr, &citizen_actor(), now).await {
         return service_refusal(e, &session);
     }
     page(

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use chrono::{Months, Utc};
+use chrono::{DateTime, Months, Utc};
 use consent::audit::AuditKind;
 use consent::receipt::ReceiptAction;
 use consent::{Category, Consent, ConsentId, ConsentStatus, Period, Purpose, State as Recorded, TermsInput, UnitId};
@@ -49,8 +49,13 @@ async fn own_consent(state: &PortalState, session: &Session, id: &str) -> Result
 }
 
 /// The logged-in citizen and their consent `id`, for a page (no session: the login page).
-async fn viewed_consent(state: &PortalState, headers: &HeaderMap, id: &str) -> Result<(Session, Consent), Response> {
-    let session = require_session(state, headers).await?;
+async fn viewed_consent(
+    state: &PortalState,
+    headers: &HeaderMap,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<(Session, Consent), Response> {
+    let session = require_session(state, headers, now).await?;
     let c = own_consent(state, &session, id).await?;
     Ok((session, c))
 }
@@ -61,20 +66,21 @@ async fn posted_consent(
     headers: &HeaderMap,
     form: &FormData,
     id: &str,
+    now: DateTime<Utc>,
 ) -> Result<(Session, Consent), Response> {
-    let session = require_form_session(state, headers, form).await?;
+    let session = require_form_session(state, headers, form, now).await?;
     let c = own_consent(state, &session, id).await?;
     Ok((session, c))
 }
 
-async fn view(state: &PortalState, c: &Consent) -> ConsentView {
+async fn view(state: &PortalState, c: &Consent, now: DateTime<Utc>) -> ConsentView {
     let text = consent::Store::text(state.ledger.store(), &c.terms.text.sha256).await.ok().flatten();
-    ConsentView::of(c, state.ledger.rules(), text, Utc::now())
+    ConsentView::of(c, state.ledger.rules(), text, now)
 }
 
 /// `GET /`: the login page, or the overview: requests first, then active, expired, revoked, rejected.
 pub async fn overview(State(state): State<PortalState>, headers: HeaderMap) -> Response {
-    let now = Utc::now();
+    let now = state.clock.now();
     let session = match state.sessions.current(&headers, now).await {
         Ok(Some(s)) => s,
         Ok(None) => return render(StatusCode::OK, &LoginPage { title: "Log ind".into(), nav: None }),
@@ -119,14 +125,15 @@ pub async fn overview(State(state): State<PortalState>, headers: HeaderMap) -> R
 
 /// `GET /requests/{id}`: who asks, why, for which data and how long; approve or reject.
 pub async fn request(State(state): State<PortalState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (session, c) = match viewed_consent(&state, &headers, &id).await {
+    let now = state.clock.now();
+    let (session, c) = match viewed_consent(&state, &headers, &id, now).await {
         Ok(sc) => sc,
         Err(r) => return r,
     };
     if c.state != Recorded::Requested {
         return consent(State(state), headers, Path(id)).await;
     }
-    if c.status_at(Utc::now()) == ConsentStatus::Expired {
+    if c.status_at(now) == ConsentStatus::Expired {
         return page(
             StatusCode::OK,
             "Anmodningen er udløbet",
@@ -137,7 +144,7 @@ pub async fn request(State(state): State<PortalState>, headers: HeaderMap, Path(
             Some(&session),
         );
     }
-    let v = view(&state, &c).await;
+    let v = view(&state, &c, now).await;
     render(
         StatusCode::OK,
         &RequestPage {
@@ -160,12 +167,12 @@ pub async fn answer(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
+    let now = state.clock.now();
     let form = FormData::parse(&body);
-    let (session, c) = match posted_consent(&state, &headers, &form, &id).await {
+    let (session, c) = match posted_consent(&state, &headers, &form, &id, now).await {
         Ok(sc) => sc,
         Err(r) => return r,
     };
-    let now = Utc::now();
     let actor = citizen_actor();
     let (result, kind) = match form.get("answer") {
         Some("approve") => (state.consents.approve(c.id, &session.cpr, &actor, now).await, AuditKind::ConsentApproved),
@@ -209,7 +216,8 @@ pub async fn answer(
 
 /// `GET /consents/{id}`: the consent, its receipts, and the revoke button when active.
 pub async fn consent(State(state): State<PortalState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (session, c) = match viewed_consent(&state, &headers, &id).await {
+    let now = state.clock.now();
+    let (session, c) = match viewed_consent(&state, &headers, &id, now).await {
         Ok(sc) => sc,
         Err(r) => return r,
     };
@@ -224,8 +232,8 @@ pub async fn consent(State(state): State<PortalState>, headers: HeaderMap, Path(
                 .map(|a| (format!("{}.{}", e.consent_id, e.version), format!("{} ({})", a.da(), date(e.at))))
         })
         .collect();
-    let active = c.status_at(Utc::now()) == ConsentStatus::Active;
-    let v = view(&state, &c).await;
+    let active = c.status_at(now) == ConsentStatus::Active;
+    let v = view(&state, &c, now).await;
     render(
         StatusCode::OK,
         &ConsentPage { title: "Samtykke".into(), nav: Some(session.csrf.clone()), c: v, active, receipts },
@@ -234,11 +242,12 @@ pub async fn consent(State(state): State<PortalState>, headers: HeaderMap, Path(
 
 /// `GET /consents/{id}/revoke`: the one confirmation.
 pub async fn revoke_confirm(State(state): State<PortalState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (session, c) = match viewed_consent(&state, &headers, &id).await {
+    let now = state.clock.now();
+    let (session, c) = match viewed_consent(&state, &headers, &id, now).await {
         Ok(sc) => sc,
         Err(r) => return r,
     };
-    let v = view(&state, &c).await;
+    let v = view(&state, &c, now).await;
     render(
         StatusCode::OK,
         &RevokePage {
@@ -257,12 +266,12 @@ pub async fn revoke(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
+    let now = state.clock.now();
     let form = FormData::parse(&body);
-    let (session, c) = match posted_consent(&state, &headers, &form, &id).await {
+    let (session, c) = match posted_consent(&state, &headers, &form, &id, now).await {
         Ok(sc) => sc,
         Err(r) => return r,
     };
-    let now = Utc::now();
     let updated = match state.consents.revoke(c.id, &session.cpr, &citizen_actor(), now).await {
         Ok(u) => u,
         Err(e) => return service_refusal(e, &session),
@@ -295,7 +304,8 @@ fn grant_page(state: &PortalState, session: &Session, error: Option<String>) -> 
 
 /// `GET /grant`.
 pub async fn grant_form(State(state): State<PortalState>, headers: HeaderMap) -> Response {
-    match require_session(&state, &headers).await {
+    let now = state.clock.now();
+    match require_session(&state, &headers, now).await {
         Ok(s) => render(StatusCode::OK, &grant_page(&state, &s, None)),
         Err(r) => r,
     }
@@ -303,8 +313,9 @@ pub async fn grant_form(State(state): State<PortalState>, headers: HeaderMap) ->
 
 /// `POST /grant`: unit, purpose, categories, months (1 to the cap).
 pub async fn grant(State(state): State<PortalState>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = state.clock.now();
     let form = FormData::parse(&body);
-    let session = match require_form_session(&state, &headers, &form).await {
+    let session = match require_form_session(&state, &headers, &form, now).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -327,7 +338,6 @@ pub async fn grant(State(state): State<PortalState>, headers: HeaderMap, body: B
     else {
         return again(&format!("Vælg et antal måneder fra 1 til {cap}."));
     };
-    let now = Utc::now();
     let Some(until) = now.checked_add_months(Months::new(months)) else { return again("Perioden er ugyldig.") };
     let mut input = TermsInput {
         citizen: session.cpr,

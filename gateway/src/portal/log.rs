@@ -78,7 +78,8 @@ fn row(r: &AuditRecord, rules: &Rules) -> LogRow {
 
 /// `GET /log[?before=N]`.
 pub async fn log(State(state): State<PortalState>, headers: HeaderMap, Query(q): Query<LogQuery>) -> Response {
-    let session = match require_session(&state, &headers).await {
+    let now = state.clock.now();
+    let session = match require_session(&state, &headers, now).await {
         Ok(s) => s,
         Err(r) => return r,
     };

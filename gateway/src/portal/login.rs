@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::Utc;
+
 use serde::Deserialize;
 
 use super::oidc::LoginError;
@@ -30,7 +30,7 @@ fn unavailable() -> Response {
 
 /// `GET /login`: to the broker, with state, nonce and PKCE kept server-side.
 pub async fn login(State(state): State<PortalState>, headers: HeaderMap) -> Response {
-    let now = Utc::now();
+    let now = state.clock.now();
     if let Ok(Some(_)) = state.sessions.current(&headers, now).await {
         return Redirect::to("/").into_response();
     }
@@ -66,7 +66,7 @@ fn refused(status: StatusCode, heading: &str, text: &[&str]) -> Response {
 
 /// `GET /auth/callback`: the broker's answer.
 pub async fn callback(State(state): State<PortalState>, headers: HeaderMap, Query(q): Query<Callback>) -> Response {
-    let now = Utc::now();
+    let now = state.clock.now();
     // The login state is taken (used up) whatever happens next.
     let login = match state.sessions.take_login(&headers, now).await {
         Ok(Some(l)) => l,
@@ -158,12 +158,13 @@ pub async fn callback(State(state): State<PortalState>, headers: HeaderMap, Quer
 
 /// `POST /logout`: ends the session here, then at the broker when it can.
 pub async fn logout(State(state): State<PortalState>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = state.clock.now();
     let form = FormData::parse(&body);
-    let session = match require_form_session(&state, &headers, &form).await {
+    let session = match require_form_session(&state, &headers, &form, now).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(e) = state.sessions.destroy(&headers, Utc::now()).await {
+    if let Err(e) = state.sessions.destroy(&headers, now).await {
         tracing::error!(error = %e, "the session store failed");
         return failure(Some(&session));
     }

@@ -38,7 +38,7 @@ async fn receipt(state: &PortalState, session: &Session, id: &str) -> Result<Con
 
 /// `GET /receipts/{id}`: the receipt in plain words.
 async fn show(state: PortalState, headers: HeaderMap, id: String) -> Response {
-    let session = match require_session(&state, &headers).await {
+    let session = match require_session(&state, &headers, state.clock.now()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -65,7 +65,8 @@ pub async fn readable(State(state): State<PortalState>, headers: HeaderMap, Path
 
 /// `GET /receipts/{id}/json`: `{"receipt": ..., "jws": "<compact JWS>", "jwks_uri": ...}`.
 pub async fn json(State(state): State<PortalState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let session = match require_session(&state, &headers).await {
+    let now = state.clock.now();
+    let session = match require_session(&state, &headers, now).await {
         Ok(s) => s,
         Err(r) => return r,
     };

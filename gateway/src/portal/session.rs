@@ -164,7 +164,7 @@ mod tests {
     async fn sessions_time_out_idle_and_absolute() {
         let s = Sessions::new(consent::store::open_temporary().unwrap(), 900, 8 * 3600);
         let cpr = Cpr::parse("0101909901").unwrap();
-        let t0 = Utc::now();
+        let t0: DateTime<Utc> = "2025-03-01T10:00:00Z".parse().unwrap();
         let (tok, sess) = s.create(cpr, None, "x".into(), None, t0).await.unwrap();
         let h = headers(&format!("other=1; {SESSION_COOKIE}={tok}"));
         assert_eq!(s.current(&h, t0).await.unwrap().unwrap().csrf, sess.csrf);
@@ -192,7 +192,7 @@ mod tests {
     #[tokio::test]
     async fn a_login_state_is_taken_once() {
         let s = Sessions::new(consent::store::open_temporary().unwrap(), 900, 3600);
-        let now = Utc::now();
+        let now: DateTime<Utc> = "2025-03-01T10:00:00Z".parse().unwrap();
         let login = LoginState { state: "s".into(), nonce: "n".into(), pkce_verifier: "v".into() };
         let tok = s.begin_login(&login, now).await.unwrap();
         let h = headers(&format!("{LOGIN_COOKIE}={tok}"));
