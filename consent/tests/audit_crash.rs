@@ -41,7 +41,7 @@ fn audit_crash_child_writer() {
 }
 
 async fn child(dir: &Path, seed: u64) {
-    let log = AuditLog::open(SledStore::open(dir).unwrap(), key(), AuditConfig::default()).await.unwrap();
+    let log = AuditLog::open(common::reopen(dir).await, key(), AuditConfig::default()).await.unwrap();
     let tasks: Vec<_> = (0..8u64)
         .map(|t| {
             let log = log.clone();

@@ -41,7 +41,7 @@ fn crash_child_writer() {
 
 async fn child(dir: &Path, seed: u64) {
     use std::io::Write;
-    let ledger = ledger_over(SledStore::open(dir).unwrap()).await;
+    let ledger = ledger_over(common::reopen(dir).await).await;
     let mut out = std::io::stdout().lock();
     let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut next = move || {

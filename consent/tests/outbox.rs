@@ -52,7 +52,7 @@ fn outbox_crash_child_writer() {
 }
 
 async fn child(dir: &Path, seed: u64) {
-    let service = service_over(SledStore::open(dir).unwrap()).await;
+    let service = service_over(common::reopen(dir).await).await;
     // Two writers, so changes also meet in the audit writer's group commits.
     let tasks: Vec<_> = (0..2u64).map(|t| tokio::spawn(writer(service.clone(), seed * 2 + t))).collect();
     for t in tasks {

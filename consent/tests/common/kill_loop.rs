@@ -22,10 +22,13 @@ pub fn next_kill_after(state: &mut u64, min_ms: u64, spread_ms: u64) -> Duration
 /// its first acknowledgement, and returns every acknowledgement it printed before dying
 /// (the text after `ack `). Lines without the prefix (the test harness's) are skipped.
 pub fn run_round(child_test: &str, envs: &[(&str, &OsStr)], kill_after: Duration, round: usize) -> Vec<String> {
+    // The writer's stderr goes to a file, so a writer that dies by itself says why.
+    let stderr_path =
+        std::env::temp_dir().join(format!("sammen-{child_test}-{}-round{round}.stderr", std::process::id()));
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["--exact", child_test, "--ignored", "--nocapture", "--test-threads=1"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(&stderr_path).expect("the writer's stderr file"));
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -56,13 +59,19 @@ pub fn run_round(child_test: &str, envs: &[(&str, &OsStr)], kill_after: Duration
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = child.wait().unwrap();
-                panic!("round {round}: the writer exited by itself ({status}) before being killed");
+                let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                let tail: String =
+                    stderr.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+                panic!(
+                    "round {round}: the writer exited by itself ({status}) before being killed; its stderr ends:\n{tail}"
+                );
             }
         }
     }
     // SIGKILL: no destructors, no flush.
     child.kill().unwrap();
     child.wait().unwrap();
+    let _ = std::fs::remove_file(&stderr_path);
     // Everything the child printed before dying was acknowledged before dying.
     reader.join().unwrap();
     acks.extend(rx.try_iter().filter_map(ack));

@@ -46,8 +46,9 @@ pub async fn ledger_over(store: SledStore) -> TestLedger {
     TestLedger { service: service_over(store).await }
 }
 
-/// Opens the store in `dir`, waiting (at most 5 s) for an earlier handle in this process
-/// (an audit writer still shutting down) to let go of it.
+/// Opens the store in `dir`, waiting (at most 5 s) for an earlier handle to let go of it:
+/// an audit writer of this process still shutting down, or (in a crash test's writer) the
+/// parent's verification handle, whose sled threads release the file lock after the drop.
 pub async fn reopen(dir: &std::path::Path) -> SledStore {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
