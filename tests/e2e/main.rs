@@ -7,6 +7,9 @@
 //! - `audit_down`: the audit log failing before a case-file request, or after its decisions
 //!   while a slow source answers (in-process gateway over a faulty store): 503, nothing
 //!   released, no release record, the log verifies.
+//! - `admin_faults`: the admin listener over a failing store (in-process gateway): an
+//!   operator's audit read is durable before the answer and refused when it cannot be;
+//!   `/readyz` names the store, the audit writer or the policy set when each fails.
 //! - `release_race`: a consent revoked or a block placed while a slow source answers turns
 //!   the section into a denial (in-process gateway); the release record says why.
 //! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient.
@@ -26,6 +29,7 @@
 //!   the checkpoint, online verification, metrics, readiness with a source down and back,
 //!   refused certificates; and no CPR number in any JSON debug log line of the run.
 
+mod admin_faults;
 mod audit_cli;
 mod audit_down;
 mod browser;

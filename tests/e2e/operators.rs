@@ -17,16 +17,16 @@ use serde_json::{Value, json};
 use crate::support::procs::sammen;
 use crate::support::{self, CATEGORIES, Env, PURPOSE, case_file_body, post};
 
-struct Operators {
-    pki: DevPki,
-    auditor: ClientCert,
-    operator: ClientCert,
-    stranger: ClientCert,
+pub(crate) struct Operators {
+    pub pki: DevPki,
+    pub auditor: ClientCert,
+    pub operator: ClientCert,
+    pub stranger: ClientCert,
 }
 
 /// An operator CA (not the caseworker systems' CA), an auditor and an operator, and a
 /// certificate of that CA registered for nobody; `[admin]` appended to the configuration.
-fn add_admin(env: &Env) -> Operators {
+pub(crate) fn add_admin(env: &Env) -> Operators {
     let pki = DevPki::generate(&env.dir.path().join("operator-pki"), &["localhost"], "unused").unwrap();
     let ops = Operators {
         auditor: pki.issue_client("ida-auditor").unwrap(),
