@@ -55,6 +55,8 @@ async fn start(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>) -> 
             ca_file,
             cpr_claim: "dk.cpr".into(),
             scopes: vec!["ssn".into(), "mitid".into()],
+            // The Node provider listens on plain http on 127.0.0.1: development only.
+            allow_insecure_issuer: issuer.starts_with("http://"),
         },
     });
     std::fs::create_dir_all(&env.data_dir).unwrap();
