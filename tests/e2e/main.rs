@@ -17,6 +17,8 @@
 //! - `kill_loop`: SIGKILL under concurrent load; every case file received has its records.
 //! - `portal`: the citizen portal: login against panva's oidc-provider (Node) and the sandbox
 //!   MitID broker, approve, revoke, receipts, Min log, and every bad login and form input.
+//! - `portal_csrf`: every POST route of the portal (from its own route table) refuses a
+//!   missing, wrong or other session's CSRF token and changes nothing.
 //! - `demo`: `sammen demo --once`, the README's main command, assembles a real case file,
 //!   from the repository's root and from an empty directory elsewhere (nothing read from the
 //!   repository).
@@ -39,6 +41,7 @@ mod demo;
 mod kill_loop;
 mod operators;
 mod portal;
+mod portal_csrf;
 mod refusals;
 mod release_race;
 mod sources;
