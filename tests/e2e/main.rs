@@ -14,7 +14,9 @@
 //!   the section into a denial (in-process gateway); the release record says why.
 //! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient.
 //! - `refusals`: every bad input and credential, as problem+json or a refused handshake.
-//! - `kill_loop`: SIGKILL under concurrent load; every case file received has its records.
+//! - `kill_loop`: SIGKILL under concurrent load, each kill after a request sent and not yet
+//!   answered (some rounds must lose one), and again while the gateway starts; every case
+//!   file received has its records and the log verifies.
 //! - `portal`: the citizen portal: login against panva's oidc-provider (Node) and the sandbox
 //!   MitID broker, approve, revoke, receipts, Min log, and every bad login and form input.
 //! - `portal_csrf`: every POST route of the portal (from its own route table) refuses a
