@@ -1,6 +1,8 @@
 //! Many concurrent consent commits on an on-disk store must all finish and all be
-//! durable. Without the store's write gate this deadlocks sled 0.34 within seconds
-//! (transactions escalated to sled's exclusive lock while its I/O threads wait in flush).
+//! durable. The store's write gate is there because sled 0.34 was seen to deadlock under
+//! this load without it (transactions escalated to sled's exclusive lock while its I/O
+//! threads wait in flush); the gate cannot be switched off, so this test shows only that
+//! with it every commit finishes within the bound.
 //! Each change also waits for its audit record, so the audit writer's group commits and
 //! outbox deletes run among the consent commits.
 
