@@ -102,6 +102,18 @@ impl Sandbox {
         assert!(r.status().is_success(), "{}", r.status());
     }
 
+    /// What the sources were asked, by the sandbox's own clock (`GET /admin/visits`).
+    pub async fn visits(&self) -> Vec<sandbox::visits::Visit> {
+        let r = reqwest::Client::new().get(format!("{}/admin/visits", self.admin)).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        r.json().await.unwrap()
+    }
+
+    pub async fn forget_visits(&self) {
+        let r = reqwest::Client::new().delete(format!("{}/admin/visits", self.admin)).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+
     pub async fn clear_faults(&self) {
         let r = reqwest::Client::new().delete(format!("{}/admin/faults", self.admin)).send().await.unwrap();
         assert!(r.status().is_success());
