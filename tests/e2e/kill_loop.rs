@@ -12,6 +12,8 @@
 //! listens (opening the store and draining what the kill left in the audit outbox), at a
 //! varying fraction of the last measured start-up time; the store must open and verify after
 //! that too.
+//!
+//! And the graceful stop: SIGTERM while a case file is being assembled lets it finish.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -130,4 +132,41 @@ async fn sigkill_under_load_loses_no_record_of_a_release() {
     assert!(total_answers > 0, "no case file was answered in {ROUNDS} rounds");
     assert!(rounds_with_losses > 0, "no kill hit a request in flight");
     assert!(killed_while_starting > 0, "no kill hit the gateway while it was starting");
+}
+
+/// SIGTERM while a case file is being assembled (its slow source has been asked, by the
+/// sandbox's visits, and has not answered): the request is still answered in full, the
+/// gateway exits with status 0, and the log verifies with the case file's records and
+/// nothing left in the audit outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_case_file_in_flight_finish() {
+    let env = Env::new(10_000);
+    let citizen = support::rehab_citizen();
+    env.grant_by_cli(&citizen, &CATEGORIES);
+    let mut gw = env.start_gateway();
+    env.sandbox.fault("jobnet_cv", Some(json!({"kind": "delay", "ms": 2_000}))).await;
+    env.sandbox.forget_visits().await;
+    let (client, token, url) = (env.kk(), env.rehab_token(), gw.url("/api/v1/case-files"));
+    let request =
+        tokio::spawn(async move { support::post(&client, &url, &token, &case_file_body(&citizen, &CATEGORIES)).await });
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let visits = env.sandbox.visits().await;
+        if visits.iter().any(|v| v.source == "jobnet_cv" && v.answered_us.is_none()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slow source was not asked within {BOUND:?}: {visits:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The stop waits for the process (blocking), while the request goes on.
+    let stopping = tokio::task::spawn_blocking(move || {
+        gw.terminate();
+        gw
+    });
+    let (status, _, file) = tokio::time::timeout(BOUND, request).await.expect("answered within the bound").unwrap();
+    assert_eq!(status, 200, "{file}");
+    assert!(support::statuses(&file).iter().all(|(_, s, n)| s == "included" && *n > 0), "{file}");
+    let _gw = stopping.await.unwrap();
+    let view = support::audit::read_after_graceful_stop(&env.data_dir).await;
+    check_released(&view.records, &[file]);
 }

@@ -13,11 +13,12 @@
 //! - `release_race`: a consent revoked or a block placed while a slow source answers turns
 //!   the section into a denial (in-process gateway); the release record says why.
 //! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient;
-//!   two slow sources cost the slower delay, not the sum.
+//!   two slow sources are asked at the same time (by the sandbox's clock).
 //! - `refusals`: every bad input and credential, as problem+json or a refused handshake.
 //! - `kill_loop`: SIGKILL under concurrent load, each kill after a request sent and not yet
 //!   answered (some rounds must lose one), and again while the gateway starts; every case
-//!   file received has its records and the log verifies.
+//!   file received has its records and the log verifies; SIGTERM while a case file is being
+//!   assembled lets it finish, exit status 0, nothing left in the audit outbox.
 //! - `portal`: the citizen portal: login against panva's oidc-provider (Node) and the sandbox
 //!   MitID broker, approve, revoke, receipts, Min log, and every bad login and form input.
 //! - `portal_csrf`: every POST route of the portal (from its own route table) refuses a
