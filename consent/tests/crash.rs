@@ -7,7 +7,8 @@
 //!
 //! - the store opens;
 //! - every acknowledged change is present (the consent has at least the acknowledged
-//!   version; the block exists);
+//!   version; the block has at least its acknowledged version, is in force, and is in its
+//!   citizen's index of blocks in force, `active_blocks`, which the pipeline reads);
 //! - nothing is half-written: every consent's stored state equals the replay of its
 //!   stored events, and the indexes agree with the state.
 //!
@@ -50,8 +51,7 @@ async fn child(dir: &Path, seed: u64) {
         x ^= x << 17;
         x
     };
-    // Citizens from a small synthetic pool, so consents pile up per citizen.
-    let citizens: Vec<Cpr> = (0..20).map(|i| cpr(&format!("01{:02}709{:03}", 1 + i % 12, 900 + i))).collect();
+    let citizens = pool();
     let now = t0();
     let mut open_requests: Vec<(ConsentId, Cpr)> = Vec::new();
     let mut active: Vec<(ConsentId, Cpr)> = Vec::new();
@@ -102,7 +102,9 @@ async fn child(dir: &Path, seed: u64) {
                     .place_block(&who, consent::BlockTarget::Category(category("social.case")), Channel::Portal, now)
                     .await
                     .unwrap();
-                format!("block {} {}", b.id, b.version)
+                // The citizen by position in the pool (no CPR number on the pipe).
+                let at = citizens.iter().position(|c| *c == who).unwrap();
+                format!("block {} {} {at}", b.id, b.version)
             }
         };
         // The write returned: it is acknowledged. Tell the parent.
@@ -111,13 +113,21 @@ async fn child(dir: &Path, seed: u64) {
     }
 }
 
+/// Citizens from a small synthetic pool, so consents and blocks pile up per citizen.
+fn pool() -> Vec<Cpr> {
+    (0..20).map(|i| cpr(&format!("01{:02}709{:03}", 1 + i % 12, 900 + i))).collect()
+}
+
+/// An acknowledged block: its version and its citizen.
+type AckedBlocks = HashMap<BlockId, (u32, Cpr)>;
+
 #[test]
 fn crash_safety_under_sigkill() {
     let rounds: usize = std::env::var("SAMMEN_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
     let mut acked_consents: HashMap<ConsentId, u32> = HashMap::new();
-    let mut acked_blocks: Vec<BlockId> = Vec::new();
+    let mut acked_blocks: AckedBlocks = HashMap::new();
     let mut total_acks = 0usize;
     let mut rng = 0x9e3779b97f4a7c15u64;
     for round in 0..rounds {
@@ -139,21 +149,28 @@ fn crash_safety_under_sigkill() {
     eprintln!("crash test: {rounds} rounds, {total_acks} acknowledged writes, all present and consistent");
 }
 
-/// Records one acknowledgement (`consent <id> <version>` or `block <id> <version>`).
-fn record_ack(line: &str, consents: &mut HashMap<ConsentId, u32>, blocks: &mut Vec<BlockId>) {
+/// Records one acknowledgement (`consent <id> <version>` or `block <id> <version> <citizen
+/// position in the pool>`).
+fn record_ack(line: &str, consents: &mut HashMap<ConsentId, u32>, blocks: &mut AckedBlocks) {
     let mut parts = line.split_whitespace();
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("consent"), Some(id), Some(v)) => {
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("consent"), Some(id), Some(v), None) => {
             let v: u32 = v.parse().unwrap();
             let e = consents.entry(id.parse().unwrap()).or_default();
             *e = (*e).max(v);
         }
-        (Some("block"), Some(id), Some(_)) => blocks.push(id.parse().unwrap()),
+        (Some("block"), Some(id), Some(v), Some(at)) => {
+            let v: u32 = v.parse().unwrap();
+            let who = pool()[at.parse::<usize>().unwrap()];
+            let e = blocks.entry(id.parse().unwrap()).or_insert((0, who));
+            assert_eq!(e.1, who, "block {id} changed citizen");
+            e.0 = e.0.max(v);
+        }
         _ => panic!("the writer printed an unexpected line: {line:?}"),
     }
 }
 
-fn verify(dir: &Path, acked: &HashMap<ConsentId, u32>, blocks: &[BlockId], round: usize) {
+fn verify(dir: &Path, acked: &HashMap<ConsentId, u32>, blocks: &AckedBlocks, round: usize) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let store = SledStore::open(dir).unwrap_or_else(|e| panic!("round {round}: the store does not open: {e}"));
@@ -165,8 +182,25 @@ fn verify(dir: &Path, acked: &HashMap<ConsentId, u32>, blocks: &[BlockId], round
                 .unwrap_or_else(|| panic!("round {round}: acknowledged consent {id} is missing"));
             assert!(c.version >= *version, "round {round}: consent {id} lost acknowledged version {version}");
         }
-        for id in blocks {
-            assert!(store.block(*id).await.unwrap().is_some(), "round {round}: acknowledged block {id} is missing");
+        // The writer places blocks and never lifts one: each acknowledged block is in force
+        // with at least its acknowledged version, and its citizen's index lists it.
+        let mut in_force: HashMap<Cpr, HashSet<BlockId>> = HashMap::new();
+        for (id, (version, who)) in blocks {
+            let b = store
+                .block(*id)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("round {round}: acknowledged block {id} is missing"));
+            assert!(b.version >= *version, "round {round}: block {id} lost acknowledged version {version}");
+            assert_eq!(b.citizen, *who, "round {round}: block {id} is another citizen's");
+            assert!(b.is_active(), "round {round}: acknowledged block {id} is not in force");
+            if let Entry::Vacant(slot) = in_force.entry(*who) {
+                slot.insert(store.active_blocks(who).await.unwrap().iter().map(|b| b.id).collect());
+            }
+            assert!(
+                in_force[who].contains(id),
+                "round {round}: block {id} is missing from its citizen's active_blocks"
+            );
         }
         // No half-written change: state = replay(events), and the indexes agree. Index
         // reads are cached per citizen and per key so the check stays linear.

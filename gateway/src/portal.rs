@@ -28,7 +28,7 @@ use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use chrono::{DateTime, Utc};
 use consent::audit::AuditLog;
 use consent::{ConsentService, Ledger, LedgerError, RuleError, ServiceError, SharedStore};
@@ -153,24 +153,54 @@ pub async fn start(
     Ok(RunningPortal { addr, public_url, task })
 }
 
-/// The portal's routes.
+/// Every path of the portal. [`router`] registers exactly these, each with [`methods`]:
+/// a path missing here is not served, and one here without methods stops the start, so
+/// tests can walk every route (e.g. every POST for its CSRF check) from this list.
+pub const PATHS: [&str; 15] = [
+    "/",
+    "/login",
+    "/auth/callback",
+    "/logout",
+    "/requests/{id}",
+    "/consents/{id}",
+    "/consents/{id}/revoke",
+    "/grant",
+    "/blocks",
+    "/blocks/{id}/lift",
+    "/log",
+    "/receipts/{id}",
+    "/receipts/{id}/json",
+    "/.well-known/jwks.json",
+    "/static/portal.css",
+];
+
+/// The handlers of one of [`PATHS`].
+fn methods(path: &str) -> MethodRouter<PortalState> {
+    match path {
+        "/" => get(consents::overview),
+        "/login" => get(login::login),
+        "/auth/callback" => get(login::callback),
+        "/logout" => post(login::logout),
+        "/requests/{id}" => get(consents::request).post(consents::answer),
+        "/consents/{id}" => get(consents::consent),
+        "/consents/{id}/revoke" => get(consents::revoke_confirm).post(consents::revoke),
+        "/grant" => get(consents::grant_form).post(consents::grant),
+        "/blocks" => get(blocks::list).post(blocks::place),
+        "/blocks/{id}/lift" => post(blocks::lift),
+        "/log" => get(log::log),
+        "/receipts/{id}" => get(receipts::readable),
+        "/receipts/{id}/json" => get(receipts::json),
+        "/.well-known/jwks.json" => get(receipts::jwks),
+        "/static/portal.css" => get(stylesheet),
+        other => panic!("the portal path {other} has no handlers"),
+    }
+}
+
+/// The portal's routes: [`PATHS`], each with its [`methods`].
 pub fn router(state: PortalState) -> Router {
-    Router::new()
-        .route("/", get(consents::overview))
-        .route("/login", get(login::login))
-        .route("/auth/callback", get(login::callback))
-        .route("/logout", post(login::logout))
-        .route("/requests/{id}", get(consents::request).post(consents::answer))
-        .route("/consents/{id}", get(consents::consent))
-        .route("/consents/{id}/revoke", get(consents::revoke_confirm).post(consents::revoke))
-        .route("/grant", get(consents::grant_form).post(consents::grant))
-        .route("/blocks", get(blocks::list).post(blocks::place))
-        .route("/blocks/{id}/lift", post(blocks::lift))
-        .route("/log", get(log::log))
-        .route("/receipts/{id}", get(receipts::readable))
-        .route("/receipts/{id}/json", get(receipts::json))
-        .route("/.well-known/jwks.json", get(receipts::jwks))
-        .route("/static/portal.css", get(stylesheet))
+    PATHS
+        .iter()
+        .fold(Router::new(), |r, path| r.route(path, methods(path)))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::map_response(security_headers))

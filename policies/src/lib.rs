@@ -110,6 +110,9 @@ pub struct PolicyEngine {
     authorizer: cedar_policy::Authorizer,
     current: ArcSwap<load::Loaded>,
     reload_lock: Mutex<()>,
+    /// Why the last reload was refused (the old set stayed in force); `None` after a
+    /// successful one.
+    reload_failure: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -152,6 +155,7 @@ impl PolicyEngine {
             authorizer: cedar_policy::Authorizer::new(),
             current: ArcSwap::from_pointee(loaded),
             reload_lock: Mutex::new(()),
+            reload_failure: Mutex::new(None),
         })
     }
 
@@ -173,10 +177,25 @@ impl PolicyEngine {
     /// compiled-in set cannot change: reloading it gives the same set.)
     pub fn reload(&self) -> Result<String, PolicyError> {
         let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let loaded = self.source.load()?;
+        let mut failure = self.reload_failure.lock().unwrap_or_else(|p| p.into_inner());
+        let loaded = match self.source.load() {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                *failure = Some(e.to_string());
+                return Err(e);
+            }
+        };
         let digest = loaded.digest.clone();
         self.current.store(Arc::new(loaded));
+        *failure = None;
         Ok(digest)
+    }
+
+    /// Why the last reload was refused, while the set in force is older than the
+    /// directory's (readiness reports it); `None` when the last reload succeeded or none
+    /// failed.
+    pub fn reload_failure(&self) -> Option<String> {
+        self.reload_failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The SHA-256 (hex) of the schema and policy files in force.

@@ -236,14 +236,19 @@ fn the_watcher_reloads_on_change_and_on_sighup() {
     let watcher = policies::watch::watch_every(engine.clone(), Duration::from_millis(50)).unwrap();
     let first = engine.digest();
 
-    // A broken change is rejected: the digest stays.
+    // A broken change is rejected (waiting for the watcher's reload to fail, not for a
+    // time): the digest stays, and the engine says why.
+    assert_eq!(engine.reload_failure(), None);
     write_policy(tmp.path(), "70-broken.cedar", "forbid (");
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(wait_for(|| engine.reload_failure().is_some()), "the broken change was not tried");
     assert_eq!(engine.digest(), first);
+    assert!(engine.reload_failure().unwrap().contains("70-broken.cedar"), "{:?}", engine.reload_failure());
+    assert!(permits_lae265(&engine), "the old set is still in force");
 
-    // A valid change is picked up.
+    // A valid change is picked up, and the failure is forgotten.
     write_policy(tmp.path(), "70-broken.cedar", FORBID_ALL);
     assert!(wait_for(|| engine.digest() != first), "file change reloaded");
+    assert_eq!(engine.reload_failure(), None);
     assert!(!permits_lae265(&engine));
 
     // SIGHUP reloads too (here after a change the poller has not seen: a long interval).

@@ -7,13 +7,22 @@
 //! - `audit_down`: the audit log failing before a case-file request, or after its decisions
 //!   while a slow source answers (in-process gateway over a faulty store): 503, nothing
 //!   released, no release record, the log verifies.
+//! - `admin_faults`: the admin listener over a failing store (in-process gateway): an
+//!   operator's audit read is durable before the answer and refused when it cannot be;
+//!   `/readyz` names the store, the audit writer or the policy set when each fails.
 //! - `release_race`: a consent revoked or a block placed while a slow source answers turns
 //!   the section into a denial (in-process gateway); the release record says why.
-//! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient.
+//! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient;
+//!   two slow sources are asked at the same time (by the sandbox's clock).
 //! - `refusals`: every bad input and credential, as problem+json or a refused handshake.
-//! - `kill_loop`: SIGKILL under concurrent load; every case file received has its records.
+//! - `kill_loop`: SIGKILL under concurrent load, each kill after a request sent and not yet
+//!   answered (some rounds must lose one), and again while the gateway starts; every case
+//!   file received has its records and the log verifies; SIGTERM while a case file is being
+//!   assembled lets it finish, exit status 0, nothing left in the audit outbox.
 //! - `portal`: the citizen portal: login against panva's oidc-provider (Node) and the sandbox
 //!   MitID broker, approve, revoke, receipts, Min log, and every bad login and form input.
+//! - `portal_csrf`: every POST route of the portal (from its own route table) refuses a
+//!   missing, wrong or other session's CSRF token and changes nothing.
 //! - `demo`: `sammen demo --once`, the README's main command, assembles a real case file,
 //!   from the repository's root and from an empty directory elsewhere (nothing read from the
 //!   repository).
@@ -30,6 +39,7 @@
 // it, so they read it too (clippy.toml keeps `Utc::now` out of the library code).
 #![allow(clippy::disallowed_methods)]
 
+mod admin_faults;
 mod audit_cli;
 mod audit_down;
 mod browser;
@@ -39,6 +49,7 @@ mod demo;
 mod kill_loop;
 mod operators;
 mod portal;
+mod portal_csrf;
 mod refusals;
 mod release_race;
 mod sources;

@@ -12,21 +12,22 @@ use consent::Cpr;
 use consent::audit::{leaf_hash, verify_consistency, verify_inclusion};
 use gateway::admin::checkpoint::CheckpointView;
 use gateway::dev::{ClientCert, DevPki};
+use rustls::AlertDescription;
 use serde_json::{Value, json};
 
 use crate::support::procs::sammen;
 use crate::support::{self, CATEGORIES, Env, PURPOSE, case_file_body, post};
 
-struct Operators {
-    pki: DevPki,
-    auditor: ClientCert,
-    operator: ClientCert,
-    stranger: ClientCert,
+pub(crate) struct Operators {
+    pub pki: DevPki,
+    pub auditor: ClientCert,
+    pub operator: ClientCert,
+    pub stranger: ClientCert,
 }
 
 /// An operator CA (not the caseworker systems' CA), an auditor and an operator, and a
 /// certificate of that CA registered for nobody; `[admin]` appended to the configuration.
-fn add_admin(env: &Env) -> Operators {
+pub(crate) fn add_admin(env: &Env) -> Operators {
     let pki = DevPki::generate(&env.dir.path().join("operator-pki"), &["localhost"], "unused").unwrap();
     let ops = Operators {
         auditor: pki.issue_client("ida-auditor").unwrap(),
@@ -414,6 +415,12 @@ async fn operators_query_prove_scrape_and_no_cpr_is_logged() {
     assert!(kk.get(gw.admin_url("/healthz")).send().await.is_err(), "a caseworker system's certificate was let in");
     let rogue = env.client(Some(&env.pki.rogue));
     assert!(rogue.get(gw.admin_url("/healthz")).send().await.is_err());
+    // ... each for the right reason, by the handshake's alert.
+    let admin_addr = gw.admin.unwrap();
+    let ca = &env.pki.dev.ca_cert;
+    assert_eq!(support::tls::alert(admin_addr, ca, None).await, AlertDescription::CertificateRequired);
+    assert_eq!(support::tls::alert(admin_addr, ca, Some(&env.pki.kk_system)).await, AlertDescription::DecryptError);
+    assert_eq!(support::tls::alert(admin_addr, ca, Some(&env.pki.rogue)).await, AlertDescription::DecryptError);
     let stranger = env.client(Some(&ops.stranger));
     let (s, ct, body) = get(&stranger, &gw.admin_url("/healthz"), &[]).await;
     assert_eq!((s, ct.as_str()), (403, "application/problem+json"));
@@ -427,6 +434,7 @@ async fn operators_query_prove_scrape_and_no_cpr_is_logged() {
         .send()
         .await;
     assert!(r.is_err(), "an operator certificate was let into the caseworker API");
+    assert_eq!(support::tls::alert(gw.addr, ca, Some(&ops.auditor)).await, AlertDescription::DecryptError);
 
     gw.terminate();
     // Offline verification by the CLI (a process: the store's lock goes with it).

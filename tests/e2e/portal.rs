@@ -55,6 +55,8 @@ async fn start(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>) -> 
             ca_file,
             cpr_claim: "dk.cpr".into(),
             scopes: vec!["ssn".into(), "mitid".into()],
+            // The Node provider listens on plain http on 127.0.0.1: development only.
+            allow_insecure_issuer: issuer.starts_with("http://"),
         },
     });
     std::fs::create_dir_all(&env.data_dir).unwrap();
@@ -80,10 +82,10 @@ fn browser(env: &Env, extra_ca: Option<&str>) -> reqwest::Client {
     b.build().unwrap()
 }
 
-struct Answer {
-    status: StatusCode,
-    location: Option<String>,
-    body: String,
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub body: String,
 }
 
 async fn answer(r: reqwest::Response) -> Answer {
@@ -92,16 +94,16 @@ async fn answer(r: reqwest::Response) -> Answer {
     Answer { status, location, body: r.text().await.unwrap() }
 }
 
-async fn get(c: &reqwest::Client, url: &str) -> Answer {
+pub(crate) async fn get(c: &reqwest::Client, url: &str) -> Answer {
     answer(c.get(url).send().await.unwrap()).await
 }
 
-async fn post_form(c: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> Answer {
+pub(crate) async fn post_form(c: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> Answer {
     answer(c.post(url).form(form).send().await.unwrap()).await
 }
 
 /// The value of the first `name="<name>" value="..."` in a page.
-fn field(html: &str, name: &str) -> String {
+pub(crate) fn field(html: &str, name: &str) -> String {
     let key = format!("name=\"{name}\" value=\"");
     let start = html.find(&key).unwrap_or_else(|| panic!("no field {name}")) + key.len();
     html[start..].split('"').next().unwrap().to_string()
@@ -343,14 +345,14 @@ async fn login_with_oidc_provider_approve_revoke_then_denied_and_min_log_lists_b
 // ---------------------------------------------------------------------------------------
 // The sandbox MitID broker, for the bad inputs
 
-struct BrokerEnv {
-    env: Env,
-    broker: sandbox::RunningSandbox,
-    running: RunningGateway,
-    portal: String,
+pub(crate) struct BrokerEnv {
+    pub env: Env,
+    pub broker: sandbox::RunningSandbox,
+    pub running: RunningGateway,
+    pub portal: String,
 }
 
-async fn with_broker() -> BrokerEnv {
+pub(crate) async fn with_broker() -> BrokerEnv {
     let env = Env::new(5_000);
     let broker = sandbox::Sandbox::start(sandbox::SandboxConfig {
         tls: Some(sandbox::tls::generate().unwrap()),
@@ -373,7 +375,7 @@ async fn with_broker() -> BrokerEnv {
 }
 
 impl BrokerEnv {
-    fn browser(&self) -> reqwest::Client {
+    pub(crate) fn browser(&self) -> reqwest::Client {
         browser(&self.env, self.broker.ca_pem())
     }
 
@@ -397,14 +399,14 @@ impl BrokerEnv {
         cb
     }
 
-    async fn login(&self, c: &reqwest::Client) {
+    pub(crate) async fn login(&self, c: &reqwest::Client) {
         let cb = self.callback(c, "substantial").await;
         let a = get(c, &cb).await;
         assert_eq!(a.status, 303, "{}", a.body);
         assert!(self.is_logged_in(c).await);
     }
 
-    async fn is_logged_in(&self, c: &reqwest::Client) -> bool {
+    pub(crate) async fn is_logged_in(&self, c: &reqwest::Client) -> bool {
         let home = get(c, &format!("{}/", self.portal)).await;
         assert_eq!(home.status, 200);
         home.body.contains("Log ud")
@@ -484,7 +486,7 @@ async fn every_bad_login_gets_a_danish_page_and_no_session() {
     b.running.shutdown().await;
 }
 
-fn terms(citizen: consent::Cpr, days: i64, from: chrono::DateTime<Utc>) -> TermsInput {
+pub(crate) fn terms(citizen: consent::Cpr, days: i64, from: chrono::DateTime<Utc>) -> TermsInput {
     TermsInput {
         citizen,
         grantee: UnitId::parse(REHAB_UNIT).unwrap(),

@@ -4,6 +4,7 @@
 
 use consent::audit::AuditKind;
 use gateway::dev::DevIssuer;
+use rustls::AlertDescription;
 use serde_json::{Value, json};
 
 use crate::support::{self, CATEGORIES, Env, PURPOSE, REHAB_UNIT, case_file_body, token_ttl, tokens};
@@ -87,6 +88,12 @@ async fn bad_inputs_and_credentials_are_refused() {
     assert!(send(&none, &token, case_file_body(&citizen, &CATEGORIES)).await.is_err(), "no client certificate");
     let rogue = env.client(Some(&env.pki.rogue));
     assert!(send(&rogue, &token, case_file_body(&citizen, &CATEGORIES)).await.is_err(), "untrusted client CA");
+    // Refused for the right reason: the handshake's alert says which. (Every development CA
+    // has the same name, so a foreign certificate's chain leads to the trusted CA by name and
+    // its signature does not verify: decrypt_error, RFC 8446 §6.2.)
+    let ca = &env.pki.dev.ca_cert;
+    assert_eq!(support::tls::alert(gw.addr, ca, None).await, AlertDescription::CertificateRequired);
+    assert_eq!(support::tls::alert(gw.addr, ca, Some(&env.pki.rogue)).await, AlertDescription::DecryptError);
 
     // Tokens.
     let claims = env.issuer.claims(tokens::AUDIENCE, "cw-anna", REHAB_UNIT, &["rehab-team-member"], token_ttl());
@@ -176,7 +183,7 @@ async fn bad_inputs_and_credentials_are_refused() {
     let log = std::fs::read_to_string(&gw.log).unwrap();
     assert!(!log.contains(citizen.expose()), "a CPR number in the log");
     assert!(!log.contains("0101901234"), "a CPR-like path in the log");
-    let view = support::audit::read_and_verify(&env.data_dir).await;
+    let view = support::audit::read_after_graceful_stop(&env.data_dir).await;
     let refused: Vec<&str> = view
         .records
         .iter()

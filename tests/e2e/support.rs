@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod procs;
+pub mod tls;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};

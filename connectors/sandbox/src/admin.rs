@@ -1,7 +1,8 @@
 //! The admin endpoint: `GET /admin/faults`, `PUT /admin/faults/{source}` (JSON
 //! [`SourceFaults`]), `DELETE /admin/faults` (clear all), `GET /admin/receipts` (the
-//! XCTL03 receipts received, as envelope ids), `GET /admin/citizens`, and for the MitID
-//! broker `PUT /admin/broker/mode` (JSON `{"mode": "wrong_nonce"}`, see
+//! XCTL03 receipts received, as envelope ids), `GET /admin/visits` and `DELETE
+//! /admin/visits` (what the sources were asked, [`crate::visits`]), `GET /admin/citizens`,
+//! and for the MitID broker `PUT /admin/broker/mode` (JSON `{"mode": "wrong_nonce"}`, see
 //! [`crate::broker::BrokerMode`]) and `PUT /admin/broker/clients/{client_id}` (JSON
 //! [`crate::broker::BrokerClient`]).
 
@@ -20,6 +21,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/faults", get(list).delete(clear))
         .route("/admin/faults/{source}", put(set))
         .route("/admin/receipts", get(receipts))
+        .route("/admin/visits", get(visits).delete(forget_visits))
         .route("/admin/citizens", get(citizen_list))
         .route("/admin/broker/mode", put(broker_mode).get(get_broker_mode))
         .route("/admin/broker/clients/{client_id}", put(broker_client))
@@ -49,6 +51,15 @@ async fn set(State(s): State<AppState>, Path(source): Path<String>, Json(f): Jso
             (StatusCode::NOT_FOUND, "unknown source; use mediconnect, jobcenter, social or jobnet_cv").into_response()
         }
     }
+}
+
+async fn visits(State(s): State<AppState>) -> Response {
+    Json(s.visits()).into_response()
+}
+
+async fn forget_visits(State(s): State<AppState>) -> StatusCode {
+    s.forget_visits();
+    StatusCode::NO_CONTENT
 }
 
 async fn receipts(State(s): State<AppState>) -> Response {

@@ -21,6 +21,7 @@ mod serve;
 mod social;
 mod state;
 pub mod tls;
+pub mod visits;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -32,6 +33,7 @@ use connectors::{ConnectorsConfig, SourceConfig};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use visits::recorded;
 
 pub use citizens::{Citizen, Profile, citizens, find};
 pub use faults::{Fault, SourceFaults};
@@ -156,10 +158,30 @@ impl Sandbox {
             Ok::<_, SandboxError>(local)
         };
         let addrs = Addrs {
-            mediconnect: bind(cfg.ports.mediconnect, mediconnect::router(state.clone()), acceptor.clone()).await?,
-            jobcenter: bind(cfg.ports.jobcenter, jobcenter::router(state.clone()), acceptor.clone()).await?,
-            social: bind(cfg.ports.social, social::router(state.clone()), acceptor.clone()).await?,
-            jobnet_cv: bind(cfg.ports.jobnet_cv, jobnet::router(state.clone()), acceptor.clone()).await?,
+            mediconnect: bind(
+                cfg.ports.mediconnect,
+                recorded(mediconnect::router(state.clone()), state.clone(), Source::Mediconnect),
+                acceptor.clone(),
+            )
+            .await?,
+            jobcenter: bind(
+                cfg.ports.jobcenter,
+                recorded(jobcenter::router(state.clone()), state.clone(), Source::Jobcenter),
+                acceptor.clone(),
+            )
+            .await?,
+            social: bind(
+                cfg.ports.social,
+                recorded(social::router(state.clone()), state.clone(), Source::Social),
+                acceptor.clone(),
+            )
+            .await?,
+            jobnet_cv: bind(
+                cfg.ports.jobnet_cv,
+                recorded(jobnet::router(state.clone()), state.clone(), Source::JobnetCv),
+                acceptor.clone(),
+            )
+            .await?,
             admin: bind(cfg.ports.admin, admin::router(state.clone()), None).await?,
             broker: {
                 // The issuer URL names the bound port, so bind before building the router.
@@ -238,6 +260,16 @@ impl RunningSandbox {
     /// Sets a source's latency and fault (as `PUT /admin/faults/{source}` does).
     pub fn set_faults(&self, source: Source, faults: SourceFaults) {
         self.state.set_faults(source, faults);
+    }
+
+    /// Every request the sources received since the start (or the last
+    /// [`RunningSandbox::forget_visits`]), in order of arrival.
+    pub fn visits(&self) -> Vec<visits::Visit> {
+        self.state.visits()
+    }
+
+    pub fn forget_visits(&self) {
+        self.state.forget_visits();
     }
 
     /// Clears every fault.

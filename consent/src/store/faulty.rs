@@ -86,6 +86,8 @@ struct State {
     modes: [AtomicU8; Op::ALL.len()],
     calls: [AtomicU64; Op::ALL.len()],
     injected: [AtomicU64; Op::ALL.len()],
+    /// Milliseconds a call waits before it reaches the wrapped store.
+    delays_ms: [AtomicU64; Op::ALL.len()],
 }
 
 /// Switches a [`FaultyStore`]'s faults and reads its call counts. Cheap to clone; every
@@ -127,14 +129,28 @@ impl Faults {
         self.set(op, HEALTHY);
     }
 
+    /// Calls of class `op` wait `by` before they reach the wrapped store (a slow disk or
+    /// database); `Duration::ZERO` ends the delay. Independent of [`Faults::fail`].
+    pub fn delay(&self, op: Op, by: std::time::Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.0.delays_ms[op.slot()].store(ms, Ordering::SeqCst);
+    }
+
+    fn delay_of(&self, op: Op) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0.delays_ms[op.slot()].load(Ordering::SeqCst))
+    }
+
     /// Every call fails, without reaching the wrapped store.
     pub fn fail_everything(&self) {
         Op::ALL.into_iter().for_each(|op| self.fail(op));
     }
 
-    /// Every call works again.
+    /// Every call works again, without delay.
     pub fn heal_everything(&self) {
-        Op::ALL.into_iter().for_each(|op| self.heal(op));
+        Op::ALL.into_iter().for_each(|op| {
+            self.heal(op);
+            self.delay(op, std::time::Duration::ZERO);
+        });
     }
 
     /// Whether calls of class `op` fail now (either way).
@@ -203,7 +219,12 @@ impl<S> FaultyStore<S> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
-        match self.faults.enter(op) {
+        let mode = self.faults.enter(op);
+        let delay = self.faults.delay_of(op);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        match mode {
             FAIL => Err(injected(op)),
             FAIL_AFTER => {
                 call().await?;
@@ -370,6 +391,31 @@ mod tests {
         // A refusal by the wrapped store is passed on as it is.
         let e = store.audit_append(batch_of(0, &leaves, &[])).await.unwrap_err();
         assert!(!e.to_string().contains("injected"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_delayed_call_reaches_the_store_only_after_the_delay() {
+        let store = Arc::new(FaultyStore::new(SledStore::temporary().unwrap()));
+        let faults = store.faults();
+        let leaves = vec![b"leaf 1".to_vec()];
+        let t = std::time::Instant::now();
+        faults.delay(Op::AuditAppend, std::time::Duration::from_millis(800));
+        let s = store.clone();
+        let append = tokio::spawn(async move {
+            let leaves = vec![b"leaf 0".to_vec()];
+            s.audit_append(batch_of(0, &leaves, &[])).await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(store.inner().audit_size().await.unwrap(), 0, "the delayed append reached the store early");
+        assert!(!append.is_finished());
+        append.await.unwrap().unwrap();
+        assert_eq!(store.inner().audit_size().await.unwrap(), 1);
+        assert!(t.elapsed() >= std::time::Duration::from_millis(800), "{:?}", t.elapsed());
+        // Healed: no delay left (a lower bound only; the machine may be slow).
+        faults.heal_everything();
+        assert!(faults.delay_of(Op::AuditAppend).is_zero());
+        store.audit_append(batch_of(1, &leaves, &[])).await.unwrap();
+        assert_eq!(store.inner().audit_size().await.unwrap(), 2);
     }
 
     #[tokio::test]

@@ -51,6 +51,9 @@ pub struct SledStore {
     /// The handles synced after every flush; `None` for a temporary store.
     sync: Option<std::sync::Arc<DirSync>>,
     write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Tests only: writes skip the gate (to show what it prevents).
+    #[cfg(feature = "test-support")]
+    ungated: bool,
     consent_events: sled::Tree,
     consents: sled::Tree,
     citizen_consents: sled::Tree,
@@ -156,6 +159,8 @@ impl SledStore {
             texts: t("texts")?,
             audit: AuditTrees::open(&db)?,
             write_gate: Default::default(),
+            #[cfg(feature = "test-support")]
+            ungated: false,
             sync,
             db,
         })
@@ -168,7 +173,7 @@ impl SledStore {
 
     /// Makes everything written so far durable (flush and sync).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let _gate = self.write_gate.lock().await;
+        let _gate = self.gate().await;
         self.durable().await
     }
 
@@ -188,6 +193,24 @@ impl SledStore {
     /// The database, for the session tree (`sled_sessions.rs`).
     pub(super) fn db(&self) -> &sled::Db {
         &self.db
+    }
+
+    /// The write gate's guard, held through a write and its flush.
+    async fn gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        #[cfg(feature = "test-support")]
+        if self.ungated {
+            return None;
+        }
+        Some(self.write_gate.lock().await)
+    }
+
+    /// This store with writes no longer passing the write gate, for the test that shows
+    /// what the gate prevents. Never for anything else: sled 0.34 can deadlock without it.
+    #[cfg(feature = "test-support")]
+    #[doc(hidden)]
+    pub fn without_write_gate(mut self) -> Self {
+        self.ungated = true;
+        self
     }
 
     /// One of the store's sled trees by name, for tests that tamper with stored bytes.
@@ -224,7 +247,7 @@ impl Store for SledStore {
     async fn import_consents(&self, changes: &[ConsentChange<'_>]) -> Result<(), StoreError> {
         let encoded: Vec<_> =
             changes.iter().map(|c| (c, to_json(c.event), to_json(c.state), encode_outbox(&c.audit))).collect();
-        let _gate = self.write_gate.lock().await;
+        let _gate = self.gate().await;
         (
             &self.consent_events,
             &self.consents,
@@ -278,7 +301,7 @@ impl Store for SledStore {
         let state_json = to_json(state);
         let audit_value = encode_outbox(&audit);
         let key = cat(&[state.citizen.as_bytes(), id]);
-        let _gate = self.write_gate.lock().await;
+        let _gate = self.gate().await;
         let trees = (&self.block_events, &self.blocks, &self.citizen_blocks, &self.audit.outbox);
         trees.transaction(|(events, blocks, citizen, outbox)| {
             check_version(blocks, id, event.version, state.version)?;
@@ -359,7 +382,7 @@ impl Store for SledStore {
     }
 
     async fn audit_append(&self, batch: AuditBatch<'_>) -> Result<(), StoreError> {
-        let _gate = self.write_gate.lock().await;
+        let _gate = self.gate().await;
         self.audit.append(&batch)?;
         self.durable().await
     }
@@ -402,7 +425,7 @@ impl Store for SledStore {
     }
 
     async fn audit_prune(&self, prune: AuditPrune<'_>) -> Result<(), StoreError> {
-        let _gate = self.write_gate.lock().await;
+        let _gate = self.gate().await;
         self.audit.prune(&prune)?;
         self.durable().await
     }

@@ -1,6 +1,6 @@
 //! `GET /healthz` (the process is up and serving) and `GET /readyz` (it can do its work):
 //! the store takes a flush, the audit log's writer runs and its last batch was written,
-//! the policy set is loaded, and every connector's health probe answers in time. Probe
+//! the policy set is loaded and its directory's last reload was not rejected, and every connector's health probe answers in time. Probe
 //! results are reused for a short while (`[admin] probe_cache_ms`), and concurrent
 //! readiness checks share one round of probes, so a busy scraper cannot load the sources.
 
@@ -92,7 +92,13 @@ async fn probe(app: &Core, timeout: Duration) -> Readiness {
     let digest = app.engine.digest();
     checks.push(check(
         "policies",
-        if digest.is_empty() { Err("no policy set loaded".into()) } else { Ok(format!("policy set {digest}")) },
+        match app.engine.reload_failure() {
+            _ if digest.is_empty() => Err("no policy set loaded".into()),
+            // The directory no longer loads: decisions still use the older set, which is
+            // not what the operator configured.
+            Some(why) => Err(format!("the policy directory was rejected, policy set {digest} stays in force: {why}")),
+            None => Ok(format!("policy set {digest}")),
+        },
     ));
     checks.extend(
         app.source_health(timeout)

@@ -112,6 +112,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
             ca_file: Some(sandbox_ca),
             cpr_claim: "dk.cpr".into(),
             scopes: vec!["mitid".into(), "ssn".into()],
+            // The sandbox broker speaks https (with the demo's CA).
+            allow_insecure_issuer: false,
         },
     });
 

@@ -51,6 +51,11 @@ pub struct OidcSettings {
     /// Scopes asked for besides `openid`.
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
+    /// Development only: accept an `http://` issuer (a local test provider). Without it
+    /// the issuer must be `https://`: discovery, the key set and the token exchange (with
+    /// the client secret and the ID token carrying the CPR number) travel over it.
+    #[serde(default)]
+    pub allow_insecure_issuer: bool,
 }
 
 fn default_listen() -> SocketAddr {
@@ -84,8 +89,21 @@ impl PortalSettings {
         if !self.public_url.is_empty() && !self.public_url.starts_with("https://") {
             return Err("[portal] public_url must be https:// (the session cookie is Secure)".into());
         }
-        if url::Url::parse(&self.oidc.issuer).is_err() {
-            return Err(format!("[portal.oidc] issuer {:?} is not a URL", self.oidc.issuer));
+        match url::Url::parse(&self.oidc.issuer) {
+            Err(_) => return Err(format!("[portal.oidc] issuer {:?} is not a URL", self.oidc.issuer)),
+            Ok(u) if u.scheme() == "https" => {}
+            Ok(u) if u.scheme() == "http" && self.oidc.allow_insecure_issuer => {}
+            Ok(u) if u.scheme() == "http" => {
+                return Err(format!(
+                    "[portal.oidc] issuer {:?} is plain http: the client secret and the citizens' ID tokens would \
+                     travel unencrypted; use https://, or set allow_insecure_issuer = true for a local development \
+                     provider only",
+                    self.oidc.issuer
+                ));
+            }
+            Ok(u) => {
+                return Err(format!("[portal.oidc] issuer {:?}: scheme {} is not https", self.oidc.issuer, u.scheme()));
+            }
         }
         if self.oidc.client_id.is_empty() || self.oidc.client_secret.is_empty() || self.oidc.cpr_claim.is_empty() {
             return Err("[portal.oidc] needs client_id, client_secret and cpr_claim".into());
@@ -120,10 +138,36 @@ mod tests {
         let mut bad = p.clone();
         bad.idle_timeout_secs = 9 * 3600;
         assert!(bad.check().is_err());
-        let mut bad = p;
+        let mut bad = p.clone();
         bad.oidc.issuer = "not a url".into();
         assert!(bad.check().is_err());
+        // A plain http issuer only with the explicit development setting.
+        assert!(!p.oidc.allow_insecure_issuer, "insecure by default");
+        let mut http = p.clone();
+        http.oidc.issuer = "http://broker.example".into();
+        let e = http.check().unwrap_err();
+        assert!(e.contains("plain http") && e.contains("allow_insecure_issuer"), "{e}");
+        http.oidc.allow_insecure_issuer = true;
+        http.check().unwrap();
+        let mut ftp = p;
+        ftp.oidc.issuer = "ftp://broker.example".into();
+        ftp.oidc.allow_insecure_issuer = true;
+        assert!(ftp.check().unwrap_err().contains("not https"));
         // Without [portal] there is no portal.
         assert!(Settings::load(None, None).unwrap().portal.is_none());
+    }
+
+    /// A production configuration file naming an http issuer does not start the portal.
+    #[test]
+    fn a_configuration_with_an_http_issuer_is_refused_unless_marked_for_development() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        let config = "[portal]\ncert_file = \"p.pem\"\nkey_file = \"p.key\"\n\n[portal.oidc]\n\
+                      issuer = \"http://broker.example\"\nclient_id = \"sammen-portal\"\nclient_secret = \"s\"\n";
+        std::fs::write(&f, config).unwrap();
+        let p = Settings::load(Some(&f), None).unwrap().portal.unwrap();
+        assert!(p.check().unwrap_err().contains("plain http"));
+        std::fs::write(&f, format!("{config}allow_insecure_issuer = true\n")).unwrap();
+        Settings::load(Some(&f), None).unwrap().portal.unwrap().check().unwrap();
     }
 }

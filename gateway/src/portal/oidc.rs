@@ -305,6 +305,7 @@ mod tests {
             ca_file: Some(ca),
             cpr_claim: "dk.cpr".into(),
             scopes: vec!["ssn".into()],
+            allow_insecure_issuer: false,
         };
         let oidc = Oidc::new(settings.clone(), redirect).unwrap();
 

@@ -8,6 +8,9 @@ use consent::{SledStore, Store};
 pub struct AuditView {
     pub records: Vec<AuditRecord>,
     pub checkpoint: Option<SignedCheckpoint>,
+    /// Records still waiting in the audit outbox (committed with their change, not yet in
+    /// the log): after a crash the next start drains them; after a graceful stop, none.
+    pub outbox_pending: usize,
 }
 
 /// RFC 6962 Merkle tree hash, computed from scratch (independently of the log's frontier).
@@ -49,5 +52,14 @@ pub async fn read_and_verify(data_dir: &Path) -> AuditView {
     } else {
         assert_eq!(size, 0);
     }
-    AuditView { records, checkpoint }
+    let outbox_pending = store.audit_outbox(100_000).await.unwrap().len();
+    AuditView { records, checkpoint, outbox_pending }
+}
+
+/// [`read_and_verify`] after a graceful stop ([`super::procs::Gateway::terminate`]): the
+/// log verifies and nothing is left pending in the outbox.
+pub async fn read_after_graceful_stop(data_dir: &Path) -> AuditView {
+    let view = read_and_verify(data_dir).await;
+    assert_eq!(view.outbox_pending, 0, "records left in the audit outbox after a graceful stop");
+    view
 }

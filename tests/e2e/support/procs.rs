@@ -102,6 +102,18 @@ impl Sandbox {
         assert!(r.status().is_success(), "{}", r.status());
     }
 
+    /// What the sources were asked, by the sandbox's own clock (`GET /admin/visits`).
+    pub async fn visits(&self) -> Vec<sandbox::visits::Visit> {
+        let r = reqwest::Client::new().get(format!("{}/admin/visits", self.admin)).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        r.json().await.unwrap()
+    }
+
+    pub async fn forget_visits(&self) {
+        let r = reqwest::Client::new().delete(format!("{}/admin/visits", self.admin)).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+
     pub async fn clear_faults(&self) {
         let r = reqwest::Client::new().delete(format!("{}/admin/faults", self.admin)).send().await.unwrap();
         assert!(r.status().is_success());
@@ -157,6 +169,16 @@ impl Gateway {
         Gateway { child, addr, admin, log: log.to_path_buf() }
     }
 
+    /// `sammen serve` started and left to itself (not waited for): for killing it during
+    /// its start. Its stdout is piped (the listening line goes there).
+    pub fn spawn_unwaited(config: &Path, data_dir: &Path, log: &Path, envs: &[(String, String)]) -> Child {
+        let mut cmd = sammen();
+        cmd.envs(envs.iter().map(|(k, v)| (k, v)));
+        cmd.arg("serve").arg("--config").arg(config).arg("--data-dir").arg(data_dir);
+        let err = std::fs::File::create(log).unwrap();
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(err)).spawn().unwrap()
+    }
+
     /// `https://localhost:PORT{path}` on the admin listener.
     pub fn admin_url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.admin.expect("[admin] is configured").port())
@@ -172,16 +194,30 @@ impl Gateway {
         let _ = self.child.wait();
     }
 
-    /// SIGTERM, and wait (bounded) for a graceful exit.
+    /// SIGTERM, and wait (at most 30 s) for a graceful exit, which must be a success: a
+    /// gateway that ignores SIGTERM, hangs in its shutdown or exits with an error fails the
+    /// test (it is then killed, not left behind).
     pub fn terminate(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        for _ in 0..200 {
-            if self.child.try_wait().unwrap().is_some() {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").arg("-TERM").arg(&pid).status().unwrap();
+        assert!(sent.success(), "could not send SIGTERM to the gateway");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                assert!(
+                    status.success(),
+                    "the gateway exited with {status} after SIGTERM; its last log lines: {tail:?}"
+                );
                 return;
+            }
+            if std::time::Instant::now() > deadline {
+                self.kill();
+                panic!("the gateway did not stop within 30 s of SIGTERM");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.kill();
     }
 }
 
