@@ -73,8 +73,10 @@ pub fn watch_every(engine: Arc<PolicyEngine>, poll: Duration) -> std::io::Result
         return Ok(Watcher { stop, signal: Some(signal), thread: None });
     }
     let stop2 = stop.clone();
+    // Taken before returning, not when the thread first runs: a change made right after
+    // `watch` returns must be seen as a change.
+    let mut seen = fingerprint(&engine);
     let thread = std::thread::Builder::new().name("policy-watch".into()).spawn(move || {
-        let mut seen = fingerprint(&engine);
         let mut last_poll = Instant::now();
         while !stop2.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(100).min(poll));
