@@ -93,6 +93,8 @@ pub struct RunningPortal {
 /// Binds the portal and serves it until `stop` turns true.
 pub async fn start(
     settings: &PortalSettings,
+    server: &crate::settings::ServerSettings,
+    limits: &crate::http::limits::ConnectionLimits,
     consents: ConsentService<SharedStore>,
     receipt_key: SigningKey,
     stop: watch::Receiver<bool>,
@@ -136,9 +138,11 @@ pub async fn start(
         }
     });
     let cfg = crate::http::tls::LoopConfig {
-        handshake_timeout: Duration::from_secs(10),
-        max_connections: 1024,
+        handshake_timeout: Duration::from_millis(server.handshake_timeout_ms),
+        max_connections: server.max_connections,
         drain: Duration::from_secs(10),
+        limits: limits.clone(),
+        timeout_response: timed_out,
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     let task = tokio::spawn(crate::http::tls::accept_loop(listener, acceptor, router(state), cfg, stop));
@@ -168,6 +172,17 @@ pub fn router(state: PortalState) -> Router {
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// A request that ran out of time (`[limits] request_timeout_ms`).
+fn timed_out() -> Response {
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Siden svarer ikke lige nu",
+        &["Det tog for lang tid at svare. Prøv igen om lidt."],
+        &[("/", "Tilbage til oversigten")],
+        None,
+    )
 }
 
 async fn stylesheet() -> Response {
@@ -372,7 +387,6 @@ mod tests {
             csrf: "token".into(),
             created: now,
             last_seen: now,
-            id_token: None,
         }
     }
 

@@ -9,6 +9,8 @@
 //!   released, no release record, the log verifies.
 //! - `release_race`: a consent revoked or a block placed while a slow source answers turns
 //!   the section into a denial (in-process gateway); the release record says why.
+//! - `binding`: a caseworker token bound to one system's certificate (RFC 8705) is refused
+//!   when another system of the same organisation presents it.
 //! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient.
 //! - `refusals`: every bad input and credential, as problem+json or a refused handshake.
 //! - `kill_loop`: SIGKILL under concurrent load; every case file received has its records.
@@ -22,17 +24,22 @@
 //!   data directory; prune, export and checkpoint offline.
 //! - `consent_cli`: `sammen consent grant|revoke` write `consent_granted`/`consent_revoked`
 //!   records with the change, and a refused revoke writes none.
+//! - `limits`: 2,000 idle TLS connections and slow-header clients against the portal (in-process
+//!   gateway): a normal request is answered within a second, the idle and slow connections
+//!   are closed within their timeouts, one address holds at most its share.
 //! - `operators`: the admin listener: audited queries, JSON Lines export, proofs against
 //!   the checkpoint, online verification, metrics, readiness with a source down and back,
 //!   refused certificates; and no CPR number in any JSON debug log line of the run.
 
 mod audit_cli;
 mod audit_down;
+mod binding;
 mod browser;
 mod case_files;
 mod consent_cli;
 mod demo;
 mod kill_loop;
+mod limits;
 mod operators;
 mod portal;
 mod refusals;

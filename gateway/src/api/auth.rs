@@ -47,7 +47,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::new(ProblemKind::InvalidToken, super::token::TokenError::Missing.to_string()))?;
-        let caseworker = state.tokens.verify(token).await.map_err(|e| {
+        let caseworker = state.tokens.verify_presented(token, &peer.sha256).await.map_err(|e| {
             tracing::info!(system = %system.id, error = %e, "caseworker token refused");
             ApiError::new(ProblemKind::InvalidToken, e.to_string())
         })?;

@@ -146,6 +146,18 @@ impl IntoResponse for Problem {
     }
 }
 
+/// The answer of the API and admin listeners to a request that ran out of time
+/// (`[limits] request_timeout_ms`): 503 with `Retry-After`.
+pub fn request_timed_out() -> Response {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "request-timeout",
+        "The request took too long",
+        "the request was not answered within the server's time limit; nothing more will happen for it",
+    )
+    .into_response()
+}
+
 /// An error answer of the API.
 #[derive(Debug, Clone)]
 pub struct ApiError {

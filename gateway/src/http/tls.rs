@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -19,6 +19,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
+
+use super::limits::{Activity, ConnectionLimits, PerAddress, Tracked};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -133,10 +135,14 @@ pub(crate) struct LoopConfig {
     pub max_connections: usize,
     /// How long open connections get to finish after shutdown is asked for.
     pub drain: Duration,
+    /// Per address, handshakes, timeouts, HTTP/2 (`[limits]`).
+    pub limits: ConnectionLimits,
+    /// The answer to a request that ran out of time (the surface's own error format).
+    pub timeout_response: fn() -> axum::response::Response,
 }
 
 /// Accepts connections until `shutdown` turns true, then lets open connections finish
-/// their requests (up to `drain`).
+/// their requests (up to `drain`). The limits are described in [`super::limits`].
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
@@ -145,6 +151,10 @@ pub(crate) async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let limit = Arc::new(Semaphore::new(cfg.max_connections));
+    let handshakes = Arc::new(Semaphore::new(cfg.limits.max_handshakes));
+    let requests = Arc::new(Semaphore::new(cfg.limits.max_concurrent_requests));
+    let per_address = Arc::new(PerAddress::default());
+    let http = Arc::new(HttpConfig { limits: cfg.limits.clone(), requests, timeout_response: cfg.timeout_response });
     let mut conns = JoinSet::new();
     loop {
         let permit = tokio::select! {
@@ -155,7 +165,7 @@ pub(crate) async fn accept_loop(
             a = listener.accept() => a,
             _ = shutdown.wait_for(|s| *s) => break,
         };
-        let (tcp, _) = match accepted {
+        let (tcp, remote) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -163,26 +173,40 @@ pub(crate) async fn accept_loop(
                 continue;
             }
         };
+        // Counted before the handshake: one address cannot hold every slot, nor make us
+        // spend a handshake on a connection over its share.
+        let Some(slot) = per_address.try_open(remote.ip(), cfg.limits.max_connections_per_address) else {
+            metrics::counter!("sammen_connections_refused_total", "reason" => "per_address").increment(1);
+            drop(tcp);
+            continue;
+        };
         let acceptor = acceptor.clone();
         let router = router.clone();
         let shutdown = shutdown.clone();
         let handshake_timeout = cfg.handshake_timeout;
+        let handshakes = handshakes.clone();
+        let http = http.clone();
         conns.spawn(async move {
             let _permit = permit;
+            let _slot = slot;
             let _ = tcp.set_nodelay(true);
-            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+            let handshake = async {
+                let _turn = handshakes.acquire().await.expect("the semaphore is never closed");
+                acceptor.accept(tcp).await
+            };
+            let tls = match tokio::time::timeout(handshake_timeout, handshake).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::info!(error = %e, "TLS handshake refused");
                     return;
                 }
                 Err(_) => {
-                    tracing::info!("TLS handshake timed out");
+                    tracing::debug!("TLS handshake timed out");
                     return;
                 }
             };
             let peer = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| PeerIdentity::from_der(c));
-            serve(tls, router, peer, shutdown).await;
+            serve(tls, router, peer, http, shutdown).await;
         });
         // Reap finished connections so the set does not grow.
         while conns.try_join_next().is_some() {}
@@ -192,35 +216,85 @@ pub(crate) async fn accept_loop(
     conns.abort_all();
 }
 
+/// What every connection of one listener shares.
+struct HttpConfig {
+    limits: ConnectionLimits,
+    /// The listener's concurrency limit on requests.
+    requests: Arc<Semaphore>,
+    timeout_response: fn() -> axum::response::Response,
+}
+
 async fn serve(
     tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
     router: Router,
     peer: Option<PeerIdentity>,
+    http: Arc<HttpConfig>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        if let Some(p) = &peer {
-            req.extensions_mut().insert(p.clone());
-        }
-        let router = router.clone();
-        async move {
-            Ok::<_, Infallible>(router.oneshot(req.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {}))
-        }
-    });
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    let conn = builder.serve_connection(TokioIo::new(tls), service);
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let activity = Activity::new();
+    let service = {
+        let activity = activity.clone();
+        let http = http.clone();
+        hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            if let Some(p) = &peer {
+                req.extensions_mut().insert(p.clone());
+            }
+            let router = router.clone();
+            let in_flight = activity.request();
+            let http = http.clone();
+            async move {
+                let _in_flight = in_flight;
+                let handled = async {
+                    let _turn = http.requests.acquire().await.expect("the semaphore is never closed");
+                    router.oneshot(req.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {})
+                };
+                Ok::<_, Infallible>(match tokio::time::timeout(http.limits.request_timeout(), handled).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        metrics::counter!("sammen_requests_timed_out_total").increment(1);
+                        (http.timeout_response)()
+                    }
+                })
+            }
+        })
+    };
+    let limits = &http.limits;
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_millis(limits.http2_keep_alive_interval_ms))
+        .keep_alive_timeout(Duration::from_millis(limits.http2_keep_alive_timeout_ms))
+        .max_concurrent_streams(limits.http2_max_concurrent_streams);
+    // ALPN decides the protocol; without it, HTTP/1.1 (no sniffing a silent client).
+    let builder = if h2 { builder.http2_only() } else { builder.http1_only() };
+    let conn = builder.serve_connection(TokioIo::new(Tracked::new(tls, activity.clone())), service);
     tokio::pin!(conn);
+    let idle = limits.idle_timeout();
+    let tick = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let watchdog = async {
+        loop {
+            tokio::time::sleep(tick).await;
+            if activity.idle_for() >= idle {
+                return;
+            }
+        }
+    };
     let stopping = tokio::select! {
         r = conn.as_mut() => {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            false
+            return;
         }
-        r = shutdown.wait_for(|s| *s) => r.is_ok(),
+        r = shutdown.wait_for(|s| *s) => if r.is_ok() { "shutdown" } else { return },
+        _ = watchdog => "idle",
     };
-    if stopping {
-        conn.as_mut().graceful_shutdown();
-        let _ = conn.await;
-    }
+    tracing::debug!(reason = stopping, "closing connection");
+    conn.as_mut().graceful_shutdown();
+    // An idle peer that ignores the goodbye (HTTP/2 GOAWAY) is dropped shortly after.
+    let grace = if stopping == "idle" { Duration::from_secs(2) } else { Duration::from_secs(3600) };
+    let _ = tokio::time::timeout(grace, conn).await;
 }

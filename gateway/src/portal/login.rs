@@ -141,14 +141,13 @@ pub async fn callback(State(state): State<PortalState>, headers: HeaderMap, Quer
         tracing::error!(error = %e, "the session store failed");
         return failure(None);
     }
-    let (token, _) =
-        match state.sessions.create(identity.cpr, identity.name, identity.loa, Some(identity.id_token), now).await {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::error!(error = %e, "the session store failed");
-                return failure(None);
-            }
-        };
+    let (token, _) = match state.sessions.create(identity.cpr, identity.name, identity.loa, now).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(error = %e, "the session store failed");
+            return failure(None);
+        }
+    };
     tracing::info!("a citizen logged in to the portal");
     let mut r = Redirect::to("/").into_response();
     r.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, state.sessions.absolute_secs()));
@@ -167,11 +166,7 @@ pub async fn logout(State(state): State<PortalState>, headers: HeaderMap, body: 
         tracing::error!(error = %e, "the session store failed");
         return failure(Some(&session));
     }
-    let target = state
-        .oidc
-        .logout_url(session.id_token.as_deref(), &format!("{}/", state.public_url))
-        .await
-        .unwrap_or_else(|| "/".into());
+    let target = state.oidc.logout_url(&format!("{}/", state.public_url)).await.unwrap_or_else(|| "/".into());
     let mut r = Redirect::to(&target).into_response();
     r.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0));
     r
