@@ -27,6 +27,7 @@ pub mod checkpoint;
 pub mod health;
 pub mod metrics;
 pub mod problem;
+pub mod query;
 pub mod retention;
 pub mod routes;
 

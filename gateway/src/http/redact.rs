@@ -46,12 +46,17 @@ fn percent_decode(s: &str) -> Cow<'_, str> {
 
 /// Whether `s` holds something that could be a CPR number (see the module).
 pub fn holds_number(s: &str) -> bool {
-    matches!(redact(s), Cow::Owned(_))
+    scan(s).1
 }
 
 /// `s` with every possible CPR number replaced by [`REDACTED`] (decoded when it had to be
 /// decoded to look inside); borrowed when there was nothing to replace.
 pub fn redact(s: &str) -> Cow<'_, str> {
+    scan(s).0
+}
+
+/// The redacted text, and whether anything was redacted.
+fn scan(s: &str) -> (Cow<'_, str>, bool) {
     let decoded = percent_decode(s);
     let mut out = String::with_capacity(decoded.len());
     let mut run = String::new();
@@ -84,11 +89,11 @@ pub fn redact(s: &str) -> Cow<'_, str> {
     }
     flush(&mut run, &mut digits, &mut out, &mut changed);
     if changed {
-        Cow::Owned(out)
+        (Cow::Owned(out), true)
     } else if let Cow::Owned(d) = decoded {
-        Cow::Owned(d)
+        (Cow::Owned(d), false)
     } else {
-        Cow::Borrowed(s)
+        (Cow::Borrowed(s), false)
     }
 }
 
@@ -165,6 +170,7 @@ pub(crate) mod tests {
         assert!(holds_number("%30%31%30%34%36%30%39%39%30%33"));
         assert!(holds_number("０１０４６０９９０３"));
         assert!(!holds_number("kk.jobcenter.rehab"));
+        assert!(!holds_number("decision,%20release"));
     }
 
     proptest! {
