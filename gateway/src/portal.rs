@@ -170,8 +170,37 @@ pub fn router(state: PortalState) -> Router {
         .route("/static/portal.css", get(stylesheet))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::middleware::from_fn(no_cpr_in_url))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// A URL that holds something that could be a CPR number is refused with a page before
+/// any handler runs: a path segment that is not an id (ids are UUIDs, receipts
+/// `<uuid>.<version>`), or a query string (the login callback's parameters come from the
+/// provider and are left to it).
+async fn no_cpr_in_url(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use crate::http::redact::{holds_number, query_holds_cpr};
+    let uri = req.uri();
+    let in_path = uri.path().split('/').any(|seg| {
+        let id = seg.split('.').next().unwrap_or(seg);
+        holds_number(seg) && uuid::Uuid::try_parse(id).is_err()
+    });
+    let callback = uri.path() == "/auth/callback";
+    let in_query = !callback && uri.query().is_some_and(query_holds_cpr);
+    if in_path {
+        return not_found().await;
+    }
+    if in_query {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Adressen kan ikke bruges",
+            &["Et CPR-nummer hører ikke hjemme i en adresse. Gå tilbage til oversigten og prøv igen."],
+            &[("/", "Tilbage til oversigten")],
+            None,
+        );
+    }
+    next.run(req).await
 }
 
 /// A request that ran out of time (`[limits] request_timeout_ms`).

@@ -16,6 +16,9 @@
 //! - `kill_loop`: SIGKILL under concurrent load; every case file received has its records.
 //! - `portal`: the citizen portal: login against panva's oidc-provider (Node) and the sandbox
 //!   MitID broker, approve, revoke, receipts, Min log, and every bad login and form input.
+//! - `cpr_in_url`: proptest writes CPR numbers in many formattings into every URL position
+//!   and parameter of the three listeners: none is answered 2xx, and none is in an answer,
+//!   an audit record or a log line.
 //! - `demo`: `sammen demo --once`, the README's main command, assembles a real case file,
 //!   from the repository's root and from an empty directory elsewhere (nothing read from the
 //!   repository).
@@ -37,6 +40,7 @@ mod binding;
 mod browser;
 mod case_files;
 mod consent_cli;
+mod cpr_in_url;
 mod demo;
 mod kill_loop;
 mod limits;

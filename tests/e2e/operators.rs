@@ -17,16 +17,16 @@ use serde_json::{Value, json};
 use crate::support::procs::sammen;
 use crate::support::{self, CATEGORIES, Env, PURPOSE, case_file_body, post};
 
-struct Operators {
+pub(crate) struct Operators {
     pki: DevPki,
-    auditor: ClientCert,
+    pub(crate) auditor: ClientCert,
     operator: ClientCert,
     stranger: ClientCert,
 }
 
 /// An operator CA (not the caseworker systems' CA), an auditor and an operator, and a
 /// certificate of that CA registered for nobody; `[admin]` appended to the configuration.
-fn add_admin(env: &Env) -> Operators {
+pub(crate) fn add_admin(env: &Env) -> Operators {
     let pki = DevPki::generate(&env.dir.path().join("operator-pki"), &["localhost"], "unused").unwrap();
     let ops = Operators {
         auditor: pki.issue_client("ida-auditor").unwrap(),
@@ -520,7 +520,7 @@ fn write_identity(dir: &Path, name: &str, id: &ClientCert) -> (std::path::PathBu
 
 /// True when `text` holds the ten digits of `cpr` with at most two separator characters
 /// (space, `-`, `.`, `/`, `_`, `:`, tab) between any two, not inside a longer digit run.
-fn contains_cpr(text: &[u8], cpr: &Cpr) -> bool {
+pub(crate) fn contains_cpr(text: &[u8], cpr: &Cpr) -> bool {
     let digits = cpr.expose().as_bytes();
     let sep = |b: u8| b" -./_:\t".contains(&b);
     'start: for start in 0..text.len() {

@@ -49,6 +49,18 @@ pub fn holds_number(s: &str) -> bool {
     scan(s).1
 }
 
+/// Whether a query string (as sent, without `?`) holds something that could be a CPR
+/// number in a key or a value. A value of ASCII digits alone is a number (a cursor, an
+/// index) and counts only when it could be a CPR number itself.
+pub fn query_holds_cpr(raw: &str) -> bool {
+    raw.split('&').any(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+        holds_number(k)
+            || if number { v.len() == 10 && consent::Cpr::parse(v).is_ok() || v.len() > 18 } else { holds_number(v) }
+    })
+}
+
 /// `s` with every possible CPR number replaced by [`REDACTED`] (decoded when it had to be
 /// decoded to look inside); borrowed when there was nothing to replace.
 pub fn redact(s: &str) -> Cow<'_, str> {
@@ -171,6 +183,10 @@ pub(crate) mod tests {
         assert!(holds_number("０１０４６０９９０３"));
         assert!(!holds_number("kk.jobcenter.rehab"));
         assert!(!holds_number("decision,%20release"));
+        assert!(!query_holds_cpr("before=123456789&x=abc"));
+        assert!(query_holds_cpr("before=0104609903"));
+        assert!(query_holds_cpr("q=01.04.60.9903"));
+        assert!(query_holds_cpr("0104609903"));
     }
 
     proptest! {
