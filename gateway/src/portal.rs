@@ -56,6 +56,8 @@ pub struct PortalServices {
     /// `https://host[:port]`, no trailing slash.
     pub public_url: String,
     pub log_page_size: usize,
+    /// `GET /login` per client address.
+    pub login_rate: crate::http::rate::RateLimit,
 }
 
 /// Cheap to clone.
@@ -122,6 +124,7 @@ pub async fn start(
         receipt_key,
         public_url: public_url.clone(),
         log_page_size: settings.log_page_size,
+        login_rate: crate::http::rate::RateLimit::per_minute(settings.login_per_minute),
     }));
     // Expired sessions and login states are swept every 10 minutes.
     let sweeper = state.clone();

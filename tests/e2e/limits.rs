@@ -32,6 +32,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_millis(1_500);
 const IDLE_TIMEOUT: Duration = Duration::from_millis(2_000);
 /// Scheduling slack on every "closed within" bound.
 const SLACK: Duration = Duration::from_millis(2_500);
+const LOGINS_PER_MINUTE: u32 = 5;
 
 /// Raises the soft open-file limit towards `want` (never above the hard limit); returns it.
 fn raise_nofile(want: u64) -> u64 {
@@ -119,6 +120,7 @@ async fn idle_and_slow_connections_do_not_take_the_portal_down() {
         idle_timeout_secs: 900,
         absolute_timeout_secs: 8 * 3600,
         log_page_size: 25,
+        login_per_minute: LOGINS_PER_MINUTE,
         oidc: OidcSettings {
             // Never reached: discovery happens at the first login.
             issuer: "https://127.0.0.1:9/".into(),
@@ -159,8 +161,20 @@ async fn idle_and_slow_connections_do_not_take_the_portal_down() {
             started.elapsed(),
             held.len()
         );
+        // Connections let in early may already have been closed by their timeout while the
+        // flood went on (a slow machine): count the ones open now.
+        let mut open_now = Vec::new();
+        for (mut s, opened) in held {
+            let mut byte = [0u8; 1];
+            match tokio::time::timeout(Duration::from_millis(5), s.read(&mut byte)).await {
+                Err(_) => open_now.push((s, opened)),
+                Ok(Ok(0) | Err(_)) => {}
+                Ok(Ok(_)) => panic!("the server sent data on an idle connection"),
+            }
+        }
+        let held = open_now;
         assert!(!held.is_empty(), "some idle connections are let in");
-        assert!(held.len() <= PER_ADDRESS, "at most {PER_ADDRESS} connections per address, {} held", held.len());
+        assert!(held.len() <= PER_ADDRESS, "at most {PER_ADDRESS} connections per address, {} open", held.len());
 
         // 2. Slow headers from another address: one byte every 200 ms, never finishing.
         let slow_from: IpAddr = "127.0.0.3".parse().unwrap();
@@ -235,6 +249,31 @@ async fn idle_and_slow_connections_do_not_take_the_portal_down() {
         // 6. The freed slots are usable again by the same address.
         let again = open(&tls, attacker, portal).await;
         assert!(again.is_some(), "the address may connect again once its connections are closed");
+
+        // 7. `GET /login` (each stores a login state) is limited per address.
+        let login_client = |from: &str| {
+            reqwest::Client::builder()
+                .use_rustls_tls()
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(
+                    reqwest::Certificate::from_pem(&std::fs::read(&env.pki.dev.ca_cert).unwrap()).unwrap(),
+                )
+                .resolve("localhost", portal)
+                .local_address(Some(from.parse().unwrap()))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+        };
+        let login = format!("https://localhost:{}/login", portal.port());
+        let knocker = login_client("127.0.0.4");
+        let mut statuses = Vec::new();
+        for _ in 0..LOGINS_PER_MINUTE + 3 {
+            statuses.push(knocker.get(&login).send().await.unwrap().status().as_u16());
+        }
+        assert!(statuses[..LOGINS_PER_MINUTE as usize].iter().all(|s| *s != 429), "{statuses:?}");
+        assert!(statuses[LOGINS_PER_MINUTE as usize..].iter().all(|s| *s == 429), "{statuses:?}");
+        let other = login_client("127.0.0.5").get(&login).send().await.unwrap();
+        assert_ne!(other.status(), 429, "another address is not limited");
     })
     .await;
     bounded.expect("the test finishes within 90 s");

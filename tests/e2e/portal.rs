@@ -48,6 +48,7 @@ async fn start(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>) -> 
         idle_timeout_secs: 900,
         absolute_timeout_secs: 8 * 3600,
         log_page_size: 25,
+        login_per_minute: 1_000,
         oidc: OidcSettings {
             issuer: issuer.to_string(),
             client_id: CLIENT_ID.into(),

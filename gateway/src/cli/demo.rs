@@ -106,6 +106,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         idle_timeout_secs: 15 * 60,
         absolute_timeout_secs: 8 * 3600,
         log_page_size: 25,
+        login_per_minute: 30,
         oidc: OidcSettings {
             issuer: sandbox.broker_url(),
             client_id: PORTAL_CLIENT.into(),

@@ -102,6 +102,10 @@ impl ConnectionLimits {
     }
 }
 
+/// The client's address (the TCP peer), in every request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
 /// Open connections per client address, with a cap.
 #[derive(Debug, Default)]
 pub(crate) struct PerAddress {

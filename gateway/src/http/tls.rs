@@ -20,7 +20,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-use super::limits::{Activity, ConnectionLimits, PerAddress, Tracked};
+use super::limits::{Activity, ClientAddr, ConnectionLimits, PerAddress, Tracked};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -206,7 +206,7 @@ pub(crate) async fn accept_loop(
                 }
             };
             let peer = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| PeerIdentity::from_der(c));
-            serve(tls, router, peer, http, shutdown).await;
+            serve(tls, router, peer, ClientAddr(remote.ip()), http, shutdown).await;
         });
         // Reap finished connections so the set does not grow.
         while conns.try_join_next().is_some() {}
@@ -228,6 +228,7 @@ async fn serve(
     tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
     router: Router,
     peer: Option<PeerIdentity>,
+    client: ClientAddr,
     http: Arc<HttpConfig>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -240,6 +241,7 @@ async fn serve(
             if let Some(p) = &peer {
                 req.extensions_mut().insert(p.clone());
             }
+            req.extensions_mut().insert(client);
             let router = router.clone();
             let in_flight = activity.request();
             let http = http.clone();

@@ -29,7 +29,25 @@ fn unavailable() -> Response {
 }
 
 /// `GET /login`: to the broker, with state, nonce and PKCE kept server-side.
-pub async fn login(State(state): State<PortalState>, headers: HeaderMap) -> Response {
+pub async fn login(
+    State(state): State<PortalState>,
+    client: Option<axum::Extension<crate::http::limits::ClientAddr>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(axum::Extension(addr)) = client
+        && let Err(wait) = state.login_rate.check(addr.0, tokio::time::Instant::now())
+    {
+        metrics::counter!("sammen_portal_logins_limited_total").increment(1);
+        let mut r = page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "For mange forsøg på at logge ind",
+            &["Der er startet mange log ind fra din forbindelse på kort tid. Vent et minut, og prøv igen."],
+            &[("/", "Til forsiden")],
+            None,
+        );
+        r.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from(wait.as_secs().max(1)));
+        return r;
+    }
     let now = Utc::now();
     if let Ok(Some(_)) = state.sessions.current(&headers, now).await {
         return Redirect::to("/").into_response();
