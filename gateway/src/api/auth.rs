@@ -100,14 +100,9 @@ impl Caller {
         purpose: &str,
         facts: &mut Facts,
     ) -> Result<(Cpr, Purpose), ApiError> {
-        let citizen = Cpr::parse(citizen).map_err(|e| ApiError::new(ProblemKind::InvalidCpr, e.to_string()))?;
+        let citizen = Cpr::parse(citizen).map_err(|_| ApiError::invalid_cpr())?;
         facts.citizen = Some(citizen);
-        let purpose = state
-            .ledger
-            .rules()
-            .vocabulary
-            .purpose(purpose)
-            .map_err(|e| ApiError::new(ProblemKind::UnknownPurpose, e.to_string()))?;
+        let purpose = state.ledger.rules().vocabulary.purpose(purpose).map_err(|e| ApiError::vocabulary(&e))?;
         facts.purpose = Some(purpose.clone());
         self.check_purpose(&purpose)?;
         Ok((citizen, purpose))
