@@ -57,6 +57,11 @@ pub enum TokenError {
     Unbound,
 }
 
+/// An error message of the token library, with anything that could be a CPR number taken out.
+fn safe(e: &jsonwebtoken::errors::Error) -> String {
+    crate::http::redact::redact(&e.to_string()).into_owned()
+}
+
 /// The RFC 8705 thumbprint (`x5t#S256`) of a certificate whose SHA-256 is `sha256_hex`.
 pub fn x5t_s256(sha256_hex: &str) -> Option<String> {
     use base64::Engine;
@@ -297,7 +302,9 @@ impl TokenVerifier {
     /// Verifies a token; returns the caseworker it names and the certificate thumbprint it
     /// is bound to, if any.
     async fn verify_claims(&self, token: &str) -> Result<(Caseworker, Option<String>), TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
+        // The library's messages may quote the token's own JSON: redacted, since they are
+        // logged and answered.
+        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(safe(&e)))?;
         if matches!(header.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
             return Err(TokenError::Malformed("HMAC algorithms are not accepted".into()));
         }
@@ -329,7 +336,7 @@ impl TokenVerifier {
         v.set_audience(&[&self.cfg.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud"]);
         let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key.key, &v)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+            .map_err(|e| TokenError::Invalid(safe(&e)))?;
         let caseworker = self.caseworker(&data.claims)?;
         let bound_to = match data.claims.get("cnf") {
             None => None,
@@ -564,6 +571,24 @@ mod tests {
         let strict = TokenVerifier::new(IssuerSettings { require_certificate_binding: true, ..cfg }).await.unwrap();
         assert_eq!(strict.verify_presented(&unbound, &other).await.unwrap_err(), TokenError::Unbound);
         assert!(strict.verify_presented(&bound, &mine).await.is_ok());
+    }
+
+    /// A token whose own JSON holds a CPR number is refused without quoting it.
+    #[tokio::test]
+    async fn a_refusal_does_not_quote_the_token() {
+        let (jwk1, _) = es256("k1");
+        let served = Arc::new(std::sync::Mutex::new(serde_json::json!({"keys": [jwk1]})));
+        let (cfg, _) = jwks_server(served).await;
+        let v = TokenVerifier::new(cfg).await.unwrap();
+        for header in [
+            r#"{"alg":"0104609903"}"#,
+            r#"{"alg":"ES256","kid":0104609903}"#,
+            r#"{"alg":"ES256","kid":"k1","x":[0104609903]}"#,
+        ] {
+            let token = format!("{}.{}.{}", B64.encode(header), B64.encode("{}"), B64.encode("sig"));
+            let e = v.verify_presented(&token, &hex::encode([7u8; 32])).await.unwrap_err();
+            assert!(!e.to_string().contains("4609903"), "{e}");
+        }
     }
 
     #[test]
