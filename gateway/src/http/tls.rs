@@ -300,3 +300,117 @@ async fn serve(
     let grace = if stopping == "idle" { Duration::from_secs(2) } else { Duration::from_secs(3600) };
     let _ = tokio::time::timeout(grace, conn).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// The accept loop over a fresh certificate, with these limits; the address, the CA to
+    /// trust, and the switch that stops it.
+    async fn serve_with(limits: ConnectionLimits) -> (SocketAddr, tokio_rustls::TlsConnector, watch::Sender<bool>) {
+        let m = sandbox::tls::generate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, &m.cert_pem).unwrap();
+        std::fs::write(&key, &m.key_pem).unwrap();
+        let config = server_config_without_client_auth(&cert, &key).unwrap();
+        let router = Router::new()
+            .route("/fast", get(|| async { "ok" }))
+            .route("/slow", get(|| async { tokio::time::sleep(Duration::from_secs(30)).await }));
+        let (listener, addr) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let cfg = LoopConfig {
+            handshake_timeout: Duration::from_secs(5),
+            max_connections: 16,
+            drain: Duration::from_millis(100),
+            limits,
+            timeout_response: crate::http::problem::request_timed_out,
+        };
+        tokio::spawn(accept_loop(listener, tokio_rustls::TlsAcceptor::from(Arc::new(config)), router, cfg, stopped));
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(m.ca_pem.as_bytes()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let mut client =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        client.alpn_protocols = vec![b"http/1.1".to_vec()];
+        (addr, tokio_rustls::TlsConnector::from(Arc::new(client)), stop)
+    }
+
+    /// Sends one HTTP/1.1 request and reads its answer (head and a Content-Length body).
+    async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s: &mut S, path: &str) -> String {
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed before the answer");
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len = text[..end]
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_string))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    return text;
+                }
+            }
+        }
+    }
+
+    /// A request over its time gets 503 problem+json; the connection stays usable; once
+    /// idle for the idle timeout, it is closed.
+    #[tokio::test]
+    async fn slow_requests_time_out_and_idle_keep_alive_connections_close() {
+        let limits = ConnectionLimits { request_timeout_ms: 300, idle_timeout_ms: 600, ..ConnectionLimits::default() };
+        let (addr, connector, _stop) = serve_with(limits).await;
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut s =
+            connector.connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+        let started = std::time::Instant::now();
+        let slow = tokio::time::timeout(Duration::from_secs(5), exchange(&mut s, "/slow")).await.unwrap();
+        assert!(slow.starts_with("HTTP/1.1 503"), "{slow}");
+        assert!(slow.contains("application/problem+json") && slow.contains("request-timeout"), "{slow}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        let fast = exchange(&mut s, "/fast").await;
+        assert!(fast.starts_with("HTTP/1.1 200"), "{fast}");
+        // Keep-alive, then silence: closed after the idle timeout (plus a watchdog tick).
+        let idle = std::time::Instant::now();
+        let mut byte = [0u8; 1];
+        let closed = tokio::time::timeout(Duration::from_secs(5), s.read(&mut byte)).await.expect("closed");
+        assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+        let after = idle.elapsed();
+        assert!(after >= Duration::from_millis(500) && after < Duration::from_secs(3), "closed after {after:?}");
+    }
+
+    /// One address gets its share of connections and no more; the TLS handshake is not
+    /// even started for the rest.
+    #[tokio::test]
+    async fn one_address_holds_at_most_its_share() {
+        let limits = ConnectionLimits { max_connections_per_address: 3, ..ConnectionLimits::default() };
+        let (addr, connector, _stop) = serve_with(limits).await;
+        let mut held = Vec::new();
+        let mut refused = 0;
+        for _ in 0..6 {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            match tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp)).await.unwrap() {
+                Ok(s) => held.push(s),
+                Err(_) => refused += 1,
+            }
+        }
+        assert_eq!((held.len(), refused), (3, 3));
+        assert!(exchange(&mut held[0], "/fast").await.starts_with("HTTP/1.1 200"));
+    }
+}
