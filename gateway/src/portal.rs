@@ -208,13 +208,13 @@ async fn no_cpr_in_url(req: axum::extract::Request, next: axum::middleware::Next
 
 /// A request that ran out of time (`[limits] request_timeout_ms`).
 fn timed_out() -> Response {
-    page(
+    with_security_headers(page(
         StatusCode::SERVICE_UNAVAILABLE,
         "Siden svarer ikke lige nu",
         &["Det tog for lang tid at svare. Prøv igen om lidt."],
         &[("/", "Tilbage til oversigten")],
         None,
-    )
+    ))
 }
 
 async fn stylesheet() -> Response {
@@ -231,7 +231,11 @@ async fn not_found() -> Response {
     )
 }
 
-async fn security_headers(mut r: Response) -> Response {
+async fn security_headers(r: Response) -> Response {
+    with_security_headers(r)
+}
+
+fn with_security_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
