@@ -174,6 +174,8 @@ pub fn router(state: PortalState) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn(no_cpr_in_url))
+        // Request ids and logging by route template (never the path as sent).
+        .layer(axum::middleware::from_fn(crate::http::request_id::layer))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

@@ -319,6 +319,23 @@ mod tests {
     }
 
     #[test]
+    fn limits_have_safe_defaults_and_are_configurable() {
+        let s = Settings::load(None, None).unwrap();
+        assert_eq!(s.limits, crate::http::limits::ConnectionLimits::default());
+        assert!(s.limits.idle_timeout_ms > 0 && s.limits.max_connections_per_address <= s.server.max_connections);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[limits]\nidle_timeout_ms = 5000\nmax_connections_per_address = 8\n").unwrap();
+        let s = Settings::load(Some(&f), None).unwrap();
+        assert_eq!((s.limits.idle_timeout_ms, s.limits.max_connections_per_address), (5000, 8));
+        assert_eq!(s.limits.header_read_timeout_ms, 10_000, "the rest keep their defaults");
+        std::fs::write(&f, "[limits]\nidle_timeout = 5\n").unwrap();
+        assert!(Settings::load(Some(&f), None).is_err(), "an unknown key is refused");
+        std::fs::write(&f, "[limits]\nrequest_timeout_ms = 0\n").unwrap();
+        assert!(Settings::load(Some(&f), None).unwrap().limits.check().is_err());
+    }
+
+    #[test]
     fn a_bad_value_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
