@@ -394,6 +394,35 @@ mod tests {
         assert!(after >= Duration::from_millis(500) && after < Duration::from_secs(3), "closed after {after:?}");
     }
 
+    /// An HTTP/2 connection (ALPN `h2`) that completes the handshake and then says nothing
+    /// is closed after the idle timeout too.
+    #[tokio::test]
+    async fn a_silent_http2_connection_is_closed_when_idle() {
+        let limits = ConnectionLimits { idle_timeout_ms: 500, ..ConnectionLimits::default() };
+        let (addr, connector, _stop) = serve_with(limits).await;
+        let mut config = rustls::ClientConfig::clone(connector.config());
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut s = connector.connect(name, tcp).await.unwrap();
+        assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 256];
+        // The server may greet (SETTINGS, GOAWAY) before it closes; read until the end.
+        let closed = tokio::time::timeout(Duration::from_secs(6), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "a silent HTTP/2 connection stayed open");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    }
+
     /// One address gets its share of connections and no more; the TLS handshake is not
     /// even started for the rest.
     #[tokio::test]
