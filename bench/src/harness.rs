@@ -223,6 +223,11 @@ cert_file = "{cert}"
 key_file = "{key}"
 client_ca_file = "{ca}"
 case_file_deadline_ms = 10000
+max_connections = 2048
+
+# The load generator is one client address with as many connections as its concurrency.
+[limits]
+max_connections_per_address = 2048
 
 [[systems]]
 id = "bench-sag"

@@ -13,7 +13,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::key_id;
@@ -187,6 +187,8 @@ impl ConsentReceipt {
     }
 
     /// Verifies a compact JWS made by [`ConsentReceipt::sign`] and returns its receipt.
+    /// Strictly (`verify_strict`): a weak (small-order) key or a non-canonical signature is
+    /// refused, as for audit checkpoints.
     pub fn verify(jws: &str, key: &VerifyingKey) -> Result<ConsentReceipt, ReceiptError> {
         let mut parts = jws.split('.');
         let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
@@ -198,7 +200,7 @@ impl ConsentReceipt {
             return Err(ReceiptError::WrongKey);
         }
         let sig: [u8; 64] = b64(s)?.try_into().map_err(|_| ReceiptError::Malformed)?;
-        key.verify(format!("{h}.{p}").as_bytes(), &Signature::from_bytes(&sig))
+        key.verify_strict(format!("{h}.{p}").as_bytes(), &Signature::from_bytes(&sig))
             .map_err(|_| ReceiptError::BadSignature)?;
         serde_json::from_slice(&b64(p)?).map_err(|_| ReceiptError::Malformed)
     }
@@ -266,6 +268,18 @@ mod tests {
         let tampered = format!("{}.{p}.{}", parts[0], parts[2]);
         assert_eq!(ConsentReceipt::verify(&tampered, &key.verifying_key()), Err(ReceiptError::BadSignature));
         assert_eq!(ConsentReceipt::verify("a.b", &key.verifying_key()), Err(ReceiptError::Malformed));
+        // A weak key (the identity point, small order) with the all-identity signature
+        // satisfies the plain verification equation for any message; strict verification
+        // refuses it.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = VerifyingKey::from_bytes(&identity).unwrap();
+        let header = serde_json::json!({ "alg": "EdDSA", "typ": "JWT", "kid": key_id(&weak) });
+        let h = URL_SAFE_NO_PAD.encode(header.to_string());
+        let mut sig = [0u8; 64];
+        sig[0] = 1;
+        let forged_jws = format!("{h}.{}.{}", parts[1], URL_SAFE_NO_PAD.encode(sig));
+        assert_eq!(ConsentReceipt::verify(&forged_jws, &weak), Err(ReceiptError::BadSignature));
         // The JWKS names the key.
         let set = jwks(&key.verifying_key());
         assert_eq!(set["keys"][0]["kid"], key_id(&key.verifying_key()));

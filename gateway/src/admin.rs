@@ -27,6 +27,7 @@ pub mod checkpoint;
 pub mod health;
 pub mod metrics;
 pub mod problem;
+pub mod query;
 pub mod retention;
 pub mod routes;
 
@@ -193,8 +194,10 @@ pub(crate) async fn start(
     let (listener, addr) = tls::bind(admin.listen).await?;
     let loop_cfg = tls::LoopConfig {
         handshake_timeout: Duration::from_millis(server.handshake_timeout_ms),
-        max_connections: 64,
+        max_connections: server.max_connections.min(64),
         drain: Duration::from_secs(10),
+        limits: settings.limits.clone(),
+        timeout_response: crate::http::problem::request_timed_out,
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
     tokio::spawn(metrics::consent_gauge(

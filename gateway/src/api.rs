@@ -88,6 +88,8 @@ pub async fn start(
         handshake_timeout: std::time::Duration::from_millis(server.handshake_timeout_ms),
         max_connections: server.max_connections,
         drain: std::time::Duration::from_secs(10),
+        limits: settings.limits.clone(),
+        timeout_response: crate::http::problem::request_timed_out,
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
     let task = tokio::spawn(tls::accept_loop(listener, acceptor, router, loop_cfg, stopped));

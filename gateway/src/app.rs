@@ -167,7 +167,9 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
     let (stop, stopped) = watch::channel(false);
     let api = crate::api::start(&settings, core.clone(), stopped.clone()).await?;
     let portal = match &settings.portal {
-        Some(p) => Some(crate::portal::start(p, &core, receipt_key, stopped.clone()).await?),
+        Some(p) => Some(
+            crate::portal::start(p, &settings.server, &settings.limits, &core, receipt_key, stopped.clone()).await?,
+        ),
         None => None,
     };
     tokio::spawn(crate::admin::retention::run(

@@ -1,11 +1,14 @@
 //! Shared HTTP plumbing that no surface owns: [`body`] (reading JSON bodies), [`tls`]
 //! (rustls configuration, binding, the accept loop, client certificate identity),
-//! [`problem`] (RFC 9457 problem details),
+//! [`rate`] (per-address rate limits), [`redact`] (the one redaction of request-borne text), [`limits`] (connection limits every listener enforces), [`problem`] (RFC 9457 problem details),
 //! [`request_id`] (request ids, CPR-safe request logging and request metrics),
 //! [`openapi`] (security schemes, serving a document).
 
 pub mod body;
+pub mod limits;
 pub mod openapi;
 pub mod problem;
+pub mod rate;
+pub mod redact;
 pub mod request_id;
 pub mod tls;

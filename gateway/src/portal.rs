@@ -60,6 +60,8 @@ pub struct PortalServices {
     pub log_page_size: usize,
     /// The core's clock: each handler reads it once and passes `now` down.
     pub clock: Arc<dyn Clock>,
+    /// `GET /login` per client address.
+    pub login_rate: crate::http::rate::RateLimit,
 }
 
 /// Cheap to clone.
@@ -98,6 +100,8 @@ pub struct RunningPortal {
 /// consent service; the time comes from the core's clock.
 pub async fn start(
     settings: &PortalSettings,
+    server: &crate::settings::ServerSettings,
+    limits: &crate::http::limits::ConnectionLimits,
     core: &Core,
     receipt_key: SigningKey,
     stop: watch::Receiver<bool>,
@@ -127,6 +131,7 @@ pub async fn start(
         public_url: public_url.clone(),
         log_page_size: settings.log_page_size,
         clock: core.clock.clone(),
+        login_rate: crate::http::rate::RateLimit::per_minute(settings.login_per_minute),
     }));
     // Expired sessions and login states are swept every 10 minutes.
     let sweeper = state.clone();
@@ -143,9 +148,11 @@ pub async fn start(
         }
     });
     let cfg = crate::http::tls::LoopConfig {
-        handshake_timeout: Duration::from_secs(10),
-        max_connections: 1024,
+        handshake_timeout: Duration::from_millis(server.handshake_timeout_ms),
+        max_connections: server.max_connections,
         drain: Duration::from_secs(10),
+        limits: limits.clone(),
+        timeout_response: timed_out,
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     let task = tokio::spawn(crate::http::tls::accept_loop(listener, acceptor, router(state), cfg, stop));
@@ -203,8 +210,50 @@ pub fn router(state: PortalState) -> Router {
         .fold(Router::new(), |r, path| r.route(path, methods(path)))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::middleware::from_fn(no_cpr_in_url))
+        // Request ids and logging by route template (never the path as sent).
+        .layer(axum::middleware::from_fn(crate::http::request_id::layer))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// A URL that holds something that could be a CPR number is refused with a page before
+/// any handler runs: a path segment that is not an id (ids are UUIDs, receipts
+/// `<uuid>.<version>`), or a query string (the login callback's parameters come from the
+/// provider and are left to it).
+async fn no_cpr_in_url(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use crate::http::redact::{holds_number, query_holds_cpr};
+    let uri = req.uri();
+    let in_path = uri.path().split('/').any(|seg| {
+        let id = seg.split('.').next().unwrap_or(seg);
+        holds_number(seg) && uuid::Uuid::try_parse(id).is_err()
+    });
+    let callback = uri.path() == "/auth/callback";
+    let in_query = !callback && uri.query().is_some_and(query_holds_cpr);
+    if in_path {
+        return not_found().await;
+    }
+    if in_query {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Adressen kan ikke bruges",
+            &["Et CPR-nummer hører ikke hjemme i en adresse. Gå tilbage til oversigten og prøv igen."],
+            &[("/", "Tilbage til oversigten")],
+            None,
+        );
+    }
+    next.run(req).await
+}
+
+/// A request that ran out of time (`[limits] request_timeout_ms`).
+fn timed_out() -> Response {
+    with_security_headers(page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Siden svarer ikke lige nu",
+        &["Det tog for lang tid at svare. Prøv igen om lidt."],
+        &[("/", "Tilbage til oversigten")],
+        None,
+    ))
 }
 
 async fn stylesheet() -> Response {
@@ -221,7 +270,11 @@ async fn not_found() -> Response {
     )
 }
 
-async fn security_headers(mut r: Response) -> Response {
+async fn security_headers(r: Response) -> Response {
+    with_security_headers(r)
+}
+
+fn with_security_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -414,7 +467,6 @@ mod tests {
             csrf: "token".into(),
             created: now,
             last_seen: now,
-            id_token: None,
         }
     }
 

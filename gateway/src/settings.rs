@@ -25,6 +25,9 @@ pub struct Settings {
     pub store: StoreSettings,
     #[serde(default)]
     pub server: ServerSettings,
+    /// `[limits]`: connection and request limits of every listener (see `crate::http::limits`).
+    #[serde(default)]
+    pub limits: crate::http::limits::ConnectionLimits,
     /// The caseworker systems allowed to call the API, each identified by its client certificate.
     #[serde(default)]
     pub systems: Vec<SystemSettings>,
@@ -70,13 +73,14 @@ pub struct ServerSettings {
     pub key_file: Option<PathBuf>,
     /// PEM: the CA(s) that issue caseworker systems' client certificates.
     pub client_ca_file: Option<PathBuf>,
-    /// A TLS handshake not finished within this is dropped.
+    /// A TLS handshake not finished within this is dropped (every listener).
     pub handshake_timeout_ms: u64,
     /// All sources of one case file must answer within this; late sections are `timeout`.
     pub case_file_deadline_ms: u64,
     /// Request bodies larger than this are refused (413).
     pub body_limit_bytes: usize,
-    /// Connections served at once; further ones wait to be accepted.
+    /// Connections served at once by the API and the portal listener (the admin listener: at
+    /// most 64); further ones wait to be accepted.
     pub max_connections: usize,
 }
 
@@ -139,6 +143,11 @@ pub struct IssuerSettings {
     pub leeway_secs: u64,
     #[serde(default)]
     pub claims: ClaimNames,
+    /// Refuse tokens that are not bound to the presented client certificate (RFC 8705
+    /// `cnf` `x5t#S256`). Bound tokens are always checked against the certificate; this
+    /// also refuses unbound ones. Turn on once the issuer binds its tokens.
+    #[serde(default)]
+    pub require_certificate_binding: bool,
 }
 
 fn default_jwks_refresh() -> u64 {
@@ -246,6 +255,7 @@ impl Settings {
         if s.case_file_deadline_ms == 0 || s.handshake_timeout_ms == 0 || s.max_connections == 0 {
             return bad("[server] timeouts and max_connections must be positive".into());
         }
+        self.limits.check().map_err(SettingsError::Invalid)?;
         let Some(issuer) = &self.caseworker_issuer else {
             return bad("[caseworker_issuer] is missing: who issues caseworkers' tokens?".into());
         };
@@ -306,6 +316,23 @@ mod tests {
         let s = Settings::load(Some(&f), None).unwrap();
         assert_eq!(s.policies.dir.as_deref(), Some(Path::new("/etc/sammen/policies")));
         assert!(Settings::load(Some(&dir.path().join("missing.toml")), None).is_err());
+    }
+
+    #[test]
+    fn limits_have_safe_defaults_and_are_configurable() {
+        let s = Settings::load(None, None).unwrap();
+        assert_eq!(s.limits, crate::http::limits::ConnectionLimits::default());
+        assert!(s.limits.idle_timeout_ms > 0 && s.limits.max_connections_per_address <= s.server.max_connections);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[limits]\nidle_timeout_ms = 5000\nmax_connections_per_address = 8\n").unwrap();
+        let s = Settings::load(Some(&f), None).unwrap();
+        assert_eq!((s.limits.idle_timeout_ms, s.limits.max_connections_per_address), (5000, 8));
+        assert_eq!(s.limits.header_read_timeout_ms, 10_000, "the rest keep their defaults");
+        std::fs::write(&f, "[limits]\nidle_timeout = 5\n").unwrap();
+        assert!(Settings::load(Some(&f), None).is_err(), "an unknown key is refused");
+        std::fs::write(&f, "[limits]\nrequest_timeout_ms = 0\n").unwrap();
+        assert!(Settings::load(Some(&f), None).unwrap().limits.check().is_err());
     }
 
     #[test]

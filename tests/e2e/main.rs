@@ -12,6 +12,8 @@
 //!   `/readyz` names the store, the audit writer or the policy set when each fails.
 //! - `release_race`: a consent revoked or a block placed while a slow source answers turns
 //!   the section into a denial (in-process gateway); the release record says why.
+//! - `binding`: a caseworker token bound to one system's certificate (RFC 8705) is refused
+//!   when another system of the same organisation presents it.
 //! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient;
 //!   two slow sources are asked at the same time (by the sandbox's clock).
 //! - `refusals`: every bad input and credential, as problem+json or a refused handshake.
@@ -23,6 +25,9 @@
 //!   MitID broker, approve, revoke, receipts, Min log, and every bad login and form input.
 //! - `portal_csrf`: every POST route of the portal (from its own route table) refuses a
 //!   missing, wrong or other session's CSRF token and changes nothing.
+//! - `cpr_in_url`: proptest writes CPR numbers in many formattings into every URL position
+//!   and parameter of the three listeners: none is answered 2xx, and none is in an answer,
+//!   an audit record or a log line.
 //! - `demo`: `sammen demo --once`, the README's main command, assembles a real case file,
 //!   from the repository's root and from an empty directory elsewhere (nothing read from the
 //!   repository).
@@ -31,6 +36,9 @@
 //!   data directory; prune, export and checkpoint offline.
 //! - `consent_cli`: `sammen consent grant|revoke` write `consent_granted`/`consent_revoked`
 //!   records with the change, and a refused revoke writes none.
+//! - `limits`: 2,000 idle TLS connections and slow-header clients against the portal (in-process
+//!   gateway): a normal request is answered within a second, the idle and slow connections
+//!   are closed within their timeouts, one address holds at most its share.
 //! - `operators`: the admin listener: audited queries, JSON Lines export, proofs against
 //!   the checkpoint, online verification, metrics, readiness with a source down and back,
 //!   refused certificates; and no CPR number in any JSON debug log line of the run.
@@ -42,11 +50,14 @@
 mod admin_faults;
 mod audit_cli;
 mod audit_down;
+mod binding;
 mod browser;
 mod case_files;
 mod consent_cli;
+mod cpr_in_url;
 mod demo;
 mod kill_loop;
+mod limits;
 mod operators;
 mod portal;
 mod portal_csrf;

@@ -528,7 +528,7 @@ fn write_identity(dir: &Path, name: &str, id: &ClientCert) -> (std::path::PathBu
 
 /// True when `text` holds the ten digits of `cpr` with at most two separator characters
 /// (space, `-`, `.`, `/`, `_`, `:`, tab) between any two, not inside a longer digit run.
-fn contains_cpr(text: &[u8], cpr: &Cpr) -> bool {
+pub(crate) fn contains_cpr(text: &[u8], cpr: &Cpr) -> bool {
     let digits = cpr.expose().as_bytes();
     let sep = |b: u8| b" -./_:\t".contains(&b);
     'start: for start in 0..text.len() {

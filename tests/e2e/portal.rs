@@ -48,6 +48,7 @@ async fn start(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>) -> 
         idle_timeout_secs: 900,
         absolute_timeout_secs: 8 * 3600,
         log_page_size: 25,
+        login_per_minute: 1_000,
         oidc: OidcSettings {
             issuer: issuer.to_string(),
             client_id: CLIENT_ID.into(),
@@ -334,7 +335,19 @@ async fn login_with_oidc_provider_approve_revoke_then_denied_and_min_log_lists_b
     let csrf = field(&home.body, "csrf");
     let out = post_form(&c, &format!("{portal}/logout"), &[("csrf", &csrf)]).await;
     assert_eq!(out.status, 303);
-    assert!(out.location.as_deref().unwrap().starts_with(&node.issuer), "{:?}", out.location);
+    let logout = out.location.clone().unwrap();
+    assert!(logout.starts_with(&node.issuer), "{logout}");
+    // No personal data in the URL: no ID token (a JWT starts `eyJ`), only who the client
+    // is and where to come back to (issue 13, defect 4).
+    assert!(!logout.contains("id_token_hint") && !logout.contains("eyJ"), "{logout}");
+    let q: std::collections::HashMap<String, String> =
+        url::Url::parse(&logout).unwrap().query_pairs().into_owned().collect();
+    assert_eq!(q.get("client_id").map(String::as_str), Some(CLIENT_ID));
+    assert_eq!(q.get("post_logout_redirect_uri"), Some(&format!("{portal}/")));
+    // The provider accepts it: its logout confirmation, not an error.
+    let confirm = get(&c, &logout).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.body.contains("op.logoutForm"), "{}", confirm.body);
     let home = get(&c, &format!("{portal}/")).await;
     assert!(home.body.contains("Log ind med MitID") && !home.body.contains("Log ud"));
     assert_eq!(get(&c, &format!("{portal}/log")).await.status, 303, "Min log needs a session");

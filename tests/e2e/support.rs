@@ -39,6 +39,8 @@ pub struct Pki {
     pub dev: DevPki,
     /// Registered as system `kk-sagssystem` (organisation `kk`).
     pub kk_system: ClientCert,
+    /// Registered as system `kk-andet`: another case system of the same organisation `kk`.
+    pub kk_other: ClientCert,
     /// Registered as system `aarhus-sag` (organisation `aarhus`, purpose flexjob only).
     pub aarhus_system: ClientCert,
     /// Issued by the trusted CA, but registered for no system.
@@ -54,6 +56,7 @@ impl Pki {
         Pki {
             kk_system: dev.issue_client("kk-sagssystem").unwrap(),
             aarhus_system: dev.issue_client("aarhus-sag").unwrap(),
+            kk_other: dev.issue_client("kk-andet").unwrap(),
             unregistered: dev.issue_client("unregistered").unwrap(),
             rogue: rogue_ca.issue_client("kk-sagssystem").unwrap(),
             dev,
@@ -112,6 +115,12 @@ purposes = ["rehabilitation-team", "coordinated-plan", "benefit-administration"]
 cert_sha256 = "{kk}"
 
 [[systems]]
+id = "kk-andet"
+organisation = "kk"
+purposes = ["rehabilitation-team", "coordinated-plan", "benefit-administration"]
+cert_sha256 = "{kk_other}"
+
+[[systems]]
 id = "aarhus-sag"
 organisation = "aarhus"
 purposes = ["flexjob-assessment"]
@@ -132,6 +141,7 @@ dir = "{policies}"
             key = pki.dev.server_key.display(),
             ca = pki.dev.ca_cert.display(),
             kk = pki.kk_system.sha256,
+            kk_other = pki.kk_other.sha256,
             aud = tokens::AUDIENCE,
             jwks = jwks.display(),
             policies = policies_dir().display(),

@@ -9,14 +9,13 @@
 //! the citizen's own log) and is durable before the answer goes out. A read of entries,
 //! which span many citizens, is recorded with its index range and no citizen.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -30,6 +29,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Operator;
 use super::checkpoint::CheckpointView;
 use super::problem::AdminError;
+use super::query::{Params, Shape, check_shape};
 use super::{AdminState, Role};
 use crate::http::problem::Problem;
 use crate::http::request_id::RequestId;
@@ -114,53 +114,29 @@ pub struct AuditPageView {
     pub next_before: Option<u64>,
 }
 
-/// A query string that does not parse is a problem (422), like every other error.
-fn params<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, AdminError> {
-    q.map(|Query(t)| t).map_err(|e| AdminError::invalid(format!("the query string: {}", e.body_text())))
-}
+/// The query parameters of `GET /admin/v1/audit` and their shapes.
+pub const AUDIT_PARAMS: &[(&str, Shape)] = &[
+    ("caseworker", Shape::Id),
+    ("unit", Shape::Name),
+    ("system", Shape::Id),
+    ("purpose", Shape::Name),
+    ("category", Shape::Name),
+    ("decision", Shape::Name),
+    ("outcome", Shape::Id),
+    ("kinds", Shape::Names),
+    ("from", Shape::Time),
+    ("to", Shape::Time),
+    ("before", Shape::Number),
+    ("limit", Shape::Number),
+];
+pub const INCLUSION_PARAMS: &[(&str, Shape)] = &[("index", Shape::Number), ("tree_size", Shape::Number)];
+pub const CONSISTENCY_PARAMS: &[(&str, Shape)] = &[("first", Shape::Number), ("second", Shape::Number)];
+pub const ENTRIES_PARAMS: &[(&str, Shape)] = &[("start", Shape::Number), ("end", Shape::Number)];
 
-fn looks_like_cpr(v: &str) -> bool {
-    let digits: String = v.chars().filter(char::is_ascii_digit).collect();
-    digits.len() >= 10 && v.chars().all(|c| c.is_ascii_digit() || " -./".contains(c))
-}
-
-/// The search a query string and header describe; refuses a citizen in the URL.
-fn search_from_query(params: &HashMap<String, String>, headers: &HeaderMap) -> Result<SearchBody, AdminError> {
-    if params.keys().any(|k| matches!(k.as_str(), "citizen" | "cpr" | "citizen_cpr"))
-        || params.values().any(|v| looks_like_cpr(v))
-    {
-        return Err(AdminError::cpr_in_url());
-    }
-    let get = |k: &str| params.get(k).cloned();
-    let num = |k: &str| -> Result<Option<u64>, AdminError> {
-        get(k).map(|v| v.parse::<u64>().map_err(|_| AdminError::invalid(format!("{k} must be a number")))).transpose()
-    };
-    let time = |k: &str| -> Result<Option<DateTime<Utc>>, AdminError> {
-        get(k)
-            .map(|v| {
-                DateTime::parse_from_rfc3339(&v)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| AdminError::invalid(format!("{k} must be an RFC 3339 time")))
-            })
-            .transpose()
-    };
-    const KNOWN: [&str; 12] = [
-        "caseworker",
-        "unit",
-        "system",
-        "purpose",
-        "category",
-        "decision",
-        "outcome",
-        "kinds",
-        "from",
-        "to",
-        "before",
-        "limit",
-    ];
-    if let Some(k) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(AdminError::invalid(format!("unknown query parameter {k:?}")));
-    }
+/// The search a query string and header describe (the query string already checked
+/// against [`AUDIT_PARAMS`], which refuses a citizen in the URL).
+fn search_from_query(params: &Params, headers: &HeaderMap) -> Result<SearchBody, AdminError> {
+    let get = |k: &str| params.text(k);
     let citizen = match headers.get(CITIZEN_HEADER) {
         None => None,
         Some(v) => Some(v.to_str().map_err(|_| AdminError::invalid("x-citizen-cpr is not text"))?.to_string()),
@@ -175,16 +151,33 @@ fn search_from_query(params: &HashMap<String, String>, headers: &HeaderMap) -> R
         decision: get("decision"),
         outcome: get("outcome"),
         kinds: get("kinds").map(|k| k.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
-        from: time("from")?,
-        to: time("to")?,
-        before: num("before")?,
-        limit: num("limit")?.map(|l| l as usize),
+        from: params.time("from"),
+        to: params.time("to"),
+        before: params.number("before"),
+        limit: params.number("limit").map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
     })
 }
 
 /// The checked filter, and a description of it without the CPR number (for the audit record).
 fn filter_of(s: &SearchBody) -> Result<(AuditFilter, Value), AdminError> {
-    let bad = |what: &str, e: &dyn std::fmt::Display| AdminError::invalid(format!("{what}: {e}"));
+    // Every free-text filter has its shape, also in a search body: what is described in the
+    // `audit_read` record below can then hold no CPR number.
+    for (name, value, shape) in [
+        ("caseworker", &s.caseworker, Shape::Id),
+        ("unit", &s.unit, Shape::Name),
+        ("system", &s.system, Shape::Id),
+        ("purpose", &s.purpose, Shape::Name),
+        ("category", &s.category, Shape::Name),
+        ("outcome", &s.outcome, Shape::Id),
+    ] {
+        if let Some(v) = value {
+            check_shape(name, v, shape)?;
+        }
+    }
+    for k in s.kinds.iter().flatten() {
+        check_shape("kinds", k, Shape::Names)?;
+    }
+    let bad = |what: &str| AdminError::invalid(format!("{what} is not one this gateway knows"));
     let citizen = s.citizen.as_deref().map(Cpr::parse).transpose().map_err(|e| {
         AdminError::from(crate::http::problem::ApiError::new(
             crate::http::problem::ProblemKind::InvalidCpr,
@@ -204,7 +197,7 @@ fn filter_of(s: &SearchBody) -> Result<(AuditFilter, Value), AdminError> {
             ks.iter()
                 .map(|k| {
                     serde_json::from_value::<AuditKind>(Value::String(k.clone()))
-                        .map_err(|_| AdminError::invalid(format!("unknown record kind {k:?}")))
+                        .map_err(|_| AdminError::invalid("kinds: a record kind is not one this gateway knows"))
                 })
                 .collect::<Result<Vec<_>, _>>()
         })
@@ -212,10 +205,10 @@ fn filter_of(s: &SearchBody) -> Result<(AuditFilter, Value), AdminError> {
     let filter = AuditFilter {
         citizen,
         caseworker: s.caseworker.clone(),
-        unit: s.unit.as_deref().map(UnitId::parse).transpose().map_err(|e| bad("unit", &e))?,
+        unit: s.unit.as_deref().map(UnitId::parse).transpose().map_err(|_| bad("unit"))?,
         system: s.system.clone(),
-        purpose: s.purpose.as_deref().map(Purpose::parse).transpose().map_err(|e| bad("purpose", &e))?,
-        category: s.category.as_deref().map(Category::parse).transpose().map_err(|e| bad("category", &e))?,
+        purpose: s.purpose.as_deref().map(Purpose::parse).transpose().map_err(|_| bad("purpose"))?,
+        category: s.category.as_deref().map(Category::parse).transpose().map_err(|_| bad("category"))?,
         decision,
         outcome: s.outcome.clone(),
         kinds,
@@ -347,10 +340,10 @@ pub async fn query(
     State(state): State<AdminState>,
     Extension(id): Extension<RequestId>,
     op: Arc<Operator>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AdminError> {
-    let search = search_from_query(&params(q)?, &headers)?;
+    let search = search_from_query(&Params::parse(q.as_deref(), AUDIT_PARAMS)?, &headers)?;
     run_search(&state, &op, id, search, &headers).await
 }
 
@@ -453,15 +446,16 @@ fn out_of_range(e: consent::audit::AuditError) -> AdminError {
 pub async fn inclusion(
     State(state): State<AdminState>,
     op: Arc<Operator>,
-    q: Result<Query<InclusionParams>, QueryRejection>,
+    RawQuery(q): RawQuery,
 ) -> Result<Json<InclusionProof>, AdminError> {
-    let p = params(q)?;
+    let q = Params::parse(q.as_deref(), INCLUSION_PARAMS)?;
+    let p = InclusionParams { index: q.required_number("index")?, tree_size: q.required_number("tree_size")? };
     op.require(&[Role::Auditor, Role::Operator], "read proofs")?;
     let audit = &state.app.audit;
     let path = audit.inclusion_proof(p.index, p.tree_size).await.map_err(out_of_range)?;
     let leaf =
         audit.leaf_entries(p.index, p.index + 1).await.map_err(|e| AdminError::internal("reading the leaf", e))?;
-    let leaf = leaf.first().ok_or_else(|| AdminError::invalid(format!("no record {}", p.index)))?;
+    let leaf = leaf.first().ok_or_else(|| AdminError::invalid("no record at that index"))?;
     Ok(Json(InclusionProof {
         index: p.index,
         tree_size: p.tree_size,
@@ -503,9 +497,10 @@ pub struct ConsistencyProof {
 pub async fn consistency(
     State(state): State<AdminState>,
     op: Arc<Operator>,
-    q: Result<Query<ConsistencyParams>, QueryRejection>,
+    RawQuery(q): RawQuery,
 ) -> Result<Json<ConsistencyProof>, AdminError> {
-    let p = params(q)?;
+    let q = Params::parse(q.as_deref(), CONSISTENCY_PARAMS)?;
+    let p = ConsistencyParams { first: q.required_number("first")?, second: q.required_number("second")? };
     op.require(&[Role::Auditor, Role::Operator], "read proofs")?;
     let proof = state.app.audit.consistency_proof(p.first, p.second).await.map_err(out_of_range)?;
     Ok(Json(ConsistencyProof { first: p.first, second: p.second, consistency: hexes(&proof) }))
@@ -557,9 +552,10 @@ pub async fn entries(
     State(state): State<AdminState>,
     Extension(id): Extension<RequestId>,
     op: Arc<Operator>,
-    q: Result<Query<EntriesParams>, QueryRejection>,
+    RawQuery(q): RawQuery,
 ) -> Result<Json<EntriesView>, AdminError> {
-    let p = params(q)?;
+    let q = Params::parse(q.as_deref(), ENTRIES_PARAMS)?;
+    let p = EntriesParams { start: q.required_number("start")?, end: q.required_number("end")? };
     op.require(&[Role::Auditor], "read audit records")?;
     let audit = &state.app.audit;
     let size = audit.tree_size();
@@ -587,23 +583,42 @@ pub async fn entries(
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    fn params(raw: &str) -> Result<Params, AdminError> {
+        Params::parse(Some(raw), AUDIT_PARAMS)
     }
 
     #[test]
     fn a_cpr_in_the_query_string_is_refused() {
-        let h = HeaderMap::new();
-        for p in [
-            params(&[("citizen", "x")]),
-            params(&[("caseworker", "0101901234")]),
-            params(&[("outcome", "010190-1234")]),
-            params(&[("system", "01 01 90 1234")]),
+        for raw in [
+            "citizen=x",
+            "caseworker=0101901234",
+            "outcome=010190-1234",
+            "system=01%2001%2090%201234",
+            "system=01.01.90.1234",
+            "caseworker=0101901234%0A",
+            "caseworker=x0101901234",
+            "unit=kk&unit=0101901234",
         ] {
-            assert_eq!(search_from_query(&p, &h).unwrap_err().slug, "cpr-in-url", "{p:?}");
+            assert_eq!(params(raw).unwrap_err().slug, "cpr-in-url", "{raw}");
         }
-        let e = search_from_query(&params(&[("colour", "red")]), &h).unwrap_err();
-        assert_eq!(e.status.as_u16(), 422);
+        let e = params("colour=red").unwrap_err();
+        assert_eq!((e.status.as_u16(), e.slug), (400, "invalid-query"));
+        assert!(!e.detail.contains("colour") && !e.detail.contains("red"), "{}", e.detail);
+        assert_eq!(params("unit=kk&unit=kk").unwrap_err().status.as_u16(), 400);
+    }
+
+    #[test]
+    fn a_search_body_holds_no_cpr_in_its_free_text() {
+        for s in [
+            SearchBody { caseworker: Some("0101901234".into()), ..Default::default() },
+            SearchBody { outcome: Some("ok 01.01.90.1234".into()), ..Default::default() },
+            SearchBody { system: Some("x010190-1234".into()), ..Default::default() },
+            SearchBody { kinds: Some(vec!["decision".into(), "0101901234".into()]), ..Default::default() },
+        ] {
+            let e = filter_of(&s).unwrap_err();
+            assert_eq!(e.status.as_u16(), 422);
+            assert!(!e.detail.contains("1234"), "{}", e.detail);
+        }
     }
 
     #[test]
@@ -611,13 +626,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(CITIZEN_HEADER, HeaderValue::from_static("010190-1234"));
         let s = search_from_query(
-            &params(&[
-                ("kinds", "decision, release"),
-                ("decision", "deny"),
-                ("from", "2026-01-01T00:00:00Z"),
-                ("limit", "5"),
-                ("before", "77"),
-            ]),
+            &params("kinds=decision,%20release&decision=deny&from=2026-01-01T00:00:00Z&limit=5&before=77").unwrap(),
             &h,
         )
         .unwrap();

@@ -88,6 +88,25 @@ async fn method_not_allowed() -> AdminError {
         .into()
 }
 
+/// Every route's query string is checked against the parameters it declares (none for
+/// most): an unknown or repeated parameter, or a CPR number anywhere in it, is refused before
+/// the handler runs (`admin::query`).
+async fn query_guard(req: axum::extract::Request, next: middleware::Next) -> Response {
+    use axum::response::IntoResponse;
+    let route = request_id::route_of(&req);
+    let declared = match route.as_str() {
+        "/admin/v1/audit" => audit_api::AUDIT_PARAMS,
+        "/admin/v1/audit/proof/inclusion" => audit_api::INCLUSION_PARAMS,
+        "/admin/v1/audit/proof/consistency" => audit_api::CONSISTENCY_PARAMS,
+        "/admin/v1/audit/entries" => audit_api::ENTRIES_PARAMS,
+        _ => &[],
+    };
+    match super::query::Params::parse(req.uri().query(), declared) {
+        Ok(_) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
 /// The admin application: routes, problem answers for everything else, body limit, request ids.
 pub fn router(state: AdminState, body_limit: usize) -> Router {
     let (router, _) = admin_router().split_for_parts();
@@ -95,6 +114,7 @@ pub fn router(state: AdminState, body_limit: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(query_guard))
         .layer(middleware::from_fn(request_id::layer))
         .with_state(state)
 }

@@ -47,10 +47,11 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::new(ProblemKind::InvalidToken, super::token::TokenError::Missing.to_string()))?;
-        let caseworker = state.tokens.verify(token, state.core.clock.now()).await.map_err(|e| {
-            tracing::info!(system = %system.id, error = %e, "caseworker token refused");
-            ApiError::new(ProblemKind::InvalidToken, e.to_string())
-        })?;
+        let caseworker =
+            state.tokens.verify_presented(token, &peer.sha256, state.core.clock.now()).await.map_err(|e| {
+                tracing::info!(system = %system.id, error = %e, "caseworker token refused");
+                ApiError::new(ProblemKind::InvalidToken, e.to_string())
+            })?;
         Ok(Caller { system, caseworker })
     }
 }
@@ -100,14 +101,9 @@ impl Caller {
         purpose: &str,
         facts: &mut Facts,
     ) -> Result<(Cpr, Purpose), ApiError> {
-        let citizen = Cpr::parse(citizen).map_err(|e| ApiError::new(ProblemKind::InvalidCpr, e.to_string()))?;
+        let citizen = Cpr::parse(citizen).map_err(|_| ApiError::invalid_cpr())?;
         facts.citizen = Some(citizen);
-        let purpose = state
-            .ledger
-            .rules()
-            .vocabulary
-            .purpose(purpose)
-            .map_err(|e| ApiError::new(ProblemKind::UnknownPurpose, e.to_string()))?;
+        let purpose = state.ledger.rules().vocabulary.purpose(purpose).map_err(|e| ApiError::vocabulary(&e))?;
         facts.purpose = Some(purpose.clone());
         self.check_purpose(&purpose)?;
         Ok((citizen, purpose))

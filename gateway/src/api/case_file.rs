@@ -86,7 +86,7 @@ pub(crate) fn categories(state: &AppState, names: &[String]) -> Result<Vec<Categ
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(names.len());
     for n in names {
-        let c = vocab.category(n).map_err(|e| ApiError::new(ProblemKind::UnknownCategory, e.to_string()))?;
+        let c = vocab.category(n).map_err(|e| ApiError::vocabulary(&e))?;
         if !seen.insert(c.clone()) {
             return Err(ApiError::new(ProblemKind::InvalidRequest, format!("category {c} is named twice")));
         }

@@ -101,7 +101,12 @@ async fn create_inner(
     let grantee = match &req.unit {
         None => own.clone(),
         Some(u) => {
-            let u = UnitId::parse(u).map_err(|e| ApiError::new(ProblemKind::InvalidRequest, e.to_string()))?;
+            let u = UnitId::parse(u).map_err(|_| {
+                ApiError::new(
+                    ProblemKind::InvalidRequest,
+                    "unit must be a unit id: 1 to 64 characters of a-z, 0-9, '.', '-'",
+                )
+            })?;
             if !rules.directory.is_within(own, &u) || !rules.directory.is_within(&u, &caller.system.organisation) {
                 return Err(ApiError::new(
                     ProblemKind::InvalidRequest,
@@ -237,14 +242,14 @@ pub async fn search(
         caller.admit(&state)?;
         let req: ConsentSearchBody = api::read_json(&headers, body)?;
         let rules = state.ledger.rules();
-        let citizen = Cpr::parse(&req.citizen).map_err(|e| ApiError::new(ProblemKind::InvalidCpr, e.to_string()))?;
+        let citizen = Cpr::parse(&req.citizen).map_err(|_| ApiError::invalid_cpr())?;
         facts.citizen = Some(citizen);
         let purpose = req
             .purpose
             .as_deref()
             .map(|p| rules.vocabulary.purpose(p))
             .transpose()
-            .map_err(|e| ApiError::new(ProblemKind::UnknownPurpose, e.to_string()))?;
+            .map_err(|e| ApiError::vocabulary(&e))?;
         let lineage =
             rules.directory.lineage(&caller.caseworker.unit).map_err(|e| ApiError::internal(e.to_string()))?;
         let all = state.ledger.consents_of(&citizen).await.map_err(|e| {

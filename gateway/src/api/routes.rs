@@ -79,6 +79,31 @@ async fn method_not_allowed() -> ApiError {
     ApiError::new(ProblemKind::MethodNotAllowed, "this endpoint does not take this method; see /api/v1/openapi.json")
 }
 
+/// The API takes no query parameters: a query string is refused before any handler runs,
+/// as `cpr-in-url` when it holds something that could be a CPR number (the answer never
+/// repeats it).
+async fn no_query(req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(q) = req.uri().query().filter(|q| !q.is_empty()) else { return next.run(req).await };
+    let status = axum::http::StatusCode::BAD_REQUEST;
+    if crate::http::redact::query_holds_cpr(q) {
+        return crate::http::problem::Problem::new(
+            status,
+            "cpr-in-url",
+            "A CPR number does not belong in a URL",
+            "the citizen goes in the request body; this request was not carried out",
+        )
+        .into_response();
+    }
+    crate::http::problem::Problem::new(
+        status,
+        "invalid-query",
+        "The query string is not one this endpoint takes",
+        "this API takes no query parameters; see /api/v1/openapi.json",
+    )
+    .into_response()
+}
+
 /// The whole application: API routes, problem answers for everything else, body limit,
 /// request ids.
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -87,6 +112,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(no_query))
         .layer(middleware::from_fn(request_id::layer))
         .with_state(state)
 }

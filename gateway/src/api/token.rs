@@ -10,6 +10,13 @@
 //! is remembered, under the SHA-256 of its bytes, until its `exp` (plus the leeway), and only
 //! while the key set it was verified against is the current one: any refresh of the JWKS
 //! (rotation, the periodic re-fetch) forgets every remembered token.
+//!
+//! Certificate-bound tokens (RFC 8705 § 3): a token with a `cnf` claim holding
+//! `x5t#S256` (the base64url SHA-256 of a client certificate's DER) is accepted only on a
+//! connection that presented that certificate, so a token issued to one case system cannot
+//! be replayed by another system, even of the same organisation. The binding is checked on
+//! every request, also for a remembered token. With `[caseworker_issuer]
+//! require_certificate_binding = true` a token without `cnf` is refused too.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -45,6 +52,22 @@ pub enum TokenError {
     Claim(String),
     #[error("the trusted issuer's keys are not available right now")]
     KeysUnavailable,
+    #[error("the token is bound to another client certificate (cnf x5t#S256) than the one presented")]
+    WrongCertificate,
+    #[error("the token is not bound to a client certificate (RFC 8705 cnf x5t#S256), which this gateway requires")]
+    Unbound,
+}
+
+/// An error message of the token library, with anything that could be a CPR number taken out.
+fn safe(e: &jsonwebtoken::errors::Error) -> String {
+    crate::http::redact::redact(&e.to_string()).into_owned()
+}
+
+/// The RFC 8705 thumbprint (`x5t#S256`) of a certificate whose SHA-256 is `sha256_hex`.
+pub fn x5t_s256(sha256_hex: &str) -> Option<String> {
+    use base64::Engine;
+    let raw = hex::decode(sha256_hex).ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +98,8 @@ struct KeySet {
 /// A token verified earlier: what it says, until when, under which key set.
 struct Verified {
     caseworker: Caseworker,
+    /// The token's `cnf` `x5t#S256`, when it is certificate-bound.
+    bound_to: Option<String>,
     /// `exp` plus the leeway, in Unix seconds.
     until: i64,
     generation: u64,
@@ -266,17 +291,49 @@ impl TokenVerifier {
         }
     }
 
-    /// Verifies a token at `now` and returns the caseworker it names.
+    /// Verifies a token presented on a connection with the client certificate whose
+    /// SHA-256 is `presented_sha256` (hex), and returns the caseworker it names.
+    pub async fn verify_presented(
+        &self,
+        token: &str,
+        presented_sha256: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Caseworker, TokenError> {
+        let (caseworker, bound_to) = self.verify_claims(token, now).await?;
+        match bound_to {
+            Some(thumbprint) => {
+                let presented = x5t_s256(presented_sha256).unwrap_or_default();
+                if bool::from(subtle::ConstantTimeEq::ct_eq(thumbprint.as_bytes(), presented.as_bytes())) {
+                    Ok(caseworker)
+                } else {
+                    Err(TokenError::WrongCertificate)
+                }
+            }
+            None if self.cfg.require_certificate_binding => Err(TokenError::Unbound),
+            None => Ok(caseworker),
+        }
+    }
+
+    /// Verifies a token at `now` without looking at its certificate binding (the unit tests).
+    #[cfg(test)]
     pub async fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Caseworker, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
+        self.verify_claims(token, now).await.map(|(c, _)| c)
+    }
+
+    /// Verifies a token at `now`; returns the caseworker it names and the certificate
+    /// thumbprint it is bound to, if any.
+    async fn verify_claims(&self, token: &str, now: DateTime<Utc>) -> Result<(Caseworker, Option<String>), TokenError> {
+        // The library's messages may quote the token's own JSON: redacted, since they are
+        // logged and answered.
+        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(safe(&e)))?;
         if matches!(header.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
             return Err(TokenError::Malformed("HMAC algorithms are not accepted".into()));
         }
         self.refresh(false).await;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let generation = self.keys.read().await.as_ref().map(|set| set.generation);
-        if let Some(caseworker) = generation.and_then(|g| self.remembered(&digest, g, now)) {
-            return Ok(caseworker);
+        if let Some(known) = generation.and_then(|g| self.remembered(&digest, g, now)) {
+            return Ok(known);
         }
         let kid = header.kid.as_deref();
         let key = match self.find_key(kid, header.alg).await {
@@ -302,25 +359,44 @@ impl TokenVerifier {
         v.set_audience(&[&self.cfg.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud"]);
         let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key.key, &v)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+            .map_err(|e| TokenError::Invalid(safe(&e)))?;
         let exp = data.claims.get("exp").and_then(Value::as_i64).ok_or_else(|| TokenError::Claim("exp".into()))?;
         check_lifetime(exp, data.claims.get("nbf").and_then(Value::as_i64), now.timestamp(), self.cfg.leeway_secs)?;
         let caseworker = self.caseworker(&data.claims)?;
+        let bound_to = match data.claims.get("cnf") {
+            None => None,
+            Some(cnf) => Some(
+                cnf.get("x5t#S256")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| TokenError::Claim("cnf".into()))?
+                    .to_string(),
+            ),
+        };
         // `exp` is required and was checked; remember the token under the key set it was
         // checked against (read again: a refresh may have happened meanwhile).
         if let Some(generation) = self.keys.read().await.as_ref().map(|set| set.generation) {
             let until = exp.saturating_add(self.cfg.leeway_secs as i64);
-            self.remember(digest, Verified { caseworker: caseworker.clone(), until, generation }, now);
+            self.remember(
+                digest,
+                Verified { caseworker: caseworker.clone(), bound_to: bound_to.clone(), until, generation },
+                now,
+            );
         }
-        Ok(caseworker)
+        Ok((caseworker, bound_to))
     }
 
     /// The caseworker of a token verified earlier under key set `generation`, while it lasts.
-    fn remembered(&self, digest: &[u8; 32], generation: u64, now: DateTime<Utc>) -> Option<Caseworker> {
+    fn remembered(
+        &self,
+        digest: &[u8; 32],
+        generation: u64,
+        now: DateTime<Utc>,
+    ) -> Option<(Caseworker, Option<String>)> {
         let now = now.timestamp();
         let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(digest) {
-            Some(v) if v.generation == generation && now <= v.until => Some(v.caseworker.clone()),
+            Some(v) if v.generation == generation && now <= v.until => Some((v.caseworker.clone(), v.bound_to.clone())),
             Some(_) => {
                 map.remove(digest);
                 None
@@ -428,6 +504,7 @@ mod tests {
             jwks_refresh_secs: 300,
             leeway_secs: 5,
             claims: Default::default(),
+            require_certificate_binding: false,
         };
         (cfg, fetches)
     }
@@ -507,12 +584,72 @@ mod tests {
         let caseworker = Caseworker { id: "cw".into(), unit: UnitId::parse("kk").unwrap(), roles: BTreeSet::new() };
         let at = now();
         let now = at.timestamp();
-        v.remember([1; 32], Verified { caseworker: caseworker.clone(), until: now + 60, generation: 1 }, at);
-        v.remember([2; 32], Verified { caseworker: caseworker.clone(), until: now - 1, generation: 1 }, at);
-        assert_eq!(v.remembered(&[1; 32], 1, at), Some(caseworker.clone()));
+        v.remember(
+            [1; 32],
+            Verified { caseworker: caseworker.clone(), bound_to: None, until: now + 60, generation: 1 },
+            at,
+        );
+        v.remember(
+            [2; 32],
+            Verified { caseworker: caseworker.clone(), bound_to: None, until: now - 1, generation: 1 },
+            at,
+        );
+        assert_eq!(v.remembered(&[1; 32], 1, at), Some((caseworker, None)));
         assert_eq!(v.remembered(&[1; 32], 2, at), None, "another key set");
         assert_eq!(v.remembered(&[2; 32], 1, at), None, "expired");
         assert_eq!(v.verified.lock().unwrap().len(), 0, "both forgotten");
+    }
+
+    fn bound_token(key: &EncodingKey, cnf: Option<Value>) -> String {
+        let now = now().timestamp();
+        let mut claims = serde_json::json!({"iss": "https://idp", "aud": "gw", "sub": "cw-1", "unit": "kk.jobcenter",
+            "roles": "jobcenter-caseworker", "exp": now + 60});
+        if let Some(cnf) = cnf {
+            claims["cnf"] = cnf;
+        }
+        let mut h = Header::new(Algorithm::ES256);
+        h.kid = Some("k1".into());
+        jsonwebtoken::encode(&h, &claims, key).unwrap()
+    }
+
+    /// RFC 8705: a token bound to one certificate is refused with another, every time (also
+    /// once it is remembered); unbound tokens pass unless binding is required.
+    #[tokio::test]
+    async fn a_certificate_bound_token_is_accepted_only_with_its_certificate() {
+        let (jwk1, key1) = es256("k1");
+        let served = Arc::new(std::sync::Mutex::new(serde_json::json!({"keys": [jwk1]})));
+        let (cfg, _) = jwks_server(served).await;
+        let v = TokenVerifier::new(cfg.clone()).await.unwrap();
+        let (mine, other) = (hex::encode([7u8; 32]), hex::encode([8u8; 32]));
+        let bound = bound_token(&key1, Some(serde_json::json!({"x5t#S256": x5t_s256(&mine).unwrap()})));
+        assert_eq!(v.verify_presented(&bound, &mine, now()).await.unwrap().id, "cw-1");
+        assert_eq!(v.verify_presented(&bound, &other, now()).await.unwrap_err(), TokenError::WrongCertificate);
+        assert_eq!(v.verify_presented(&bound, &mine, now()).await.unwrap().id, "cw-1");
+        let malformed = bound_token(&key1, Some(serde_json::json!({"jkt": "x"})));
+        assert!(matches!(v.verify_presented(&malformed, &mine, now()).await, Err(TokenError::Claim(_))));
+        let unbound = bound_token(&key1, None);
+        assert!(v.verify_presented(&unbound, &other, now()).await.is_ok());
+        let strict = TokenVerifier::new(IssuerSettings { require_certificate_binding: true, ..cfg }).await.unwrap();
+        assert_eq!(strict.verify_presented(&unbound, &other, now()).await.unwrap_err(), TokenError::Unbound);
+        assert!(strict.verify_presented(&bound, &mine, now()).await.is_ok());
+    }
+
+    /// A token whose own JSON holds a CPR number is refused without quoting it.
+    #[tokio::test]
+    async fn a_refusal_does_not_quote_the_token() {
+        let (jwk1, _) = es256("k1");
+        let served = Arc::new(std::sync::Mutex::new(serde_json::json!({"keys": [jwk1]})));
+        let (cfg, _) = jwks_server(served).await;
+        let v = TokenVerifier::new(cfg).await.unwrap();
+        for header in [
+            r#"{"alg":"0104609903"}"#,
+            r#"{"alg":"ES256","kid":0104609903}"#,
+            r#"{"alg":"ES256","kid":"k1","x":[0104609903]}"#,
+        ] {
+            let token = format!("{}.{}.{}", B64.encode(header), B64.encode("{}"), B64.encode("sig"));
+            let e = v.verify_presented(&token, &hex::encode([7u8; 32]), now()).await.unwrap_err();
+            assert!(!e.to_string().contains("4609903"), "{e}");
+        }
     }
 
     #[test]

@@ -90,6 +90,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         jwks_refresh_secs: 300,
         leeway_secs: 30,
         claims: Default::default(),
+        // The demo's tokens are bound to its client certificate (RFC 8705).
+        require_certificate_binding: true,
     });
     settings.connectors = sandbox.connectors_config();
     // The citizen portal, logging in through the sandbox's MitID broker.
@@ -105,6 +107,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         idle_timeout_secs: 15 * 60,
         absolute_timeout_secs: 8 * 3600,
         log_page_size: 25,
+        login_per_minute: 30,
         oidc: OidcSettings {
             issuer: sandbox.broker_url(),
             client_id: PORTAL_CLIENT.into(),
@@ -189,7 +192,14 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     });
 
     // A caseworker in the rehabilitation team, and the request bodies.
-    let token = issuer.mint(AUDIENCE, "anna.jensen", CASEWORKER_UNIT, &["rehab-team-member"], Duration::hours(8));
+    let token = issuer.mint_bound(
+        AUDIENCE,
+        "anna.jensen",
+        CASEWORKER_UNIT,
+        &["rehab-team-member"],
+        Duration::hours(8),
+        &pki.client_sha256,
+    );
     std::fs::write(dir.join("token"), &token)?;
     let case_file_body = json!({
         "citizen": citizen.expose(), "purpose": "rehabilitation-team",

@@ -63,6 +63,23 @@ impl DevIssuer {
         self.mint_claims(&self.claims(audience, caseworker, unit, roles, ttl))
     }
 
+    /// A token bound to the client certificate whose SHA-256 (hex) is `cert_sha256` (RFC 8705
+    /// `cnf` `x5t#S256`): accepted only on a connection presenting that certificate.
+    pub fn mint_bound(
+        &self,
+        audience: &str,
+        caseworker: &str,
+        unit: &str,
+        roles: &[&str],
+        ttl: Duration,
+        cert_sha256: &str,
+    ) -> String {
+        let mut claims = self.claims(audience, caseworker, unit, roles, ttl);
+        let thumbprint = crate::api::token::x5t_s256(cert_sha256).expect("a SHA-256 in hex");
+        claims["cnf"] = json!({ "x5t#S256": thumbprint });
+        self.mint_claims(&claims)
+    }
+
     /// The claims `mint` signs (tests alter them for expired or foreign tokens). The issuer
     /// stands in for an external identity provider, which reads its own clock.
     #[allow(clippy::disallowed_methods)]

@@ -146,6 +146,18 @@ impl IntoResponse for Problem {
     }
 }
 
+/// The answer of the API and admin listeners to a request that ran out of time
+/// (`[limits] request_timeout_ms`): 503 with `Retry-After`.
+pub fn request_timed_out() -> Response {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "request-timeout",
+        "The request took too long",
+        "the request was not answered within the server's time limit; nothing more will happen for it",
+    )
+    .into_response()
+}
+
 /// An error answer of the API.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -156,6 +168,39 @@ pub struct ApiError {
 impl ApiError {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
         ApiError { kind, detail: detail.into() }
+    }
+
+    /// A CPR number that does not parse; the detail says what one looks like and repeats
+    /// nothing of the input (not even the date a wrong number held).
+    pub fn invalid_cpr() -> Self {
+        Self::new(
+            ProblemKind::InvalidCpr,
+            "a CPR number is 10 digits (DDMMYYSSSS or DDMMYY-SSSS) whose first six are a real date",
+        )
+    }
+
+    /// An unknown or malformed purpose or category, naming the known ones and never the
+    /// value sent.
+    pub fn vocabulary(e: &consent::vocabulary::VocabularyError) -> Self {
+        use consent::vocabulary::VocabularyError as V;
+        match e {
+            V::Syntax { kind, .. } => {
+                let problem =
+                    if *kind == "category" { ProblemKind::UnknownCategory } else { ProblemKind::UnknownPurpose };
+                Self::new(
+                    problem,
+                    format!("{kind} names are 1 to 64 characters of a-z, 0-9, '.', '-', '_', starting with a letter"),
+                )
+            }
+            V::UnknownPurpose(_, known) => Self::new(
+                ProblemKind::UnknownPurpose,
+                format!("the purpose is not one this gateway knows; known purposes: {known}"),
+            ),
+            V::UnknownCategory(_, known) => Self::new(
+                ProblemKind::UnknownCategory,
+                format!("a category is not one this gateway knows; known categories: {known}"),
+            ),
+        }
     }
 
     pub fn internal(detail: impl Into<String>) -> Self {
@@ -234,6 +279,20 @@ mod tests {
         let r = ApiError::new(ProblemKind::InvalidToken, "no").into_response();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert!(r.headers().contains_key(header::WWW_AUTHENTICATE) && !r.headers().contains_key(header::RETRY_AFTER));
+    }
+
+    #[test]
+    fn refusals_of_input_never_repeat_it() {
+        use consent::vocabulary::VocabularyError as V;
+        let errs = [
+            ApiError::invalid_cpr(),
+            ApiError::vocabulary(&consent::Purpose::parse("0104609903").unwrap_err()),
+            ApiError::vocabulary(&V::UnknownPurpose("x0104609903".into(), "rehabilitation-team".into())),
+            ApiError::vocabulary(&V::UnknownCategory("x0104609903".into(), "health.lae265".into())),
+        ];
+        for e in errs {
+            assert!(!e.detail.contains("4609903"), "{}", e.detail);
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Request ids: every request gets a fresh UUIDv7, answered in the `x-request-id` header,
 //! recorded in the audit log, and carried by the request's tracing span.
 //!
-//! Log lines name the method, the route and the status, never a body (the CPR number
-//! travels in bodies only).
+//! Log lines name the method, the route template (axum's `MatchedPath`, e.g.
+//! `/consents/{id}`, or `unmatched`) and the status: never the path as sent, its query
+//! string or a body, so nothing a client wrote (a CPR number put in a URL by mistake) reaches
+//! a log line or a metric label.
 
 use std::time::{Duration, Instant};
 
@@ -39,11 +41,8 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     let id = RequestId(Uuid::now_v7());
     req.extensions_mut().insert(id);
     let method = req.method().clone();
-    let path = loggable_path(req.uri().path());
-    // The route template for metrics: never the path itself, which might hold an id.
-    let route =
-        req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched".into(), |m| m.as_str().to_string());
-    let span = tracing::info_span!("request", request_id = %id, %method, path = %path);
+    let route = route_of(&req);
+    let span = tracing::info_span!("request", request_id = %id, %method, route = %route);
     let started = Instant::now();
     let mut resp = CURRENT.scope(id, next.run(req)).instrument(span.clone()).await;
     let status = resp.status();
@@ -69,40 +68,34 @@ fn record_request(route: &str, method: &str, status: u16, elapsed: Duration) {
     metrics::histogram!("sammen_http_request_seconds", "route" => route).record(elapsed.as_secs_f64());
 }
 
-/// The path with every run of six or more digits (or digits and hyphens) replaced, so a
-/// CPR number that a caller put in a URL by mistake never reaches a log line.
-pub fn loggable_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len().min(256));
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.chars().filter(char::is_ascii_digit).count() >= 6 {
-            out.push_str("[digits]");
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in path.chars().take(256) {
-        if c.is_ascii_digit() || (c == '-' && !run.is_empty()) {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
+/// The route template the request matched, or `unmatched`: what logs and metrics name.
+pub fn route_of(req: &Request) -> String {
+    req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched".into(), |m| m.as_str().to_string())
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
     use super::*;
 
-    #[test]
-    fn paths_lose_cpr_like_digit_runs() {
-        assert_eq!(loggable_path("/api/v1/case-files"), "/api/v1/case-files");
-        assert_eq!(loggable_path("/x/0101901234"), "/x/[digits]");
-        assert_eq!(loggable_path("/x/010190-1234/y"), "/x/[digits]/y");
-        assert_eq!(loggable_path("/v1/abc-12"), "/v1/abc-12");
+    /// The span and the metrics carry the template, whatever the path held.
+    #[tokio::test]
+    async fn the_route_is_the_template_not_the_path() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let app = Router::new().route("/consents/{id}", get(|| async { "ok" })).layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                s.lock().unwrap().push(route_of(&req));
+                next.run(req)
+            },
+        ));
+        for uri in ["/consents/01.04.60.9903?cpr=0104609903", "/nowhere/010460-9903"] {
+            let req = axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap();
+            app.clone().oneshot(req).await.unwrap();
+        }
+        assert_eq!(*seen.lock().unwrap(), vec!["/consents/{id}".to_string(), "unmatched".to_string()]);
     }
 }

@@ -29,6 +29,10 @@ pub struct PortalSettings {
     /// Entries per page of "Min log".
     #[serde(default = "default_page")]
     pub log_page_size: usize,
+    /// `GET /login` calls one client address may make per minute (each stores a login
+    /// state); more get 429.
+    #[serde(default = "default_login_rate")]
+    pub login_per_minute: u32,
     pub oidc: OidcSettings,
 }
 
@@ -67,6 +71,9 @@ fn default_idle() -> u64 {
 fn default_absolute() -> u64 {
     8 * 60 * 60
 }
+fn default_login_rate() -> u32 {
+    30
+}
 fn default_page() -> usize {
     25
 }
@@ -82,6 +89,9 @@ impl PortalSettings {
     pub fn check(&self) -> Result<(), String> {
         if self.idle_timeout_secs == 0 || self.absolute_timeout_secs < self.idle_timeout_secs {
             return Err("[portal] idle_timeout_secs must be positive and at most absolute_timeout_secs".into());
+        }
+        if self.login_per_minute == 0 {
+            return Err("[portal] login_per_minute must be positive".into());
         }
         if self.log_page_size == 0 || self.log_page_size > 500 {
             return Err("[portal] log_page_size must be 1 to 500".into());

@@ -29,7 +29,25 @@ fn unavailable() -> Response {
 }
 
 /// `GET /login`: to the broker, with state, nonce and PKCE kept server-side.
-pub async fn login(State(state): State<PortalState>, headers: HeaderMap) -> Response {
+pub async fn login(
+    State(state): State<PortalState>,
+    client: Option<axum::Extension<crate::http::limits::ClientAddr>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(axum::Extension(addr)) = client
+        && let Err(wait) = state.login_rate.check(addr.0, tokio::time::Instant::now())
+    {
+        metrics::counter!("sammen_portal_logins_limited_total").increment(1);
+        let mut r = page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "For mange forsøg på at logge ind",
+            &["Der er startet mange log ind fra din forbindelse på kort tid. Vent et minut, og prøv igen."],
+            &[("/", "Til forsiden")],
+            None,
+        );
+        r.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from(wait.as_secs().max(1)));
+        return r;
+    }
     let now = state.clock.now();
     if let Ok(Some(_)) = state.sessions.current(&headers, now).await {
         return Redirect::to("/").into_response();
@@ -141,14 +159,13 @@ pub async fn callback(State(state): State<PortalState>, headers: HeaderMap, Quer
         tracing::error!(error = %e, "the session store failed");
         return failure(None);
     }
-    let (token, _) =
-        match state.sessions.create(identity.cpr, identity.name, identity.loa, Some(identity.id_token), now).await {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::error!(error = %e, "the session store failed");
-                return failure(None);
-            }
-        };
+    let (token, _) = match state.sessions.create(identity.cpr, identity.name, identity.loa, now).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(error = %e, "the session store failed");
+            return failure(None);
+        }
+    };
     tracing::info!("a citizen logged in to the portal");
     let mut r = Redirect::to("/").into_response();
     r.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token, state.sessions.absolute_secs()));
@@ -168,11 +185,7 @@ pub async fn logout(State(state): State<PortalState>, headers: HeaderMap, body: 
         tracing::error!(error = %e, "the session store failed");
         return failure(Some(&session));
     }
-    let target = state
-        .oidc
-        .logout_url(session.id_token.as_deref(), &format!("{}/", state.public_url))
-        .await
-        .unwrap_or_else(|| "/".into());
+    let target = state.oidc.logout_url(&format!("{}/", state.public_url)).await.unwrap_or_else(|| "/".into());
     let mut r = Redirect::to(&target).into_response();
     r.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0));
     r

@@ -50,8 +50,6 @@ type Fields = IdTokenFields<
     CoreJwsSigningAlgorithm,
 >;
 type Tokens = StandardTokenResponse<Fields, CoreTokenType>;
-type IdTok =
-    openidconnect::IdToken<BrokerClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
 type OidcClient = Client<
     BrokerClaims,
     CoreAuthDisplay,
@@ -92,8 +90,6 @@ pub struct Identity {
     pub cpr: Cpr,
     pub name: Option<String>,
     pub loa: String,
-    /// For the provider's logout (`id_token_hint`).
-    pub id_token: String,
 }
 
 /// Why a login did not succeed. Each has a Danish page ([`super::pages`]).
@@ -234,20 +230,20 @@ impl Oidc {
         }
         let cpr = text(&self.settings.cpr_claim).and_then(|c| Cpr::parse(&c).ok()).ok_or(LoginError::NoCpr)?;
         let name = text("name").or_else(|| claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_string()));
-        Ok(Identity { cpr, name, loa, id_token: id_token.to_string() })
+        Ok(Identity { cpr, name, loa })
     }
 
-    /// The provider's logout URL for this session, when the provider has one (from cached
-    /// discovery only: logging out never waits for a broker that is down).
-    pub async fn logout_url(&self, id_token: Option<&str>, post_logout: &str) -> Option<String> {
+    /// The provider's logout URL, when the provider has one (from cached discovery only:
+    /// logging out never waits for a broker that is down). RP-initiated logout with
+    /// `client_id` and `post_logout_redirect_uri` only: no `id_token_hint`, since the ID
+    /// token carries the citizen's CPR number and name and a URL ends in browser history
+    /// and the provider's access log.
+    pub async fn logout_url(&self, post_logout: &str) -> Option<String> {
         let cached = self.provider.lock().await.clone()?;
         let end = cached.end_session.clone()?;
         let mut req = LogoutRequest::from(end).set_client_id(ClientId::new(self.settings.client_id.clone()));
         if let Ok(u) = PostLogoutRedirectUrl::new(post_logout.to_string()) {
             req = req.set_post_logout_redirect_uri(u);
-        }
-        if let Some(token) = id_token.and_then(|t| t.parse::<IdTok>().ok()) {
-            req = req.set_id_token_hint(&token);
         }
         Some(req.http_get_url().to_string())
     }
@@ -344,5 +340,51 @@ mod tests {
         // A wrong state is refused before anything is exchanged.
         let (_, state) = oidc.begin().await.unwrap();
         assert!(matches!(oidc.finish("code", "other", None, state).await, Err(LoginError::StateMismatch)));
+    }
+
+    /// RP-initiated logout names the client and where to come back, and carries no ID
+    /// token (it holds the CPR number and name); the sandbox broker accepts it.
+    #[tokio::test]
+    async fn logout_carries_no_id_token_and_the_broker_accepts_it() {
+        let broker = sandbox::Sandbox::start(sandbox::SandboxConfig {
+            tls: Some(sandbox::tls::generate().unwrap()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, broker.ca_pem().unwrap()).unwrap();
+        let (redirect, back) = ("https://localhost:1/auth/callback", "https://localhost:1/");
+        broker.register_broker_client(BrokerClient {
+            client_id: "portal".into(),
+            client_secret: "secret".into(),
+            redirect_uris: vec![redirect.into()],
+            post_logout_redirect_uris: vec![back.into()],
+        });
+        let settings = OidcSettings {
+            issuer: broker.broker_url(),
+            client_id: "portal".into(),
+            client_secret: "secret".into(),
+            ca_file: Some(ca),
+            cpr_claim: "dk.cpr".into(),
+            scopes: vec!["ssn".into()],
+            allow_insecure_issuer: false,
+        };
+        let oidc = Oidc::new(settings, redirect).unwrap();
+        login(&oidc, &broker, "substantial").await.unwrap();
+        let url = oidc.logout_url(back).await.expect("the broker has an end_session_endpoint");
+        assert!(!url.contains("id_token_hint") && !url.contains("eyJ"), "{url}");
+        let q: HashMap<String, String> = url::Url::parse(&url).unwrap().query_pairs().into_owned().collect();
+        assert_eq!(q.get("client_id").map(String::as_str), Some("portal"));
+        assert_eq!(q.get("post_logout_redirect_uri").map(String::as_str), Some(back));
+        let http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(broker.ca_pem().unwrap().as_bytes()).unwrap())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http.get(&url).send().await.unwrap();
+        assert!(r.status().is_redirection(), "{}", r.status());
+        assert!(r.headers()["location"].to_str().unwrap().starts_with(back));
     }
 }

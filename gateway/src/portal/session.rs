@@ -15,8 +15,10 @@ use sha2::{Digest, Sha256};
 
 use super::oidc::LoginState;
 
-pub const SESSION_COOKIE: &str = "sammen_session";
-pub const LOGIN_COOKIE: &str = "sammen_login";
+/// `__Host-`: the browser keeps it only when it is Secure, has `Path=/` and no `Domain`, so a
+/// sibling domain cannot plant or overwrite it (RFC 6265bis, cookie prefixes).
+pub const SESSION_COOKIE: &str = "__Host-sammen_session";
+pub const LOGIN_COOKIE: &str = "__Host-sammen_login";
 /// How long a started login may take.
 pub const LOGIN_TTL_SECS: i64 = 600;
 
@@ -29,8 +31,6 @@ pub struct Session {
     pub csrf: String,
     pub created: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
-    /// For the provider's logout.
-    pub id_token: Option<String>,
 }
 
 /// A random, URL-safe token of 32 bytes.
@@ -40,8 +40,9 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
+/// Compares secrets (the CSRF token) without leaking where they differ (`subtle`).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
 }
 
 fn key(prefix: &str, token: &str) -> String {
@@ -90,11 +91,10 @@ impl Sessions {
         cpr: Cpr,
         name: Option<String>,
         loa: String,
-        id_token: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<(String, Session), StoreError> {
         let token = random_token();
-        let s = Session { cpr, name, loa, csrf: random_token(), created: now, last_seen: now, id_token };
+        let s = Session { cpr, name, loa, csrf: random_token(), created: now, last_seen: now };
         self.save(&token, &s).await?;
         Ok((token, s))
     }
@@ -165,7 +165,7 @@ mod tests {
         let s = Sessions::new(consent::store::open_temporary().unwrap(), 900, 8 * 3600);
         let cpr = Cpr::parse("0101909901").unwrap();
         let t0: DateTime<Utc> = "2025-03-01T10:00:00Z".parse().unwrap();
-        let (tok, sess) = s.create(cpr, None, "x".into(), None, t0).await.unwrap();
+        let (tok, sess) = s.create(cpr, None, "x".into(), t0).await.unwrap();
         let h = headers(&format!("other=1; {SESSION_COOKIE}={tok}"));
         assert_eq!(s.current(&h, t0).await.unwrap().unwrap().csrf, sess.csrf);
         // Used every 10 minutes it lives on ...
@@ -181,7 +181,7 @@ mod tests {
         }
         assert!(s.current(&h, t0 + Duration::hours(8)).await.unwrap().is_none());
         // Idle for 15 minutes: gone.
-        let (tok, _) = s.create(cpr, None, "x".into(), None, t0).await.unwrap();
+        let (tok, _) = s.create(cpr, None, "x".into(), t0).await.unwrap();
         let h = headers(&format!("{SESSION_COOKIE}={tok}"));
         assert!(s.current(&h, t0 + Duration::minutes(15)).await.unwrap().is_none());
         // An unknown or forged cookie: nothing.
@@ -209,6 +209,13 @@ mod tests {
         let c = c.to_str().unwrap();
         for attr in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
             assert!(c.contains(attr), "{c}");
+        }
+        // The `__Host-` prefix, and what it requires of the cookie.
+        for name in [SESSION_COOKIE, LOGIN_COOKIE] {
+            let c = set_cookie(name, "abc", 60);
+            let c = c.to_str().unwrap();
+            assert!(c.starts_with("__Host-") && c.contains("; Secure") && c.contains("; Path=/;"), "{c}");
+            assert!(!c.to_ascii_lowercase().contains("domain="), "{c}");
         }
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
