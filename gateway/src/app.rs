@@ -131,8 +131,10 @@ impl Drop for RunningGateway {
 
 /// Opens the configured store (`[store]`) and starts the gateway.
 pub async fn start(settings: Settings) -> Result<RunningGateway, StartError> {
-    let store = consent::store::open(settings.store.kind, &settings.data_dir)
-        .map_err(|e| StartError::Store { path: settings.data_dir.clone(), message: e.to_string() })?;
+    let store =
+        settings.store.engine().and_then(|engine| consent::store::open(&engine, &settings.data_dir)).map_err(|e| {
+            StartError::Store { path: settings.store.describe(&settings.data_dir).into(), message: e.to_string() }
+        })?;
     start_with_store(settings, store).await
 }
 

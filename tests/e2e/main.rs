@@ -25,6 +25,8 @@
 //! - `operators`: the admin listener: audited queries, JSON Lines export, proofs against
 //!   the checkpoint, online verification, metrics, readiness with a source down and back,
 //!   refused certificates; and no CPR number in any JSON debug log line of the run.
+//! - `postgres`: two `sammen serve` on one PostgreSQL (a throw-away cluster): one shared
+//!   audit log under concurrent load, a revocation seen by both at once, SIGKILL of one.
 
 mod audit_cli;
 mod audit_down;
@@ -35,6 +37,7 @@ mod demo;
 mod kill_loop;
 mod operators;
 mod portal;
+mod postgres;
 mod refusals;
 mod release_race;
 mod sources;

@@ -142,6 +142,9 @@ fn dup(e: &StoreError) -> StoreError {
         StoreError::Conflict { expected } => StoreError::Conflict { expected: *expected },
         StoreError::Corrupt(s) => StoreError::Corrupt(s.clone()),
         StoreError::Io(s) => StoreError::Io(s.clone()),
+        StoreError::AuditMoved { stored, first } => StoreError::AuditMoved { stored: *stored, first: *first },
+        StoreError::Config(s) => StoreError::Config(s.clone()),
+        StoreError::Schema { found, known } => StoreError::Schema { found: *found, known: *known },
     }
 }
 
@@ -173,7 +176,24 @@ pub(super) async fn span_hashes<S: Store>(store: &S, spans: &[Span]) -> Result<V
 }
 
 /// The frontier of the stored tree, checked against the latest stored checkpoint.
+///
+/// The reads are separate store calls: on a store shared by several instances another one
+/// may append between them, so a latest checkpoint beyond the size read first is read again
+/// (a few times) before it counts as corruption.
 async fn load_frontier<S: Store>(store: &S) -> Result<(Frontier, Option<SignedCheckpoint>), AuditError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match load_frontier_once(store).await {
+            Err(AuditError::Corrupt(m)) if attempt < 4 && m.starts_with("the latest checkpoint is for") => {
+                tracing::debug!("the audit log grew while its head was read; reading again");
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn load_frontier_once<S: Store>(store: &S) -> Result<(Frontier, Option<SignedCheckpoint>), AuditError> {
     let size = store.audit_size().await?;
     let keys = Span { start: 0, len: size }.nodes();
     let found = store.audit_nodes(&keys).await?;
@@ -573,7 +593,51 @@ impl<S: Store> Writer<S> {
 
     /// Writes the batch; returns (first index, new tree size). On error the frontier is
     /// dropped, to be re-read from what the store actually holds.
+    ///
+    /// On a store shared by several instances, another writer may have appended since this
+    /// one last looked. The store then refuses the batch whole (`AuditMoved`, nothing
+    /// written): the writer re-reads the head, rebuilds and re-signs the batch on it, and
+    /// tries again. Likewise when another writer drained one of the batch's outbox records
+    /// first (`Conflict`): those records are in the log (an outbox row is deleted only with
+    /// its leaf), so they leave the batch, and the rest is tried again. Any other error, of
+    /// the commit above all, leaves the outcome unknown: no retry, the caller releases
+    /// nothing, and the head is read again before the next batch.
     async fn commit(&mut self, jobs: &mut [Job]) -> Result<(u64, u64), AuditError> {
+        const ATTEMPTS: usize = 16;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.commit_once(jobs).await {
+                Err(AuditError::Store(StoreError::AuditMoved { stored, first })) if attempt < ATTEMPTS => {
+                    tracing::debug!(stored, first, "the audit log moved on; rebuilding the batch on its head");
+                }
+                Err(AuditError::Store(StoreError::Conflict { .. })) if attempt < ATTEMPTS => {
+                    let pending: std::collections::HashSet<OutboxId> =
+                        self.store.audit_outbox(usize::MAX).await?.into_iter().map(|p| p.id).collect();
+                    let mut dropped = 0;
+                    for job in jobs.iter_mut() {
+                        let before = job.leaves.len();
+                        job.leaves.retain(|l| l.outbox.is_none_or(|id| pending.contains(&id)));
+                        dropped += before - job.leaves.len();
+                    }
+                    if dropped == 0 {
+                        return Err(StoreError::Conflict { expected: 0 }.into());
+                    }
+                    tracing::debug!(dropped, "another writer appended some of the batch's outbox records");
+                    if jobs.iter().all(|j| j.leaves.is_empty()) {
+                        let (f, _) = load_frontier(&self.store).await?;
+                        let size = f.size();
+                        self.shared.size.store(size, Ordering::Release);
+                        self.frontier = Some(f);
+                        return Ok((size, size));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn commit_once(&mut self, jobs: &mut [Job]) -> Result<(u64, u64), AuditError> {
         let mut frontier = match self.frontier.take() {
             Some(f) => f,
             None => {
@@ -588,14 +652,14 @@ impl<S: Store> Writer<S> {
         let mut nodes = Vec::new();
         let mut citizens = Vec::new();
         let mut outbox = Vec::new();
-        for job in jobs.iter_mut() {
-            for leaf in job.leaves.iter_mut() {
+        for job in jobs.iter() {
+            for leaf in job.leaves.iter() {
                 if let Some(c) = leaf.citizen {
                     citizens.push((c, frontier.size()));
                 }
                 outbox.extend(leaf.outbox);
                 frontier.push(leaf.hash, |level, index, hash| nodes.push(AuditNode { level, index, hash }));
-                leaves.push(std::mem::take(&mut leaf.bytes));
+                leaves.push(leaf.bytes.clone());
             }
         }
         let time = Utc::now().max(self.last_time.unwrap_or(DateTime::<Utc>::MIN_UTC));

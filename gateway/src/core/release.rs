@@ -612,7 +612,7 @@ mod tests {
         let rules = settings.domain.clone().into_rules().unwrap();
         let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
         let engine = Arc::new(policies::PolicyEngine::load(&policies, &rules).unwrap());
-        let store = consent::store::open(consent::Engine::Sled, dir.path()).unwrap();
+        let store = consent::store::open(&consent::Engine::Sled, dir.path()).unwrap();
         let key = consent::audit::generate_signing_key();
         let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await.unwrap();
         let ledger = Ledger::new(store, rules);

@@ -1,0 +1,248 @@
+//! Several `sammen serve` processes on one PostgreSQL (a throw-away cluster per test, real
+//! processes on 127.0.0.1, every wait bounded):
+//!
+//! - two gateways under concurrent case-file load: every case file answered has its
+//!   decision and release records in the one shared log, the log's indexes are contiguous,
+//!   it verifies offline and with `sammen audit verify`; a revocation made by another
+//!   process is seen by both gateways on the very next request, round after round;
+//! - one of two gateways SIGKILLed mid-request, in a loop: every case file received has its
+//!   records, every acknowledged consent change is stored, and the log verifies.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use consent::audit::{AuditRecord, SignedCheckpoint, leaf_hash, verify_store};
+use consent::store::scratch_postgres::ScratchPostgres;
+use consent::{ConsentId, Cpr, PgStore, PostgresOptions, Store};
+use serde_json::Value;
+
+use crate::case_files::check_released;
+use crate::support::procs::{Gateway, sammen};
+use crate::support::{self, CATEGORIES, Env, case_file_body, statuses};
+
+/// A scratch cluster with one database, and an environment whose processes use it.
+fn env_on_postgres() -> (ScratchPostgres, Env, String) {
+    let pg = ScratchPostgres::start().unwrap_or_else(|e| panic!("starting a scratch PostgreSQL: {e}"));
+    pg.create_database("sammen").unwrap();
+    let url = pg.url("sammen");
+    let env = Env::new_with_env(5_000, &[("SAMMEN_STORE__KIND", "postgres"), ("SAMMEN_STORE__URL", &url)]);
+    (pg, env, url)
+}
+
+fn start(env: &Env, name: &str) -> Gateway {
+    Gateway::start_with_env(&env.config, &env.data_dir, &env.dir.path().join(format!("{name}.log")), &env.envs)
+}
+
+/// `sammen <args>` with the environment's configuration; panics unless it succeeds.
+fn cli(env: &Env, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut cmd = sammen();
+    cmd.envs(env.envs.iter().map(|(k, v)| (k, v)));
+    cmd.arg(args[0]).arg("--config").arg(&env.config).arg("--data-dir").arg(&env.data_dir).args(&args[1..]);
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        writeln!(child.stdin.take().unwrap(), "{input}").unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "sammen {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn granted_id(out: &str) -> ConsentId {
+    let id = out.split_whitespace().nth(1).unwrap_or_else(|| panic!("no consent id in {out:?}"));
+    ConsentId(id.parse().unwrap())
+}
+
+/// Reads the shared log straight from the database: verifies every leaf, node and signed
+/// checkpoint, checks that the leaf indexes are exactly `0..size`, and returns the records.
+async fn read_and_verify(env: &Env, url: &str) -> Vec<AuditRecord> {
+    let key = gateway::app::signing_key(&env.data_dir.join("audit-signing.key"), false).unwrap();
+    let vk = key.verifying_key();
+    let store = PgStore::open(&PostgresOptions::new(url)).unwrap();
+    let report = verify_store(&store, &vk).await.expect("the shared audit log verifies");
+    let size = store.audit_size().await.unwrap();
+    assert_eq!(report.tree_size, size);
+    let leaves = store.audit_leaves(0, size).await.unwrap();
+    let indexes: Vec<u64> = leaves.iter().map(|(i, _)| *i).collect();
+    assert_eq!(indexes, (0..size).collect::<Vec<_>>(), "the audit indexes are not contiguous");
+    let hashes: Vec<[u8; 32]> = leaves.iter().map(|(_, b)| leaf_hash(b)).collect();
+    let (at, cp) = store.audit_latest_checkpoint().await.unwrap().expect("a checkpoint");
+    let cp = SignedCheckpoint::from_bytes(&cp).unwrap();
+    cp.verify(&vk).expect("the latest checkpoint's signature verifies");
+    assert_eq!((at, cp.tree_size), (size, size));
+    assert_eq!(cp.root, support::audit::rfc6962_root(&hashes), "the recomputed root differs from the checkpoint");
+    leaves.iter().map(|(_, b)| AuditRecord::from_canonical_bytes(b).unwrap()).collect()
+}
+
+/// A case-file load: `clients` clients asking `urls` (round robin) until `stop` or
+/// `per_client` answers. `must_answer`: anything but a 200 fails the test.
+struct Load {
+    urls: Vec<String>,
+    clients: usize,
+    per_client: usize,
+    must_answer: bool,
+}
+
+/// Runs `load`; every 200 answer is kept in `received`.
+fn load(
+    env: &Env,
+    load: Load,
+    citizen: Cpr,
+    received: Arc<Mutex<Vec<Value>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<usize>> {
+    let Load { urls, clients, per_client, must_answer } = load;
+    (0..clients)
+        .map(|i| {
+            let (client, token, urls, received, stop) =
+                (env.kk(), env.rehab_token(), urls.clone(), received.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                let mut k = i;
+                while n < per_client && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let url = &urls[k % urls.len()];
+                    k += 1;
+                    let r = client.post(url).bearer_auth(&token).json(&case_file_body(&citizen, &CATEGORIES)).send();
+                    match r.await {
+                        Ok(resp) if resp.status() == 200 => match resp.json::<Value>().await {
+                            Ok(file) => {
+                                received.lock().unwrap().push(file);
+                                n += 1;
+                            }
+                            Err(e) if must_answer => panic!("a case file that does not read: {e}"),
+                            Err(_) => continue, // killed mid-answer: the client got nothing
+                        },
+                        Ok(resp) if must_answer => panic!("{url}: status {}", resp.status()),
+                        Ok(_) => continue,
+                        Err(e) if must_answer => panic!("{url}: {e}"),
+                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+                n
+            })
+        })
+        .collect()
+}
+
+fn included(file: &Value) -> usize {
+    statuses(file).iter().filter(|(_, st, _)| st == "included").count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_share_one_log_and_see_a_revocation_at_once() {
+    let (_pg, env, url) = env_on_postgres();
+    let out = cli(&env, &["store", "migrate"], None);
+    assert!(out.contains(&format!("version {}", consent::store::postgres::SCHEMA_VERSION)), "{out}");
+    let citizen = support::rehab_citizen();
+    let first = granted_id(&env.grant_by_cli(&citizen, &CATEGORIES));
+    let (a, b) = (start(&env, "gateway-a"), start(&env, "gateway-b"));
+    let urls = vec![a.url("/api/v1/case-files"), b.url("/api/v1/case-files")];
+
+    // Concurrent load through both gateways: every request answered.
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients = load(
+        &env,
+        Load { urls: urls.clone(), clients: 6, per_client: 8, must_answer: true },
+        citizen,
+        received.clone(),
+        stop,
+    );
+    let mut answered = 0;
+    for c in clients {
+        answered += tokio::time::timeout(Duration::from_secs(120), c).await.expect("the load finished").unwrap();
+    }
+    assert_eq!(answered, 48);
+    assert!(received.lock().unwrap().iter().all(|f| included(f) > 0), "a case file released nothing");
+
+    // Revoked by another process (the CLI, a third instance on the database): the very next
+    // request, through either gateway, is denied. Round after round, each with a grant of
+    // its own (the first, five-category grant is revoked first).
+    cli(&env, &["consent", "revoke", "--id", &first.to_string()], Some(citizen.expose()));
+    let (client, token) = (env.kk(), env.rehab_token());
+    let ask = |url: String| {
+        let (client, token) = (client.clone(), token.clone());
+        async move {
+            let resp = client
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&case_file_body(&citizen, &["health.lae265"]))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{url}");
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    const ROUNDS: usize = 20;
+    for round in 0..ROUNDS {
+        let id = granted_id(&env.grant_by_cli(&citizen, &["health.lae265"]));
+        let file = ask(urls[round % 2].clone()).await;
+        assert_eq!(included(&file), 1, "round {round}: granted, yet not released: {file}");
+        cli(&env, &["consent", "revoke", "--id", &id.to_string()], Some(citizen.expose()));
+        for url in [&urls[(round + 1) % 2], &urls[round % 2]] {
+            let file = ask(url.clone()).await;
+            assert!(
+                statuses(&file).iter().all(|(_, st, n)| st == "denied" && *n == 0),
+                "round {round}: revoked, yet {url} released: {file}"
+            );
+        }
+    }
+
+    drop((a, b));
+    let records = read_and_verify(&env, &url).await;
+    check_released(&records, &received.lock().unwrap());
+    let out = cli(&env, &["audit", "verify"], None);
+    eprintln!("sammen audit verify: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_one_of_two_gateways_loses_no_acknowledged_write() {
+    const ROUNDS: usize = 3;
+    let (_pg, env, url) = env_on_postgres();
+    let citizen = support::rehab_citizen();
+    env.grant_by_cli(&citizen, &CATEGORIES);
+    let b = start(&env, "gateway-b");
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let mut granted = Vec::new();
+    for round in 0..ROUNDS {
+        let mut a = start(&env, &format!("gateway-a-{round}"));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let urls = vec![a.url("/api/v1/case-files"), b.url("/api/v1/case-files")];
+        let clients = load(
+            &env,
+            Load { urls, clients: 4, per_client: 100, must_answer: false },
+            citizen,
+            received.clone(),
+            stop.clone(),
+        );
+        // A consent change acknowledged while the load runs must survive the kill.
+        granted.push(granted_id(&env.grant_by_cli(&citizen, &["jobnet.cv"])));
+        tokio::time::sleep(Duration::from_millis(700 + 300 * round as u64)).await;
+        a.kill();
+        // B carries on alone for a moment.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for c in clients {
+            tokio::time::timeout(Duration::from_secs(60), c).await.expect("the clients stop").unwrap();
+        }
+    }
+    drop(b);
+    let records = read_and_verify(&env, &url).await;
+    let received = received.lock().unwrap();
+    assert!(!received.is_empty(), "no case file was answered");
+    check_released(&records, &received);
+    let store = PgStore::open(&PostgresOptions::new(&url)).unwrap();
+    for id in granted {
+        assert!(store.consent(id).await.unwrap().is_some(), "an acknowledged grant is missing");
+    }
+    assert!(store.audit_outbox(10).await.unwrap().is_empty(), "records left in the outbox after a clean stop");
+    eprintln!("kill loop on PostgreSQL: {} case files, {} records", received.len(), records.len());
+}
