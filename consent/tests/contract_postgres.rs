@@ -1,10 +1,17 @@
 //! The store contract (`consent::store::contract`) against the PostgreSQL adapter, on one
 //! throw-away cluster for this test binary (a database per fresh store); and the adapter's
 //! failure paths: a URL that does not parse, a server that is down (and comes back), a
-//! schema newer than this binary, two instances migrating at once.
+//! schema newer than this binary, two instances migrating at once; and one audit log shared
+//! by several writers (instances) over one database.
 
-use std::sync::Mutex;
+mod audit_support;
+mod common;
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use consent::Channel;
+use consent::audit::{AuditConfig, AuditLog, verify_store};
 
 use consent::store::contract::{self, Harness};
 use consent::store::scratch_postgres::ScratchPostgres;
@@ -123,4 +130,57 @@ async fn failure_paths_say_what_is_wrong() {
         }
         other => panic!("a newer schema: expected a schema error, got {other:?}"),
     }
+}
+
+/// Two consent services (two instances) over one database, each with its own audit writer,
+/// appending records and committing consent changes concurrently, while a third instance
+/// opens the log (draining the outbox as it does): every append and change succeeds, the
+/// log's indexes are contiguous, every change has exactly one record, nothing is left in
+/// the outbox, and the whole log verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_writers_share_one_audit_log() {
+    const TASKS: u64 = 8;
+    const EACH: u64 = 10;
+    let pg = cluster();
+    pg.create_database("shared").unwrap();
+    let open = || PgStore::open(&options(&pg.url("shared"))).unwrap();
+    let a = Arc::new(common::service_over(open()).await);
+    let b = Arc::new(common::service_over(open()).await);
+    let mut tasks = Vec::new();
+    for w in 0..TASKS {
+        let svc = if w % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                let k = w * EACH + i;
+                svc.audit().append(vec![audit_support::record(k)]).await.expect("an append");
+                let citizen = consent::Cpr::parse(&format!("01{:02}709{:03}", 1 + k % 12, 100 + k)).unwrap();
+                let terms = common::terms(citizen, "kk.jobcenter", &["jobnet.cv"], common::t0(), 6);
+                svc.grant(terms, &citizen, &common::actor(Channel::Cli), common::t0()).await.expect("a grant");
+            }
+        }));
+    }
+    // A third instance starting meanwhile drains whatever is in the outbox.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let third = AuditLog::open(open(), common::audit_key(), AuditConfig::default()).await.expect("a third writer");
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(120), t).await.expect("the writers finish").unwrap();
+    }
+    let store = open();
+    let size = store.audit_size().await.unwrap();
+    assert_eq!(size, 2 * TASKS * EACH, "one record per append and per grant");
+    let indexes: Vec<u64> = store.audit_leaves(0, size).await.unwrap().into_iter().map(|(i, _)| i).collect();
+    assert_eq!(indexes, (0..size).collect::<Vec<_>>(), "the indexes are contiguous");
+    let subjects = common::audit_subjects(&third).await;
+    let mut events = 0;
+    for id in store.consent_ids().await.unwrap() {
+        for e in store.consent_events(id).await.unwrap() {
+            let s = format!("consent:{id}.{}", e.version);
+            assert_eq!(subjects.get(&s), Some(&1), "{s} has no single audit record");
+            events += 1;
+        }
+    }
+    assert_eq!(events, TASKS * EACH, "every grant is stored");
+    assert!(store.audit_outbox(10).await.unwrap().is_empty(), "records left in the outbox");
+    let report = verify_store(&store, &common::audit_key().verifying_key()).await.expect("the shared log verifies");
+    assert_eq!(report.tree_size, size);
 }

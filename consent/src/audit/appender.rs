@@ -331,6 +331,14 @@ impl<S: Store> AuditLog<S> {
         self.shared.size.load(Ordering::Acquire)
     }
 
+    /// The size of the log as stored now, which on a store shared by several instances
+    /// includes what the others appended (the in-memory [`AuditLog::tree_size`] knows only
+    /// this instance's batches); raises the in-memory size to it. Reads use this.
+    pub async fn durable_size(&self) -> Result<u64, AuditError> {
+        let size = self.store.audit_size().await?;
+        Ok(self.shared.size.fetch_max(size, Ordering::AcqRel).max(size))
+    }
+
     /// What the writer has done since the log was opened.
     pub fn stats(&self) -> AuditStats {
         *self.shared.stats.lock().expect("stats lock")
@@ -356,7 +364,7 @@ impl<S: Store> AuditLog<S> {
     /// The durable records with index in `[start, end)`; records whose payload retention
     /// removed are left out (see [`AuditLog::leaf_entries`] for every leaf).
     pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, AuditRecord)>, AuditError> {
-        let end = end.min(self.tree_size());
+        let end = end.min(self.durable_size().await?);
         let stored = self.store.audit_leaves(start, end).await?;
         stored
             .into_iter()
@@ -371,11 +379,11 @@ impl<S: Store> AuditLog<S> {
 
     /// The stored bytes of records `[start, end)` exactly as hashed (leaf data).
     pub async fn raw_entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, AuditError> {
-        Ok(self.store.audit_leaves(start, end.min(self.tree_size())).await?)
+        Ok(self.store.audit_leaves(start, end.min(self.durable_size().await?)).await?)
     }
 
-    fn check_size(&self, tree_size: u64) -> Result<(), AuditError> {
-        let size = self.tree_size();
+    async fn check_size(&self, tree_size: u64) -> Result<(), AuditError> {
+        let size = self.durable_size().await?;
         if tree_size > size {
             return Err(AuditError::OutOfRange(format!("tree size {tree_size} is beyond the log's {size}")));
         }
@@ -384,7 +392,7 @@ impl<S: Store> AuditLog<S> {
 
     /// RFC 6962 `PATH(index, D[0:tree_size])`: the audit path, leaf side first.
     pub async fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<Vec<[u8; 32]>, AuditError> {
-        self.check_size(tree_size)?;
+        self.check_size(tree_size).await?;
         if index >= tree_size {
             return Err(AuditError::OutOfRange(format!("index {index} is not below tree size {tree_size}")));
         }
@@ -393,7 +401,7 @@ impl<S: Store> AuditLog<S> {
 
     /// RFC 6962 `PROOF(first, D[0:second])`; empty when `first` is 0 or equals `second`.
     pub async fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<[u8; 32]>, AuditError> {
-        self.check_size(second)?;
+        self.check_size(second).await?;
         if first > second {
             return Err(AuditError::OutOfRange(format!("tree size {first} is beyond {second}")));
         }
@@ -402,7 +410,7 @@ impl<S: Store> AuditLog<S> {
 
     /// `MTH(D[0:tree_size])`.
     pub async fn root(&self, tree_size: u64) -> Result<[u8; 32], AuditError> {
-        self.check_size(tree_size)?;
+        self.check_size(tree_size).await?;
         Ok(span_hashes(&self.store, &[Span { start: 0, len: tree_size }]).await?[0])
     }
 
@@ -603,13 +611,18 @@ impl<S: Store> Writer<S> {
     /// the commit above all, leaves the outcome unknown: no retry, the caller releases
     /// nothing, and the head is read again before the next batch.
     async fn commit(&mut self, jobs: &mut [Job]) -> Result<(u64, u64), AuditError> {
-        const ATTEMPTS: usize = 16;
+        // Another writer's commit is progress of the log, so every lost round means the
+        // log moved on; a random pause (growing with the attempts) keeps the writers of
+        // several instances from losing to each other in step.
+        const ATTEMPTS: u32 = 200;
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.commit_once(jobs).await {
                 Err(AuditError::Store(StoreError::AuditMoved { stored, first })) if attempt < ATTEMPTS => {
-                    tracing::debug!(stored, first, "the audit log moved on; rebuilding the batch on its head");
+                    tracing::debug!(stored, first, attempt, "the audit log moved on; rebuilding the batch on its head");
+                    let pause = rand::random_range(0..=2 * u64::from(attempt.min(25)));
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
                 Err(AuditError::Store(StoreError::Conflict { .. })) if attempt < ATTEMPTS => {
                     let pending: std::collections::HashSet<OutboxId> =
