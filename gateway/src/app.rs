@@ -152,7 +152,7 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
     let key_path = settings.audit.key_file(&settings.data_dir);
     let key = signing_key(&key_path, settings.audit.may_create_key())?;
     let receipt_key = key.clone();
-    let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await?;
+    let audit = open_audit(&settings, store.clone(), key).await?;
     let core = Core::new(CoreConfig {
         ledger: Ledger::new(store, rules),
         audit,
@@ -192,6 +192,31 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
         admin,
         _policy_watch: policy_watch,
     })
+}
+
+/// Opens the audit log over the store. On PostgreSQL a database that cannot be reached
+/// (down, failing over) is waited for, with a warning per attempt and a growing pause (at
+/// most 5 s): an instance started before its database comes up when the database does.
+/// Every other failure (a newer schema, a bad URL, a log that does not verify) ends the
+/// start at once.
+async fn open_audit(
+    settings: &Settings,
+    store: SharedStore,
+    key: SigningKey,
+) -> Result<AuditLog<SharedStore>, StartError> {
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match AuditLog::open(store.clone(), key.clone(), AuditConfig::default()).await {
+            Err(consent::audit::AuditError::Store(consent::StoreError::Io(e)))
+                if settings.store.kind == crate::settings::StoreKind::Postgres =>
+            {
+                tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "the database is not reachable; waiting for it");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// Reads the audit signing key (64 hex digits: the Ed25519 seed), creating it on first

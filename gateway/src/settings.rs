@@ -437,4 +437,36 @@ base_url = "https://jobnet.example"
         bad.systems[0].cert_sha256 = Some("abc".into());
         assert!(bad.check_for_serve().is_err());
     }
+
+    #[test]
+    fn store_settings_name_the_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("gateway.toml");
+        std::fs::write(&f, "[store]\nkind = \"postgres\"\n").unwrap();
+        let s = Settings::load(Some(&f), None).unwrap();
+        let e = s.store.engine().unwrap_err().to_string();
+        assert!(e.contains("needs [store] url"), "{e}");
+
+        std::fs::write(
+            &f,
+            "[store]\nkind = \"postgres\"\nurl = \"postgresql://sammen:pw@db1,db2/sammen?target_session_attrs=read-write\"\n\
+             pool_size = 4\nstatement_timeout_ms = 1500\nlock_timeout_ms = 700\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&f), None).unwrap();
+        match s.store.engine().unwrap() {
+            consent::Engine::Postgres(o) => {
+                assert_eq!(o.pool_size, 4);
+                assert_eq!(o.statement_timeout, std::time::Duration::from_millis(1500));
+                assert_eq!(o.lock_timeout, std::time::Duration::from_millis(700));
+            }
+            e => panic!("expected PostgreSQL, got {e:?}"),
+        }
+        assert!(!s.store.describe(&s.data_dir).contains("pw"), "the description quotes the URL");
+
+        std::fs::write(&f, "[store]\nkind = \"postgres\"\nurll = \"x\"\n").unwrap();
+        assert!(Settings::load(Some(&f), None).is_err(), "an unknown [store] key is refused");
+        let s = Settings::load(None, None).unwrap();
+        assert_eq!(s.store.engine().unwrap(), consent::Engine::Sled, "sled by default");
+    }
 }

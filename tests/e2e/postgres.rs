@@ -236,7 +236,7 @@ async fn sigkill_one_of_two_gateways_loses_no_acknowledged_write() {
     }
     drop(b);
     let records = read_and_verify(&env, &url).await;
-    let received = received.lock().unwrap();
+    let received = received.lock().unwrap().clone();
     assert!(!received.is_empty(), "no case file was answered");
     check_released(&records, &received);
     let store = PgStore::open(&PostgresOptions::new(&url)).unwrap();
@@ -245,4 +245,33 @@ async fn sigkill_one_of_two_gateways_loses_no_acknowledged_write() {
     }
     assert!(store.audit_outbox(10).await.unwrap().is_empty(), "records left in the outbox after a clean stop");
     eprintln!("kill loop on PostgreSQL: {} case files, {} records", received.len(), records.len());
+}
+
+/// A gateway started while its database is down waits for it (saying so in its log), and
+/// serves once the database is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_started_before_its_database_waits_for_it() {
+    let (mut pg, env, _url) = env_on_postgres();
+    pg.stop_immediate().unwrap();
+    let log = env.dir.path().join("gateway-early.log");
+    let (config, data_dir, envs, log_path) = (env.config.clone(), env.data_dir.clone(), env.envs.clone(), log.clone());
+    let starting = std::thread::spawn(move || Gateway::start_with_env(&config, &data_dir, &log_path, &envs));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!starting.is_finished(), "the gateway started (or gave up) without its database");
+    pg.start_server().unwrap();
+    let gw = starting.join().expect("the gateway starts once the database is up");
+    let waited = std::fs::read_to_string(&log).unwrap();
+    assert!(waited.contains("the database is not reachable"), "no word of the wait in the log:\n{waited}");
+    let citizen = support::rehab_citizen();
+    let resp = env
+        .kk()
+        .post(gw.url("/api/v1/case-files"))
+        .bearer_auth(env.rehab_token())
+        .json(&case_file_body(&citizen, &["health.lae265"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let file: Value = resp.json().await.unwrap();
+    assert!(statuses(&file).iter().all(|(_, st, _)| st == "denied"), "no consent, yet released: {file}");
 }
