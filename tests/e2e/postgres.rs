@@ -275,3 +275,56 @@ async fn a_gateway_started_before_its_database_waits_for_it() {
     let file: Value = resp.json().await.unwrap();
     assert!(statuses(&file).iter().all(|(_, st, _)| st == "denied"), "no consent, yet released: {file}");
 }
+
+/// The primary `kill -9`ed under load, the synchronous standby promoted: both gateways find
+/// the new primary by themselves (a multi-host URL with `target_session_attrs=read-write`)
+/// and answer again; every case file received and every consent change acknowledged before
+/// the kill is on the new primary, and the log there verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_primary_killed_and_the_standby_promoted_loses_no_acknowledged_write() {
+    let mut primary = ScratchPostgres::start().unwrap_or_else(|e| panic!("starting a scratch PostgreSQL: {e}"));
+    primary.create_database("sammen").unwrap();
+    let standby = primary.start_sync_standby().unwrap_or_else(|e| panic!("starting the standby: {e}"));
+    let url = format!(
+        "postgresql://postgres@127.0.0.1:{},127.0.0.1:{}/sammen?target_session_attrs=read-write",
+        primary.port(),
+        standby.port()
+    );
+    let env = Env::new_with_env(5_000, &[("SAMMEN_STORE__KIND", "postgres"), ("SAMMEN_STORE__URL", &url)]);
+    let citizen = support::rehab_citizen();
+    env.grant_by_cli(&citizen, &CATEGORIES);
+    let (a, b) = (start(&env, "gateway-a"), start(&env, "gateway-b"));
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let urls = vec![a.url("/api/v1/case-files"), b.url("/api/v1/case-files")];
+    let clients = load(
+        &env,
+        Load { urls: urls.clone(), clients: 4, per_client: 1_000, must_answer: false },
+        citizen,
+        received.clone(),
+        stop.clone(),
+    );
+    let granted = granted_id(&env.grant_by_cli(&citizen, &["jobnet.cv"]));
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    primary.kill_9().unwrap();
+    let before = received.lock().unwrap().len();
+    standby.promote().unwrap();
+    // The gateways find the new primary by themselves: answers resume (bounded wait).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while received.lock().unwrap().len() < before + 10 {
+        assert!(std::time::Instant::now() < deadline, "no case file answered within 30 s of the promotion");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in clients {
+        tokio::time::timeout(Duration::from_secs(60), c).await.expect("the clients stop").unwrap();
+    }
+    drop((a, b));
+    let on_standby = format!("postgresql://postgres@127.0.0.1:{}/sammen", standby.port());
+    let records = read_and_verify(&env, &on_standby).await;
+    let received = received.lock().unwrap().clone();
+    check_released(&records, &received);
+    let store = PgStore::open(&PostgresOptions::new(&on_standby)).unwrap();
+    assert!(store.consent(granted).await.unwrap().is_some(), "a grant acknowledged before the kill is missing");
+    eprintln!("failover: {} case files ({before} before the kill), {} records", received.len(), records.len());
+}

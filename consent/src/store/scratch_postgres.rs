@@ -147,6 +147,86 @@ impl ScratchPostgres {
         Ok(())
     }
 
+    /// A synchronous streaming standby of this (running) cluster: `pg_basebackup -R` into a
+    /// directory of its own, started on another port, then named in the primary's
+    /// `synchronous_standby_names` (with `synchronous_commit = on`, a commit is acknowledged
+    /// only once the standby has it). Returns once the standby streams synchronously.
+    pub fn start_sync_standby(&self) -> Result<ScratchPostgres, String> {
+        let root = std::env::temp_dir().join(format!(
+            "sammen-pg-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+        let mut standby =
+            Self { bin: self.bin.clone(), root, port: free_port()?, as_postgres: self.as_postgres, stopped: true };
+        if self.as_postgres {
+            let mut chown = Command::new("chown");
+            chown.arg("-R").arg("postgres:postgres").arg(&standby.root);
+            run_bounded(chown, "chown", Duration::from_secs(10))?;
+        }
+        let mut base = standby.command("pg_basebackup");
+        base.args(["-h", "127.0.0.1", "-U", "postgres", "-X", "stream", "-R", "-c", "fast"])
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-D")
+            .arg(standby.data());
+        run_bounded(base, "pg_basebackup", Duration::from_secs(60))?;
+        let conf = format!(
+            "port = {}\nunix_socket_directories = '{}'\ncluster_name = 'standby1'\nhot_standby = on\n",
+            standby.port,
+            standby.root.display()
+        );
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(standby.data().join("postgresql.conf"))
+            .map_err(|e| format!("postgresql.conf: {e}"))?;
+        std::io::Write::write_all(&mut f, conf.as_bytes()).map_err(|e| format!("postgresql.conf: {e}"))?;
+        standby.start_server()?;
+        self.psql("postgres", "ALTER SYSTEM SET synchronous_standby_names = 'standby1'")?;
+        self.psql("postgres", "SELECT pg_reload_conf()")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let state = self.psql("postgres", "SELECT sync_state FROM pg_stat_replication")?;
+            if state.trim() == "sync" {
+                return Ok(standby);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("the standby is not synchronous within 30 s ({state:?})\n{}", standby.log_tail()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `kill -9` of the server's postmaster: a machine lost, as far as PostgreSQL can tell.
+    pub fn kill_9(&mut self) -> Result<(), String> {
+        let pid =
+            std::fs::read_to_string(self.data().join("postmaster.pid")).map_err(|e| format!("postmaster.pid: {e}"))?;
+        let pid = pid.lines().next().unwrap_or_default().trim().to_owned();
+        run_bounded(
+            {
+                let mut k = Command::new("kill");
+                k.args(["-9", &pid]);
+                k
+            },
+            "kill -9",
+            Duration::from_secs(5),
+        )?;
+        // Its children go when they notice; give them a moment, then stop what is left.
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = self.stop_immediate();
+        self.stopped = true;
+        Ok(())
+    }
+
+    /// Promotes this standby to a primary, waiting until it takes writes.
+    pub fn promote(&self) -> Result<(), String> {
+        let mut ctl = self.command("pg_ctl");
+        ctl.arg("-D").arg(self.data()).args(["-w", "-t", "30", "promote"]);
+        run_bounded(ctl, "pg_ctl promote", Duration::from_secs(40)).map(|_| ())
+    }
+
     /// The port the server listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
