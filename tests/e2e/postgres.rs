@@ -6,7 +6,12 @@
 //!   it verifies offline and with `sammen audit verify`; a revocation made by another
 //!   process is seen by both gateways on the very next request, round after round;
 //! - one of two gateways SIGKILLed mid-request, in a loop: every case file received has its
-//!   records, every acknowledged consent change is stored, and the log verifies.
+//!   records, every acknowledged consent change is stored, and the log verifies;
+//! - a gateway started before its database waits for it;
+//! - the primary `kill -9`ed under load and its synchronous standby promoted: the gateways
+//!   carry on by themselves, nothing acknowledged is lost;
+//! - the synchronous standby stopped: 503 within the deadline, nothing released; service
+//!   resumes when it is back.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,6 +24,10 @@ use serde_json::Value;
 use crate::case_files::check_released;
 use crate::support::procs::{Gateway, sammen};
 use crate::support::{self, CATEGORIES, Env, case_file_body, statuses};
+
+/// These tests run one at a time (each starts clusters and gateways of its own; together
+/// they would crowd a small machine past their deadlines).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A scratch cluster with one database, and an environment whose processes use it.
 fn env_on_postgres() -> (ScratchPostgres, Env, String) {
@@ -137,6 +146,7 @@ fn included(file: &Value) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_share_one_log_and_see_a_revocation_at_once() {
+    let _serial = SERIAL.lock().await;
     let (_pg, env, url) = env_on_postgres();
     let out = cli(&env, &["store", "migrate"], None);
     assert!(out.contains(&format!("version {}", consent::store::postgres::SCHEMA_VERSION)), "{out}");
@@ -205,6 +215,7 @@ async fn two_gateways_share_one_log_and_see_a_revocation_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_one_of_two_gateways_loses_no_acknowledged_write() {
+    let _serial = SERIAL.lock().await;
     const ROUNDS: usize = 3;
     let (_pg, env, url) = env_on_postgres();
     let citizen = support::rehab_citizen();
@@ -251,6 +262,7 @@ async fn sigkill_one_of_two_gateways_loses_no_acknowledged_write() {
 /// serves once the database is up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_started_before_its_database_waits_for_it() {
+    let _serial = SERIAL.lock().await;
     let (mut pg, env, _url) = env_on_postgres();
     pg.stop_immediate().unwrap();
     let log = env.dir.path().join("gateway-early.log");
@@ -282,6 +294,7 @@ async fn a_gateway_started_before_its_database_waits_for_it() {
 /// the kill is on the new primary, and the log there verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_primary_killed_and_the_standby_promoted_loses_no_acknowledged_write() {
+    let _serial = SERIAL.lock().await;
     let mut primary = ScratchPostgres::start().unwrap_or_else(|e| panic!("starting a scratch PostgreSQL: {e}"));
     primary.create_database("sammen").unwrap();
     let standby = primary.start_sync_standby().unwrap_or_else(|e| panic!("starting the standby: {e}"));
@@ -327,4 +340,63 @@ async fn the_primary_killed_and_the_standby_promoted_loses_no_acknowledged_write
     let store = PgStore::open(&PostgresOptions::new(&on_standby)).unwrap();
     assert!(store.consent(granted).await.unwrap().is_some(), "a grant acknowledged before the kill is missing");
     eprintln!("failover: {} case files ({before} before the kill), {} records", received.len(), records.len());
+}
+
+/// The synchronous standby stopped: a case file, whose records need a durable write,
+/// answers 503 within its deadline and releases nothing; once the standby is back the
+/// gateway answers again by itself, and the log verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_stopped_means_503_in_time_and_service_resumes() {
+    let primary = ScratchPostgres::start().unwrap_or_else(|e| panic!("starting a scratch PostgreSQL: {e}"));
+    primary.create_database("sammen").unwrap();
+    let mut standby = primary.start_sync_standby().unwrap_or_else(|e| panic!("starting the standby: {e}"));
+    let url = primary.url("sammen");
+    let env = Env::new_with_env(
+        5_000,
+        &[
+            ("SAMMEN_STORE__KIND", "postgres"),
+            ("SAMMEN_STORE__URL", &url),
+            ("SAMMEN_STORE__STATEMENT_TIMEOUT_MS", "1500"),
+        ],
+    );
+    let citizen = support::rehab_citizen();
+    env.grant_by_cli(&citizen, &CATEGORIES);
+    let gw = start(&env, "gateway");
+    let (client, token) = (env.kk(), env.rehab_token());
+    let ask = || {
+        client
+            .post(gw.url("/api/v1/case-files"))
+            .bearer_auth(&token)
+            .json(&case_file_body(&citizen, &CATEGORIES))
+            .send()
+    };
+    let file: Value = ask().await.unwrap().json().await.unwrap();
+    assert!(included(&file) > 0, "released nothing with the standby up: {file}");
+
+    standby.stop_immediate().unwrap();
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let resp = ask().await.unwrap();
+        let took = started.elapsed();
+        let status = resp.status();
+        let body = resp.text().await.unwrap();
+        assert_eq!(status, 503, "with the standby down: {body}");
+        assert!(!body.contains("\"documents\""), "a 503 carries documents: {body}");
+        assert!(took < Duration::from_secs(8), "the 503 took {took:?}");
+    }
+
+    standby.start_server().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let resp = ask().await.unwrap();
+        if resp.status() == 200 {
+            let file: Value = resp.json().await.unwrap();
+            assert!(included(&file) > 0, "released nothing after the standby came back: {file}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no answer within 60 s of the standby's return");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop(gw);
+    read_and_verify(&env, &url).await;
 }

@@ -88,6 +88,33 @@ pub struct PgStore {
     pool: Pool,
     /// Set once the schema is known to be current (checked or migrated on first use).
     schema: std::sync::Arc<OnceCell<u32>>,
+    /// How long a commit may wait for its confirmation (see [`commit_within`]).
+    commit_limit: Duration,
+}
+
+/// Commits `tx`, waiting at most `limit` for the server's answer. With a synchronous
+/// standby, PostgreSQL answers a COMMIT only once the standby has the transaction; while the
+/// standby is away it waits, and `statement_timeout` does not end that wait (it is off by
+/// then). So the wait is bounded here: past `limit` the commit's outcome is unknown (it is
+/// durable locally and will be replicated when the standby is back, or lost with the
+/// primary), which is reported as an error; nothing is acknowledged.
+async fn commit_within(tx: Tx<'_>, limit: Duration) -> Result<(), StoreError> {
+    match tokio::time::timeout(limit, tx.commit()).await {
+        Ok(r) => r.map_err(db_error),
+        Err(_) => Err(StoreError::Io(format!(
+            "PostgreSQL did not confirm a commit within {} ms (is the synchronous standby down?); its outcome is unknown",
+            limit.as_millis()
+        ))),
+    }
+}
+
+/// Hands `client` back to the pool after a successful write; after a failed one, closes it
+/// instead (it may still be waiting for the commit's answer, or be broken).
+fn settle(client: deadpool_postgres::Object, outcome: Result<(), StoreError>) -> Result<(), StoreError> {
+    if outcome.is_err() {
+        drop(deadpool_postgres::Object::take(client));
+    }
+    outcome
 }
 
 /// A database error by SQLSTATE and primary message only (see the module doc).
@@ -169,7 +196,7 @@ impl PgStore {
             .recycle_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| StoreError::Config(format!("the PostgreSQL pool: {e}")))?;
-        Ok(Self { pool, schema: Default::default() })
+        Ok(Self { pool, schema: Default::default(), commit_limit: options.statement_timeout })
     }
 
     /// Applies every migration this binary knows that the database lacks, under an advisory
@@ -284,7 +311,8 @@ impl Store for PgStore {
         }
         // An error of the commit itself means the outcome is unknown: the caller treats it
         // like any failure (nothing acknowledged) and reads again before retrying.
-        tx.commit().await.map_err(db_error)
+        let outcome = commit_within(tx, self.commit_limit).await;
+        settle(client, outcome)
     }
 
     async fn commit_block(&self, event: &BlockEvent, state: &Block, audit: OutboxEntry<'_>) -> Result<(), StoreError> {
@@ -326,7 +354,8 @@ impl Store for PgStore {
             .map_err(db_error)?;
             write_outbox(&tx, &audit).await?;
         }
-        tx.commit().await.map_err(db_error)
+        let outcome = commit_within(tx, self.commit_limit).await;
+        settle(client, outcome)
     }
 
     async fn consent(&self, id: ConsentId) -> Result<Option<Consent>, StoreError> {
@@ -405,7 +434,8 @@ impl Store for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         audit::append(&tx, batch).await?;
-        tx.commit().await.map_err(db_error)
+        let outcome = commit_within(tx, self.commit_limit).await;
+        settle(client, outcome)
     }
 
     async fn audit_outbox(&self, limit: usize) -> Result<Vec<PendingAudit>, StoreError> {
@@ -449,7 +479,8 @@ impl Store for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         audit::prune(&tx, prune).await?;
-        tx.commit().await.map_err(db_error)
+        let outcome = commit_within(tx, self.commit_limit).await;
+        settle(client, outcome)
     }
 
     async fn audit_pruned_below(&self) -> Result<u64, StoreError> {
@@ -459,8 +490,10 @@ impl Store for PgStore {
     /// A write that touches no consent or audit data: it succeeds only if the primary takes
     /// a durable (with a synchronous standby: replicated) commit now.
     async fn ping(&self) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client.execute("UPDATE store_heartbeat SET beats = beats + 1", &[]).await.map_err(db_error)?;
-        Ok(())
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        tx.execute("UPDATE store_heartbeat SET beats = beats + 1", &[]).await.map_err(db_error)?;
+        let outcome = commit_within(tx, self.commit_limit).await;
+        settle(client, outcome)
     }
 }
