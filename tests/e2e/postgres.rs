@@ -347,6 +347,7 @@ async fn the_primary_killed_and_the_standby_promoted_loses_no_acknowledged_write
 /// gateway answers again by itself, and the log verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standby_stopped_means_503_in_time_and_service_resumes() {
+    let _serial = SERIAL.lock().await;
     let primary = ScratchPostgres::start().unwrap_or_else(|e| panic!("starting a scratch PostgreSQL: {e}"));
     primary.create_database("sammen").unwrap();
     let mut standby = primary.start_sync_standby().unwrap_or_else(|e| panic!("starting the standby: {e}"));
