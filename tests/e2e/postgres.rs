@@ -401,3 +401,34 @@ async fn the_standby_stopped_means_503_in_time_and_service_resumes() {
     drop(gw);
     read_and_verify(&env, &url).await;
 }
+
+/// `sammen store migrate` and `sammen serve` say what is wrong: a URL that does not parse
+/// (without echoing its password), and a database migrated by a newer sammen (naming the
+/// version).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_urls_and_newer_schemas_are_refused_clearly() {
+    let _serial = SERIAL.lock().await;
+    let (pg, env, _url) = env_on_postgres();
+    let run = |args: &[&str], url: &str| {
+        let mut cmd = sammen();
+        cmd.envs(env.envs.iter().map(|(k, v)| (k, v)));
+        cmd.env("SAMMEN_STORE__URL", url);
+        cmd.arg(args[0]).arg("--config").arg(&env.config).arg("--data-dir").arg(&env.data_dir).args(&args[1..]);
+        let out = cmd.stdin(std::process::Stdio::null()).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) = run(&["store", "migrate"], "postgresql://sammen:hemmeligt@127.0.0.1:notaport/sammen");
+    assert!(!ok, "a URL that does not parse was accepted");
+    assert!(err.contains("does not parse"), "{err}");
+    assert!(!err.contains("hemmeligt"), "the error echoes the password: {err}");
+
+    let good = pg.url("sammen");
+    let (ok, err) = run(&["store", "migrate"], &good);
+    assert!(ok, "{err}");
+    let newer = consent::store::postgres::SCHEMA_VERSION + 1;
+    pg.psql("sammen", &format!("INSERT INTO sammen_schema (version) VALUES ({newer})")).unwrap();
+    let (ok, err) = run(&["store", "migrate"], &good);
+    assert!(!ok && err.contains(&format!("schema version {newer}")), "migrate over a newer schema: {err}");
+    let (ok, err) = run(&["serve"], &good);
+    assert!(!ok && err.contains(&format!("schema version {newer}")), "serve over a newer schema: {err}");
+}
