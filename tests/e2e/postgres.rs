@@ -11,7 +11,9 @@
 //! - the primary `kill -9`ed under load and its synchronous standby promoted: the gateways
 //!   carry on by themselves, nothing acknowledged is lost;
 //! - the synchronous standby stopped: 503 within the deadline, nothing released; service
-//!   resumes when it is back.
+//!   resumes when it is back;
+//! - the gateway's connections cut under load: it reconnects, nothing half-written;
+//! - a URL that does not parse and a newer schema refused with a clear message.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -431,4 +433,53 @@ async fn bad_urls_and_newer_schemas_are_refused_clearly() {
     assert!(!ok && err.contains(&format!("schema version {newer}")), "migrate over a newer schema: {err}");
     let (ok, err) = run(&["serve"], &good);
     assert!(!ok && err.contains(&format!("schema version {newer}")), "serve over a newer schema: {err}");
+}
+
+/// The gateway's database connections cut under load (`pg_terminate_backend`, as a network
+/// failure or a restarted pooler would): requests caught in it fail, the gateway
+/// reconnects by itself, every case file received has its records, and the log verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_cut_mid_transaction_half_write_nothing() {
+    let _serial = SERIAL.lock().await;
+    let (pg, env, url) = env_on_postgres();
+    let citizen = support::rehab_citizen();
+    env.grant_by_cli(&citizen, &CATEGORIES);
+    let gw = start(&env, "gateway");
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let urls = vec![gw.url("/api/v1/case-files")];
+    let clients = load(
+        &env,
+        Load { urls, clients: 4, per_client: 1_000, must_answer: false },
+        citizen,
+        received.clone(),
+        stop.clone(),
+    );
+    let mut cut = 0;
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let n = pg
+            .psql(
+                "postgres",
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'sammen'",
+            )
+            .unwrap();
+        cut += n.trim().parse::<u32>().unwrap();
+    }
+    assert!(cut > 0, "no connection was cut");
+    let before = received.lock().unwrap().len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while received.lock().unwrap().len() < before + 5 {
+        assert!(std::time::Instant::now() < deadline, "no case file answered within 30 s of the last cut");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in clients {
+        tokio::time::timeout(Duration::from_secs(60), c).await.expect("the clients stop").unwrap();
+    }
+    drop(gw);
+    let records = read_and_verify(&env, &url).await;
+    let received = received.lock().unwrap().clone();
+    check_released(&records, &received);
+    eprintln!("connections cut: {cut}; {} case files, {} records", received.len(), records.len());
 }
