@@ -483,3 +483,85 @@ async fn connections_cut_mid_transaction_half_write_nothing() {
     check_released(&records, &received);
     eprintln!("connections cut: {cut}; {} case files, {} records", received.len(), records.len());
 }
+
+/// One of two gateways frozen (SIGSTOP) under load, perhaps holding the audit log's head
+/// lock in the middle of a batch: the other carries on (the database ends a transaction left
+/// idle past `idle_in_transaction_session_timeout`, 4 × the statement timeout); when the
+/// frozen one resumes, its stale batch fails instead of forking the log, and it serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_gateway_neither_stops_the_other_nor_forks_the_log() {
+    let _serial = SERIAL.lock().await;
+    let pg = ScratchPostgres::start().unwrap_or_else(|e| panic!("starting a scratch PostgreSQL: {e}"));
+    pg.create_database("sammen").unwrap();
+    let url = pg.url("sammen");
+    let env = Env::new_with_env(
+        5_000,
+        &[
+            ("SAMMEN_STORE__KIND", "postgres"),
+            ("SAMMEN_STORE__URL", &url),
+            ("SAMMEN_STORE__STATEMENT_TIMEOUT_MS", "1000"),
+            ("SAMMEN_STORE__LOCK_TIMEOUT_MS", "500"),
+        ],
+    );
+    let citizen = support::rehab_citizen();
+    env.grant_by_cli(&citizen, &CATEGORIES);
+    let (a, b) = (start(&env, "gateway-a"), start(&env, "gateway-b"));
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let urls = vec![a.url("/api/v1/case-files"), b.url("/api/v1/case-files")];
+    let clients = load(
+        &env,
+        Load { urls: vec![urls[0].clone()], clients: 3, per_client: 1_000, must_answer: false },
+        citizen,
+        received.clone(),
+        stop.clone(),
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let signal = |sig: &str, pid: u32| {
+        let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP", a.child.id());
+    // B answers within the idle-transaction timeout (4 s) plus a margin.
+    let (client, token) = (env.kk(), env.rehab_token());
+    let started = std::time::Instant::now();
+    loop {
+        let resp = client
+            .post(&urls[1])
+            .bearer_auth(&token)
+            .json(&case_file_body(&citizen, &CATEGORIES))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 200 {
+            received.lock().unwrap().push(resp.json().await.unwrap());
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "B did not answer within 15 s of A freezing");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A few more through B while A is frozen.
+    for _ in 0..5 {
+        let resp = client.post(&urls[1]).bearer_auth(&token).json(&case_file_body(&citizen, &CATEGORIES)).send();
+        let resp = resp.await.unwrap();
+        assert_eq!(resp.status(), 200, "B while A is frozen");
+        received.lock().unwrap().push(resp.json().await.unwrap());
+    }
+    signal("-CONT", a.child.id());
+    // A serves again by itself.
+    let before = received.lock().unwrap().len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while received.lock().unwrap().len() < before + 5 {
+        assert!(std::time::Instant::now() < deadline, "A did not answer within 30 s of resuming");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in clients {
+        tokio::time::timeout(Duration::from_secs(60), c).await.expect("the clients stop").unwrap();
+    }
+    drop((a, b));
+    let records = read_and_verify(&env, &url).await;
+    let received = received.lock().unwrap().clone();
+    check_released(&records, &received);
+    eprintln!("frozen gateway: {} case files, {} records", received.len(), records.len());
+}
