@@ -508,7 +508,7 @@ async fn a_frozen_gateway_neither_stops_the_other_nor_forks_the_log() {
     let (a, b) = (start(&env, "gateway-a"), start(&env, "gateway-b"));
     let received: Arc<Mutex<Vec<Value>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let urls = vec![a.url("/api/v1/case-files"), b.url("/api/v1/case-files")];
+    let urls = [a.url("/api/v1/case-files"), b.url("/api/v1/case-files")];
     let clients = load(
         &env,
         Load { urls: vec![urls[0].clone()], clients: 3, per_client: 1_000, must_answer: false },
@@ -534,7 +534,8 @@ async fn a_frozen_gateway_neither_stops_the_other_nor_forks_the_log() {
             .await
             .unwrap();
         if resp.status() == 200 {
-            received.lock().unwrap().push(resp.json().await.unwrap());
+            let file: Value = resp.json().await.unwrap();
+            received.lock().unwrap().push(file);
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(15), "B did not answer within 15 s of A freezing");
@@ -545,7 +546,8 @@ async fn a_frozen_gateway_neither_stops_the_other_nor_forks_the_log() {
         let resp = client.post(&urls[1]).bearer_auth(&token).json(&case_file_body(&citizen, &CATEGORIES)).send();
         let resp = resp.await.unwrap();
         assert_eq!(resp.status(), 200, "B while A is frozen");
-        received.lock().unwrap().push(resp.json().await.unwrap());
+        let file: Value = resp.json().await.unwrap();
+        received.lock().unwrap().push(file);
     }
     signal("-CONT", a.child.id());
     // A serves again by itself.
