@@ -25,8 +25,10 @@
 //! - `operators`: the admin listener: audited queries, JSON Lines export, proofs against
 //!   the checkpoint, online verification, metrics, readiness with a source down and back,
 //!   refused certificates; and no CPR number in any JSON debug log line of the run.
-//! - `postgres`: two `sammen serve` on one PostgreSQL (a throw-away cluster): one shared
-//!   audit log under concurrent load, a revocation seen by both at once, SIGKILL of one.
+//! - `postgres`: `sammen serve` on a throw-away PostgreSQL cluster: two gateways sharing one
+//!   audit log under load, a revocation seen by both at once, SIGKILL or SIGSTOP of one, the
+//!   primary killed and its synchronous standby promoted, the standby stopped (503 in time),
+//!   connections cut, a database down at start, a bad URL and a newer schema refused.
 
 mod audit_cli;
 mod audit_down;
