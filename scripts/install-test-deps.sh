@@ -2,7 +2,9 @@
 # Installs what the browser and OpenID provider tests need beyond the Rust toolchain:
 # Debian's chromium (+ fonts) for tests/e2e/browser.rs, Node.js + npm, and the pinned
 # npm packages of tests/js (oidc-provider, playwright-core, axe-core) via `npm ci`; and
-# strace for consent/tests/power_loss.rs (which traces the store's fsync calls).
+# strace for consent/tests/power_loss.rs (which traces the store's fsync calls); and
+# Debian's PostgreSQL server binaries, from which the PostgreSQL tests start throw-away
+# clusters of their own (consent/tests/contract_postgres.rs, tests/e2e/postgres.rs).
 # Idempotent and quick when everything is already there. Called by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +29,16 @@ fi
 if ! command -v strace >/dev/null; then
   echo "installing Debian's strace (for consent/tests/power_loss.rs)"
   apt_install strace
+fi
+
+if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+  echo "installing Debian's postgresql (server binaries for the PostgreSQL tests)"
+  # The tests start clusters of their own: no default cluster, no service.
+  if [ "$(id -u)" -eq 0 ]; then
+    mkdir -p /etc/postgresql-common
+    [ -f /etc/postgresql-common/createcluster.conf ] || echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
+  fi
+  apt_install postgresql
 fi
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

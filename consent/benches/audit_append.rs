@@ -4,6 +4,10 @@
 //! covered by a signed checkpoint. The store is a fresh sled directory on disk (never a
 //! temporary in-memory store). One criterion "element" is one acknowledged append.
 //!
+//! The same on PostgreSQL (`durable_appends_postgres`): a scratch cluster with a synchronous
+//! streaming standby on this machine (Debian's server binaries), so every batch's commit
+//! waits for the standby. Skipped, with a note, when the binaries are not installed.
+//!
 //! Run: `cargo bench -p consent --bench audit_append`
 
 use std::time::{Duration, Instant};
@@ -36,15 +40,34 @@ fn appends(c: &mut Criterion) {
     let store = SledStore::open(dir.path()).unwrap();
     let key = consent::audit::generate_signing_key();
     let log = rt.block_on(AuditLog::open(store, key, AuditConfig::default())).unwrap();
+    measure(c, &rt, "durable_appends", log);
+}
 
+fn appends_postgres(c: &mut Criterion) {
+    use consent::store::scratch_postgres::ScratchPostgres;
+    if !ScratchPostgres::available() {
+        eprintln!("PostgreSQL's server binaries are not installed: no PostgreSQL figures");
+        return;
+    }
+    let primary = ScratchPostgres::start().unwrap();
+    primary.create_database("bench").unwrap();
+    let _standby = primary.start_sync_standby().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let store = consent::PgStore::open(&consent::PostgresOptions::new(primary.url("bench"))).unwrap();
+    let key = consent::audit::generate_signing_key();
+    let log = rt.block_on(AuditLog::open(store, key, AuditConfig::default())).unwrap();
+    measure(c, &rt, "durable_appends_postgres", log);
+}
+
+fn measure<S: consent::Store + Clone>(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, log: AuditLog<S>) {
     let mut group = c.benchmark_group("audit_append");
     group.throughput(Throughput::Elements(1));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(8));
     let mut before = log.stats();
     for appenders in [1u64, 16, 64] {
-        group.bench_with_input(BenchmarkId::new("durable_appends", appenders), &appenders, |b, &appenders| {
-            b.to_async(&rt).iter_custom(|iters| {
+        group.bench_with_input(BenchmarkId::new(name, appenders), &appenders, |b, &appenders| {
+            b.to_async(rt).iter_custom(|iters| {
                 let log = log.clone();
                 async move {
                     let per_task = iters.div_ceil(appenders);
@@ -78,5 +101,5 @@ fn appends(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, appends);
+criterion_group!(benches, appends, appends_postgres);
 criterion_main!(benches);

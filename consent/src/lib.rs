@@ -28,8 +28,8 @@ pub use record::{
 pub use service::{Actor, ConsentService, ServiceError};
 pub use store::SessionStore;
 pub use store::{
-    AuditBatch, AuditNode, AuditPrune, Backend, Engine, OutboxEntry, OutboxId, PendingAudit, SharedStore, SledStore,
-    Store, StoreError,
+    AuditBatch, AuditNode, AuditPrune, Backend, Engine, OutboxEntry, OutboxId, PendingAudit, PgStore, PostgresOptions,
+    SharedStore, SledStore, Store, StoreError,
 };
 pub use vocabulary::{Category, Description, Purpose, Vocabulary};
 

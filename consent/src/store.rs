@@ -25,6 +25,9 @@
 pub mod contract;
 #[cfg(feature = "faults")]
 pub mod faulty;
+pub mod postgres;
+#[cfg(feature = "scratch-postgres")]
+pub mod scratch_postgres;
 mod sled_audit;
 mod sled_sessions;
 mod sled_store;
@@ -40,6 +43,7 @@ use crate::organisation::UnitId;
 use crate::record::{Consent, ConsentEvent, ConsentId};
 use crate::vocabulary::{Category, Purpose};
 
+pub use postgres::{PgStore, PostgresOptions};
 pub use sled_store::SledStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +55,21 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store failed: {0}")]
     Io(String),
+    /// An audit batch was built on a stale tree size: another writer (another instance on a
+    /// shared database) appended first. The batch was refused whole, nothing was written;
+    /// rebuild it on the stored head and try again.
+    #[error("the audit log changed concurrently: it holds {stored} records, the batch starts at {first}")]
+    AuditMoved { stored: u64, first: u64 },
+    /// The store cannot be used as configured (a URL that does not parse, a bad CA file).
+    #[error("the store is misconfigured: {0}")]
+    Config(String),
+    /// The database's schema is newer than this binary knows: it was migrated by a newer
+    /// sammen, and this one must not write to it.
+    #[error(
+        "the database has schema version {found}, newer than version {known} that this sammen knows: run a sammen \
+         of that version or later"
+    )]
+    Schema { found: u32, known: u32 },
 }
 
 /// The key of one audit record waiting in the outbox: a UUID v7, so keys sort by creation.
@@ -266,23 +285,36 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn session_purge(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
 }
 
-/// Which engine keeps the data, as configured (`[store] kind`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// Which engine keeps the data, as configured (`[store]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Engine {
     /// The embedded default: sled, in `<data_dir>/store`.
     #[default]
     Sled,
+    /// PostgreSQL, shared by any number of instances.
+    Postgres(PostgresOptions),
 }
 
 /// Opens the configured engine over `data_dir`: the one place that names an adapter.
-pub fn open(engine: Engine, data_dir: &std::path::Path) -> Result<SharedStore, StoreError> {
+/// PostgreSQL is reached lazily (a database that is down now fails the first call that needs
+/// it, and later calls try again); its schema is brought up to date on first use.
+pub fn open(engine: &Engine, data_dir: &std::path::Path) -> Result<SharedStore, StoreError> {
     match engine {
         Engine::Sled => {
             let path = data_dir.join("store");
             std::fs::create_dir_all(&path).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
             Ok(Arc::new(SledStore::open(&path)?))
         }
+        Engine::Postgres(options) => Ok(Arc::new(PgStore::open(options)?)),
+    }
+}
+
+/// Brings the engine's schema up to date (`sammen store migrate`); returns the schema
+/// version. sled has no schema: `None`.
+pub async fn migrate(engine: &Engine) -> Result<Option<u32>, StoreError> {
+    match engine {
+        Engine::Sled => Ok(None),
+        Engine::Postgres(options) => Ok(Some(PgStore::open(options)?.migrate().await?)),
     }
 }
 

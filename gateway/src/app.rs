@@ -131,8 +131,10 @@ impl Drop for RunningGateway {
 
 /// Opens the configured store (`[store]`) and starts the gateway.
 pub async fn start(settings: Settings) -> Result<RunningGateway, StartError> {
-    let store = consent::store::open(settings.store.kind, &settings.data_dir)
-        .map_err(|e| StartError::Store { path: settings.data_dir.clone(), message: e.to_string() })?;
+    let store =
+        settings.store.engine().and_then(|engine| consent::store::open(&engine, &settings.data_dir)).map_err(|e| {
+            StartError::Store { path: settings.store.describe(&settings.data_dir).into(), message: e.to_string() }
+        })?;
     start_with_store(settings, store).await
 }
 
@@ -152,8 +154,7 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
     let receipt_key = key.clone();
     // The one clock: the core, every surface and the audit writer's checkpoints read it.
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let audit =
-        AuditLog::open(store.clone(), key, AuditConfig { clock: clock.clone(), ..AuditConfig::default() }).await?;
+    let audit = open_audit(&settings, store.clone(), key, clock.clone()).await?;
     let core = Core::new(CoreConfig {
         ledger: Ledger::new(store, rules),
         audit,
@@ -200,6 +201,33 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
         admin,
         _policy_watch: policy_watch,
     })
+}
+
+/// Opens the audit log over the store. On PostgreSQL a database that cannot be reached
+/// (down, failing over) is waited for, with a warning per attempt and a growing pause (at
+/// most 5 s): an instance started before its database comes up when the database does.
+/// Every other failure (a newer schema, a bad URL, a log that does not verify) ends the
+/// start at once.
+async fn open_audit(
+    settings: &Settings,
+    store: SharedStore,
+    key: SigningKey,
+    clock: Arc<dyn Clock>,
+) -> Result<AuditLog<SharedStore>, StartError> {
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let config = AuditConfig { clock: clock.clone(), ..AuditConfig::default() };
+        match AuditLog::open(store.clone(), key.clone(), config).await {
+            Err(consent::audit::AuditError::Store(consent::StoreError::Io(e)))
+                if settings.store.kind == crate::settings::StoreKind::Postgres =>
+            {
+                tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "the database is not reachable; waiting for it");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// Reads the audit signing key (64 hex digits: the Ed25519 seed), creating it on first

@@ -10,6 +10,7 @@ mod policy;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 mod serve;
+mod store_cmd;
 
 #[cfg(not(feature = "sandbox"))]
 use not_built as demo;
@@ -66,6 +67,9 @@ enum Command {
     Sandbox(sandbox::Args),
     /// Serve the HTTPS API for caseworker systems until ctrl-c or SIGTERM.
     Serve(serve::Args),
+    /// Maintain the configured store (`migrate`: apply the PostgreSQL schema).
+    #[command(subcommand)]
+    Store(store_cmd::Command),
 }
 
 impl Cli {
@@ -101,6 +105,7 @@ pub fn main() -> ExitCode {
             Command::Policy(args) => policy::run(&cli, args).await,
             Command::Sandbox(args) => sandbox::run(&cli, args).await,
             Command::Serve(args) => serve::run(&cli, args).await,
+            Command::Store(cmd) => store_cmd::run(&cli, cmd).await,
         }
     });
     match result {

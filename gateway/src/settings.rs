@@ -54,11 +54,83 @@ pub struct Settings {
 }
 
 /// `[store]`: the storage engine, chosen at open time.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
-    /// `sled` (the embedded default, in `<data_dir>/store`).
-    pub kind: consent::Engine,
+    /// `sled` (the embedded default, in `<data_dir>/store`) or `postgres` (shared by any
+    /// number of instances; needs `url`).
+    pub kind: StoreKind,
+    /// PostgreSQL: a libpq connection string or `postgresql://` URL; several hosts with
+    /// `target_session_attrs=read-write` find the primary after a failover. Prefer setting it
+    /// through the environment (`SAMMEN_STORE__URL`) when it holds a password.
+    pub url: Option<String>,
+    /// PostgreSQL: the most connections one instance holds.
+    pub pool_size: usize,
+    /// PostgreSQL: a statement running longer is cancelled.
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL: a lock not granted within this fails the statement (e.g. the audit log's
+    /// head while another instance's batch is stuck).
+    pub lock_timeout_ms: u64,
+    /// PostgreSQL: connecting, or waiting for a pooled connection, gives up after this.
+    pub connect_timeout_ms: u64,
+    /// PostgreSQL: PEM, CA certificates to trust for TLS (`sslmode=require` in the URL).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[store] kind`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    #[default]
+    Sled,
+    Postgres,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        let pg = consent::PostgresOptions::new("");
+        Self {
+            kind: StoreKind::Sled,
+            url: None,
+            pool_size: pg.pool_size,
+            statement_timeout_ms: pg.statement_timeout.as_millis() as u64,
+            lock_timeout_ms: pg.lock_timeout.as_millis() as u64,
+            connect_timeout_ms: pg.connect_timeout.as_millis() as u64,
+            ca_file: None,
+        }
+    }
+}
+
+impl StoreSettings {
+    /// The engine to open, or why these settings name none.
+    pub fn engine(&self) -> Result<consent::Engine, consent::StoreError> {
+        match self.kind {
+            StoreKind::Sled => Ok(consent::Engine::Sled),
+            StoreKind::Postgres => {
+                let url = self.url.as_deref().filter(|u| !u.trim().is_empty()).ok_or_else(|| {
+                    consent::StoreError::Config("[store] kind = \"postgres\" needs [store] url".into())
+                })?;
+                let ms = std::time::Duration::from_millis;
+                Ok(consent::Engine::Postgres(consent::PostgresOptions {
+                    url: url.to_owned(),
+                    pool_size: self.pool_size,
+                    statement_timeout: ms(self.statement_timeout_ms),
+                    lock_timeout: ms(self.lock_timeout_ms),
+                    connect_timeout: ms(self.connect_timeout_ms),
+                    ca_file: self.ca_file.clone(),
+                }))
+            }
+        }
+    }
+
+    /// Where the data is, for messages: the data directory or "PostgreSQL" (never the URL,
+    /// which may hold a password).
+    pub fn describe(&self, data_dir: &std::path::Path) -> String {
+        match self.kind {
+            StoreKind::Sled => data_dir.join("store").display().to_string(),
+            StoreKind::Postgres => "PostgreSQL ([store] url)".into(),
+        }
+    }
 }
 
 /// `[server]`: the HTTPS listener.
@@ -391,5 +463,37 @@ base_url = "https://jobnet.example"
         let mut bad = s;
         bad.systems[0].cert_sha256 = Some("abc".into());
         assert!(bad.check_for_serve().is_err());
+    }
+
+    #[test]
+    fn store_settings_name_the_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("gateway.toml");
+        std::fs::write(&f, "[store]\nkind = \"postgres\"\n").unwrap();
+        let s = Settings::load(Some(&f), None).unwrap();
+        let e = s.store.engine().unwrap_err().to_string();
+        assert!(e.contains("needs [store] url"), "{e}");
+
+        std::fs::write(
+            &f,
+            "[store]\nkind = \"postgres\"\nurl = \"postgresql://sammen:pw@db1,db2/sammen?target_session_attrs=read-write\"\n\
+             pool_size = 4\nstatement_timeout_ms = 1500\nlock_timeout_ms = 700\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&f), None).unwrap();
+        match s.store.engine().unwrap() {
+            consent::Engine::Postgres(o) => {
+                assert_eq!(o.pool_size, 4);
+                assert_eq!(o.statement_timeout, std::time::Duration::from_millis(1500));
+                assert_eq!(o.lock_timeout, std::time::Duration::from_millis(700));
+            }
+            e => panic!("expected PostgreSQL, got {e:?}"),
+        }
+        assert!(!s.store.describe(&s.data_dir).contains("pw"), "the description quotes the URL");
+
+        std::fs::write(&f, "[store]\nkind = \"postgres\"\nurll = \"x\"\n").unwrap();
+        assert!(Settings::load(Some(&f), None).is_err(), "an unknown [store] key is refused");
+        let s = Settings::load(None, None).unwrap();
+        assert_eq!(s.store.engine().unwrap(), consent::Engine::Sled, "sled by default");
     }
 }

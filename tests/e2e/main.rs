@@ -42,6 +42,10 @@
 //! - `operators`: the admin listener: audited queries, JSON Lines export, proofs against
 //!   the checkpoint, online verification, metrics, readiness with a source down and back,
 //!   refused certificates; and no CPR number in any JSON debug log line of the run.
+//! - `postgres`: `sammen serve` on a throw-away PostgreSQL cluster: two gateways sharing one
+//!   audit log under load, a revocation seen by both at once, SIGKILL or SIGSTOP of one, the
+//!   primary killed and its synchronous standby promoted, the standby stopped (503 in time),
+//!   connections cut, a database down at start, a bad URL and a newer schema refused.
 
 // The gateway under test is a real process reading the wall clock; the tests compare with
 // it, so they read it too (clippy.toml keeps `Utc::now` out of the library code).
@@ -61,6 +65,7 @@ mod limits;
 mod operators;
 mod portal;
 mod portal_csrf;
+mod postgres;
 mod refusals;
 mod release_race;
 mod sources;

@@ -61,7 +61,7 @@ async fn start(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>) -> 
         },
     });
     std::fs::create_dir_all(&env.data_dir).unwrap();
-    let store = consent::store::open(consent::Engine::Sled, &env.data_dir).unwrap();
+    let store = consent::store::open(&consent::Engine::Sled, &env.data_dir).unwrap();
     let running = gateway::app::start_with_store(settings, store).await.unwrap();
     assert_eq!(running.portal_addr.unwrap().port(), port);
     running

@@ -145,6 +145,9 @@ fn dup(e: &StoreError) -> StoreError {
         StoreError::Conflict { expected } => StoreError::Conflict { expected: *expected },
         StoreError::Corrupt(s) => StoreError::Corrupt(s.clone()),
         StoreError::Io(s) => StoreError::Io(s.clone()),
+        StoreError::AuditMoved { stored, first } => StoreError::AuditMoved { stored: *stored, first: *first },
+        StoreError::Config(s) => StoreError::Config(s.clone()),
+        StoreError::Schema { found, known } => StoreError::Schema { found: *found, known: *known },
     }
 }
 
@@ -176,7 +179,24 @@ pub(super) async fn span_hashes<S: Store>(store: &S, spans: &[Span]) -> Result<V
 }
 
 /// The frontier of the stored tree, checked against the latest stored checkpoint.
+///
+/// The reads are separate store calls: on a store shared by several instances another one
+/// may append between them, so a latest checkpoint beyond the size read first is read again
+/// (a few times) before it counts as corruption.
 async fn load_frontier<S: Store>(store: &S) -> Result<(Frontier, Option<SignedCheckpoint>), AuditError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match load_frontier_once(store).await {
+            Err(AuditError::Corrupt(m)) if attempt < 4 && m.starts_with("the latest checkpoint is for") => {
+                tracing::debug!("the audit log grew while its head was read; reading again");
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn load_frontier_once<S: Store>(store: &S) -> Result<(Frontier, Option<SignedCheckpoint>), AuditError> {
     let size = store.audit_size().await?;
     let keys = Span { start: 0, len: size }.nodes();
     let found = store.audit_nodes(&keys).await?;
@@ -315,6 +335,14 @@ impl<S: Store> AuditLog<S> {
         self.shared.size.load(Ordering::Acquire)
     }
 
+    /// The size of the log as stored now, which on a store shared by several instances
+    /// includes what the others appended (the in-memory [`AuditLog::tree_size`] knows only
+    /// this instance's batches); raises the in-memory size to it. Reads use this.
+    pub async fn durable_size(&self) -> Result<u64, AuditError> {
+        let size = self.store.audit_size().await?;
+        Ok(self.shared.size.fetch_max(size, Ordering::AcqRel).max(size))
+    }
+
     /// What the writer has done since the log was opened.
     pub fn stats(&self) -> AuditStats {
         *self.shared.stats.lock().expect("stats lock")
@@ -340,7 +368,7 @@ impl<S: Store> AuditLog<S> {
     /// The durable records with index in `[start, end)`; records whose payload retention
     /// removed are left out (see [`AuditLog::leaf_entries`] for every leaf).
     pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, AuditRecord)>, AuditError> {
-        let end = end.min(self.tree_size());
+        let end = end.min(self.durable_size().await?);
         let stored = self.store.audit_leaves(start, end).await?;
         stored
             .into_iter()
@@ -355,11 +383,11 @@ impl<S: Store> AuditLog<S> {
 
     /// The stored bytes of records `[start, end)` exactly as hashed (leaf data).
     pub async fn raw_entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, AuditError> {
-        Ok(self.store.audit_leaves(start, end.min(self.tree_size())).await?)
+        Ok(self.store.audit_leaves(start, end.min(self.durable_size().await?)).await?)
     }
 
-    fn check_size(&self, tree_size: u64) -> Result<(), AuditError> {
-        let size = self.tree_size();
+    async fn check_size(&self, tree_size: u64) -> Result<(), AuditError> {
+        let size = self.durable_size().await?;
         if tree_size > size {
             return Err(AuditError::OutOfRange(format!("tree size {tree_size} is beyond the log's {size}")));
         }
@@ -368,7 +396,7 @@ impl<S: Store> AuditLog<S> {
 
     /// RFC 6962 `PATH(index, D[0:tree_size])`: the audit path, leaf side first.
     pub async fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<Vec<[u8; 32]>, AuditError> {
-        self.check_size(tree_size)?;
+        self.check_size(tree_size).await?;
         if index >= tree_size {
             return Err(AuditError::OutOfRange(format!("index {index} is not below tree size {tree_size}")));
         }
@@ -377,7 +405,7 @@ impl<S: Store> AuditLog<S> {
 
     /// RFC 6962 `PROOF(first, D[0:second])`; empty when `first` is 0 or equals `second`.
     pub async fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<[u8; 32]>, AuditError> {
-        self.check_size(second)?;
+        self.check_size(second).await?;
         if first > second {
             return Err(AuditError::OutOfRange(format!("tree size {first} is beyond {second}")));
         }
@@ -386,7 +414,7 @@ impl<S: Store> AuditLog<S> {
 
     /// `MTH(D[0:tree_size])`.
     pub async fn root(&self, tree_size: u64) -> Result<[u8; 32], AuditError> {
-        self.check_size(tree_size)?;
+        self.check_size(tree_size).await?;
         Ok(span_hashes(&self.store, &[Span { start: 0, len: tree_size }]).await?[0])
     }
 
@@ -579,7 +607,56 @@ impl<S: Store> Writer<S> {
 
     /// Writes the batch; returns (first index, new tree size). On error the frontier is
     /// dropped, to be re-read from what the store actually holds.
+    ///
+    /// On a store shared by several instances, another writer may have appended since this
+    /// one last looked. The store then refuses the batch whole (`AuditMoved`, nothing
+    /// written): the writer re-reads the head, rebuilds and re-signs the batch on it, and
+    /// tries again. Likewise when another writer drained one of the batch's outbox records
+    /// first (`Conflict`): those records are in the log (an outbox row is deleted only with
+    /// its leaf), so they leave the batch, and the rest is tried again. Any other error, of
+    /// the commit above all, leaves the outcome unknown: no retry, the caller releases
+    /// nothing, and the head is read again before the next batch.
     async fn commit(&mut self, jobs: &mut [Job]) -> Result<(u64, u64), AuditError> {
+        // Another writer's commit is progress of the log, so every lost round means the
+        // log moved on; a random pause (growing with the attempts) keeps the writers of
+        // several instances from losing to each other in step.
+        const ATTEMPTS: u32 = 200;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.commit_once(jobs).await {
+                Err(AuditError::Store(StoreError::AuditMoved { stored, first })) if attempt < ATTEMPTS => {
+                    tracing::debug!(stored, first, attempt, "the audit log moved on; rebuilding the batch on its head");
+                    let pause = rand::random_range(0..=2 * u64::from(attempt.min(25)));
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(AuditError::Store(StoreError::Conflict { .. })) if attempt < ATTEMPTS => {
+                    let pending: std::collections::HashSet<OutboxId> =
+                        self.store.audit_outbox(usize::MAX).await?.into_iter().map(|p| p.id).collect();
+                    let mut dropped = 0;
+                    for job in jobs.iter_mut() {
+                        let before = job.leaves.len();
+                        job.leaves.retain(|l| l.outbox.is_none_or(|id| pending.contains(&id)));
+                        dropped += before - job.leaves.len();
+                    }
+                    if dropped == 0 {
+                        return Err(StoreError::Conflict { expected: 0 }.into());
+                    }
+                    tracing::debug!(dropped, "another writer appended some of the batch's outbox records");
+                    if jobs.iter().all(|j| j.leaves.is_empty()) {
+                        let (f, _) = load_frontier(&self.store).await?;
+                        let size = f.size();
+                        self.shared.size.store(size, Ordering::Release);
+                        self.frontier = Some(f);
+                        return Ok((size, size));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn commit_once(&mut self, jobs: &mut [Job]) -> Result<(u64, u64), AuditError> {
         let mut frontier = match self.frontier.take() {
             Some(f) => f,
             None => {
@@ -594,14 +671,14 @@ impl<S: Store> Writer<S> {
         let mut nodes = Vec::new();
         let mut citizens = Vec::new();
         let mut outbox = Vec::new();
-        for job in jobs.iter_mut() {
-            for leaf in job.leaves.iter_mut() {
+        for job in jobs.iter() {
+            for leaf in job.leaves.iter() {
                 if let Some(c) = leaf.citizen {
                     citizens.push((c, frontier.size()));
                 }
                 outbox.extend(leaf.outbox);
                 frontier.push(leaf.hash, |level, index, hash| nodes.push(AuditNode { level, index, hash }));
-                leaves.push(std::mem::take(&mut leaf.bytes));
+                leaves.push(leaf.bytes.clone());
             }
         }
         let time = self.clock.now().max(self.last_time.unwrap_or(DateTime::<Utc>::MIN_UTC));

@@ -133,7 +133,7 @@ impl<S: Store> AuditLog<S> {
         before: Option<u64>,
         limit: usize,
     ) -> Result<AuditPage, AuditError> {
-        let size = self.tree_size();
+        let size = self.durable_size().await?;
         let mut before = before.unwrap_or(size).min(size);
         let mut floor = self.store().audit_pruned_below().await?;
         if let Some(from) = filter.from {
@@ -201,7 +201,7 @@ impl<S: Store> AuditLog<S> {
     /// record below it was stamped before `time`. O(log n) checkpoint reads.
     pub async fn size_before(&self, time: DateTime<Utc>) -> Result<u64, AuditError> {
         // Candidates are checkpoint sizes in (a, b]; `best` is the largest known to qualify.
-        let (mut a, mut b, mut best) = (0u64, self.tree_size(), 0u64);
+        let (mut a, mut b, mut best) = (0u64, self.durable_size().await?, 0u64);
         while a < b {
             let mid = a + (b - a).div_ceil(2);
             match self.store().audit_checkpoint_at_or_below(mid).await? {
@@ -223,7 +223,7 @@ impl<S: Store> AuditLog<S> {
     /// The leaves `[start, end)` (within the durable log) with their hashes; a pruned leaf
     /// has no bytes and its hash comes from the stored level-0 node.
     pub async fn leaf_entries(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>, AuditError> {
-        let end = end.min(self.tree_size());
+        let end = end.min(self.durable_size().await?);
         let stored = self.store().audit_leaves(start, end).await?;
         let pruned: Vec<(u8, u64)> = stored.iter().filter(|(_, b)| b.is_empty()).map(|(i, _)| (0, *i)).collect();
         let mut hashes = self.store().audit_nodes(&pruned).await?.into_iter();

@@ -20,7 +20,7 @@
 //! | [`durability_of_acknowledged_writes`]  | what a write acknowledged is there after reopening, indexes too |
 //! | [`version_conflicts`]                  | a change not at stored version + 1 is a conflict, writes nothing |
 //! | [`lookups_at_time`]                    | `active_for` answers exactly what was asked; `covers` at `t`    |
-//! | [`audit_append_compare_and_swap`]      | a batch not at the stored size is refused whole; audit reads    |
+//! | [`audit_append_compare_and_swap`]      | a batch not at the stored size is refused whole (`AuditMoved`)  |
 //! | [`audit_prune_watermark`]              | pruning is a prefix from the watermark; payloads only           |
 //! | [`session_take_once`]                  | one of many concurrent takes gets the value; expiry; purge      |
 //! | [`ping_on_a_healthy_store`]            | `ping` succeeds and writes no data                              |
@@ -757,8 +757,12 @@ pub async fn audit_append_compare_and_swap<H: Harness>(h: &H) {
     assert_eq!(s.audit_size().await.expect("audit_size"), 0, "a fresh store's audit size");
     assert_eq!(s.audit_latest_checkpoint().await.expect("audit_latest_checkpoint"), None, "a fresh store's checkpoint");
 
-    let refused = |r: Result<(), StoreError>, what: &str| {
-        assert!(r.is_err(), "{what}: the store accepted a batch that does not start at its size");
+    // Refused as `AuditMoved` with the stored size: a writer sharing the store rebuilds its
+    // batch on that head and tries again (nothing was written).
+    let refused = |r: Result<(), StoreError>, what: &str| match r {
+        Err(StoreError::AuditMoved { .. }) => {}
+        Err(e) => panic!("{what}: expected AuditMoved (the log changed concurrently), got another error: {e}"),
+        Ok(()) => panic!("{what}: the store accepted a batch that does not start at its size"),
     };
     let ahead = Batch::new("ahead", 1, 2, |_| Some(9));
     refused(s.audit_append(ahead.as_batch()).await, "a batch at 1 on an empty log");
@@ -794,8 +798,8 @@ pub async fn audit_append_compare_and_swap<H: Harness>(h: &H) {
     let (rx, ry) = (race(x.clone()), race(y.clone()));
     let (rx, ry) = (rx.await.expect("an append task"), ry.await.expect("an append task"));
     let (won, lost, lost_key) = match (&rx, &ry) {
-        (Ok(()), Err(_)) => (&x, &y, 4),
-        (Err(_), Ok(())) => (&y, &x, 3),
+        (Ok(()), Err(StoreError::AuditMoved { stored: 5, first: 3 })) => (&x, &y, 4),
+        (Err(StoreError::AuditMoved { stored: 5, first: 3 }), Ok(())) => (&y, &x, 3),
         _ => panic!("two concurrent batches at 3: expected one success and one refusal, got {rx:?} and {ry:?}"),
     };
     assert_audit_holds(&s, &[&a, won], "after two concurrent batches at 3").await;

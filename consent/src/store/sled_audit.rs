@@ -117,10 +117,10 @@ impl AuditTrees {
                     Some(b) => decode_u64(&b, "size").map_err(ConflictableTransactionError::Abort)?,
                 };
                 if stored != batch.first_index {
-                    return Err(ConflictableTransactionError::Abort(StoreError::Io(format!(
-                        "the audit log changed concurrently: it holds {stored} records, the batch starts at {}",
-                        batch.first_index
-                    ))));
+                    return Err(ConflictableTransactionError::Abort(StoreError::AuditMoved {
+                        stored,
+                        first: batch.first_index,
+                    }));
                 }
                 for (i, leaf) in batch.leaves.iter().enumerate() {
                     leaves.insert(&(batch.first_index + i as u64).to_be_bytes(), leaf.as_slice())?;

@@ -558,7 +558,7 @@ pub async fn entries(
     let p = EntriesParams { start: q.required_number("start")?, end: q.required_number("end")? };
     op.require(&[Role::Auditor], "read audit records")?;
     let audit = &state.app.audit;
-    let size = audit.tree_size();
+    let size = audit.durable_size().await.map_err(|e| AdminError::internal("reading the log's size", e))?;
     if p.start > p.end || p.start >= size {
         return Err(AdminError::invalid(format!("need start <= end and start below the log's size {size}")));
     }

@@ -163,12 +163,16 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<()> {
 
 /// Opens `<data_dir>/store`, which must exist (opening would create an empty one).
 fn open_store(settings: &Settings) -> anyhow::Result<SharedStore> {
-    let path = settings.data_dir.join("store");
-    if !path.is_dir() {
-        bail!("no store in {}: is --data-dir right?", settings.data_dir.display());
+    let engine = settings.store.engine()?;
+    if engine == consent::Engine::Sled {
+        let path = settings.data_dir.join("store");
+        if !path.is_dir() {
+            bail!("no store in {}: is --data-dir right?", settings.data_dir.display());
+        }
     }
-    consent::store::open(settings.store.kind, &settings.data_dir)
-        .with_context(|| format!("opening the store in {} (is the gateway running?)", path.display()))
+    consent::store::open(&engine, &settings.data_dir).with_context(|| {
+        format!("opening the store in {} (is the gateway running?)", settings.store.describe(&settings.data_dir))
+    })
 }
 
 fn verifying_key(settings: &Settings, public_key: Option<&str>) -> anyhow::Result<VerifyingKey> {

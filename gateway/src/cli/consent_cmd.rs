@@ -76,7 +76,7 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<()> {
     let rules = settings.domain.into_rules()?;
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
-    let store = consent::store::open(settings.store.kind, &settings.data_dir)?;
+    let store = consent::store::open(&settings.store.engine()?, &settings.data_dir)?;
     let ledger = Ledger::new(store.clone(), rules);
     let service = || async {
         let key =

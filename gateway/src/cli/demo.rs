@@ -120,7 +120,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         },
     });
 
-    let store = consent::store::open(settings.store.kind, &settings.data_dir)?;
+    let store = consent::store::open(&settings.store.engine()?, &settings.data_dir)?;
     let gateway = gateway::app::start_with_store(settings, store).await?;
 
     // One consent, as the citizen would have granted it in the portal (through the
