@@ -7,10 +7,12 @@
 //! child process (this test binary, re-run in "child mode") commits consent changes, an
 //! import, blocks, audit batches and prunes, printing `ack <i> <what>` after each
 //! acknowledged write; it runs under
-//! `strace -f -y -e trace=fsync,fdatasync,sync_file_range,write`. The parent reads the trace
-//! in order and checks that between one acknowledgement and the next the writer completed
-//! an `fdatasync`/`fsync` of the log file (`<store>/db`) and an `fsync` of the store
-//! directory (so files sled created are durable too), both returning 0.
+//! `strace -f -y` (syncs, writes, and the calls that create, rename or remove files). The
+//! parent reads the trace in order and checks that between one acknowledgement and the
+//! next the writer completed an `fdatasync`/`fsync` of the log file (`<store>/db`), and
+//! that a directory of the store in which a file was created, renamed or removed was
+//! `fsync`ed after that and before the acknowledgement (so the files sled created are
+//! durable too), each returning 0.
 //!
 //! `strace` must be installed (`scripts/install-test-deps.sh` installs it): without it the
 //! test fails rather than proving nothing.
@@ -86,6 +88,9 @@ enum Seen {
     Synced(String),
     /// The start of the write(2) of an acknowledgement line.
     Ack(String),
+    /// A call that created, renamed or removed an entry of this directory (it completed;
+    /// a failed one changes nothing, but counting it only asks for one sync more).
+    Changed(String),
     Other,
 }
 
@@ -96,13 +101,50 @@ fn fd_path(args: &str) -> Option<&str> {
     Some(&args[open + 1..close])
 }
 
+/// The calls that change a directory's entries (`openat` only with `O_CREAT`).
+const CHANGING: [&str; 9] =
+    ["openat", "open", "creat", "rename", "renameat", "renameat2", "unlink", "unlinkat", "mkdir"];
+
+/// The directories of the quoted paths in a changing call's arguments.
+fn changed_dirs(name: &str, args: &str) -> Vec<String> {
+    if !CHANGING.contains(&name) || ((name == "openat" || name == "open") && !args.contains("O_CREAT")) {
+        return Vec::new();
+    }
+    args.split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|p| p.starts_with('/'))
+        .filter_map(|p| Path::new(p).parent().and_then(Path::to_str).map(str::to_string))
+        .collect()
+}
+
 /// Reads strace -f -y output, pairing `<unfinished ...>` calls with their `resumed` ends.
 fn parse(trace: &str) -> Vec<(usize, Seen)> {
     let mut pending: std::collections::HashMap<&str, (&str, String)> = Default::default();
+    let mut pending_change: std::collections::HashMap<&str, Vec<String>> = Default::default();
     let mut out = Vec::new();
     for (n, line) in trace.lines().enumerate() {
         let Some((pid, rest)) = line.split_once(' ') else { continue };
         let rest = rest.trim_start();
+        if rest.starts_with("<... ")
+            && let Some(dirs) = pending_change.remove(pid)
+        {
+            for d in dirs {
+                out.push((n + 1, Seen::Changed(d)));
+            }
+            continue;
+        }
+        if let Some((name, args)) = rest.split_once('(') {
+            let dirs = changed_dirs(name, args);
+            if !dirs.is_empty() {
+                if rest.ends_with("<unfinished ...>") {
+                    pending_change.insert(pid, dirs);
+                } else {
+                    out.extend(dirs.into_iter().map(|d| (n + 1, Seen::Changed(d))));
+                }
+                continue;
+            }
+        }
         let seen = if let Some(call) = rest.strip_prefix("<... ") {
             // `<... fdatasync resumed>) = 0`
             let name = call.split_whitespace().next().unwrap_or("");
@@ -133,27 +175,37 @@ fn parse(trace: &str) -> Vec<(usize, Seen)> {
     out
 }
 
-/// Checks that before each acknowledgement, and after the previous one, the log file and
-/// the store directory were synced. Returns the acknowledgements in order.
+/// Checks that before each acknowledgement, and after the previous one, the log file was
+/// synced, and that every directory of the store whose entries changed was synced after
+/// the change. Returns the acknowledgements in order.
 fn check(trace: &str, store_dir: &Path) -> Result<Vec<String>, String> {
     let dir = store_dir.to_str().unwrap().to_string();
     let log = format!("{dir}/db");
-    let (mut log_synced, mut dir_synced) = (false, false);
+    let blobs = format!("{dir}/blobs");
+    let mut log_synced = false;
+    // Directories of the store changed and not synced since.
+    let mut dirty: std::collections::BTreeSet<String> = Default::default();
     let mut acks = Vec::new();
     for (line, seen) in parse(trace) {
         match seen {
             Seen::Synced(p) if p == log => log_synced = true,
-            Seen::Synced(p) if p == dir => dir_synced = true,
-            Seen::Synced(_) | Seen::Other => {}
+            Seen::Synced(p) if p == dir || p == blobs => {
+                dirty.remove(&p);
+            }
+            Seen::Changed(d) if d == dir || d == blobs => {
+                dirty.insert(d);
+            }
+            Seen::Synced(_) | Seen::Changed(_) | Seen::Other => {}
             Seen::Ack(text) => {
-                if !log_synced || !dir_synced {
+                if !log_synced || !dirty.is_empty() {
                     return Err(format!(
                         "trace line {line}: `{text}` was acknowledged without a completed sync since the previous \
-                         acknowledgement (log file {log} synced: {log_synced}; directory synced: {dir_synced})"
+                         acknowledgement (log file {log} synced: {log_synced}; directories changed and not synced: \
+                         {dirty:?})"
                     ));
                 }
                 acks.push(text);
-                (log_synced, dir_synced) = (false, false);
+                log_synced = false;
             }
         }
     }
@@ -177,14 +229,21 @@ fn every_acknowledgement_follows_a_sync() {
     let stderr_file = tmp.path().join("stderr");
 
     let mut cmd = Command::new("strace");
-    cmd.args(["-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,sync_file_range,write", "-o"])
-        .arg(&trace_file)
-        .arg("--")
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "power_loss_child_writer", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, &store_dir)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_file).unwrap());
+    cmd.args([
+        "-f",
+        "-y",
+        "-qq",
+        "-e",
+        "trace=fsync,fdatasync,sync_file_range,write,open,openat,creat,rename,renameat,renameat2,unlink,unlinkat,mkdir",
+        "-o",
+    ])
+    .arg(&trace_file)
+    .arg("--")
+    .arg(std::env::current_exe().unwrap())
+    .args(["--exact", "power_loss_child_writer", "--ignored", "--nocapture", "--test-threads=1"])
+    .env(CHILD_ENV, &store_dir)
+    .stdout(Stdio::piped())
+    .stderr(std::fs::File::create(&stderr_file).unwrap());
     // Its own process group, so a timeout kills the traced writer with strace.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().expect("start strace");
@@ -217,8 +276,10 @@ fn every_acknowledgement_follows_a_sync() {
     assert_eq!(acks, printed, "the trace's acknowledgements are not the ones the writer printed");
     let sled_own = trace.lines().filter(|l| l.contains("sync_file_range(")).count();
     eprintln!(
-        "{} acknowledgements, each after a sync of the log and the directory ({sled_own} sync_file_range calls of sled's own)",
-        acks.len()
+        "{} acknowledgements, each after a sync of the log and of every store directory changed before it \
+         ({} directory syncs, {sled_own} sync_file_range calls of sled's own)",
+        acks.len(),
+        trace.lines().filter(|l| l.contains(&format!("<{}>", store_dir.display())) && l.contains("fsync(")).count()
     );
 }
 
@@ -237,10 +298,35 @@ fn the_trace_check_refuses_an_acknowledgement_without_a_sync() {
 ";
     assert_eq!(check(ok, dir).unwrap(), vec!["ack 0 grant", "ack 1 revoke"]);
 
-    // The second acknowledgement follows only sled's periodic log sync: no directory sync.
-    let no_dir = ok.replace("12 fsync(8</d/store>) = 0\n", "12 sync_file_range(7</d/store/db>, 0, 4096, 7) = 0\n");
-    let e = check(&no_dir, dir).unwrap_err();
-    assert!(e.contains("ack 1 revoke") && e.contains("directory synced: false"), "{e}");
+    // The second acknowledgement follows only sled's periodic log sync.
+    let no_log = ok.replace("12 fsync(7</d/store/db>) = 0\n", "12 sync_file_range(7</d/store/db>, 0, 4096, 7) = 0\n");
+    let e = check(&no_log, dir).unwrap_err();
+    assert!(e.contains("ack 1 revoke") && e.contains("synced: false"), "{e}");
+    // A file created in the store (or its blobs) needs a directory sync after it, before
+    // the next acknowledgement; without a change none is needed.
+    let created = ok.replace(
+        "12 fsync(7</d/store/db>) = 0\n12 fsync(8</d/store>) = 0\n",
+        "13 openat(AT_FDCWD</>, \"/d/store/blobs/17\", O_WRONLY|O_CREAT|O_TRUNC, 0666) = 9</d/store/blobs/17>\n\
+         12 fsync(7</d/store/db>) = 0\n",
+    );
+    let e = check(&created, dir).unwrap_err();
+    assert!(e.contains("ack 1 revoke") && e.contains("/d/store/blobs"), "{e}");
+    let synced = created
+        .replace("12 fsync(7</d/store/db>) = 0\n", "12 fsync(7</d/store/db>) = 0\n12 fsync(9</d/store/blobs>) = 0\n");
+    assert_eq!(check(&synced, dir).unwrap(), vec!["ack 0 grant", "ack 1 revoke"]);
+    let early = created.replace("13 openat(", "12 fsync(9</d/store/blobs>) = 0\n13 openat(");
+    assert!(check(&early, dir).unwrap_err().contains("ack 1 revoke"), "a sync before the change does not count");
+    let renamed = ok
+        .replace("12 fsync(8</d/store>) = 0\n", "14 rename(\"/d/store/snap.1.generating\", \"/d/store/snap.1\") = 0\n");
+    assert!(check(&renamed, dir).unwrap_err().contains("/d/store"));
+    let unfinished = ok.replace(
+        "12 fsync(8</d/store>) = 0\n",
+        "14 unlink(\"/d/store/snap.0\" <unfinished ...>\n12 fsync(8</d/store>) = 0\n14 <... unlink resumed>) = 0\n",
+    );
+    assert!(check(&unfinished, dir).unwrap_err().contains("/d/store"), "the change ends after the sync");
+    let outside =
+        ok.replace("12 fsync(8</d/store>) = 0\n", "15 openat(AT_FDCWD</>, \"/tmp/x\", O_CREAT) = 3</tmp/x>\n");
+    assert_eq!(check(&outside, dir).unwrap().len(), 2, "a file outside the store is not the store's");
 
     // A sync that failed, or did not finish before the acknowledgement, does not count.
     let failed =

@@ -10,20 +10,27 @@
 //! |--------------------|--------------------------------------------|-----------------------------|
 //! | `<dir>/db`         | the log (every tree, every page)           | `fdatasync` on every commit |
 //! | `<dir>/blobs/<n>`  | pages too large for the log, one per file  | `fdatasync` once when new   |
-//! | `<dir>/blobs/`     | the blob files' directory entries          | `fsync` on every commit     |
-//! | `<dir>/`           | `db`, `conf`, `blobs/`, `snap.*` entries   | `fsync` on every commit     |
+//! | `<dir>/blobs/`     | the blob files' directory entries          | `fsync` when its entries changed |
+//! | `<dir>/`           | `db`, `conf`, `blobs/`, `snap.*` entries   | `fsync` when its entries changed |
 //! | `<dir>/conf`       | the storage parameters (written at create) | `fsync` at open             |
 //! | `<dir>/snap.*`     | snapshots (sled `fsync`s them itself, then renames) | by the directory sync |
 //!
 //! `fdatasync` of the log also flushes its size when it grew. Handles are opened read-only
 //! once at open and kept (a sync through any descriptor of a file syncs that file).
 //!
+//! A directory is synced when its entries (name and inode, so a rename over an existing
+//! name counts) differ from those it had at its last sync: a file created, removed or
+//! renamed since. Listing a directory costs far less than syncing it, which on most
+//! devices flushes the disk's write cache whether or not anything in it changed. The
+//! listing compared with is one taken before a successful sync, so a change is never
+//! missed; at worst a directory is synced once more than needed.
+//!
 //! After a failed sync the kernel may have dropped the dirty pages and marked them clean,
 //! so a later sync can succeed without having written them. A failed sync therefore
 //! poisons the store: every later sync fails too, until the process reopens the store
 //! (and sled recovers from its log).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
@@ -42,7 +49,22 @@ pub(super) struct DirSync {
     /// Blob files synced so far, with the length they had then (a blob is written once
     /// and never changed; a different length means it was still being written).
     blobs: Mutex<HashMap<OsString, u64>>,
+    /// The entries of the store directory and of `blobs/` at their last sync.
+    synced_entries: Mutex<(Entries, Entries)>,
     poisoned: AtomicBool,
+}
+
+/// A directory's entries: name and inode.
+type Entries = BTreeSet<(OsString, u64)>;
+
+fn entries(dir: &Path) -> Result<Entries, StoreError> {
+    use std::os::unix::fs::DirEntryExt;
+    let mut out = Entries::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+        let entry = entry.map_err(|e| io_err(dir, e))?;
+        out.insert((entry.file_name(), entry.ino()));
+    }
+    Ok(out)
 }
 
 fn io_err(what: &Path, e: io::Error) -> StoreError {
@@ -66,6 +88,7 @@ impl DirSync {
             open_read(&conf)?.sync_all().map_err(|e| io_err(&conf, e))?;
         }
         log.sync_all().map_err(|e| io_err(&root.join("db"), e))?;
+        let listed = (entries(root)?, entries(&root.join("blobs"))?);
         blobs_dir.sync_all().map_err(|e| io_err(&root.join("blobs"), e))?;
         dir.sync_all().map_err(|e| io_err(root, e))?;
         if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -77,6 +100,7 @@ impl DirSync {
             log,
             blobs_dir,
             blobs: Mutex::default(),
+            synced_entries: Mutex::new(listed),
             poisoned: AtomicBool::new(false),
         };
         s.sync_new_blobs()?;
@@ -101,8 +125,25 @@ impl DirSync {
     fn sync_once(&self) -> Result<(), StoreError> {
         self.log.sync_data().map_err(|e| io_err(&self.root.join("db"), e))?;
         self.sync_new_blobs()?;
-        self.blobs_dir.sync_all().map_err(|e| io_err(&self.root.join("blobs"), e))?;
-        self.dir.sync_all().map_err(|e| io_err(&self.root, e))?;
+        let blobs_path = self.root.join("blobs");
+        let (root_now, blobs_now) = (entries(&self.root)?, entries(&blobs_path)?);
+        let (root_changed, blobs_changed) = {
+            let last = self.synced_entries.lock().unwrap_or_else(|p| p.into_inner());
+            (last.0 != root_now, last.1 != blobs_now)
+        };
+        if blobs_changed {
+            self.blobs_dir.sync_all().map_err(|e| io_err(&blobs_path, e))?;
+        }
+        if root_changed {
+            self.dir.sync_all().map_err(|e| io_err(&self.root, e))?;
+        }
+        let mut last = self.synced_entries.lock().unwrap_or_else(|p| p.into_inner());
+        if blobs_changed {
+            last.1 = blobs_now;
+        }
+        if root_changed {
+            last.0 = root_now;
+        }
         Ok(())
     }
 
@@ -163,6 +204,34 @@ mod tests {
         std::fs::remove_file(root.join("blobs/17")).unwrap();
         s.sync().unwrap();
         assert!(s.blobs.lock().unwrap().is_empty(), "removed blobs are forgotten");
+    }
+
+    #[test]
+    fn a_directory_is_synced_only_when_its_entries_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        std::fs::create_dir_all(root.join("blobs")).unwrap();
+        std::fs::write(root.join("db"), b"log").unwrap();
+        let s = DirSync::open(&root).unwrap();
+        let listed = |s: &DirSync| s.synced_entries.lock().unwrap().clone();
+        let at_open = listed(&s);
+        assert_eq!(at_open.0.len(), 2, "db and blobs/: {at_open:?}");
+        s.sync().unwrap();
+        assert_eq!(listed(&s), at_open, "nothing changed");
+        // A snapshot renamed over an existing name changes the inode: a change.
+        std::fs::write(root.join("snap.1"), b"a").unwrap();
+        s.sync().unwrap();
+        let after_create = listed(&s);
+        assert!(after_create.0.iter().any(|(n, _)| n == "snap.1"));
+        std::fs::write(root.join("snap.tmp"), b"b").unwrap();
+        std::fs::rename(root.join("snap.tmp"), root.join("snap.1")).unwrap();
+        s.sync().unwrap();
+        let after_rename = listed(&s);
+        assert_ne!(after_rename.0, after_create.0, "a rename over a name is seen");
+        std::fs::write(root.join("blobs/9"), b"x").unwrap();
+        s.sync().unwrap();
+        assert_eq!(listed(&s).1.len(), 1);
+        assert_eq!(listed(&s).0, after_rename.0, "the store directory itself did not change");
     }
 
     #[test]
