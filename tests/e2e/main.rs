@@ -15,7 +15,8 @@
 //! - `binding`: a caseworker token bound to one system's certificate (RFC 8705) is refused
 //!   when another system of the same organisation presents it.
 //! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient;
-//!   two slow sources are asked at the same time (by the sandbox's clock).
+//!   two slow sources are asked at the same time (by the sandbox's clock); no source is
+//!   asked with a CPR number in its URL.
 //! - `refusals`: every bad input and credential, as problem+json or a refused handshake.
 //! - `kill_loop`: SIGKILL under concurrent load, each kill after a request sent and not yet
 //!   answered (some rounds must lose one), and again while the gateway starts; every case

@@ -134,3 +134,27 @@ async fn two_slow_sources_are_asked_at_the_same_time() {
     let view = support::audit::read_after_graceful_stop(&env.data_dir).await;
     crate::case_files::check_released(&view.records, &[file]);
 }
+
+/// sammen sends the CPR number to the sources in headers and bodies, never in a URL: every
+/// request the four sources received for a full case file (the sandbox's own record of
+/// each path and query string) holds no CPR number in any writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_source_is_asked_with_a_cpr_number_in_its_url() {
+    let env = Env::new(10_000);
+    let citizen = support::rehab_citizen();
+    env.grant_by_cli(&citizen, &CATEGORIES);
+    let mut gw = env.start_gateway();
+    env.sandbox.forget_visits().await;
+    let (s, _, file) =
+        post(&env.kk(), &gw.url("/api/v1/case-files"), &env.rehab_token(), &case_file_body(&citizen, &CATEGORIES))
+            .await;
+    assert_eq!(s, 200, "{file}");
+    assert!(statuses(&file).iter().all(|(_, st, _)| st == "included"), "{file}");
+    let visits = env.sandbox.visits().await;
+    for source in ["mediconnect", "jobcenter", "social", "jobnet_cv"] {
+        assert!(visits.iter().any(|v| v.source == source), "{source} was not asked: {visits:?}");
+    }
+    let with_cpr: Vec<_> = visits.iter().filter(|v| v.url_holds_cpr).collect();
+    assert!(with_cpr.is_empty(), "a CPR number in a source's URL: {with_cpr:?}");
+    gw.terminate();
+}

@@ -50,7 +50,7 @@ impl AppState {
     }
 
     /// Records a request's arrival; returns its number, for [`AppState::answered`].
-    pub(crate) fn arrive(&self, source: Source, path: &str) -> u64 {
+    pub(crate) fn arrive(&self, source: Source, path: &str, url_holds_cpr: bool) -> u64 {
         let at = self.now_us();
         let number = self.0.visit_numbers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut visits = self.0.visits.lock().expect("not poisoned");
@@ -58,7 +58,7 @@ impl AppState {
             visits.clear();
         }
         let source = source.name().to_string();
-        visits.push(Visit { number, source, path: path.to_string(), arrived_us: at, answered_us: None });
+        visits.push(Visit { number, source, path: path.to_string(), arrived_us: at, answered_us: None, url_holds_cpr });
         number
     }
 
