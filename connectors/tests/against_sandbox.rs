@@ -166,6 +166,7 @@ fn probe(source: Source) -> (Cpr, &'static str) {
         Source::Jobcenter => (citizen(0), "jobcenter.case"),
         Source::Social => (citizen(1), "social.case"),
         Source::JobnetCv => (citizen(0), "jobnet.cv"),
+        Source::Cpr => unreachable!("the person register is not a connector"),
     }
 }
 
