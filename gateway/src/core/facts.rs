@@ -53,8 +53,11 @@ pub struct RegisterResidence {
     register: connectors::person::PersonRegister,
     clock: std::sync::Arc<dyn crate::core::clock::Clock>,
     ttl: chrono::Duration,
-    cache: std::sync::Mutex<std::collections::HashMap<Cpr, (chrono::DateTime<chrono::Utc>, Option<MunicipalityCode>)>>,
+    cache: std::sync::Mutex<std::collections::HashMap<Cpr, Cached>>,
 }
+
+/// When an answer was received, and the answer.
+type Cached = (chrono::DateTime<chrono::Utc>, Option<MunicipalityCode>);
 
 /// At most this many citizens are cached; a full cache is emptied.
 const CACHE_MAX: usize = 10_000;
