@@ -241,6 +241,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     println!("  gateway (caseworker API)  {url}/api/v1  (OpenAPI: {url}/api/v1/openapi.json)");
     println!("  sandbox admin (faults)    {}", sandbox.admin_url());
     println!("  MitID broker (sandbox)    {}", sandbox.broker_url());
+    println!(
+        "  person register (sandbox) {}  (where citizens live; PUT /admin/residence moves one)",
+        sandbox.url(sandbox::Source::Cpr)
+    );
     println!("  policy set                {policy_source}");
     println!();
     println!("Seeded: {who} ({citizen}, synthetic) granted consent {} to {CASEWORKER_UNIT}", granted.id);
