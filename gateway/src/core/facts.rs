@@ -16,6 +16,11 @@ pub trait ResidenceLookup: Send + Sync + 'static {
     /// The citizen's municipality of residence; `None` when unknown (a statute that needs
     /// it then cannot apply: fail closed).
     async fn municipality(&self, citizen: &Cpr) -> Result<Option<MunicipalityCode>, FactsError>;
+
+    /// A cheap probe of what the lookup asks, for readiness; `None` when it asks nothing.
+    async fn health(&self) -> Option<Result<(), FactsError>> {
+        None
+    }
 }
 
 /// The lookup configured today: the municipality is never known, so no statute that
@@ -111,6 +116,15 @@ impl ResidenceLookup for RegisterResidence {
         }
         Ok(municipality)
     }
+
+    async fn health(&self) -> Option<Result<(), FactsError>> {
+        Some(
+            self.register
+                .health()
+                .await
+                .map_err(|e| FactsError(format!("person register: {} ({})", e.status(), e.cause()))),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -173,8 +187,11 @@ mod tests {
             }
         }
         // Failures are not cached: the register answers again once it is back.
+        assert!(matches!(r.health().await, Some(Err(_))), "the probe sees it down");
         sb.clear_faults();
         assert_eq!(r.municipality(&who).await.unwrap().map(|m| m.get()), Some(101));
+        assert!(matches!(r.health().await, Some(Ok(()))));
+        assert!(UnknownResidence.health().await.is_none(), "nothing to probe");
     }
 
     #[tokio::test]
