@@ -99,11 +99,11 @@ pub struct SandboxConfig {
     /// The address to bind; 127.0.0.1 by default.
     pub bind: IpAddr,
     pub ports: Ports,
-    /// Serve the four sources over TLS with this certificate (the admin port stays plain
+    /// Serve the sources and the person register over TLS with this certificate (the admin port stays plain
     /// HTTP on the bind address).
     pub tls: Option<TlsMaterial>,
     /// Latency and faults per source, by name (`mediconnect`, `jobcenter`, `social`,
-    /// `jobnet_cv`).
+    /// `jobnet_cv`, `cpr`).
     pub faults: BTreeMap<Source, SourceFaults>,
     /// The size of the `oversized_body` fault's body.
     pub oversized_bytes: usize,

@@ -17,7 +17,7 @@ use crate::state::AppState;
 pub struct Visit {
     /// A running number, from 0 at the sandbox's start.
     pub number: u64,
-    /// `mediconnect`, `jobcenter`, `social` or `jobnet_cv`.
+    /// `mediconnect`, `jobcenter`, `social`, `jobnet_cv` or `cpr` (the person register).
     pub source: String,
     pub path: String,
     /// Microseconds since the sandbox started.
