@@ -163,6 +163,8 @@ impl SandboxProc {
             {
                 if name == "admin" {
                     admin = Some(url.to_string());
+                } else if name == "cpr" {
+                    // The person register: not a connector.
                 } else {
                     urls.push((name.to_string(), url.to_string()));
                 }

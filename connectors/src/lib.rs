@@ -12,6 +12,9 @@
 //! (REST/JSON), [`social`] (SOAP 1.1) and [`jobnet_cv`] (REST/JSON). A new source system
 //! is added by implementing [`Connector`] and registering a factory for its `kind` with
 //! [`Kinds::register`].
+//!
+//! Beside them, [`person::PersonRegister`]: the person register (CPR-style lookup of the
+//! municipality of residence and address protection), which serves facts, not documents.
 
 pub mod config;
 pub mod document;
@@ -22,6 +25,7 @@ pub mod jobnet_cv;
 pub mod json;
 pub mod medcom;
 pub mod mediconnect;
+pub mod person;
 pub mod registry;
 pub mod soap;
 pub mod social;

@@ -166,6 +166,7 @@ fn probe(source: Source) -> (Cpr, &'static str) {
         Source::Jobcenter => (citizen(0), "jobcenter.case"),
         Source::Social => (citizen(1), "social.case"),
         Source::JobnetCv => (citizen(0), "jobnet.cv"),
+        Source::Cpr => unreachable!("the person register is not a connector"),
     }
 }
 
@@ -343,4 +344,54 @@ async fn registry_from_configuration() {
     let registry = Registry::from_config_with(&with_new, &kinds).unwrap();
     assert_eq!(registry.for_category(&cat("housing.lease")).unwrap().id(), "fixed");
     assert_eq!(registry.all().count(), 5);
+}
+
+/// The person register (not a connector): where a citizen lives, and every fault gives its
+/// outcome within the timeout, with the cause never naming the citizen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_person_register_answers_and_every_fault_fails_in_time() {
+    use connectors::person::PersonRegister;
+    let (running, _) = start(SandboxConfig::default()).await;
+    let mut cfg = running.person_register_config();
+    cfg.timeout_ms = TIMEOUT_MS;
+    cfg.backoff_ms = 20;
+    cfg.max_retries = MAX_RETRIES;
+    cfg.max_response_bytes = 256 * 1024;
+    let register = PersonRegister::from_config(&cfg).unwrap();
+    let lookup = |who: Cpr| {
+        let register = register.clone();
+        async move { tokio::time::timeout(BOUND, register.lookup(&who, "test-req")).await.expect("within the bound") }
+    };
+    let p = lookup(citizen(3)).await.unwrap().unwrap();
+    assert_eq!(p.municipality.map(|m| m.get()), Some(101));
+    assert!(p.address_protection, "citizen 3 is protected");
+    let p = lookup(citizen(4)).await.unwrap().unwrap();
+    assert_eq!((p.municipality.map(|m| m.get()), p.address_protection), (Some(751), false));
+    assert_eq!(lookup(Cpr::parse("0101709999").unwrap()).await.unwrap(), None, "unknown to the register");
+    running.move_citizen(citizen(4), "0101");
+    assert_eq!(lookup(citizen(4)).await.unwrap().unwrap().municipality.map(|m| m.get()), Some(101), "moved");
+
+    let faults: [(Fault, &str); 7] = [
+        (Fault::Delay { ms: SLOW_SOURCE_MS }, "timeout"),
+        (Fault::Http500, "unavailable"),
+        (Fault::ConnectionReset, "unavailable"),
+        (Fault::MalformedBody, "invalid_response"),
+        (Fault::TruncatedBody, "invalid_response"),
+        (Fault::OversizedBody, "invalid_response"),
+        (Fault::WrongPatient, "invalid_response"),
+    ];
+    let who = citizen(0);
+    for (fault, status) in faults {
+        running.set_faults(Source::Cpr, SourceFaults::fault(fault));
+        let started = Instant::now();
+        let err = lookup(who).await.expect_err(&format!("{fault:?} must fail"));
+        assert_eq!(err.status(), status, "{fault:?}: {err}");
+        assert!(!err.cause().contains(who.expose()), "a cause never holds the CPR number");
+        assert!(started.elapsed() < Duration::from_millis(SLOW_SOURCE_MS / 2), "{fault:?}: waited for the source");
+    }
+    running.set_faults(Source::Cpr, SourceFaults::fault(Fault::Delay { ms: SLOW_SOURCE_MS }));
+    assert_eq!(tokio::time::timeout(BOUND, register.health()).await.unwrap().unwrap_err().status(), "timeout");
+    running.clear_faults();
+    assert!(tokio::time::timeout(BOUND, register.health()).await.unwrap().is_ok());
+    assert!(lookup(who).await.unwrap().is_some(), "recovers");
 }

@@ -24,10 +24,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::core::clock::{Clock, SystemClock};
-use crate::core::facts::UnknownResidence;
+use crate::core::facts::{RegisterResidence, ResidenceLookup, UnknownResidence};
 use crate::core::{Core, CoreConfig};
 use crate::http::tls::ListenError;
 use crate::settings::{Settings, SettingsError};
+use connectors::person::PersonRegister;
 
 /// Why the gateway did not start. Each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +155,16 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
     let receipt_key = key.clone();
     // The one clock: the core, every surface and the audit writer's checkpoints read it.
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // Where citizens live: the person register when `[residence]` names one; otherwise the
+    // municipality is unknown and no statute that needs it applies (fail closed).
+    let residence: Arc<dyn ResidenceLookup> = match &settings.residence {
+        Some(r) => Arc::new(RegisterResidence::new(
+            PersonRegister::from_config(&r.source)?,
+            clock.clone(),
+            Duration::from_millis(r.cache_ms),
+        )),
+        None => Arc::new(UnknownResidence),
+    };
     let audit = open_audit(&settings, store.clone(), key, clock.clone()).await?;
     let core = Core::new(CoreConfig {
         ledger: Ledger::new(store, rules),
@@ -162,8 +173,7 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
         registry,
         case_file_deadline: Duration::from_millis(settings.server.case_file_deadline_ms),
         clock,
-        // No person register is configured yet: the municipality is unknown (fail closed).
-        residence: Arc::new(UnknownResidence),
+        residence,
     });
     let (stop, stopped) = watch::channel(false);
     let api = crate::api::start(&settings, core.clone(), stopped.clone()).await?;

@@ -85,4 +85,13 @@ impl Core {
     pub async fn source_health(&self, timeout: Duration) -> Vec<release::SourceHealth> {
         self.sources.health(timeout).await
     }
+
+    /// The residence lookup's probe under `timeout` (readiness); `None` when it asks
+    /// nothing (no person register configured).
+    pub async fn residence_health(&self, timeout: Duration) -> Option<Result<(), String>> {
+        match tokio::time::timeout(timeout, self.residence.health()).await {
+            Ok(r) => r.map(|r| r.map_err(|e| e.to_string())),
+            Err(_) => Some(Err(format!("no answer within {} ms", timeout.as_millis()))),
+        }
+    }
 }

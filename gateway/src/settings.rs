@@ -37,6 +37,10 @@ pub struct Settings {
     /// The source systems (see `connectors::ConnectorsConfig`).
     #[serde(default)]
     pub connectors: ConnectorsConfig,
+    /// `[residence]`: the person register that says where a citizen lives; when absent the
+    /// municipality is unknown and no statute that needs it applies (fail closed).
+    #[serde(default)]
+    pub residence: Option<ResidenceSettings>,
     #[serde(default)]
     pub policies: PolicySettings,
     #[serde(default)]
@@ -245,6 +249,32 @@ impl Default for ClaimNames {
     }
 }
 
+/// `[residence]`: the person register (`connectors::person`).
+///
+/// ```toml
+/// [residence]
+/// cache_ms = 10000
+/// [residence.source]
+/// base_url = "https://cpr.example"
+/// ca_file = "cpr-ca.pem"
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResidenceSettings {
+    /// Where the register is and how it is trusted (as a `[connectors.sources.*]` entry;
+    /// `categories` and `options` are not used).
+    pub source: connectors::SourceConfig,
+    /// How long an answer is used before the register is asked again (0: every
+    /// request asks). Short: a citizen who moves is covered by the new municipality after
+    /// at most this long.
+    #[serde(default = "default_residence_cache_ms")]
+    pub cache_ms: u64,
+}
+
+fn default_residence_cache_ms() -> u64 {
+    10_000
+}
+
 /// `[policies]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -408,6 +438,23 @@ mod tests {
     }
 
     #[test]
+    fn the_person_register_is_configured_in_residence() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[residence.source]\nbase_url = \"https://cpr.example\"\ntimeout_ms = 2000\n").unwrap();
+        let s = Settings::load(Some(&f), None).unwrap();
+        let r = s.residence.unwrap();
+        assert_eq!(
+            (r.source.base_url.as_str(), r.source.timeout_ms, r.cache_ms),
+            ("https://cpr.example", 2000, 10_000)
+        );
+        std::fs::write(&f, "[residence]\ncache_ms = 0\n").unwrap();
+        assert!(Settings::load(Some(&f), None).is_err(), "a register without a source is refused");
+        std::fs::write(&f, "[residence]\nttl = 5\n[residence.source]\nbase_url = \"https://x\"\n").unwrap();
+        assert!(Settings::load(Some(&f), None).is_err(), "an unknown key is refused");
+    }
+
+    #[test]
     fn a_bad_value_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
@@ -448,6 +495,7 @@ base_url = "https://jobnet.example"
         .unwrap();
         let s = Settings::load(Some(&f), None).unwrap();
         s.check_for_serve().unwrap();
+        assert_eq!(s.residence, None, "no person register unless configured");
         let issuer = s.caseworker_issuer.as_ref().unwrap();
         assert_eq!(issuer.claims.unit, "org_unit");
         assert_eq!(issuer.claims.caseworker, "sub");

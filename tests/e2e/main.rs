@@ -14,6 +14,10 @@
 //!   the section into a denial (in-process gateway); the release record says why.
 //! - `binding`: a caseworker token bound to one system's certificate (RFC 8705) is refused
 //!   when another system of the same organisation presents it.
+//! - `residence`: the person register (sandbox process) gives the citizen's municipality:
+//!   the statute of retssikkerhedsloven § 11 a, stk. 2 permits benefits in the officer's own
+//!   municipality only, flips after a move, fails closed when the register is down or
+//!   answers about someone else; address protection shows nowhere.
 //! - `sources`: a source down, slow, answering malformed XML, or about the wrong patient;
 //!   two slow sources are asked at the same time (by the sandbox's clock); no source is
 //!   asked with a CPR number in its URL.
@@ -69,5 +73,6 @@ mod portal_csrf;
 mod postgres;
 mod refusals;
 mod release_race;
+mod residence;
 mod sources;
 mod support;

@@ -406,6 +406,20 @@ async fn operators_query_prove_scrape_and_no_cpr_is_logged() {
     assert_eq!(failing, ["source:jobcenter"]);
     env.sandbox.clear_faults().await;
     wait_ready(&operator, &ready_url, 200).await;
+    // The person register down: not ready, named `residence`.
+    assert!(names.contains(&"residence"), "no check residence: {names:?}");
+    env.sandbox.fault("cpr", Some(json!({"kind": "http500"}))).await;
+    let r = wait_ready(&operator, &ready_url, 503).await;
+    let failing: Vec<&str> = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, ["residence"]);
+    env.sandbox.clear_faults().await;
+    wait_ready(&operator, &ready_url, 200).await;
     let (_, _, metrics) = get(&operator, &gw.admin_url("/metrics"), &[]).await;
     assert!(metrics.contains(r#"sammen_connector_probes_total{source="jobcenter",outcome="down"}"#));
 

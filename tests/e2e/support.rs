@@ -136,6 +136,7 @@ leeway_secs = 5
 dir = "{policies}"
 
 {connectors}
+{residence}
 "#,
             cert = pki.dev.server_cert.display(),
             key = pki.dev.server_key.display(),
@@ -146,6 +147,7 @@ dir = "{policies}"
             jwks = jwks.display(),
             policies = policies_dir().display(),
             connectors = sandbox.connectors_toml(),
+            residence = sandbox.residence_toml(),
         );
         std::fs::write(&config, toml).unwrap();
         let data_dir = dir.path().join("data");

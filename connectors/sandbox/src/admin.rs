@@ -1,6 +1,7 @@
 //! The admin endpoint: `GET /admin/faults`, `PUT /admin/faults/{source}` (JSON
 //! [`SourceFaults`]), `DELETE /admin/faults` (clear all), `GET /admin/receipts` (the
-//! XCTL03 receipts received, as envelope ids), `GET /admin/visits` and `DELETE
+//! XCTL03 receipts received, as envelope ids), `PUT /admin/residence` (JSON `{"cpr":
+//! "...", "municipality_code": "0751"}`: the citizen moves, in the person register), `GET /admin/visits` and `DELETE
 //! /admin/visits` (what the sources were asked, [`crate::visits`]), `GET /admin/citizens`,
 //! and for the MitID broker `PUT /admin/broker/mode` (JSON `{"mode": "wrong_nonce"}`, see
 //! [`crate::broker::BrokerMode`]) and `PUT /admin/broker/clients/{client_id}` (JSON
@@ -23,6 +24,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/receipts", get(receipts))
         .route("/admin/visits", get(visits).delete(forget_visits))
         .route("/admin/citizens", get(citizen_list))
+        .route("/admin/residence", put(move_citizen))
         .route("/admin/broker/mode", put(broker_mode).get(get_broker_mode))
         .route("/admin/broker/clients/{client_id}", put(broker_client))
         .with_state(state)
@@ -30,12 +32,12 @@ pub(crate) fn router(state: AppState) -> Router {
 
 async fn list(State(s): State<AppState>) -> Response {
     let all: std::collections::BTreeMap<String, SourceFaults> =
-        Source::ALL.iter().map(|src| (src.name().to_string(), s.faults(*src))).collect();
+        Source::EVERY.iter().map(|src| (src.name().to_string(), s.faults(*src))).collect();
     Json(all).into_response()
 }
 
 async fn clear(State(s): State<AppState>) -> StatusCode {
-    for src in Source::ALL {
+    for src in Source::EVERY {
         s.set_faults(src, SourceFaults::default());
     }
     StatusCode::NO_CONTENT
@@ -47,10 +49,31 @@ async fn set(State(s): State<AppState>, Path(source): Path<String>, Json(f): Jso
             s.set_faults(src, f);
             StatusCode::NO_CONTENT.into_response()
         }
-        None => {
-            (StatusCode::NOT_FOUND, "unknown source; use mediconnect, jobcenter, social or jobnet_cv").into_response()
-        }
+        None => (StatusCode::NOT_FOUND, "unknown source; use mediconnect, jobcenter, social, jobnet_cv or cpr")
+            .into_response(),
     }
+}
+
+/// A move: the body carries the CPR number (never the URL).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Move {
+    cpr: String,
+    municipality_code: String,
+}
+
+async fn move_citizen(State(s): State<AppState>, Json(m): Json<Move>) -> Response {
+    let Ok(cpr) = consent::Cpr::parse(&m.cpr) else {
+        return (StatusCode::BAD_REQUEST, "invalid CPR number").into_response();
+    };
+    if connectors::person::parse_municipality(&m.municipality_code).is_none() {
+        return (StatusCode::BAD_REQUEST, "not a kommunekode").into_response();
+    }
+    if crate::find(&cpr).is_none() {
+        return (StatusCode::NOT_FOUND, "no such citizen").into_response();
+    }
+    s.move_to(cpr, m.municipality_code);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn visits(State(s): State<AppState>) -> Response {

@@ -51,6 +51,11 @@ pub struct Citizen {
     pub street: String,
     pub post_code: String,
     pub city: String,
+    /// The person register's kommunekode of the municipality of residence (four digits,
+    /// `0101` København, `0751` Aarhus; see [`municipality_code_of`]).
+    pub municipality_code: String,
+    /// Navne- og adressebeskyttelse in the person register (see [`address_protection_of`]).
+    pub address_protection: bool,
     pub profile: Profile,
     pub lae265: Vec<DdbForm>,
     pub letters: Vec<Xdis91>,
@@ -82,6 +87,18 @@ pub fn cpr_of(i: usize) -> Cpr {
     let month = i % 12 + 1;
     let yy = 60 + 5 * (i / 12);
     Cpr::parse(&format!("01{month:02}{yy:02}{}", 9900 + i)).expect("synthetic CPR numbers are valid")
+}
+
+/// Where citizen `i` lives, by the person register: every fifth (`i % 5 == 4`) in Aarhus
+/// (`0751`), the others in København (`0101`).
+pub fn municipality_code_of(i: usize) -> &'static str {
+    if i % 5 == 4 { "0751" } else { "0101" }
+}
+
+/// Whether citizen `i` has name and address protection: every seventh from the fourth
+/// (`i % 7 == 3`; citizen 3, unemployed, is one).
+pub fn address_protection_of(i: usize) -> bool {
+    i % 7 == 3
 }
 
 /// True for numbers from the sandbox's block: born on the 1st, serial 9900-9999.
@@ -209,6 +226,8 @@ fn citizen(i: usize) -> Citizen {
         street,
         post_code: post_code.into(),
         city: city.into(),
+        municipality_code: municipality_code_of(i).into(),
+        address_protection: address_protection_of(i),
         profile,
         lae265: Vec::new(),
         letters: Vec::new(),
@@ -536,5 +555,20 @@ mod tests {
         for p in PROFILES {
             assert!(all.iter().filter(|c| c.profile == p).count() >= 5, "{p:?}");
         }
+    }
+
+    #[test]
+    fn the_person_register_has_residents_of_two_municipalities_some_protected() {
+        let all = citizens();
+        let with_benefits = |code: &str, protected: bool| {
+            all.iter()
+                .filter(|c| c.benefits.is_some() && c.municipality_code == code && c.address_protection == protected)
+                .count()
+        };
+        assert!(with_benefits("0101", false) >= 3);
+        assert!(with_benefits("0751", false) >= 3);
+        assert!(with_benefits("0101", true) >= 1);
+        assert!(all[3].address_protection && all[3].benefits.is_some());
+        assert!(all.iter().all(|c| connectors::person::parse_municipality(&c.municipality_code).is_some()));
     }
 }

@@ -1,4 +1,4 @@
-//! sammen's sandbox: the four source systems simulated over their real protocols, in one
+//! sammen's sandbox: the four document source systems and the person register simulated over their real protocols, in one
 //! process, each on its own port, with deterministic synthetic citizens ([`citizens`])
 //! and fault injection per source ([`Fault`], by configuration or by
 //! `PUT /admin/faults/{source}` on the admin port).
@@ -17,6 +17,7 @@ pub mod faults;
 mod jobcenter;
 mod jobnet;
 mod mediconnect;
+mod person;
 mod serve;
 mod social;
 mod state;
@@ -49,10 +50,17 @@ pub enum Source {
     Jobcenter,
     Social,
     JobnetCv,
+    /// The person register (municipality of residence, address protection): not a
+    /// connector, so not in [`Source::ALL`].
+    Cpr,
 }
 
 impl Source {
+    /// The four document sources (the connectors).
     pub const ALL: [Source; 4] = [Source::Mediconnect, Source::Jobcenter, Source::Social, Source::JobnetCv];
+    /// Every simulated service: the document sources and the person register.
+    pub const EVERY: [Source; 5] =
+        [Source::Mediconnect, Source::Jobcenter, Source::Social, Source::JobnetCv, Source::Cpr];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -60,11 +68,12 @@ impl Source {
             Source::Jobcenter => "jobcenter",
             Source::Social => "social",
             Source::JobnetCv => "jobnet_cv",
+            Source::Cpr => "cpr",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Source> {
-        Source::ALL.into_iter().find(|s| s.name() == name)
+        Source::EVERY.into_iter().find(|s| s.name() == name)
     }
 }
 
@@ -76,6 +85,8 @@ pub struct Ports {
     pub jobcenter: u16,
     pub social: u16,
     pub jobnet_cv: u16,
+    /// The person register.
+    pub cpr: u16,
     pub admin: u16,
     /// The sandbox MitID broker.
     pub broker: u16,
@@ -88,11 +99,11 @@ pub struct SandboxConfig {
     /// The address to bind; 127.0.0.1 by default.
     pub bind: IpAddr,
     pub ports: Ports,
-    /// Serve the four sources over TLS with this certificate (the admin port stays plain
+    /// Serve the sources and the person register over TLS with this certificate (the admin port stays plain
     /// HTTP on the bind address).
     pub tls: Option<TlsMaterial>,
     /// Latency and faults per source, by name (`mediconnect`, `jobcenter`, `social`,
-    /// `jobnet_cv`).
+    /// `jobnet_cv`, `cpr`).
     pub faults: BTreeMap<Source, SourceFaults>,
     /// The size of the `oversized_body` fault's body.
     pub oversized_bytes: usize,
@@ -137,6 +148,7 @@ pub struct Addrs {
     pub jobcenter: SocketAddr,
     pub social: SocketAddr,
     pub jobnet_cv: SocketAddr,
+    pub cpr: SocketAddr,
     pub admin: SocketAddr,
     pub broker: SocketAddr,
 }
@@ -179,6 +191,12 @@ impl Sandbox {
             jobnet_cv: bind(
                 cfg.ports.jobnet_cv,
                 recorded(jobnet::router(state.clone()), state.clone(), Source::JobnetCv),
+                acceptor.clone(),
+            )
+            .await?,
+            cpr: bind(
+                cfg.ports.cpr,
+                recorded(person::router(state.clone()), state.clone(), Source::Cpr),
                 acceptor.clone(),
             )
             .await?,
@@ -226,6 +244,7 @@ impl RunningSandbox {
             Source::Jobcenter => self.addrs.jobcenter,
             Source::Social => self.addrs.social,
             Source::JobnetCv => self.addrs.jobnet_cv,
+            Source::Cpr => self.addrs.cpr,
         };
         let host = if self.ca_pem.is_some() { "localhost".to_string() } else { addr.ip().to_string() };
         format!("{}://{host}:{}", self.scheme(), addr.port())
@@ -272,9 +291,22 @@ impl RunningSandbox {
         self.state.forget_visits();
     }
 
+    /// Moves a citizen to the municipality with kommunekode `code` (as `PUT
+    /// /admin/residence` does).
+    pub fn move_citizen(&self, cpr: consent::Cpr, code: &str) {
+        self.state.move_to(cpr, code.to_string());
+    }
+
+    /// A person register client configuration pointing at this sandbox.
+    pub fn person_register_config(&self) -> SourceConfig {
+        let mut source = SourceConfig::new(self.url(Source::Cpr));
+        source.ca_pem = self.ca_pem.clone();
+        source
+    }
+
     /// Clears every fault.
     pub fn clear_faults(&self) {
-        for s in Source::ALL {
+        for s in Source::EVERY {
             self.state.set_faults(s, SourceFaults::default());
         }
     }

@@ -25,6 +25,8 @@ pub(crate) struct Inner {
     pub visit_numbers: std::sync::atomic::AtomicU64,
     /// The sandbox's clock for visits.
     pub epoch: std::time::Instant,
+    /// Moves: kommunekoder that replace a citizen's synthetic municipality of residence.
+    pub residences: RwLock<BTreeMap<Cpr, String>>,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
             visits: Mutex::new(Vec::new()),
             visit_numbers: std::sync::atomic::AtomicU64::new(0),
             epoch: std::time::Instant::now(),
+            residences: RwLock::new(BTreeMap::new()),
         }))
     }
 
@@ -85,6 +88,16 @@ impl AppState {
 
     pub(crate) fn set_faults(&self, source: Source, f: SourceFaults) {
         self.0.faults.write().expect("not poisoned").insert(source, f);
+    }
+
+    /// The kommunekode a move gave the citizen, if one did.
+    pub(crate) fn residence(&self, cpr: &Cpr) -> Option<String> {
+        self.0.residences.read().expect("not poisoned").get(cpr).cloned()
+    }
+
+    /// Moves the citizen to the municipality `code` (four digits).
+    pub(crate) fn move_to(&self, cpr: Cpr, code: String) {
+        self.0.residences.write().expect("not poisoned").insert(cpr, code);
     }
 
     /// Remembers a request id; false if it was seen before.

@@ -19,7 +19,7 @@ use crate::state::AppState;
 pub struct Visit {
     /// A running number, from 0 at the sandbox's start.
     pub number: u64,
-    /// `mediconnect`, `jobcenter`, `social` or `jobnet_cv`.
+    /// `mediconnect`, `jobcenter`, `social`, `jobnet_cv` or `cpr` (the person register).
     pub source: String,
     pub path: String,
     /// Microseconds since the sandbox started.
@@ -54,7 +54,7 @@ pub fn holds_cpr(text: &str) -> bool {
         }
     }
     let mut digits = String::new();
-    let mut check = |digits: &mut String| {
+    let check = |digits: &mut String| {
         let found =
             digits.len() >= 10 && (0..=digits.len() - 10).any(|k| consent::Cpr::parse(&digits[k..k + 10]).is_ok());
         digits.clear();

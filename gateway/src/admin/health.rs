@@ -1,6 +1,7 @@
 //! `GET /healthz` (the process is up and serving) and `GET /readyz` (it can do its work):
 //! the store takes a flush, the audit log's writer runs and its last batch was written,
-//! the policy set is loaded and its directory's last reload was not rejected, and every connector's health probe answers in time. Probe
+//! the policy set is loaded and its directory's last reload was not rejected, and every connector's health probe answers in time
+//! (and the person register's, `residence`, when `[residence]` is configured). Probe
 //! results are reused for a short while (`[admin] probe_cache_ms`), and concurrent
 //! readiness checks share one round of probes, so a busy scraper cannot load the sources.
 
@@ -23,7 +24,8 @@ use crate::http::problem::Problem;
 /// One readiness check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Check {
-    /// `store`, `audit`, `policies`, or `source:<connector id>`.
+    /// `store`, `audit`, `policies`, `source:<connector id>`, or `residence` (the person
+    /// register, when one is configured).
     pub name: String,
     pub ok: bool,
     /// What was found (a policy digest, an error's cause). Never a CPR number.
@@ -106,6 +108,9 @@ async fn probe(app: &Core, timeout: Duration) -> Readiness {
             .into_iter()
             .map(|h| check(format!("source:{}", h.source), h.result.map(|()| "answering".to_string()))),
     );
+    if let Some(r) = app.residence_health(timeout).await {
+        checks.push(check("residence", r.map(|()| "the person register is answering".to_string())));
+    }
     Readiness { ready: checks.iter().all(|c| c.ok), checks }
 }
 

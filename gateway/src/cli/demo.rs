@@ -94,6 +94,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         require_certificate_binding: true,
     });
     settings.connectors = sandbox.connectors_config();
+    // Where citizens live: the sandbox's person register, so the statute of
+    // retssikkerhedsloven § 11 a, stk. 2 can apply.
+    settings.residence =
+        Some(gateway::settings::ResidenceSettings { source: sandbox.person_register_config(), cache_ms: 10_000 });
     // The citizen portal, logging in through the sandbox's MitID broker.
     let sandbox_ca = dir.join("sandbox-ca.pem");
     std::fs::write(&sandbox_ca, sandbox.ca_pem().context("the sandbox serves TLS")?)?;
@@ -237,6 +241,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     println!("  gateway (caseworker API)  {url}/api/v1  (OpenAPI: {url}/api/v1/openapi.json)");
     println!("  sandbox admin (faults)    {}", sandbox.admin_url());
     println!("  MitID broker (sandbox)    {}", sandbox.broker_url());
+    println!(
+        "  person register (sandbox) {}  (where citizens live; PUT /admin/residence moves one)",
+        sandbox.url(sandbox::Source::Cpr)
+    );
     println!("  policy set                {policy_source}");
     println!();
     println!("Seeded: {who} ({citizen}, synthetic) granted consent {} to {CASEWORKER_UNIT}", granted.id);

@@ -1,4 +1,4 @@
-//! `sammen sandbox`: the four simulated source systems, until ctrl-c.
+//! `sammen sandbox`: the four simulated source systems and the person register, until ctrl-c.
 //!
 //! Its settings are the `[sandbox]` table of the `--config` file (see
 //! `sandbox::SandboxConfig`: bind address, ports, TLS, faults per source); without one it
@@ -44,7 +44,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     }
     let running = sandbox::Sandbox::start(cfg).await.context("starting the sandbox")?;
     println!("sammen sandbox: {} synthetic citizens", sandbox::citizens().len());
-    for source in sandbox::Source::ALL {
+    for source in sandbox::Source::EVERY {
         println!("  {:<12} {}", source.name(), running.url(source));
     }
     println!("  {:<12} {}  (PUT /admin/faults/{{source}}, GET /admin/citizens)", "admin", running.admin_url());

@@ -228,6 +228,10 @@ impl Sources {
     }
 }
 
+/// The detail of a denied section when the residence lookup failed.
+pub const RESIDENCE_UNKNOWN: &str =
+    "the citizen's municipality of residence could not be looked up; no statute that depends on it could apply";
+
 /// Why a permit no longer holds after the fetch.
 struct Withdrawn {
     reason: Reason,
@@ -251,12 +255,12 @@ impl Core {
             consents.push((c.clone(), found));
         }
         let blocks = self.ledger.blocks(&req.citizen).await.map_err(|e| lookup("the block lookup")(e.to_string()))?;
-        let municipality = match self.residence.municipality(&req.citizen).await {
-            Ok(m) => m,
+        let (municipality, residence_failed) = match self.residence.municipality(&req.citizen).await {
+            Ok(m) => (m, false),
             Err(e) => {
                 // Unknown: no statute that needs the residence applies (fail closed).
                 tracing::warn!(error = %e, "the citizen's municipality is unknown for this request");
-                None
+                (None, true)
             }
         };
 
@@ -336,7 +340,8 @@ impl Core {
                     fetched_at: None,
                     documents: Vec::new(),
                     reason: s.reason().clone(),
-                    detail: None,
+                    // A denial says when a statute could not be considered.
+                    detail: residence_failed.then(|| RESIDENCE_UNKNOWN.to_string()),
                 });
                 continue;
             };
@@ -722,7 +727,30 @@ mod tests {
             assert_eq!(s.status, SectionStatus::Denied, "{s:?}");
             assert!(s.documents.is_empty() && s.basis.is_none());
             assert!(release_records(&f).await.is_empty(), "a denial is not fetched, so it has no release record");
+            assert_eq!(s.detail, None, "the lookup answered");
         }
+    }
+
+    /// A residence lookup that always fails.
+    struct FailingResidence;
+
+    #[async_trait]
+    impl ResidenceLookup for FailingResidence {
+        async fn municipality(&self, _: &Cpr) -> Result<Option<MunicipalityCode>, crate::core::facts::FactsError> {
+            Err(crate::core::facts::FactsError("person register: unavailable".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_residence_lookup_denies_and_the_section_says_why() {
+        let officer = caseworker("kk.jobcenter.ydelse", "benefits-officer");
+        let f = fixture(&["jobcenter.benefits"], During::Nothing, Arc::new(FailingResidence)).await;
+        let r = release(&f, &officer, "benefit-administration", "jobcenter.benefits").await.unwrap();
+        let s = &r.sections[0];
+        assert_eq!(s.status, SectionStatus::Denied, "{s:?}");
+        assert!(s.documents.is_empty() && s.basis.is_none());
+        assert_eq!(s.detail.as_deref(), Some(RESIDENCE_UNKNOWN));
+        assert!(release_records(&f).await.is_empty());
     }
 
     #[tokio::test]

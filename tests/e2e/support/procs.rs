@@ -55,6 +55,8 @@ pub struct Sandbox {
     child: Child,
     /// Base URL per source name (`mediconnect`, `jobcenter`, `social`, `jobnet_cv`).
     pub urls: Vec<(String, String)>,
+    /// The person register's base URL.
+    pub cpr: String,
     pub admin: String,
     pub ca_file: PathBuf,
 }
@@ -74,6 +76,7 @@ impl Sandbox {
         let (child, lines) = spawn_until(cmd, &dir.join("sandbox.log"), "Press ctrl-c", Duration::from_secs(30));
         let mut urls = Vec::new();
         let mut admin = None;
+        let mut cpr = None;
         for l in &lines {
             let mut parts = l.split_whitespace();
             if let (Some(name), Some(url)) = (parts.next(), parts.next())
@@ -81,13 +84,15 @@ impl Sandbox {
             {
                 if name == "admin" {
                     admin = Some(url.to_string());
+                } else if name == "cpr" {
+                    cpr = Some(url.to_string());
                 } else {
                     urls.push((name.to_string(), url.to_string()));
                 }
             }
         }
         assert_eq!(urls.len(), 4, "{lines:?}");
-        Sandbox { child, urls, admin: admin.expect("admin URL"), ca_file }
+        Sandbox { child, urls, cpr: cpr.expect("person register URL"), admin: admin.expect("admin URL"), ca_file }
     }
 
     /// Sets a source's fault through the admin port (`None` clears it).
@@ -117,6 +122,23 @@ impl Sandbox {
     pub async fn clear_faults(&self) {
         let r = reqwest::Client::new().delete(format!("{}/admin/faults", self.admin)).send().await.unwrap();
         assert!(r.status().is_success());
+    }
+
+    /// Moves a citizen in the person register (`PUT /admin/residence`; the CPR number in the body).
+    pub async fn move_citizen(&self, cpr: &consent::Cpr, municipality_code: &str) {
+        let body = serde_json::json!({ "cpr": cpr.expose(), "municipality_code": municipality_code });
+        let r = reqwest::Client::new().put(format!("{}/admin/residence", self.admin)).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+    }
+
+    /// The `[residence]` part of a gateway configuration: the person register, not cached
+    /// (a move counts on the next request).
+    pub fn residence_toml(&self) -> String {
+        format!(
+            "[residence]\ncache_ms = 0\n\n[residence.source]\nbase_url = \"{}\"\nca_file = \"{}\"\ntimeout_ms = 3000\nmax_retries = 0\n\n",
+            self.cpr,
+            self.ca_file.display()
+        )
     }
 
     /// The `[connectors]` part of a gateway configuration.
