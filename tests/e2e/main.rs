@@ -27,7 +27,8 @@
 //!   file received has its records and the log verifies; SIGTERM while a case file is being
 //!   assembled lets it finish, exit status 0, nothing left in the audit outbox.
 //! - `portal`: the citizen portal: login against panva's oidc-provider (Node) and the sandbox
-//!   MitID broker, approve, revoke, receipts, Min log, and every bad login and form input.
+//!   MitID broker, approve, revoke, receipts, Min log, and every bad login and form input;
+//!   a whole portal session logged at trace level holds no CPR number.
 //! - `portal_csrf`: every POST route of the portal (from its own route table) refuses a
 //!   missing, wrong or other session's CSRF token and changes nothing.
 //! - `cpr_in_url`: proptest writes CPR numbers in many formattings into every URL position

@@ -649,3 +649,51 @@ async fn the_portal_starts_while_the_broker_is_down_and_says_so() {
     assert!(a.body.contains("MitID er ikke tilgængelig lige nu"), "{}", a.body);
     running.shutdown().await;
 }
+
+/// A `MakeWriter` that keeps every log line of this thread's subscriber in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+/// The ID token of a MitID login carries the citizen's CPR number: a whole portal session
+/// (login through the broker, the overview, Min log, logout) logged at trace level, the
+/// portal's and the broker's tasks alike (one thread: this test's runtime), holds the
+/// number in no format.
+#[tokio::test(flavor = "current_thread")]
+async fn a_portal_session_logged_at_trace_level_holds_no_cpr_number() {
+    let captured = Captured::default();
+    let subscriber =
+        tracing_subscriber::fmt().json().with_max_level(tracing::Level::TRACE).with_writer(captured.clone()).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let b = with_broker().await;
+    let c = b.browser();
+    b.login(&c).await;
+    assert_eq!(get(&c, &format!("{}/log", b.portal)).await.status, 200);
+    let home = get(&c, &format!("{}/", b.portal)).await;
+    let out = post_form(&c, &format!("{}/logout", b.portal), &[("csrf", &field(&home.body, "csrf"))]).await;
+    assert_eq!(out.status, 303, "{}", out.body);
+    assert!(!b.is_logged_in(&c).await, "logged out");
+    let text = captured.0.lock().unwrap().clone();
+    let lines = String::from_utf8_lossy(&text);
+    // Not vacuous: the login's requests were logged, at debug level and below.
+    assert!(lines.lines().count() > 20, "too few log lines to prove anything:\n{lines}");
+    assert!(lines.contains("/auth/callback"), "the callback's request is not in the log:\n{lines}");
+    let me = sandbox::citizens::cpr_of(0);
+    assert!(!crate::operators::contains_cpr(&text, &me), "the logged-in citizen's CPR number is in a log line");
+}
