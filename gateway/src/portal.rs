@@ -10,7 +10,6 @@
 //! [`login`], [`consents`], [`blocks`], [`log`], [`receipts`] (the handlers).
 
 pub mod blocks;
-pub mod config;
 pub mod consents;
 pub mod log;
 pub mod login;
@@ -36,7 +35,7 @@ use ed25519_dalek::SigningKey;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{OidcSettings, PortalSettings};
+pub use crate::settings::portal::{OidcSettings, PortalSettings};
 
 use crate::core::Core;
 use crate::core::clock::Clock;
@@ -352,7 +351,7 @@ pub async fn require_form_session(
 ) -> Result<Session, Response> {
     let s = require_session(state, headers, now).await?;
     match form.get("csrf") {
-        Some(t) if session::constant_time_eq(t.as_bytes(), s.csrf.as_bytes()) => Ok(s),
+        Some(t) if oidc::constant_time_eq(t.as_bytes(), s.csrf.as_bytes()) => Ok(s),
         _ => {
             tracing::info!("portal form refused: missing or wrong CSRF token");
             Err(page(

@@ -6,6 +6,9 @@
 //! serve` refuses to start when one it needs is missing or inconsistent
 //! ([`Settings::check_for_serve`]).
 
+pub mod admin;
+pub mod portal;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -45,16 +48,16 @@ pub struct Settings {
     pub policies: PolicySettings,
     #[serde(default)]
     pub audit: AuditSettings,
-    /// The citizen portal (`[portal]`, see `crate::portal::PortalSettings`); off when absent.
+    /// The citizen portal (`[portal]`, see `portal::PortalSettings`); off when absent.
     #[serde(default)]
-    pub portal: Option<crate::portal::PortalSettings>,
+    pub portal: Option<portal::PortalSettings>,
     /// `[admin]`: the operators' listener (metrics, health, audit queries and proofs); off
     /// when absent. See `crate::admin`.
     #[serde(default)]
-    pub admin: Option<crate::admin::AdminSettings>,
+    pub admin: Option<admin::AdminSettings>,
     /// `[[operators]]`: who may use the admin listener, by client certificate.
     #[serde(default)]
-    pub operators: Vec<crate::admin::OperatorSettings>,
+    pub operators: Vec<admin::OperatorSettings>,
 }
 
 /// `[store]`: the storage engine, chosen at open time.
@@ -364,7 +367,7 @@ impl Settings {
         if issuer.jwks_url.is_some() == issuer.jwks_file.is_some() {
             return bad("[caseworker_issuer] needs exactly one of jwks_url and jwks_file".into());
         }
-        crate::admin::check_settings(self)?;
+        admin::check(self)?;
         if self.systems.is_empty() {
             return bad("no [[systems]] are registered; no caseworker system could call the API".into());
         }

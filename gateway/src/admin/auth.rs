@@ -24,15 +24,16 @@ pub struct Operators {
     by_sha256: HashMap<String, Arc<Operator>>,
 }
 
-pub(crate) fn normalise_fingerprint(s: &str) -> String {
-    s.chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase()
-}
-
 impl Operators {
     pub fn new(settings: &[OperatorSettings]) -> Self {
         let by_sha256 = settings
             .iter()
-            .map(|o| (normalise_fingerprint(&o.cert_sha256), Arc::new(Operator { id: o.id.clone(), role: o.role })))
+            .map(|o| {
+                (
+                    crate::settings::admin::normalise_fingerprint(&o.cert_sha256),
+                    Arc::new(Operator { id: o.id.clone(), role: o.role }),
+                )
+            })
             .collect();
         Operators { by_sha256 }
     }
@@ -61,7 +62,7 @@ impl Operator {
             Ok(())
         } else {
             tracing::info!(operator = %self.id, role = self.role.as_str(), what, "role not allowed");
-            Err(AdminError::role_not_allowed(self, what))
+            Err(AdminError::role_not_allowed(&self.id, self.role.as_str(), what))
         }
     }
 }

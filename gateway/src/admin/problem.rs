@@ -4,7 +4,6 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::Operator;
 use crate::http::problem::{ApiError, Problem};
 
 /// An error answer of the admin API.
@@ -36,12 +35,12 @@ impl AdminError {
         }
     }
 
-    pub fn role_not_allowed(op: &Operator, what: &str) -> Self {
+    pub fn role_not_allowed(operator: &str, role: &str, what: &str) -> Self {
         AdminError {
             status: StatusCode::FORBIDDEN,
             slug: "role-not-allowed",
             title: "The operator's role does not allow this",
-            detail: format!("operator {} has the role {}, which may not {what}", op.id, op.role.as_str()),
+            detail: format!("operator {operator} has the role {role}, which may not {what}"),
         }
     }
 

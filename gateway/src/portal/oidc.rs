@@ -24,7 +24,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use super::config::OidcSettings;
+use crate::settings::portal::OidcSettings;
 
 /// How long discovery (metadata and keys) is used before it is fetched again.
 pub const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
@@ -194,7 +194,7 @@ impl Oidc {
         iss: Option<&str>,
         login: LoginState,
     ) -> Result<Identity, LoginError> {
-        if !super::session::constant_time_eq(state.as_bytes(), login.state.as_bytes()) {
+        if !constant_time_eq(state.as_bytes(), login.state.as_bytes()) {
             return Err(LoginError::StateMismatch);
         }
         if iss.is_some_and(|i| i != self.settings.issuer) {
@@ -249,11 +249,24 @@ impl Oidc {
     }
 }
 
+/// Compares secrets (the login state, the CSRF token) without leaking where they differ
+/// (`subtle`).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
+}
+
 #[cfg(test)]
 mod tests {
     use sandbox::broker::{BrokerClient, BrokerMode};
 
     use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
 
     /// One login at the sandbox broker (citizen 0 at `loa`), checked by `finish`.
     async fn login(oidc: &Oidc, broker: &sandbox::RunningSandbox, loa: &str) -> Result<Identity, LoginError> {
