@@ -14,6 +14,7 @@
 //! processes), [`serve`] (the children's side), [`preload`] (the synthetic consents),
 //! [`procstat`] (CPU and peak RSS from /proc), [`report`] (the Markdown tables).
 
+mod callgrind;
 mod children;
 mod harness;
 mod load;
