@@ -117,5 +117,5 @@ fn main() {
         let found = lookup_once(&rt, &ledger, &f, &who);
         permits += std::hint::black_box(decide_once(&engine, &f, &who, &found));
     }
-    println!("{n} consents: {} decisions after 200 to warm up, {permits} permitted sections", decisions);
+    println!("{n} consents: {decisions} decisions after 200 to warm up, {permits} permitted sections");
 }
