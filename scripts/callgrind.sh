@@ -31,10 +31,10 @@ decision)
     done
     ir() { # inclusive Ir of function $2 in file $1 (the whole program when $2 is empty)
         if [ -z "$2" ]; then
-            awk '/^(totals|summary):/ {print $2; exit}' "$1"
+            awk '!done && /^(totals|summary):/ {print $2; done = 1}' "$1"
         else
             callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
-                awk -v f="$2" '$0 ~ f {gsub(",", "", $1); print $1; exit}'
+                awk -v f="$2" '!done && $0 ~ f {gsub(",", "", $1); print $1; done = 1}'
         fi
     }
     echo "callgrind, ${consents} consents, ($n2 - $n1) decisions: instructions per 4-category decision"

@@ -1,8 +1,10 @@
-//! One run of the load harness: start the sandbox, preload and start the gateway, then for
-//! each concurrency measure A ("the limit": the four sources fetched directly and
-//! concurrently by this process through the same connectors, TLS settings and documents)
-//! and B (case files through the gateway) interleaved A/B/A/B, and the same with one source
-//! delayed.
+//! One run of the load harness: start the sandbox, preload and start the gateway (as
+//! deployed: with its admin listener, so its metrics recorder is installed), then for each
+//! load measure A ("the limit": the four sources fetched directly and concurrently by this
+//! process through the same connectors, TLS settings and documents) and B (case files
+//! through the gateway) in the order A B B A: an open loop at a fixed rate, closed loops per
+//! concurrency with a few long-lived tokens, closed loops with a fresh token per request,
+//! and one source delayed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
