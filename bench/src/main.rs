@@ -30,6 +30,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `--features mimalloc`: the allocator experiment (BENCHMARKS.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "bench", about = "sammen's load harness: case files through the gateway against the limit")]
 #[command(args_conflicts_with_subcommands = true)]
