@@ -44,12 +44,20 @@ impl Launcher {
         }
     }
 
-    fn gateway(&self, config: &Path, data_dir: &Path) -> Command {
+    /// The gateway's command, run by `wrapper` (e.g. valgrind and its options) when given.
+    fn gateway(&self, config: &Path, data_dir: &Path, wrapper: &[String]) -> Command {
         let (exe, cmd) = match self {
             Launcher::SelfExe(exe) => (exe, "serve-gateway"),
             Launcher::Sammen(exe) => (exe, "serve"),
         };
-        let mut c = Command::new(exe);
+        let mut c = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
         c.arg(cmd).arg("--config").arg(config).arg("--data-dir").arg(data_dir);
         c
     }
@@ -182,6 +190,8 @@ impl SandboxProc {
 pub struct GatewayProc {
     pub proc: ChildProc,
     pub addr: SocketAddr,
+    /// The operators' listener, when `[admin]` is configured.
+    pub admin: Option<SocketAddr>,
 }
 
 impl GatewayProc {
@@ -191,17 +201,23 @@ impl GatewayProc {
         data_dir: &Path,
         log: &Path,
         level: &str,
+        wrapper: &[String],
     ) -> anyhow::Result<GatewayProc> {
-        let mut cmd = launcher.gateway(config, data_dir);
+        let mut cmd = launcher.gateway(config, data_dir, wrapper);
         cmd.env("SAMMEN_LOG", level).env_remove("SAMMEN_CONFIG");
-        let (proc, lines) = spawn_until(cmd, log, "listening on", Duration::from_secs(120))?;
+        let (proc, lines) = spawn_until(cmd, log, "listening on", Duration::from_secs(600))?;
         let line = lines.last().expect("the line waited for");
         let addr = line
             .rsplit("https://")
             .next()
             .and_then(|a| a.trim().parse().ok())
             .with_context(|| format!("no address in {line:?}"))?;
-        Ok(GatewayProc { proc, addr })
+        let admin = lines
+            .iter()
+            .find(|l| l.contains("admin API on"))
+            .and_then(|l| l.rsplit("https://").next())
+            .and_then(|a| a.trim().parse().ok());
+        Ok(GatewayProc { proc, addr, admin })
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,11 +1,14 @@
-//! One run of the load harness: start the sandbox, preload and start the gateway, then for
-//! each concurrency measure A ("the limit": the four sources fetched directly and
-//! concurrently by this process through the same connectors, TLS settings and documents)
-//! and B (case files through the gateway) interleaved A/B/A/B, and the same with one source
-//! delayed.
+//! One run of the load harness: start the sandbox, preload and start the gateway (as
+//! deployed: with its admin listener, so its metrics recorder is installed), then for each
+//! load measure A ("the limit": the four sources fetched directly and concurrently by this
+//! process through the same connectors, TLS settings and documents) and B (case files
+//! through the gateway) in the order A B B A: an open loop at a fixed rate, closed loops per
+//! concurrency with a few long-lived tokens, closed loops with a fresh token per request,
+//! and one source delayed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
@@ -16,6 +19,7 @@ use consent::{Category, Cpr};
 use gateway::dev::{DevIssuer, DevPki};
 use serde::{Deserialize, Serialize};
 
+use crate::callgrind;
 use crate::children::{GatewayProc, Launcher, SandboxProc};
 use crate::load::{self, Op, Sample, Summary};
 use crate::preload::{self, Preloaded};
@@ -44,6 +48,20 @@ pub struct Options {
     /// Concurrencies to measure.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64])]
     pub concurrency: Vec<usize>,
+    /// Open-loop arrival rates (case files or fetch sets per second, both sides the same;
+    /// choose one both can sustain): latency from each request's intended send time.
+    #[arg(long, value_delimiter = ',', default_values_t = [100.0f64])]
+    pub rate: Vec<f64>,
+    /// Concurrencies of the "fresh token per request" scenario (closed loop).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16])]
+    pub fresh_concurrency: Vec<usize>,
+    /// Tokens minted (each once, each for one request) before the run for the fresh-token
+    /// scenario; when they run out, further ones are minted on the request's path.
+    #[arg(long, default_value_t = 20_000)]
+    pub fresh_tokens: usize,
+    /// Long-lived tokens (one caseworker each) that the other scenarios take turns with.
+    #[arg(long, default_value_t = 4)]
+    pub long_lived_tokens: usize,
     /// The delayed-source scenario: the Mediconnect source answers this much later (0 skips it).
     #[arg(long, default_value_t = 200)]
     pub delay_ms: u64,
@@ -57,6 +75,11 @@ pub struct Options {
     /// `serve-sandbox` / `serve-gateway` commands.
     #[arg(long)]
     pub sammen: Option<PathBuf>,
+    /// Instead of the load phases: run the gateway under valgrind's callgrind and count the
+    /// instructions it executes per case file over this many case files sent one after
+    /// another (long-lived tokens, then fresh tokens). 0: the load phases.
+    #[arg(long, default_value_t = 0)]
+    pub callgrind: usize,
     /// Work directory (store, certificates, logs); default a temporary one, removed at the end.
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -80,10 +103,39 @@ pub struct Measured {
     pub first_error: Option<String>,
 }
 
-/// A against B at one concurrency.
+/// How a row's load was generated.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Load {
+    /// `concurrency` workers, each sending as soon as its previous request was answered.
+    Closed { concurrency: usize },
+    /// Requests per second on a fixed schedule.
+    Open { rate: f64 },
+}
+
+impl Load {
+    /// Whether B's latency minus A's is the gateway's overhead rather than queueing: at
+    /// concurrency 1, or in an open loop both sides sustain (at higher concurrency both are
+    /// saturated, and the difference is mostly c ÷ throughput).
+    pub fn added_latency_meaningful(&self) -> bool {
+        matches!(self, Load::Closed { concurrency: 1 } | Load::Open { .. })
+    }
+}
+
+impl std::fmt::Display for Load {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Load::Closed { concurrency } => write!(f, "c={concurrency}"),
+            Load::Open { rate } => write!(f, "open {rate:.0}/s"),
+        }
+    }
+}
+
+/// A against B under one load.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub scenario: String,
+    pub load: Load,
     pub concurrency: usize,
     pub limit: Measured,
     pub sammen: Measured,
@@ -107,6 +159,11 @@ pub struct Report {
     pub secs_per_phase: f64,
     pub preloaded: Preloaded,
     pub gateway_rss_after_start_mib: f64,
+    /// The case files the gateway's own metrics counted (`/metrics` on the admin listener,
+    /// before the delayed-source scenario): proof that the recorder was installed.
+    pub case_files_counted_by_metrics: Option<u64>,
+    /// `--callgrind`: the gateway's instructions per case file.
+    pub callgrind: Vec<callgrind::Count>,
     pub rows: Vec<Row>,
 }
 
@@ -131,10 +188,14 @@ fn usage(p: &Pids) -> anyhow::Result<Usage> {
 }
 
 /// Runs `op` for `secs`, with the processes' CPU and the gateway's peak RSS.
-async fn phase(op: &Op, concurrency: usize, secs: f64, pids: &Pids) -> anyhow::Result<(Sample, Usage, u64)> {
+async fn phase(op: &Op, how: Load, secs: f64, pids: &Pids) -> anyhow::Result<(Sample, Usage, u64)> {
     procstat::reset_peak_rss(pids.gateway).context("resetting the gateway's peak RSS")?;
     let before = usage(pids)?;
-    let sample = load::run(op, concurrency, Duration::from_secs_f64(secs)).await;
+    let duration = Duration::from_secs_f64(secs);
+    let sample = match how {
+        Load::Closed { concurrency } => load::run(op, concurrency, duration).await,
+        Load::Open { rate } => load::open_loop(op, rate, duration).await,
+    };
     let after = usage(pids)?;
     let peak = procstat::peak_rss_kib(pids.gateway)?;
     let used = Usage {
@@ -175,16 +236,21 @@ impl Acc {
     }
 }
 
-/// A/B/A/B at one concurrency.
-async fn compare(scenario: &str, limit: &Op, sammen: &Op, c: usize, secs: f64, pids: &Pids) -> anyhow::Result<Row> {
+/// A B B A under one load: the store grows during B (audit records), so each side gets
+/// one phase before and one after the other's two.
+async fn compare(scenario: &str, limit: &Op, sammen: &Op, how: Load, secs: f64, pids: &Pids) -> anyhow::Result<Row> {
     let (mut a, mut b) = (Acc::default(), Acc::default());
-    for _ in 0..2 {
-        a.add(phase(limit, c, secs, pids).await?);
-        b.add(phase(sammen, c, secs, pids).await?);
-    }
-    let row = Row { scenario: scenario.to_string(), concurrency: c, limit: a.measured(), sammen: b.measured() };
+    a.add(phase(limit, how, secs, pids).await?);
+    b.add(phase(sammen, how, secs, pids).await?);
+    b.add(phase(sammen, how, secs, pids).await?);
+    a.add(phase(limit, how, secs, pids).await?);
+    let concurrency = match how {
+        Load::Closed { concurrency } => concurrency,
+        Load::Open { .. } => 0,
+    };
+    let row = Row { scenario: scenario.to_string(), load: how, concurrency, limit: a.measured(), sammen: b.measured() };
     eprintln!(
-        "  {scenario} c={c}: limit {:.0}/s p50 {:.2} ms p99 {:.2} ms | sammen {:.0}/s p50 {:.2} ms p99 {:.2} ms | ratio {:.2}",
+        "  {scenario} {how}: limit {:.0}/s p50 {:.2} ms p99 {:.2} ms | sammen {:.0}/s p50 {:.2} ms p99 {:.2} ms | ratio {:.2}",
         row.limit.summary.throughput,
         row.limit.summary.p50_ms,
         row.limit.summary.p99_ms,
@@ -213,7 +279,13 @@ fn connectors_config(sb: &SandboxProc) -> ConnectorsConfig {
     cfg
 }
 
-fn gateway_config(dir: &Path, pki: &DevPki, jwks: &Path, connectors: &ConnectorsConfig) -> anyhow::Result<PathBuf> {
+fn gateway_config(
+    dir: &Path,
+    pki: &DevPki,
+    operator_sha256: &str,
+    jwks: &Path,
+    connectors: &ConnectorsConfig,
+) -> anyhow::Result<PathBuf> {
     let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
     let mut toml = format!(
         r#"
@@ -243,6 +315,17 @@ jwks_file = "{jwks}"
 [policies]
 dir = "{policies}"
 
+# As deployed: the operators' listener is on, so the metrics recorder is installed and
+# every request pays for its metrics.
+[admin]
+listen = "127.0.0.1:0"
+client_ca_file = "{ca}"
+
+[[operators]]
+id = "bench-operator"
+role = "operator"
+cert_sha256 = "{operator}"
+
 "#,
         cert = pki.server_cert.display(),
         key = pki.server_key.display(),
@@ -250,6 +333,7 @@ dir = "{policies}"
         fp = pki.client_sha256,
         jwks = jwks.display(),
         policies = policies.display(),
+        operator = operator_sha256,
     );
     for (name, s) in &connectors.sources {
         toml.push_str(&format!(
@@ -276,10 +360,57 @@ struct SectionView {
     status: String,
 }
 
+/// The caseworker tokens B sends.
+#[derive(Clone)]
+enum Tokens {
+    /// A few long-lived tokens (one caseworker each), taken in turn: what a case system
+    /// that keeps its caseworkers' tokens sends; the gateway's token cache hits.
+    LongLived(Arc<Vec<String>>),
+    /// A token never sent before on every request (each with its own `jti`): the
+    /// signature is checked every time. Minted before the run; minted on the request's
+    /// path once those run out.
+    Fresh { pool: Arc<Vec<String>>, next: Arc<AtomicUsize>, issuer: Arc<DevIssuer> },
+}
+
+fn caseworker(k: usize) -> String {
+    format!("cw-bench-{k}")
+}
+
+fn fresh_token(issuer: &DevIssuer, k: usize) -> String {
+    let mut claims = issuer.claims(AUDIENCE, &caseworker(k % 4), UNIT, &[ROLE], chrono::Duration::hours(2));
+    claims["jti"] = serde_json::Value::String(format!("bench-{k}"));
+    issuer.mint_claims(&claims)
+}
+
+impl Tokens {
+    fn long_lived(issuer: &DevIssuer, n: usize) -> Tokens {
+        Tokens::LongLived(Arc::new(
+            (0..n.max(1))
+                .map(|k| issuer.mint(AUDIENCE, &caseworker(k), UNIT, &[ROLE], chrono::Duration::hours(2)))
+                .collect(),
+        ))
+    }
+
+    fn fresh(issuer: Arc<DevIssuer>, n: usize) -> Tokens {
+        let pool = Arc::new((0..n).map(|k| fresh_token(&issuer, k)).collect());
+        Tokens::Fresh { pool, next: Arc::new(AtomicUsize::new(0)), issuer }
+    }
+
+    fn token(&self, i: usize) -> String {
+        match self {
+            Tokens::LongLived(t) => t[i % t.len()].clone(),
+            Tokens::Fresh { pool, next, issuer } => {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                pool.get(k).cloned().unwrap_or_else(|| fresh_token(issuer, k))
+            }
+        }
+    }
+}
+
 /// B: one case file through the gateway; correct only when all four sections are included.
-fn sammen_op(client: reqwest::Client, url: String, token: String, subjects: Arc<Vec<Cpr>>) -> Op {
+fn sammen_op(client: reqwest::Client, url: String, tokens: Tokens, subjects: Arc<Vec<Cpr>>) -> Op {
     load::op(move |i| {
-        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        let (client, url, token) = (client.clone(), url.clone(), tokens.token(i));
         let citizen = subjects[i % subjects.len()];
         async move {
             let body = serde_json::json!({
@@ -334,6 +465,30 @@ fn limit_op(registry: Registry, subjects: Arc<Vec<Cpr>>) -> Op {
             Ok(())
         }
     })
+}
+
+/// The gateway's `sammen_http_requests_total` for the case-file route, summed over
+/// statuses, read from the admin listener as an operator.
+async fn scrape_metrics(
+    admin: std::net::SocketAddr,
+    pki: &DevPki,
+    operator: &gateway::dev::ClientCert,
+) -> anyhow::Result<u64> {
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&pki.ca_cert)?)?)
+        .identity(reqwest::Identity::from_pem(operator.identity_pem.as_bytes())?)
+        .build()?;
+    let r = client.get(format!("https://localhost:{}/metrics", admin.port())).send().await?;
+    ensure!(r.status().is_success(), "reading the gateway's metrics: HTTP {}", r.status());
+    let text = r.text().await?;
+    let total = text
+        .lines()
+        .filter(|l| l.starts_with("sammen_http_requests_total") && l.contains("case-files") && l.contains("POST"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>();
+    Ok(total as u64)
 }
 
 async fn set_latency(sb: &SandboxProc, source: &str, ms: u64) -> anyhow::Result<()> {
@@ -391,7 +546,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     let issuer = DevIssuer::with_kid(ISSUER, Some("bench-idp-1"))?;
     let jwks = dir.join("jwks.json");
     issuer.write_jwks(&jwks)?;
-    let config = gateway_config(&dir, &pki, &jwks, &connectors)?;
+    let operator = pki.issue_client("bench-operator")?;
+    let config = gateway_config(&dir, &pki, &operator.sha256, &jwks, &connectors)?;
     let data_dir = dir.join("data");
     if data_dir.exists() {
         std::fs::remove_dir_all(&data_dir)?;
@@ -418,7 +574,10 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     );
 
     eprintln!("starting the gateway");
-    let mut gw = GatewayProc::start(&launcher, &config, &data_dir, &dir.join("gateway.log"), &opts.gateway_log)?;
+    let callgrind_out = dir.join("callgrind.out");
+    let wrapper = if opts.callgrind > 0 { callgrind::wrapper(&callgrind_out) } else { Vec::new() };
+    let mut gw =
+        GatewayProc::start(&launcher, &config, &data_dir, &dir.join("gateway.log"), &opts.gateway_log, &wrapper)?;
     let pids = Pids { gateway: gw.proc.pid(), sandbox: sb.proc.pid() };
     let gateway_rss_after_start_mib = procstat::rss_kib(pids.gateway)? as f64 / 1024.0;
 
@@ -431,9 +590,16 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         .identity(reqwest::Identity::from_pem(identity.as_bytes())?)
         .timeout(Duration::from_secs(60))
         .build()?;
-    let token = issuer.mint(AUDIENCE, "cw-bench", UNIT, &[ROLE], chrono::Duration::hours(2));
+    let long_lived = Tokens::long_lived(&issuer, opts.long_lived_tokens);
     let subjects = Arc::new(subjects);
-    let sammen = sammen_op(client, gw.url("/api/v1/case-files"), token, subjects.clone());
+    let sammen = sammen_op(client.clone(), gw.url("/api/v1/case-files"), long_lived, subjects.clone());
+    let fresh = if opts.fresh_concurrency.is_empty() {
+        None
+    } else {
+        eprintln!("minting {} fresh tokens", opts.fresh_tokens);
+        let tokens = Tokens::fresh(Arc::new(issuer), opts.fresh_tokens);
+        Some(sammen_op(client, gw.url("/api/v1/case-files"), tokens, subjects.clone()))
+    };
     let registry = Registry::from_config(&connectors)?;
     let limit = limit_op(registry, subjects.clone());
 
@@ -446,6 +612,47 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
             bail!("a case file failed before the run (gateway log: {}): {e}", dir.join("gateway.log").display());
         }
     }
+    if opts.callgrind > 0 {
+        let n = opts.callgrind;
+        let mut counts = Vec::new();
+        // Warm up first: connections, the token and entity caches, the policy set.
+        for i in 0..n.min(20) {
+            sammen(i).await.map_err(|e| anyhow::anyhow!("warm-up case file failed: {e}"))?;
+        }
+        counts.push(
+            callgrind::measure("case file, long-lived tokens", &sammen, n, 1_000, pids.gateway, &callgrind_out).await?,
+        );
+        if let Some(fresh) = &fresh {
+            counts.push(
+                callgrind::measure("case file, fresh token per request", fresh, n, 0, pids.gateway, &callgrind_out)
+                    .await?,
+            );
+        }
+        for c in &counts {
+            eprintln!(
+                "  {}: {} instructions over {} requests, {} per request",
+                c.what,
+                c.instructions,
+                c.requests,
+                c.per_request()
+            );
+        }
+        gw.proc.stop();
+        drop(sb);
+        return finish(
+            opts,
+            Report {
+                started_at,
+                machine: machine(),
+                secs_per_phase: 0.0,
+                preloaded,
+                gateway_rss_after_start_mib,
+                case_files_counted_by_metrics: None,
+                callgrind: counts,
+                rows: Vec::new(),
+            },
+        );
+    }
     if opts.warmup_secs > 0.0 {
         let c = opts.concurrency.iter().copied().max().unwrap_or(1);
         load::run(&limit, c, Duration::from_secs_f64(opts.warmup_secs / 2.0)).await;
@@ -453,14 +660,29 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     }
 
     let mut rows = Vec::new();
-    eprintln!("measuring: {} s per phase, A/B/A/B per concurrency", opts.secs);
-    for &c in &opts.concurrency {
-        rows.push(compare("sources at once", &limit, &sammen, c, opts.secs, &pids).await?);
+    eprintln!("measuring: {} s per phase, A B B A per load", opts.secs);
+    const LONG_LIVED: &str = "sources at once";
+    for &rate in opts.rate.iter().filter(|r| **r > 0.0) {
+        rows.push(compare(LONG_LIVED, &limit, &sammen, Load::Open { rate }, opts.secs, &pids).await?);
     }
+    for &c in &opts.concurrency {
+        rows.push(compare(LONG_LIVED, &limit, &sammen, Load::Closed { concurrency: c }, opts.secs, &pids).await?);
+    }
+    if let Some(fresh) = &fresh {
+        for &c in &opts.fresh_concurrency {
+            let how = Load::Closed { concurrency: c };
+            rows.push(compare("fresh token per request", &limit, fresh, how, opts.secs, &pids).await?);
+        }
+    }
+    let metrics = match gw.admin {
+        Some(admin) => Some(scrape_metrics(admin, &pki, &operator).await?),
+        None => None,
+    };
     if opts.delay_ms > 0 {
         set_latency(&sb, "mediconnect", opts.delay_ms).await?;
         let name = format!("mediconnect +{} ms", opts.delay_ms);
-        rows.push(compare(&name, &limit, &sammen, opts.delay_concurrency, opts.secs, &pids).await?);
+        let how = Load::Closed { concurrency: opts.delay_concurrency };
+        rows.push(compare(&name, &limit, &sammen, how, opts.secs, &pids).await?);
         set_latency(&sb, "mediconnect", 0).await?;
     }
     gw.proc.stop();
@@ -471,8 +693,14 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         secs_per_phase: opts.secs,
         preloaded,
         gateway_rss_after_start_mib,
+        case_files_counted_by_metrics: metrics,
+        callgrind: Vec::new(),
         rows,
     };
+    finish(opts, report)
+}
+
+fn finish(opts: &Options, report: Report) -> anyhow::Result<Report> {
     if let Some(path) = &opts.json {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;

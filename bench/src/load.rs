@@ -1,5 +1,8 @@
 //! The load generator: `concurrency` workers in a closed loop (each sends its next request
-//! as soon as the previous one is answered) for a fixed time, recording every latency.
+//! as soon as the previous one is answered) for a fixed time, recording every latency; or
+//! an open loop ([`open_loop`]): requests sent at a fixed arrival rate whatever the answers
+//! do, each latency measured from the request's intended send time (no coordinated
+//! omission).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -116,6 +119,41 @@ pub async fn run(op: &Op, concurrency: usize, duration: Duration) -> Sample {
     total
 }
 
+/// Sends request `k` at `start + k / rate` for `duration`, each on its own task whether or
+/// not earlier ones were answered, and measures each latency from its intended send time,
+/// so a stall shows as the latency of every request that should have been sent during it.
+pub async fn open_loop(op: &Op, rate: f64, duration: Duration) -> Sample {
+    let start = Instant::now();
+    let n = (rate * duration.as_secs_f64()).floor().max(1.0) as usize;
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let mut tasks = Vec::with_capacity(n);
+    for k in 0..n {
+        let intended = start + interval.mul_f64(k as f64);
+        tokio::time::sleep_until(intended.into()).await;
+        let fut = op(k);
+        tasks.push(tokio::spawn(async move {
+            let r = fut.await;
+            (r, intended.elapsed())
+        }));
+    }
+    let mut total = Sample::default();
+    for t in tasks {
+        match t.await {
+            Ok((Ok(()), latency)) => total.latencies.push(latency),
+            Ok((Err(e), _)) => {
+                total.errors += 1;
+                total.first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                total.errors += 1;
+                total.first_error.get_or_insert(format!("request task panicked: {e}"));
+            }
+        }
+    }
+    total.elapsed = start.elapsed();
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +187,20 @@ mod tests {
         // Worker 0 sees only even numbers, worker 1 only odd ones.
         assert!(s.errors > 0 && !s.latencies.is_empty());
         assert!(s.first_error.unwrap().starts_with("odd"));
+    }
+
+    #[tokio::test]
+    async fn open_loop_sends_on_schedule_and_times_from_it() {
+        // Every request takes 30 ms and they are sent every 5 ms: sent one after another
+        // (closed loop) 20 would take 600 ms; on schedule they overlap.
+        let o = op(|_| async {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            Ok(())
+        });
+        let s = open_loop(&o, 200.0, Duration::from_millis(100)).await;
+        assert_eq!(s.latencies.len(), 20);
+        assert_eq!(s.errors, 0);
+        assert!(s.latencies.iter().all(|l| *l >= Duration::from_millis(30)));
+        assert!(s.elapsed < Duration::from_millis(500), "{:?}", s.elapsed);
     }
 }

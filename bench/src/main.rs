@@ -9,11 +9,14 @@
 //! `serve-sandbox` and `serve-gateway` commands, the same code as `sammen sandbox --tls`
 //! and `sammen serve`; or a real `sammen` with `--sammen PATH`), preloads the gateway's
 //! store, and compares case files through the gateway (B) with the four sources fetched
-//! directly (A, "the limit"), interleaved A/B/A/B per concurrency. Code map: [`harness`]
-//! (the run), [`load`] (closed-loop workers, percentiles), [`children`] (the child
+//! directly (A, "the limit"), interleaved A B B A per load (an open loop at a fixed rate,
+//! closed loops per concurrency; long-lived or fresh caseworker tokens), or counts the
+//! gateway's instructions per case file under callgrind (`--callgrind N`, [`callgrind`]).
+//! Code map: [`harness`] (the run), [`load`] (closed- and open-loop load, percentiles), [`children`] (the child
 //! processes), [`serve`] (the children's side), [`preload`] (the synthetic consents),
 //! [`procstat`] (CPU and peak RSS from /proc), [`report`] (the Markdown tables).
 
+mod callgrind;
 mod children;
 mod harness;
 mod load;
@@ -26,6 +29,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// `--features mimalloc`: the allocator experiment (BENCHMARKS.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(name = "bench", about = "sammen's load harness: case files through the gateway against the limit")]

@@ -22,6 +22,10 @@ pub async fn gateway(config: &Path, data_dir: &Path) -> anyhow::Result<()> {
     let settings = gateway::settings::Settings::load(Some(config), Some(data_dir))?;
     let running = gateway::app::start(settings).await.context("starting the gateway")?;
     let mut out = std::io::stdout().lock();
+    if let Some(admin) = running.admin_addr() {
+        // Before the listening line, as `sammen serve` prints it.
+        writeln!(out, "sammen serve: admin API on https://{admin}")?;
+    }
     writeln!(out, "sammen serve: listening on https://{}", running.addr)?;
     out.flush()?;
     drop(out);
