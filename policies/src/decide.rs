@@ -1,42 +1,16 @@
 //! The decision API: facts in, a decision with reasons out. Nothing is fetched here; the
 //! gateway looks up the consents and blocks first and passes them in.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use cedar_policy::{Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Request, RestrictedExpression};
 use chrono::{DateTime, Utc};
-use consent::{Block, BlockTarget, Category, Consent, ConsentId, Cpr, Directory, MunicipalityCode, Purpose, UnitId};
+use consent::{BlockTarget, Category, Consent, ConsentId, Cpr, Directory, UnitId};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DecisionError;
 use crate::load::{BasisKind, Loaded};
-
-/// The person asking, as the gateway authenticated them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Caseworker {
-    /// The caseworker's id from their organisation's identity provider.
-    pub id: String,
-    /// The unit they act in.
-    pub unit: UnitId,
-    pub roles: BTreeSet<String>,
-}
-
-/// Everything the engine needs to decide one request, for each requested category.
-#[derive(Debug, Clone, Copy)]
-pub struct DecisionRequest<'a> {
-    pub caseworker: &'a Caseworker,
-    pub citizen: &'a Cpr,
-    /// The citizen's municipality of residence, when known (the gateway looks it up).
-    pub citizen_municipality: Option<MunicipalityCode>,
-    pub purpose: &'a Purpose,
-    pub categories: &'a [Category],
-    pub now: DateTime<Utc>,
-    /// For each requested category, the consents the ledger found covering it (may be
-    /// empty, or the category may be left out). `Ledger::covering` gives exactly these.
-    pub consents: &'a [(Category, Vec<Consent>)],
-    /// The citizen's blocks (`Ledger::blocks`); lifted ones are ignored.
-    pub blocks: &'a [Block],
-}
+use crate::request::DecisionRequest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

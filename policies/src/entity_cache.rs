@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use cedar_policy::Entities;
 use consent::{Category, UnitId};
 
-use crate::decide::DecisionRequest;
 use crate::error::DecisionError;
+use crate::request::DecisionRequest;
 
 /// The most entity sets kept (a few MB at most; one per caseworker and category list).
 pub const CAPACITY: usize = 4_096;

@@ -18,6 +18,7 @@ mod entity_cache;
 pub mod error;
 pub mod explain;
 mod load;
+mod request;
 pub mod watch;
 
 use std::collections::HashMap;
@@ -27,11 +28,10 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use consent::{Rules, UnitId};
 
-pub use decide::{
-    Basis, Caseworker, CategoryDecision, Decision, DecisionRequest, Effect, NO_BASIS_DA, NO_BASIS_EN, Reason,
-};
+pub use decide::{Basis, CategoryDecision, Decision, Effect, NO_BASIS_DA, NO_BASIS_EN, Reason};
 pub use error::{DecisionError, PolicyError, Problem};
 pub use load::{BUILTIN_ORIGIN, POLICY_DIR, SCHEMA_FILE};
+pub use request::{Caseworker, DecisionRequest};
 pub use watch::{Watcher, watch};
 
 /// The policy directory of this repository (`policies/`), for tests and tools run from

@@ -172,31 +172,31 @@ impl Sandbox {
         let addrs = Addrs {
             mediconnect: bind(
                 cfg.ports.mediconnect,
-                recorded(mediconnect::router(state.clone()), state.clone(), Source::Mediconnect),
+                recorded(mediconnect::router(state.clone()), state.0.visits.clone(), Source::Mediconnect),
                 acceptor.clone(),
             )
             .await?,
             jobcenter: bind(
                 cfg.ports.jobcenter,
-                recorded(jobcenter::router(state.clone()), state.clone(), Source::Jobcenter),
+                recorded(jobcenter::router(state.clone()), state.0.visits.clone(), Source::Jobcenter),
                 acceptor.clone(),
             )
             .await?,
             social: bind(
                 cfg.ports.social,
-                recorded(social::router(state.clone()), state.clone(), Source::Social),
+                recorded(social::router(state.clone()), state.0.visits.clone(), Source::Social),
                 acceptor.clone(),
             )
             .await?,
             jobnet_cv: bind(
                 cfg.ports.jobnet_cv,
-                recorded(jobnet::router(state.clone()), state.clone(), Source::JobnetCv),
+                recorded(jobnet::router(state.clone()), state.0.visits.clone(), Source::JobnetCv),
                 acceptor.clone(),
             )
             .await?,
             cpr: bind(
                 cfg.ports.cpr,
-                recorded(person::router(state.clone()), state.clone(), Source::Cpr),
+                recorded(person::router(state.clone()), state.0.visits.clone(), Source::Cpr),
                 acceptor.clone(),
             )
             .await?,

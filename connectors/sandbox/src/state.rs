@@ -8,7 +8,7 @@ use connectors::medcom::Xctl03;
 use consent::Cpr;
 
 use crate::faults::SourceFaults;
-use crate::visits::Visit;
+use crate::visits::{Visit, VisitLog};
 use crate::{SandboxError, Source};
 
 #[derive(Clone)]
@@ -21,10 +21,7 @@ pub(crate) struct Inner {
     pub oversized_bytes: usize,
     pub broker: crate::broker::Broker,
     /// Every request the sources received (see [`crate::visits`]).
-    pub visits: Mutex<Vec<Visit>>,
-    pub visit_numbers: std::sync::atomic::AtomicU64,
-    /// The sandbox's clock for visits.
-    pub epoch: std::time::Instant,
+    pub visits: Arc<VisitLog>,
     /// Moves: kommunekoder that replace a citizen's synthetic municipality of residence.
     pub residences: RwLock<BTreeMap<Cpr, String>>,
 }
@@ -41,45 +38,17 @@ impl AppState {
             seen_request_ids: Mutex::new(HashSet::new()),
             oversized_bytes,
             broker,
-            visits: Mutex::new(Vec::new()),
-            visit_numbers: std::sync::atomic::AtomicU64::new(0),
-            epoch: std::time::Instant::now(),
+            visits: Arc::new(VisitLog::default()),
             residences: RwLock::new(BTreeMap::new()),
         }))
     }
 
-    fn now_us(&self) -> u64 {
-        u64::try_from(self.0.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
-    }
-
-    /// Records a request's arrival; returns its number, for [`AppState::answered`].
-    pub(crate) fn arrive(&self, source: Source, path: &str, url_holds_cpr: bool) -> u64 {
-        let at = self.now_us();
-        let number = self.0.visit_numbers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut visits = self.0.visits.lock().expect("not poisoned");
-        if visits.len() > 100_000 {
-            visits.clear();
-        }
-        let source = source.name().to_string();
-        visits.push(Visit { number, source, path: path.to_string(), arrived_us: at, answered_us: None, url_holds_cpr });
-        number
-    }
-
-    /// Records that visit `number` was answered (if it is still remembered).
-    pub(crate) fn answered(&self, number: u64) {
-        let at = self.now_us();
-        let mut visits = self.0.visits.lock().expect("not poisoned");
-        if let Some(v) = visits.iter_mut().rev().find(|v| v.number == number) {
-            v.answered_us = Some(at);
-        }
-    }
-
     pub(crate) fn visits(&self) -> Vec<Visit> {
-        self.0.visits.lock().expect("not poisoned").clone()
+        self.0.visits.all()
     }
 
     pub(crate) fn forget_visits(&self) {
-        self.0.visits.lock().expect("not poisoned").clear();
+        self.0.visits.forget();
     }
 
     pub(crate) fn faults(&self, source: Source) -> SourceFaults {

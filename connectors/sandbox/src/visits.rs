@@ -11,8 +11,11 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
 use crate::Source;
-use crate::state::AppState;
 
 /// One request a source received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,10 +73,59 @@ pub fn holds_cpr(text: &str) -> bool {
     check(&mut digits)
 }
 
-/// `router` with every request recorded as a visit of `source`.
-pub(crate) fn recorded(router: axum::Router, state: AppState, source: Source) -> axum::Router {
+/// The visits of one sandbox, by its own clock.
+pub(crate) struct VisitLog {
+    visits: Mutex<Vec<Visit>>,
+    numbers: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for VisitLog {
+    fn default() -> Self {
+        VisitLog { visits: Mutex::new(Vec::new()), numbers: AtomicU64::new(0), epoch: Instant::now() }
+    }
+}
+
+impl VisitLog {
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Records a request's arrival; returns its number, for [`VisitLog::answered`].
+    fn arrive(&self, source: Source, path: &str, url_holds_cpr: bool) -> u64 {
+        let at = self.now_us();
+        let number = self.numbers.fetch_add(1, Ordering::Relaxed);
+        let mut visits = self.visits.lock().expect("not poisoned");
+        if visits.len() > 100_000 {
+            visits.clear();
+        }
+        let source = source.name().to_string();
+        visits.push(Visit { number, source, path: path.to_string(), arrived_us: at, answered_us: None, url_holds_cpr });
+        number
+    }
+
+    /// Records that visit `number` was answered (if it is still remembered).
+    fn answered(&self, number: u64) {
+        let at = self.now_us();
+        let mut visits = self.visits.lock().expect("not poisoned");
+        if let Some(v) = visits.iter_mut().rev().find(|v| v.number == number) {
+            v.answered_us = Some(at);
+        }
+    }
+
+    pub(crate) fn all(&self) -> Vec<Visit> {
+        self.visits.lock().expect("not poisoned").clone()
+    }
+
+    pub(crate) fn forget(&self) {
+        self.visits.lock().expect("not poisoned").clear();
+    }
+}
+
+/// `router` with every request recorded in `log` as a visit of `source`.
+pub(crate) fn recorded(router: axum::Router, log: Arc<VisitLog>, source: Source) -> axum::Router {
     router.layer(axum::middleware::from_fn(move |req: Request, next: Next| {
-        let state = state.clone();
+        let state = log.clone();
         async move {
             let holds = holds_cpr(req.uri().path()) || req.uri().query().is_some_and(holds_cpr);
             let number = state.arrive(source, req.uri().path(), holds);
