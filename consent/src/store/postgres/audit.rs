@@ -131,22 +131,29 @@ pub(super) async fn outbox(c: &tokio_postgres::Client, limit: usize) -> Result<V
         .collect()
 }
 
+/// Rows `(index, bytes)` of `sql` for indexes in `start..end` (the query takes the bounds
+/// as `$1` and `$2` and returns the index first).
+async fn range_rows(
+    c: &tokio_postgres::Client,
+    sql: &str,
+    start: u64,
+    end: u64,
+    what: &str,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    if start >= end {
+        return Ok(Vec::new());
+    }
+    let rows = c.query(sql, &[&big(start), &big(end)]).await.map_err(db_error)?;
+    rows.iter().map(|r| Ok((unbig(r.get(0), what)?, r.get(1)))).collect()
+}
+
 pub(super) async fn leaves(
     c: &tokio_postgres::Client,
     start: u64,
     end: u64,
 ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-    if start >= end {
-        return Ok(Vec::new());
-    }
-    let rows = c
-        .query(
-            "SELECT idx, leaf FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-            &[&big(start), &big(end)],
-        )
-        .await
-        .map_err(db_error)?;
-    rows.iter().map(|r| Ok((unbig(r.get(0), "leaf index")?, r.get(1)))).collect()
+    let sql = "SELECT idx, leaf FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx";
+    range_rows(c, sql, start, end, "leaf index").await
 }
 
 pub(super) async fn nodes(c: &tokio_postgres::Client, keys: &[(u8, u64)]) -> Result<Vec<Option<[u8; 32]>>, StoreError> {
@@ -176,18 +183,9 @@ pub(super) async fn checkpoints(
     start: u64,
     end: u64,
 ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-    if start >= end {
-        return Ok(Vec::new());
-    }
-    let rows = c
-        .query(
-            "SELECT tree_size, checkpoint FROM audit_checkpoints WHERE tree_size >= $1 AND tree_size < $2 \
-             ORDER BY tree_size",
-            &[&big(start), &big(end)],
-        )
-        .await
-        .map_err(db_error)?;
-    rows.iter().map(|r| Ok((unbig(r.get(0), "checkpoint size")?, r.get(1)))).collect()
+    let sql = "SELECT tree_size, checkpoint FROM audit_checkpoints WHERE tree_size >= $1 AND tree_size < $2 \
+               ORDER BY tree_size";
+    range_rows(c, sql, start, end, "checkpoint size").await
 }
 
 pub(super) async fn checkpoint_at_or_below(
