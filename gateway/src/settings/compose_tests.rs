@@ -206,3 +206,25 @@ fn compose_file_is_valid_and_sets_only_real_settings() {
         assert!(!err.is_empty());
     }
 }
+
+#[test]
+fn the_gateways_sources_are_the_sandbox_services_ports() {
+    use figment::providers::{Format, Toml};
+    let dir = compose_dir();
+    let sandbox: sandbox::SandboxConfig =
+        Figment::from(Toml::file(dir.join("sandbox.toml"))).extract_inner("sandbox").expect("compose/sandbox.toml");
+    assert!(sandbox.bind.is_unspecified(), "the other containers must reach the sandbox");
+    let s =
+        Settings::load_with_env(Some(&dir.join("gateway.toml")), None, Figment::new()).expect("compose/gateway.toml");
+    let p = sandbox.ports;
+    let url = |port: u16| format!("https://sandbox:{port}");
+    let sources =
+        [("mediconnect", p.mediconnect), ("jobcenter", p.jobcenter), ("social", p.social), ("jobnet_cv", p.jobnet_cv)];
+    assert_eq!(s.connectors.sources.len(), sources.len());
+    for (name, port) in sources {
+        assert_eq!(s.connectors.sources[name].base_url, url(port), "[connectors.sources.{name}]");
+    }
+    assert_eq!(s.residence.expect("[residence]").source.base_url, url(p.cpr));
+    let compose = std::fs::read_to_string(dir.join("compose.yaml")).expect("compose/compose.yaml");
+    assert!(compose.contains(&format!("http://localhost:{}/admin/", p.admin)), "the sandbox's health check port");
+}
