@@ -4,7 +4,9 @@
 # npm packages of tests/js (oidc-provider, playwright-core, axe-core) via `npm ci`; and
 # strace for consent/tests/power_loss.rs (which traces the store's fsync calls); and
 # Debian's PostgreSQL server binaries, from which the PostgreSQL tests start throw-away
-# clusters of their own (consent/tests/contract_postgres.rs, tests/e2e/postgres.rs).
+# clusters of their own (consent/tests/contract_postgres.rs, tests/e2e/postgres.rs); and
+# Debian's docker-compose (1.29), with which the gateway's settings tests validate
+# compose/compose.yaml (`docker-compose config`; no container engine is needed).
 # Idempotent and quick when everything is already there. Called by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +41,11 @@ if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
     [ -f /etc/postgresql-common/createcluster.conf ] || echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
   fi
   apt_install postgresql
+fi
+
+if ! command -v docker-compose >/dev/null; then
+  echo "installing Debian's docker-compose (validates compose/compose.yaml)"
+  apt_install docker-compose
 fi
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -335,6 +335,16 @@ pub enum SettingsError {
 
 impl Settings {
     pub fn load(file: Option<&Path>, data_dir: Option<&Path>) -> Result<Settings, SettingsError> {
+        Self::load_with_env(file, data_dir, Env::prefixed("SAMMEN_").split("__"))
+    }
+
+    /// [`Settings::load`] with the environment variables' layer given (the tests give
+    /// variables that are not in the process's environment).
+    fn load_with_env(
+        file: Option<&Path>,
+        data_dir: Option<&Path>,
+        env: impl figment::Provider,
+    ) -> Result<Settings, SettingsError> {
         let mut fig =
             Figment::new().merge(Serialized::default("data_dir", "data")).merge(Toml::string(consent::DEFAULT_CONFIG));
         if let Some(f) = file {
@@ -343,7 +353,7 @@ impl Settings {
             }
             fig = fig.merge(Toml::file(f));
         }
-        fig = fig.merge(Env::prefixed("SAMMEN_").split("__")).merge(Serialized::defaults(Overrides { data_dir }));
+        fig = fig.merge(env).merge(Serialized::defaults(Overrides { data_dir }));
         fig.extract().map_err(|e| SettingsError::Load(Box::new(e)))
     }
 
@@ -397,6 +407,9 @@ impl Settings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod compose_tests;
 
 #[cfg(test)]
 mod tests {

@@ -32,7 +32,9 @@ pub fn generate() -> Result<TlsMaterial, SandboxError> {
     let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
     let issuer = Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate().map_err(err)?;
-    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).map_err(err)?;
+    // `sandbox`: the host name of the sandbox service in compose/compose.yaml.
+    let names = ["localhost", "127.0.0.1", "sandbox"].map(String::from).to_vec();
+    let mut params = CertificateParams::new(names).map_err(err)?;
     params.distinguished_name.push(DnType::CommonName, "sammen sandbox");
     let cert = params.signed_by(&key, &issuer).map_err(err)?;
     Ok(TlsMaterial { ca_pem: ca_cert.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() })
