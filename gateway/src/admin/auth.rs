@@ -30,7 +30,7 @@ impl Operators {
             .iter()
             .map(|o| {
                 (
-                    crate::settings::admin::normalise_fingerprint(&o.cert_sha256),
+                    crate::http::tls::normalise_fingerprint(&o.cert_sha256),
                     Arc::new(Operator { id: o.id.clone(), role: o.role }),
                 )
             })

@@ -59,19 +59,6 @@ pub enum SectionStatus {
     InvalidResponse,
 }
 
-impl SectionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SectionStatus::Included => "included",
-            SectionStatus::Denied => "denied",
-            SectionStatus::NoData => "no_data",
-            SectionStatus::Unavailable => "unavailable",
-            SectionStatus::Timeout => "timeout",
-            SectionStatus::InvalidResponse => "invalid_response",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BasisKind {

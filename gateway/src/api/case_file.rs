@@ -173,7 +173,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_core_status_has_the_same_name_in_the_api() {
+    fn every_core_status_is_spelled_in_the_answer_as_in_the_audit_record() {
         use release::SectionStatus as S;
         for s in [S::Included, S::Denied, S::NoData, S::Unavailable, S::Timeout, S::InvalidResponse] {
             let section = release::Section {
@@ -187,7 +187,9 @@ mod tests {
                 reason: policies::Reason { da: "da".into(), en: "en".into() },
                 detail: None,
             };
-            assert_eq!(section_view(section).status.as_str(), s.as_str());
+            // The answer's spelling (serde) is the audit record's outcome (`as_str`).
+            let wire = serde_json::to_value(section_view(section).status).unwrap();
+            assert_eq!(wire, serde_json::json!(s.as_str()));
         }
     }
 }

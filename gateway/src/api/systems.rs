@@ -23,10 +23,6 @@ pub struct Systems {
     by_cn: HashMap<String, Arc<System>>,
 }
 
-fn normalise_fingerprint(s: &str) -> String {
-    s.chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase()
-}
-
 impl Systems {
     pub fn new(settings: &[SystemSettings]) -> Self {
         let mut systems = Systems::default();
@@ -37,7 +33,7 @@ impl Systems {
                 purposes: s.purposes.clone(),
             });
             if let Some(fp) = &s.cert_sha256 {
-                systems.by_sha256.insert(normalise_fingerprint(fp), sys.clone());
+                systems.by_sha256.insert(crate::http::tls::normalise_fingerprint(fp), sys.clone());
             }
             if let Some(cn) = &s.cert_subject_cn {
                 systems.by_cn.insert(cn.clone(), sys);

@@ -56,6 +56,12 @@ pub async fn bind(addr: std::net::SocketAddr) -> Result<(tokio::net::TcpListener
     Ok((listener, bound))
 }
 
+/// A certificate fingerprint as configured and compared: hex, lower case, without colons
+/// (`[[systems]]`, `[[operators]]`).
+pub(crate) fn normalise_fingerprint(s: &str) -> String {
+    s.chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase()
+}
+
 /// The verified client certificate of a connection, as the routes see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerIdentity {

@@ -8,11 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{Settings, SettingsError};
 
-/// A certificate fingerprint as compared: hex, lower case, without colons.
-pub(crate) fn normalise_fingerprint(s: &str) -> String {
-    s.chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase()
-}
-
 /// `[admin]`: the operators' listener.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,7 +86,7 @@ pub fn check(s: &Settings) -> Result<(), SettingsError> {
         if !ids.insert(o.id.as_str()) {
             return bad(format!("operator {:?} is registered twice", o.id));
         }
-        let fp = normalise_fingerprint(&o.cert_sha256);
+        let fp = crate::http::tls::normalise_fingerprint(&o.cert_sha256);
         if fp.len() != 64 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
             return bad(format!("operator {:?}: cert_sha256 must be 64 hex digits", o.id));
         }
