@@ -30,10 +30,10 @@ mod retention;
 mod verify;
 
 pub use appender::{Appended, AuditConfig, AuditLog, AuditStats, OutboxRecord};
+pub use checkpoint::{CHECKPOINT_CONTEXT, SignedCheckpoint, checkpoint_message, generate_signing_key, key_id};
 pub use citizen_log::{
     CITIZEN_LOG_FORMAT, CitizenLog, CitizenLogEntry, CitizenLogError, CitizenLogReport, verify_citizen_log,
 };
-pub use checkpoint::{CHECKPOINT_CONTEXT, SignedCheckpoint, checkpoint_message, generate_signing_key, key_id};
 pub use merkle::{Hash, MemoryTree, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion};
 pub use query::{AuditEntry, AuditFilter, AuditPage};
 pub use record::{AuditDecision, AuditKind, AuditRecord, RECORD_VERSION};

@@ -162,7 +162,7 @@ pub async fn start(
 /// Every path of the portal. [`router`] registers exactly these, each with [`methods`]:
 /// a path missing here is not served, and one here without methods stops the start, so
 /// tests can walk every route (e.g. every POST for its CSRF check) from this list.
-pub const PATHS: [&str; 15] = [
+pub const PATHS: [&str; 17] = [
     "/",
     "/login",
     "/auth/callback",
@@ -174,6 +174,8 @@ pub const PATHS: [&str; 15] = [
     "/blocks",
     "/blocks/{id}/lift",
     "/log",
+    "/log/download",
+    "/log/verify",
     "/receipts/{id}",
     "/receipts/{id}/json",
     "/.well-known/jwks.json",
@@ -194,6 +196,8 @@ fn methods(path: &str) -> MethodRouter<PortalState> {
         "/blocks" => get(blocks::list).post(blocks::place),
         "/blocks/{id}/lift" => post(blocks::lift),
         "/log" => get(log::log),
+        "/log/download" => get(log::download),
+        "/log/verify" => get(log::verify),
         "/receipts/{id}" => get(receipts::readable),
         "/receipts/{id}/json" => get(receipts::json),
         "/.well-known/jwks.json" => get(receipts::jwks),

@@ -312,18 +312,66 @@ async fn login_with_oidc_provider_approve_revoke_then_denied_and_min_log_lists_b
     assert_eq!(status, 200);
     assert!(statuses(&file).iter().all(|(_, s, _)| s == "denied"), "{:?}", statuses(&file));
 
-    // Min log lists both accesses: the release (permitted on my consent) and the denial.
+    // Min log says it in sentences, one per request: the release (on my consent), then
+    // the denial after the revocation, newest first.
     let log = get(&c, &format!("{portal}/log")).await;
     assert_eq!(log.status, 200);
-    let rows: Vec<&str> = log.body.split("<tr>").skip(2).collect();
-    let released = rows.iter().filter(|r| r.contains("Oplysninger sendt") && r.contains("cw-anna")).count();
-    let denied = rows.iter().filter(|r| r.contains("Afgørelse om adgang") && r.contains("<td>Nej</td>")).count();
-    assert_eq!(released, 2, "one release per category");
-    assert!(denied >= 2, "one denial per category");
-    // Newest first: the denials come before the releases.
-    let first_denied = rows.iter().position(|r| r.contains("<td>Nej</td>")).unwrap();
-    let first_released = rows.iter().position(|r| r.contains("Oplysninger sendt")).unwrap();
+    let cards: Vec<&str> = log.body.split("<li class=\"").skip(1).collect();
+    let fetched: Vec<&&str> = cards.iter().filter(|l| l.starts_with("released") && l.contains(" hentede ")).collect();
+    let refused: Vec<&&str> =
+        cards.iter().filter(|l| l.starts_with("refused") && l.contains("fik ikke adgang")).collect();
+    assert_eq!(fetched.len(), 1, "one line for the case file that was released: {cards:?}");
+    assert!(fetched[0].contains("fordi du gav samtykke") && fetched[0].contains("cw-anna"), "{}", fetched[0]);
+    assert!(fetched[0].contains("Rehabiliteringsteamet"), "{}", fetched[0]);
+    assert_eq!(refused.len(), 1, "one line for the denied request: {cards:?}");
+    let first_denied = cards.iter().position(|l| l.starts_with("refused")).unwrap();
+    let first_released = cards.iter().position(|l| l.starts_with("released")).unwrap();
     assert!(first_denied < first_released);
+    assert!(cards.iter().any(|l| l.contains("Du tilbagekaldte dit samtykke")));
+    // Filtered to consents only: no access lines; a bad filter is a Danish 400 that does
+    // not repeat what was sent.
+    let only = get(&c, &format!("{portal}/log?what=consents")).await;
+    assert_eq!(only.status, 200);
+    assert!(!only.body.contains(" hentede ") && only.body.contains("Du tilbagekaldte dit samtykke"));
+    let bad = get(&c, &format!("{portal}/log?unit=kk.nowhere&what=consents")).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("Filteret kan ikke bruges") && !bad.body.contains("kk.nowhere"), "{}", bad.body);
+    assert_eq!(get(&c, &format!("{portal}/log?before=1&before=2")).await.status, 400);
+
+    // The download: every record about me with a proof, checked by `sammen audit verify`
+    // with only the public key the verify page shows; a changed file is caught.
+    let help = get(&c, &format!("{portal}/log/verify")).await;
+    assert_eq!(help.status, 200);
+    let key = hex::encode(running.audit().verifying_key().as_bytes());
+    assert!(help.body.contains(&key), "the page shows the key to check against");
+    let file = c.get(format!("{portal}/log/download")).send().await.unwrap();
+    assert_eq!(file.status(), 200);
+    assert!(file.headers()["content-disposition"].to_str().unwrap().contains("min-log.json"));
+    let file: Value = file.json().await.unwrap();
+    let entries = file["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), page_count(&running, citizen).await, "every record about me, no one else's");
+    assert!(entries.iter().all(|e| e["record"]["citizen"] == json!(citizen.expose())));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("min-log.json");
+    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+    let check = |p: &Path| {
+        support::procs::sammen()
+            .args(["audit", "verify", "--citizen-log"])
+            .arg(p)
+            .args(["--public-key", &key])
+            .output()
+            .unwrap()
+    };
+    let ok = check(&path);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with(&format!("ok: {} record(s)", entries.len())));
+    let mut changed = file.clone();
+    changed["entries"][0]["record"]["caseworker"] = json!("someone-else");
+    std::fs::write(&path, serde_json::to_vec(&changed).unwrap()).unwrap();
+    let caught = check(&path);
+    assert!(!caught.status.success());
+    assert!(String::from_utf8_lossy(&caught.stderr).contains("differs from the signed bytes"));
+
     // The same as the audit log holds.
     let page =
         running.audit().query(&AuditFilter { citizen: Some(citizen), ..Default::default() }, None, 100).await.unwrap();
@@ -353,6 +401,12 @@ async fn login_with_oidc_provider_approve_revoke_then_denied_and_min_log_lists_b
     assert_eq!(get(&c, &format!("{portal}/log")).await.status, 303, "Min log needs a session");
 
     running.shutdown().await;
+}
+
+/// How many records the audit log holds about `citizen`.
+async fn page_count(running: &RunningGateway, citizen: consent::Cpr) -> usize {
+    let f = AuditFilter { citizen: Some(citizen), ..Default::default() };
+    running.audit().query(&f, None, 100_000).await.unwrap().records.len()
 }
 
 // ---------------------------------------------------------------------------------------

@@ -230,6 +230,27 @@ async function run() {
     step = 'Min log';
     await go(page, page.getByRole('navigation').getByRole('link', { name: 'Min log', exact: true }));
     await visit(page, 'min-log');
+    // The filter, by keyboard-reachable controls, then how to check a download.
+    step = 'Min log filtered';
+    await page.getByLabel('Hvad', { exact: true }).selectOption('consents');
+    await go(page, page.getByRole('button', { name: 'Vis', exact: true }));
+    if (!(await page.getByText('Du tilbagekaldte dit samtykke').count())) {
+      throw new Error('the filtered Min log does not show the revocation');
+    }
+    await visit(page, 'min-log-consents');
+    step = 'Min log verify';
+    await go(page, page.getByRole('link', { name: 'Sådan tjekker du filen', exact: true }));
+    await visit(page, 'min-log-verify');
+    // Min log as cards at the narrowest phone and on a desktop.
+    for (const width of [320, 1280]) {
+      step = `Min log at ${width} px`;
+      await page.setViewportSize({ width, height: 900 });
+      await page.goto(new URL('/log', page.url()).href);
+      await visit(page, `min-log-${width}`);
+      const wide = await page.evaluate((w) => document.documentElement.scrollWidth > w + 1, width);
+      if (wide) throw new Error(`Min log scrolls sideways at ${width} px`);
+    }
+    await page.setViewportSize({ width: 390, height: 844 });
 
     step = 'log out';
     await go(page, page.getByRole('navigation').getByRole('button', { name: 'Log ud', exact: true }));

@@ -77,7 +77,7 @@ impl<S: Store> AuditLog<S> {
             return Ok(None);
         };
         let size = checkpoint.tree_size;
-        let filter = AuditFilter { citizen: Some(citizen.clone()), ..Default::default() };
+        let filter = AuditFilter { citizen: Some(*citizen), ..Default::default() };
         let page = self.query(&filter, Some(size), limit).await?;
         let mut entries = Vec::with_capacity(page.records.len());
         for (index, record) in page.records {
@@ -134,7 +134,7 @@ pub fn verify_citizen_log(log: &CitizenLog, key: &VerifyingKey) -> Result<Citize
             return Err(bad("the readable record differs from the signed bytes"));
         }
         match (&citizen, &read.citizen) {
-            (None, Some(c)) => citizen = Some(c.clone()),
+            (None, Some(c)) => citizen = Some(*c),
             (Some(a), Some(b)) if a != b => return Err(CitizenLogError::MixedCitizens),
             (_, None) => return Err(bad("the record is about no citizen")),
             _ => {}

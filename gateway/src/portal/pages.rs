@@ -25,13 +25,26 @@ mod chrono_tz_free {
     /// The time in Denmark (CET/CEST; summer time from the last Sunday of March 01:00 UTC to
     /// the last Sunday of October 01:00 UTC).
     pub fn da_time(t: DateTime<Utc>) -> String {
+        (t + Duration::hours(offset_hours(t))).format("%d.%m.%Y kl. %H:%M").to_string()
+    }
+
+    /// Hours Danish time is ahead of UTC at `t`.
+    fn offset_hours(t: DateTime<Utc>) -> i64 {
         let y = t.year();
         let start = last_sunday(y, 3).and_hms_opt(1, 0, 0).expect("valid").and_utc();
         let end = last_sunday(y, 10).and_hms_opt(1, 0, 0).expect("valid").and_utc();
-        let offset = if t >= start && t < end { 2 } else { 1 };
-        (t + Duration::hours(offset)).format("%d.%m.%Y kl. %H:%M").to_string()
+        if t >= start && t < end { 2 } else { 1 }
+    }
+
+    /// The moment a Danish calendar day begins (midnight, local time), in UTC.
+    pub fn day_start(d: NaiveDate) -> DateTime<Utc> {
+        let midnight = d.and_hms_opt(0, 0, 0).expect("valid").and_utc();
+        // Midnight is never inside a change of offset (they happen at 02:00 and 03:00 local).
+        midnight - Duration::hours(offset_hours(midnight - Duration::hours(1)))
     }
 }
+
+pub use chrono_tz_free::day_start;
 
 pub fn date(t: DateTime<Utc>) -> String {
     da_time(t).split(' ').next().unwrap_or_default().to_string()
@@ -204,26 +217,32 @@ pub struct BlocksPage {
     pub targets: Vec<(String, String)>,
 }
 
-pub struct LogRow {
-    pub time: String,
-    pub what: String,
-    pub unit: String,
-    pub system: String,
-    pub caseworker: String,
-    pub purpose: String,
-    pub category: String,
-    pub decision: String,
-    pub basis: String,
-}
-
 #[derive(Template)]
 #[template(path = "portal/log.html")]
 pub struct LogPage {
     pub title: String,
     pub nav: Option<String>,
-    pub rows: Vec<LogRow>,
+    pub lines: Vec<crate::portal::log::LogLine>,
     pub next: Option<u64>,
     pub older_than: Option<u64>,
+    /// The filters as a query string to keep in the "older" links (may be empty).
+    pub keep: String,
+    pub filtered: bool,
+    pub chosen: crate::portal::log::Chosen,
+    /// (unit id, name), by name.
+    pub units: Vec<(String, String)>,
+    /// (value, label) of "Hvad".
+    pub what: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/log_verify.html")]
+pub struct LogVerifyPage {
+    pub title: String,
+    pub nav: Option<String>,
+    /// The audit log's Ed25519 public key, 64 hex digits.
+    pub public_key: String,
+    pub key_id: String,
 }
 
 #[derive(Template)]
@@ -240,6 +259,21 @@ pub struct ReceiptPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_danish_day_starts_at_local_midnight() {
+        use chrono::{NaiveDate, TimeZone};
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let utc = |y, m, day, h| Utc.with_ymd_and_hms(y, m, day, h, 0, 0).unwrap();
+        assert_eq!(day_start(d(2026, 11, 30)), utc(2026, 11, 29, 23));
+        assert_eq!(day_start(d(2026, 7, 1)), utc(2026, 6, 30, 22));
+        // The days of the changes (29 March and 25 October 2026) begin in the old offset.
+        assert_eq!(day_start(d(2026, 3, 29)), utc(2026, 3, 28, 23));
+        assert_eq!(day_start(d(2026, 3, 30)), utc(2026, 3, 29, 22));
+        assert_eq!(day_start(d(2026, 10, 25)), utc(2026, 10, 24, 22));
+        assert_eq!(day_start(d(2026, 10, 26)), utc(2026, 10, 25, 23));
+        assert_eq!(time(day_start(d(2026, 10, 26))), "26.10.2026 kl. 00:00");
+    }
 
     #[test]
     fn danish_time_follows_summer_time() {
