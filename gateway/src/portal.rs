@@ -14,6 +14,7 @@ pub mod consents;
 pub mod log;
 pub mod login;
 pub mod oidc;
+pub mod own_case;
 pub mod pages;
 pub mod receipts;
 pub mod session;
@@ -57,6 +58,8 @@ pub struct PortalServices {
     /// `https://host[:port]`, no trailing slash.
     pub public_url: String,
     pub log_page_size: usize,
+    /// The core: the citizen's own access goes through its release pipeline.
+    pub core: Core,
     /// The core's clock: each handler reads it once and passes `now` down.
     pub clock: Arc<dyn Clock>,
     /// `GET /login` per client address.
@@ -130,6 +133,7 @@ pub async fn start(
         public_url: public_url.clone(),
         log_page_size: settings.log_page_size,
         clock: core.clock.clone(),
+        core: core.clone(),
         login_rate: crate::http::rate::RateLimit::per_minute(settings.login_per_minute),
     }));
     // Expired sessions and login states are swept every 10 minutes.
@@ -162,7 +166,7 @@ pub async fn start(
 /// Every path of the portal. [`router`] registers exactly these, each with [`methods`]:
 /// a path missing here is not served, and one here without methods stops the start, so
 /// tests can walk every route (e.g. every POST for its CSRF check) from this list.
-pub const PATHS: [&str; 17] = [
+pub const PATHS: [&str; 18] = [
     "/",
     "/login",
     "/auth/callback",
@@ -173,6 +177,7 @@ pub const PATHS: [&str; 17] = [
     "/grant",
     "/blocks",
     "/blocks/{id}/lift",
+    "/min-sag",
     "/log",
     "/log/download",
     "/log/verify",
@@ -195,6 +200,7 @@ fn methods(path: &str) -> MethodRouter<PortalState> {
         "/grant" => get(consents::grant_form).post(consents::grant),
         "/blocks" => get(blocks::list).post(blocks::place),
         "/blocks/{id}/lift" => post(blocks::lift),
+        "/min-sag" => get(own_case::own_case),
         "/log" => get(log::log),
         "/log/download" => get(log::download),
         "/log/verify" => get(log::verify),

@@ -403,6 +403,71 @@ async fn login_with_oidc_provider_approve_revoke_then_denied_and_min_log_lists_b
     running.shutdown().await;
 }
 
+/// "Min sag": the logged-in citizen reads their own data live from every source, on the
+/// basis of their right of access, without any consent; every view is audited and in Min
+/// log; a source that is down says so, and all sources down is a clear Danish page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_sag_shows_my_own_data_live_audited_and_says_which_source_is_down() {
+    let env = Env::new(3_000);
+    let citizen = support::rehab_citizen();
+    let port = free_port();
+    let node = start_node(
+        env.dir.path(),
+        port,
+        json!({ "citizen-7": {
+            "dk.cpr": citizen.expose(), "loa": "https://data.gov.dk/concept/core/nsis/Substantial",
+            "identity_type": "private", "name": "Testborger Syv", "mitid.uuid": "7d3c0ae1-0000-4000-8000-000000000007",
+        }}),
+    );
+    let running = start(&env, port, &node.issuer, None).await;
+    let portal = format!("https://localhost:{port}");
+    let c = browser(&env, None);
+    assert_eq!(get(&c, &format!("{portal}/min-sag")).await.status, 303, "Min sag needs a session");
+    login_node(&c, &portal, &node.issuer, "citizen-7").await;
+    let own = |r: &consent::audit::AuditRecord| {
+        r.basis.as_deref().is_some_and(|b| b.starts_with("own-access:")) && r.system.as_deref() == Some("portal")
+    };
+    let count_own = || async {
+        let f = AuditFilter { citizen: Some(citizen), ..Default::default() };
+        running.audit().query(&f, None, 100_000).await.unwrap().records.iter().filter(|(_, r)| own(r)).count()
+    };
+    assert_eq!(count_own().await, 0);
+
+    // Every source answers: each category's section with its source and time, no consent needed.
+    let page = get(&c, &format!("{portal}/min-sag")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for source in ["Fra: Jobcentret", "Fra: Socialforvaltningen", "Fra: Jobnet", "Fra: Sundhedsvæsenet"] {
+        assert!(page.body.contains(source), "{source}: {}", page.body);
+    }
+    assert!(page.body.contains("hentet "), "each section says when it was fetched");
+    assert!(!page.body.contains("Vi kunne ikke få svar"), "{}", page.body);
+    assert!(page.body.matches("<article class=\"doc\">").count() >= 4, "documents from the sources");
+    assert!(!page.body.contains(citizen.expose()), "no CPR number on the page");
+    let categories = running.ledger().rules().vocabulary.categories.len();
+    assert_eq!(count_own().await, 2 * categories, "a decision and a release record per category");
+    let log = get(&c, &format!("{portal}/log")).await;
+    assert!(log.body.contains("Du så ") && log.body.contains("fordi du har ret til at se dine egne oplysninger"));
+
+    // One source down: its sections say so, the others still show.
+    env.sandbox.fault("jobcenter", Some(json!({"kind": "connection_reset"}))).await;
+    let page = get(&c, &format!("{portal}/min-sag")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Vi kunne ikke få svar lige nu"), "{}", page.body);
+    assert!(!page.body.contains("Vi kunne ikke få svar fra nogen"));
+    assert!(page.body.contains("Fra: Jobnet"));
+
+    // Every source down: one clear Danish sentence at the top, still a page, still audited.
+    for source in ["mediconnect", "jobcenter", "social", "jobnet_cv"] {
+        env.sandbox.fault(source, Some(json!({"kind": "connection_reset"}))).await;
+    }
+    let page = get(&c, &format!("{portal}/min-sag")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Vi kunne ikke få svar fra nogen af myndighederne lige nu"), "{}", page.body);
+    assert_eq!(count_own().await, 6 * categories);
+    env.sandbox.clear_faults().await;
+    running.shutdown().await;
+}
+
 /// How many records the audit log holds about `citizen`.
 async fn page_count(running: &RunningGateway, citizen: consent::Cpr) -> usize {
     let f = AuditFilter { citizen: Some(citizen), ..Default::default() };

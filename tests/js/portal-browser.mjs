@@ -227,6 +227,13 @@ async function run() {
     }
     await visit(page, 'overview-after-revoke');
 
+    step = 'Min sag';
+    await go(page, page.getByRole('navigation').getByRole('link', { name: 'Min sag', exact: true }));
+    if (!(await page.getByText('Fra: Jobcentret').count())) {
+      throw new Error('Min sag does not show the job centre section');
+    }
+    await visit(page, 'min-sag');
+
     step = 'Min log';
     await go(page, page.getByRole('navigation').getByRole('link', { name: 'Min log', exact: true }));
     await visit(page, 'min-log');
@@ -241,14 +248,16 @@ async function run() {
     step = 'Min log verify';
     await go(page, page.getByRole('link', { name: 'Sådan tjekker du filen', exact: true }));
     await visit(page, 'min-log-verify');
-    // Min log as cards at the narrowest phone and on a desktop.
+    // Min log and Min sag at the narrowest phone and on a desktop.
     for (const width of [320, 1280]) {
-      step = `Min log at ${width} px`;
-      await page.setViewportSize({ width, height: 900 });
-      await page.goto(new URL('/log', page.url()).href);
-      await visit(page, `min-log-${width}`);
-      const wide = await page.evaluate((w) => document.documentElement.scrollWidth > w + 1, width);
-      if (wide) throw new Error(`Min log scrolls sideways at ${width} px`);
+      for (const [path, name] of [['/log', 'min-log'], ['/min-sag', 'min-sag']]) {
+        step = `${name} at ${width} px`;
+        await page.setViewportSize({ width, height: 900 });
+        await page.goto(new URL(path, page.url()).href);
+        await visit(page, `${name}-${width}`);
+        const wide = await page.evaluate((w) => document.documentElement.scrollWidth > w + 1, width);
+        if (wide) throw new Error(`${name} scrolls sideways at ${width} px`);
+      }
     }
     await page.setViewportSize({ width: 390, height: 844 });
 

@@ -235,6 +235,43 @@ pub struct LogPage {
     pub what: Vec<(String, String)>,
 }
 
+/// One document of Min sag.
+#[derive(Debug, Clone)]
+pub struct OwnDocument {
+    pub title: String,
+    /// The document's date (dd.mm.yyyy), or empty.
+    pub date: String,
+    /// Who wrote or holds it, when the source says.
+    pub author: String,
+    pub rows: Vec<crate::portal::own_case::Row>,
+    /// More lines than the page shows.
+    pub cut: bool,
+}
+
+/// One category of Min sag.
+#[derive(Debug, Clone)]
+pub struct OwnSection {
+    pub heading: String,
+    pub source: String,
+    /// When it was fetched, or empty.
+    pub fetched: String,
+    pub ok: bool,
+    /// Why there is nothing to show (empty when `ok`).
+    pub note: String,
+    pub documents: Vec<OwnDocument>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/min_sag.html")]
+pub struct OwnCasePage {
+    pub title: String,
+    pub nav: Option<String>,
+    pub assembled: String,
+    /// Every source failed: say so plainly at the top.
+    pub all_down: bool,
+    pub sections: Vec<OwnSection>,
+}
+
 #[derive(Template)]
 #[template(path = "portal/log_verify.html")]
 pub struct LogVerifyPage {
@@ -297,7 +334,7 @@ mod tests {
         assert_eq!(html.matches("<h1>").count(), 1);
         assert!(html.contains("Fejl &#60;b&#62;") || html.contains("Fejl &lt;b&gt;"), "{html}");
         assert!(html.contains("a &#38; b") || html.contains("a &amp; b"));
-        for link in ["Mine samtykker", "Min log", "Spærringer", "Giv samtykke", "Log ud"] {
+        for link in ["Mine samtykker", "Min sag", "Min log", "Spærringer", "Giv samtykke", "Log ud"] {
             assert!(html.contains(link), "{link}");
         }
         let logged_out = LoginPage { title: "Log ind".into(), nav: None }.render().unwrap();

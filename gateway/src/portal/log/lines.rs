@@ -83,6 +83,9 @@ fn purpose_name(r: &AuditRecord, rules: &Rules) -> Option<String> {
 /// Why something was permitted, from the bases of its permits.
 fn why_permitted(bases: &[&str]) -> Option<String> {
     let mut parts: Vec<String> = Vec::new();
+    if bases.iter().any(|b| b.starts_with("own-access:")) {
+        parts.push("fordi du har ret til at se dine egne oplysninger".into());
+    }
     if bases.iter().any(|b| b.starts_with("consent:")) {
         parts.push("fordi du gav samtykke".into());
     }
@@ -139,7 +142,10 @@ pub fn lines(records: &[&AuditRecord], rules: &Rules) -> Vec<LogLine> {
 fn access_line(group: &[&AuditRecord], rules: &Rules) -> LogLine {
     // The group is newest first; the request's time is its first record's.
     let first = group.last().copied().unwrap_or(group[0]);
-    let who = unit_name(first, rules).unwrap_or_else(|| "En myndighed".into());
+    // The citizen's own access ("Min sag"): the portal asked, for the citizen themselves.
+    let own = first.system.as_deref() == Some(crate::core::release::OWN_ACCESS_SYSTEM) && first.caseworker.is_none();
+    let who = if own { "Du".to_string() } else { unit_name(first, rules).unwrap_or_else(|| "En myndighed".into()) };
+    let fetched_verb = if own { "så" } else { "hentede" };
     let mut fetched = Vec::new();
     let mut refused = Vec::new();
     let mut failed = Vec::new();
@@ -177,7 +183,7 @@ fn access_line(group: &[&AuditRecord], rules: &Rules) -> LogLine {
     }
     let mut sentence = Vec::new();
     if !fetched.is_empty() {
-        sentence.push(format!("{who} hentede {}", and_list(&fetched)));
+        sentence.push(format!("{who} {fetched_verb} {}", and_list(&fetched)));
     }
     if !refused.is_empty() {
         let subject = if fetched.is_empty() { who.clone() } else { "men".into() };

@@ -157,3 +157,29 @@ fn a_category_block_names_the_category() {
     r.unit = None;
     assert_eq!(one(&[r]).headline, "Du spærrede for dine sociale foranstaltninger");
 }
+
+#[test]
+fn the_citizens_own_view_reads_as_du_saa() {
+    let own = |kind, category: &str, outcome: &str| {
+        let mut r = rec("own", kind, category);
+        r.system = Some("portal".into());
+        r.caseworker = None;
+        r.unit = None;
+        r.purpose = None;
+        r.basis = Some("own-access:databeskyttelsesforordningen art. 15".into());
+        r.decision = Some(AuditDecision::Permit);
+        r.outcome = outcome.into();
+        r
+    };
+    let rs = newest_first(vec![
+        own(AuditKind::Decision, "jobcenter.case", "permit"),
+        own(AuditKind::Decision, "jobnet.cv", "permit"),
+        own(AuditKind::Release, "jobcenter.case", "included"),
+        own(AuditKind::Release, "jobnet.cv", "unavailable"),
+    ]);
+    let l = one(&rs);
+    assert_eq!(l.headline, "Du så din sag i jobcentret: visitation, status, samtaler og plan");
+    assert_eq!(l.why.as_deref(), Some("fordi du har ret til at se dine egne oplysninger"));
+    assert_eq!(l.rest.as_deref(), Some("dit CV på Jobnet kunne ikke hentes"));
+    assert!(l.details.is_empty(), "no caseworker, no system, no purpose: {:?}", l.details);
+}
