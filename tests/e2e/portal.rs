@@ -39,7 +39,23 @@ fn free_port() -> u16 {
 
 /// `sammen serve`'s services in-process, with the portal on `port` logging in at `issuer`.
 async fn start(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>) -> RunningGateway {
+    start_with(env, port, issuer, ca_file, false).await
+}
+
+/// [`start`], with letters to the sandbox's mailbox when `notify`.
+async fn start_with(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>, notify: bool) -> RunningGateway {
     let mut settings = env.settings();
+    if notify {
+        let mut mailbox = connectors::SourceConfig::new(env.sandbox.mailbox.clone());
+        mailbox.ca_file = Some(env.sandbox.ca_file.clone());
+        settings.notifications = Some(gateway::settings::notifications::NotificationSettings {
+            mailbox,
+            poll_ms: 100,
+            expiry_scan_ms: 3_600_000,
+            expiry_warning_days: 30,
+            sender: "sammen".into(),
+        });
+    }
     settings.portal = Some(PortalSettings {
         listen: format!("127.0.0.1:{port}").parse().unwrap(),
         cert_file: env.pki.dev.server_cert.clone(),
@@ -466,6 +482,101 @@ async fn min_sag_shows_my_own_data_live_audited_and_says_which_source_is_down() 
     assert_eq!(count_own().await, 6 * categories);
     env.sandbox.clear_faults().await;
     running.shutdown().await;
+}
+
+/// "Beskeder": the citizen asks for a letter at every access; the next case file about
+/// them brings exactly one letter naming what was fetched; Min sag (their own view) none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_citizen_who_opts_in_gets_one_letter_per_access() {
+    let env = Env::new(5_000);
+    let citizen = support::rehab_citizen();
+    let port = free_port();
+    let node = start_node(
+        env.dir.path(),
+        port,
+        json!({ "citizen-7": {
+            "dk.cpr": citizen.expose(), "loa": "https://data.gov.dk/concept/core/nsis/Substantial",
+            "identity_type": "private", "name": "Testborger Syv", "mitid.uuid": "7d3c0ae1-0000-4000-8000-000000000007",
+        }}),
+    );
+    let running = start_with(&env, port, &node.issuer, None, true).await;
+    let portal = format!("https://localhost:{port}");
+    let c = browser(&env, None);
+    login_node(&c, &portal, &node.issuer, "citizen-7").await;
+    let letters = || async {
+        env.sandbox
+            .mailbox()
+            .await
+            .into_iter()
+            .filter(|m| m.message.recipient == citizen.expose())
+            .map(|m| m.message)
+            .collect::<Vec<_>>()
+    };
+
+    // Off by default; a bad choice changes nothing; "Ja" is saved.
+    let settings = get(&c, &format!("{portal}/notifications")).await;
+    assert_eq!(settings.status, 200);
+    assert!(settings.body.contains("value=\"off\" checked"), "{}", settings.body);
+    let csrf = field(&settings.body, "csrf");
+    let bad = post_form(&c, &format!("{portal}/notifications"), &[("csrf", &csrf), ("access", "maybe")]).await;
+    assert_eq!(bad.status, 422);
+    let saved = post_form(&c, &format!("{portal}/notifications"), &[("csrf", &csrf), ("access", "on")]).await;
+    assert_eq!(saved.status, 200);
+    assert!(saved.body.contains("Dit valg er gemt") && saved.body.contains("value=\"on\" checked"));
+
+    // The citizen's own view brings no letter; a caseworker's case file brings one.
+    assert_eq!(get(&c, &format!("{portal}/min-sag")).await.status, 200);
+    let cats = ["jobnet.cv", "jobcenter.case"];
+    let granted = env_grant(&running, &citizen, &cats).await;
+    let (status, _, file) = post(
+        &env.kk(),
+        &format!("{}/api/v1/case-files", running.url()),
+        &env.rehab_token(),
+        &case_file_body(&citizen, &cats),
+    )
+    .await;
+    assert_eq!(status, 200, "{file}");
+    assert!(statuses(&file).iter().all(|(_, s, _)| s == "included"), "{granted}: {:?}", statuses(&file));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut got = letters().await;
+    while got.iter().all(|m| m.subject != "Der er hentet oplysninger om dig") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        got = letters().await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = letters().await;
+    let access: Vec<_> = got.iter().filter(|m| m.subject == "Der er hentet oplysninger om dig").collect();
+    assert_eq!(access.len(), 1, "one letter for the one case file: {got:?}");
+    assert!(access[0].body.contains("Rehabiliteringsteamet, Jobcenter København hentede"), "{}", access[0].body);
+    assert!(access[0].body.contains("Dit CV på Jobnet"), "{}", access[0].body);
+    running.shutdown().await;
+}
+
+/// Grants the rehabilitation team consent to `categories` through the running gateway's
+/// consent service (the citizen's own grant, as the portal would).
+async fn env_grant(running: &RunningGateway, citizen: &consent::Cpr, categories: &[&str]) -> ConsentId {
+    let now = Utc::now();
+    let c = running
+        .consents()
+        .grant(
+            TermsInput {
+                citizen: *citizen,
+                grantee: UnitId::parse(REHAB_UNIT).unwrap(),
+                include_subunits: false,
+                purpose: Purpose::parse(PURPOSE).unwrap(),
+                categories: categories.iter().map(|c| Category::parse(c).unwrap()).collect(),
+                period: Period { from: now - chrono::Duration::minutes(1), until: now + chrono::Duration::days(30) },
+                data_period: None,
+                text_version: "t-1".into(),
+                text_body: "Ja.".into(),
+            },
+            citizen,
+            &Actor::citizen(Channel::Portal),
+            now,
+        )
+        .await
+        .unwrap();
+    c.id
 }
 
 /// How many records the audit log holds about `citizen`.

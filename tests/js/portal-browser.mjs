@@ -234,6 +234,13 @@ async function run() {
     }
     await visit(page, 'min-sag');
 
+    step = 'Beskeder';
+    await go(page, page.getByRole('navigation').getByRole('link', { name: 'Beskeder', exact: true }));
+    await page.getByLabel('Ja, send mig en besked hver gang').check();
+    await go(page, page.getByRole('button', { name: 'Gem mit valg', exact: true }));
+    if (!(await page.getByText('Dit valg er gemt.').count())) throw new Error('the choice was not saved');
+    await visit(page, 'notifications');
+
     step = 'Min log';
     await go(page, page.getByRole('navigation').getByRole('link', { name: 'Min log', exact: true }));
     await visit(page, 'min-log');

@@ -24,6 +24,8 @@ pub(crate) struct Inner {
     pub visits: Arc<VisitLog>,
     /// Moves: kommunekoder that replace a citizen's synthetic municipality of residence.
     pub residences: RwLock<BTreeMap<Cpr, String>>,
+    /// What the Digital Post mailbox received ([`crate::mailbox`]).
+    pub mailbox: Mutex<Vec<crate::mailbox::Received>>,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             broker,
             visits: Arc::new(VisitLog::default()),
             residences: RwLock::new(BTreeMap::new()),
+            mailbox: Mutex::new(Vec::new()),
         }))
     }
 

@@ -6,53 +6,10 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use chrono_tz_free::da_time;
 use consent::receipt::ConsentReceipt;
 use consent::{Consent, ConsentStatus, Rules};
 
-/// Local time formatting without a time zone database: Danish time is UTC+1, +2 in summer.
-mod chrono_tz_free {
-    use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
-
-    fn last_sunday(year: i32, month: u32) -> NaiveDate {
-        let mut d = NaiveDate::from_ymd_opt(year, month, 31).expect("March and October have 31 days");
-        while d.weekday() != Weekday::Sun {
-            d = d.pred_opt().expect("a date");
-        }
-        d
-    }
-
-    /// The time in Denmark (CET/CEST; summer time from the last Sunday of March 01:00 UTC to
-    /// the last Sunday of October 01:00 UTC).
-    pub fn da_time(t: DateTime<Utc>) -> String {
-        (t + Duration::hours(offset_hours(t))).format("%d.%m.%Y kl. %H:%M").to_string()
-    }
-
-    /// Hours Danish time is ahead of UTC at `t`.
-    fn offset_hours(t: DateTime<Utc>) -> i64 {
-        let y = t.year();
-        let start = last_sunday(y, 3).and_hms_opt(1, 0, 0).expect("valid").and_utc();
-        let end = last_sunday(y, 10).and_hms_opt(1, 0, 0).expect("valid").and_utc();
-        if t >= start && t < end { 2 } else { 1 }
-    }
-
-    /// The moment a Danish calendar day begins (midnight, local time), in UTC.
-    pub fn day_start(d: NaiveDate) -> DateTime<Utc> {
-        let midnight = d.and_hms_opt(0, 0, 0).expect("valid").and_utc();
-        // Midnight is never inside a change of offset (they happen at 02:00 and 03:00 local).
-        midnight - Duration::hours(offset_hours(midnight - Duration::hours(1)))
-    }
-}
-
-pub use chrono_tz_free::day_start;
-
-pub fn date(t: DateTime<Utc>) -> String {
-    da_time(t).split(' ').next().unwrap_or_default().to_string()
-}
-
-pub fn time(t: DateTime<Utc>) -> String {
-    da_time(t)
-}
+pub use crate::core::danish_time::{date, day_start, time};
 
 /// Renders a template as an HTML answer with `status`.
 pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
@@ -273,6 +230,20 @@ pub struct OwnCasePage {
 }
 
 #[derive(Template)]
+#[template(path = "portal/notifications.html")]
+pub struct NotificationsPage {
+    pub title: String,
+    pub nav: Option<String>,
+    pub csrf: String,
+    /// A letter for every access.
+    pub access: bool,
+    /// Just saved.
+    pub saved: bool,
+    /// `[notifications]` is configured.
+    pub enabled: bool,
+}
+
+#[derive(Template)]
 #[template(path = "portal/log_verify.html")]
 pub struct LogVerifyPage {
     pub title: String,
@@ -334,7 +305,7 @@ mod tests {
         assert_eq!(html.matches("<h1>").count(), 1);
         assert!(html.contains("Fejl &#60;b&#62;") || html.contains("Fejl &lt;b&gt;"), "{html}");
         assert!(html.contains("a &#38; b") || html.contains("a &amp; b"));
-        for link in ["Mine samtykker", "Min sag", "Min log", "Spærringer", "Giv samtykke", "Log ud"] {
+        for link in ["Mine samtykker", "Min sag", "Min log", "Spærringer", "Giv samtykke", "Beskeder", "Log ud"] {
             assert!(html.contains(link), "{link}");
         }
         let logged_out = LoginPage { title: "Log ind".into(), nav: None }.render().unwrap();
