@@ -79,10 +79,8 @@ pub fn for_access(first: u64, releases: &[&AuditRecord], rules: &Rules) -> Optio
     let included: Vec<&&AuditRecord> =
         releases.iter().filter(|r| r.kind == AuditKind::Release && r.outcome == "included").collect();
     let r = included.first()?;
-    if r.caseworker.is_none() {
-        // The citizen's own view ("Min sag"): they know.
-        return None;
-    }
+    // The citizen's own view ("Min sag") has no caseworker: they know.
+    r.caseworker.as_ref()?;
     let recipient = r.citizen?;
     let what: Vec<String> = included
         .iter()
