@@ -12,20 +12,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use connectors::digital_post as dp;
 use consent::Cpr;
-use serde::{Deserialize, Serialize};
 
 use crate::Source;
 use crate::faults;
 use crate::serve::Kill;
 use crate::state::AppState;
-
-/// A message as the mailbox keeps it (`GET /admin/mailbox`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Received {
-    pub message: dp::MailboxMessage,
-    /// How many times it was posted (retries of the same message included).
-    pub posts: u32,
-}
+pub use crate::state::Received;
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new().route(dp::HEALTH_PATH, get(health)).route(dp::MESSAGES_PATH, post(receive)).with_state(state)

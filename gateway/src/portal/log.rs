@@ -15,9 +15,8 @@ use consent::audit::{AuditFilter, AuditKind, AuditRecord};
 use consent::{Rules, UnitId};
 use serde::Deserialize;
 
-use super::pages::{LogPage, LogVerifyPage, day_start, render};
+use super::pages::{Chosen, LogPage, LogVerifyPage, day_start, render};
 use super::{PortalState, failure, page, require_session};
-pub use lines::{LogLine, Tone};
 
 /// The most records one download holds (the newest; the file says when it is not all).
 const DOWNLOAD_LIMIT: usize = 10_000;
@@ -66,31 +65,6 @@ pub struct LogQuery {
     what: Option<String>,
     from: Option<String>,
     to: Option<String>,
-}
-
-/// The filters as chosen (for the form and the "older" link) and as an [`AuditFilter`].
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Chosen {
-    pub unit: String,
-    pub what: String,
-    pub from: String,
-    pub to: String,
-}
-
-impl Chosen {
-    /// The query string that keeps these filters (`&`-joined, no leading `?`).
-    pub fn query(&self) -> String {
-        [("unit", &self.unit), ("what", &self.what), ("from", &self.from), ("to", &self.to)]
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()))
-            .collect::<Vec<_>>()
-            .join("&")
-    }
-
-    pub fn any(&self) -> bool {
-        !(self.unit.is_empty() && self.what.is_empty() && self.from.is_empty() && self.to.is_empty())
-    }
 }
 
 /// Checks the filters against the rules; `Err` is a Danish sentence (never the value sent).

@@ -6,8 +6,6 @@
 
 mod view;
 
-pub use view::Row;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;

@@ -179,17 +179,87 @@ pub struct BlocksPage {
 pub struct LogPage {
     pub title: String,
     pub nav: Option<String>,
-    pub lines: Vec<crate::portal::log::LogLine>,
+    pub lines: Vec<LogLine>,
     pub next: Option<u64>,
     pub older_than: Option<u64>,
     /// The filters as a query string to keep in the "older" links (may be empty).
     pub keep: String,
     pub filtered: bool,
-    pub chosen: crate::portal::log::Chosen,
+    pub chosen: Chosen,
     /// (unit id, name), by name.
     pub units: Vec<(String, String)>,
     /// (value, label) of "Hvad".
     pub what: Vec<(String, String)>,
+}
+
+/// How a line reads at a glance (a CSS class and a word for screen readers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Data was shown or sent.
+    Released,
+    /// Someone asked and was refused.
+    Refused,
+    /// A change the citizen made, or something that released nothing.
+    Info,
+}
+
+impl Tone {
+    pub fn class(self) -> &'static str {
+        match self {
+            Tone::Released => "released",
+            Tone::Refused => "refused",
+            Tone::Info => "info",
+        }
+    }
+}
+
+/// One line of Min log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub time: String,
+    /// The sentence: who did what.
+    pub headline: String,
+    /// Why it was allowed or not, a clause that follows the headline ("fordi du gav samtykke").
+    pub why: Option<String>,
+    /// What else happened in the same request ("men fik ikke adgang til …").
+    pub rest: Option<String>,
+    /// Label and value, e.g. ("Sagsbehandler", "anna.jensen").
+    pub details: Vec<(String, String)>,
+    pub tone: Tone,
+}
+
+/// The filters as chosen (for the form and the "older" link) and as an [`AuditFilter`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Chosen {
+    pub unit: String,
+    pub what: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl Chosen {
+    /// The query string that keeps these filters (`&`-joined, no leading `?`).
+    pub fn query(&self) -> String {
+        [("unit", &self.unit), ("what", &self.what), ("from", &self.from), ("to", &self.to)]
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    pub fn any(&self) -> bool {
+        !(self.unit.is_empty() && self.what.is_empty() && self.from.is_empty() && self.to.is_empty())
+    }
+}
+
+/// One line of a document: its depth (for indentation), a label and the value (empty for
+/// a heading of the lines below it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub depth: usize,
+    pub label: String,
+    pub value: String,
 }
 
 /// One document of Min sag.
@@ -200,7 +270,7 @@ pub struct OwnDocument {
     pub date: String,
     /// Who wrote or holds it, when the source says.
     pub author: String,
-    pub rows: Vec<crate::portal::own_case::Row>,
+    pub rows: Vec<Row>,
     /// More lines than the page shows.
     pub cut: bool,
 }

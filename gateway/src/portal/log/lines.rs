@@ -7,43 +7,7 @@ use consent::Rules;
 use consent::audit::{AuditDecision, AuditKind, AuditRecord};
 
 use super::kind_da;
-use crate::portal::pages::time;
-
-/// How a line reads at a glance (a CSS class and a word for screen readers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
-    /// Data was shown or sent.
-    Released,
-    /// Someone asked and was refused.
-    Refused,
-    /// A change the citizen made, or something that released nothing.
-    Info,
-}
-
-impl Tone {
-    pub fn class(self) -> &'static str {
-        match self {
-            Tone::Released => "released",
-            Tone::Refused => "refused",
-            Tone::Info => "info",
-        }
-    }
-}
-
-/// One line of Min log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    pub time: String,
-    /// The sentence: who did what.
-    pub headline: String,
-    /// Why it was allowed or not, a clause that follows the headline ("fordi du gav samtykke").
-    pub why: Option<String>,
-    /// What else happened in the same request ("men fik ikke adgang til …").
-    pub rest: Option<String>,
-    /// Label and value, e.g. ("Sagsbehandler", "anna.jensen").
-    pub details: Vec<(String, String)>,
-    pub tone: Tone,
-}
+use crate::portal::pages::{LogLine, Tone, time};
 
 /// "a", "a og b", "a, b og c".
 pub fn and_list(items: &[String]) -> String {

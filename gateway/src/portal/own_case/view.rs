@@ -4,14 +4,7 @@
 
 use serde_json::Value;
 
-/// One line of a document: its depth (for indentation), a label and the value (empty for
-/// a heading of the lines below it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
-    pub depth: usize,
-    pub label: String,
-    pub value: String,
-}
+pub use crate::portal::pages::Row;
 
 /// At most this many lines per document; the page says when a document was cut.
 pub const MAX_ROWS: usize = 200;
