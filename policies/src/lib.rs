@@ -161,29 +161,25 @@ impl PolicyEngine {
 
     /// Decides every requested category. Fetches nothing.
     pub fn decide(&self, req: &DecisionRequest<'_>) -> Result<Decision, DecisionError> {
+        self.with_decider(|d| d.decide(req))
+    }
+
+    /// Runs `f` with a decider over the policy set in force now.
+    fn with_decider<T>(&self, f: impl FnOnce(&decide::Decider<'_>) -> T) -> T {
         let loaded = self.current.load();
-        decide::Decider {
+        f(&decide::Decider {
             names: &self.names,
             rules: &self.rules,
             orgs: &self.orgs,
             authorizer: &self.authorizer,
             loaded: &loaded,
-        }
-        .decide(req)
+        })
     }
 
     /// The citizen's own access to each category (action `read_own`): decided by the policy
     /// set like every other request, with the basis the permitting policy names.
     pub fn decide_own(&self, req: &OwnAccessRequest<'_>) -> Result<Decision, DecisionError> {
-        let loaded = self.current.load();
-        decide::Decider {
-            names: &self.names,
-            rules: &self.rules,
-            orgs: &self.orgs,
-            authorizer: &self.authorizer,
-            loaded: &loaded,
-        }
-        .decide_own(req)
+        self.with_decider(|d| d.decide_own(req))
     }
 
     /// Reads the directory again; swaps the new set in if it is valid, and otherwise keeps

@@ -201,6 +201,18 @@ fn start_node(dir: &Path, portal_port: u16, accounts: Value) -> NodeProvider {
     NodeProvider { child, issuer }
 }
 
+/// The Node provider with one account, `citizen-7`: `citizen`, MitID level Substantial.
+fn start_node_with_citizen_7(env: &Env, port: u16, citizen: &consent::Cpr) -> NodeProvider {
+    start_node(
+        env.dir.path(),
+        port,
+        json!({ "citizen-7": {
+            "dk.cpr": citizen.expose(), "loa": "https://data.gov.dk/concept/core/nsis/Substantial",
+            "identity_type": "private", "name": "Testborger Syv", "mitid.uuid": "7d3c0ae1-0000-4000-8000-000000000007",
+        }}),
+    )
+}
+
 /// Logs in at the portal through the provider's login and consent forms (tests/js/README.md);
 /// returns the portal's callback URL that completed the login.
 async fn login_node(c: &reqwest::Client, portal: &str, issuer: &str, account: &str) -> String {
@@ -240,14 +252,7 @@ async fn login_with_oidc_provider_approve_revoke_then_denied_and_min_log_lists_b
     let env = Env::new(5_000);
     let citizen = support::rehab_citizen();
     let port = free_port();
-    let node = start_node(
-        env.dir.path(),
-        port,
-        json!({ "citizen-7": {
-            "dk.cpr": citizen.expose(), "loa": "https://data.gov.dk/concept/core/nsis/Substantial",
-            "identity_type": "private", "name": "Testborger Syv", "mitid.uuid": "7d3c0ae1-0000-4000-8000-000000000007",
-        }}),
-    );
+    let node = start_node_with_citizen_7(&env, port, &citizen);
     let running = start(&env, port, &node.issuer, None).await;
     let portal = format!("https://localhost:{port}");
     let api = |p: &str| format!("{}{p}", running.url());
@@ -427,14 +432,7 @@ async fn min_sag_shows_my_own_data_live_audited_and_says_which_source_is_down() 
     let env = Env::new(3_000);
     let citizen = support::rehab_citizen();
     let port = free_port();
-    let node = start_node(
-        env.dir.path(),
-        port,
-        json!({ "citizen-7": {
-            "dk.cpr": citizen.expose(), "loa": "https://data.gov.dk/concept/core/nsis/Substantial",
-            "identity_type": "private", "name": "Testborger Syv", "mitid.uuid": "7d3c0ae1-0000-4000-8000-000000000007",
-        }}),
-    );
+    let node = start_node_with_citizen_7(&env, port, &citizen);
     let running = start(&env, port, &node.issuer, None).await;
     let portal = format!("https://localhost:{port}");
     let c = browser(&env, None);
@@ -491,14 +489,7 @@ async fn a_citizen_who_opts_in_gets_one_letter_per_access() {
     let env = Env::new(5_000);
     let citizen = support::rehab_citizen();
     let port = free_port();
-    let node = start_node(
-        env.dir.path(),
-        port,
-        json!({ "citizen-7": {
-            "dk.cpr": citizen.expose(), "loa": "https://data.gov.dk/concept/core/nsis/Substantial",
-            "identity_type": "private", "name": "Testborger Syv", "mitid.uuid": "7d3c0ae1-0000-4000-8000-000000000007",
-        }}),
-    );
+    let node = start_node_with_citizen_7(&env, port, &citizen);
     let running = start_with(&env, port, &node.issuer, None, true).await;
     let portal = format!("https://localhost:{port}");
     let c = browser(&env, None);

@@ -321,18 +321,8 @@ impl Core {
         let mut release_records = Vec::new();
         for (s, permit) in decision.sections.iter().zip(&permits) {
             let Some(permit) = permit else {
-                sections.push(Section {
-                    category: s.category().clone(),
-                    status: SectionStatus::Denied,
-                    basis: None,
-                    policies: s.policies().to_vec(),
-                    source: None,
-                    fetched_at: None,
-                    documents: Vec::new(),
-                    reason: s.reason().clone(),
-                    // A denial says when a statute could not be considered.
-                    detail: residence_failed.then(|| RESIDENCE_UNKNOWN.to_string()),
-                });
+                // A denial says when a statute could not be considered.
+                sections.push(denied_section(s, residence_failed.then(|| RESIDENCE_UNKNOWN.to_string())));
                 continue;
             };
             let (source, outcome, at) = results.next().expect("one fetch per permit");
@@ -464,6 +454,21 @@ fn audit_basis(b: &Basis) -> String {
         Basis::Consent(id) => format!("consent:{id}"),
         Basis::Statute(r) => format!("statute:{r}"),
         Basis::OwnAccess(r) => format!("own-access:{r}"),
+    }
+}
+
+/// The section of a category the policy set denied: nothing fetched, the reason given.
+fn denied_section(s: &CategoryDecision, detail: Option<String>) -> Section {
+    Section {
+        category: s.category().clone(),
+        status: SectionStatus::Denied,
+        basis: None,
+        policies: s.policies().to_vec(),
+        source: None,
+        fetched_at: None,
+        documents: Vec::new(),
+        reason: s.reason().clone(),
+        detail,
     }
 }
 

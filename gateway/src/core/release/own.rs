@@ -14,7 +14,7 @@ use consent::Cpr;
 use consent::audit::{AuditDecision, AuditKind, AuditRecord};
 use policies::{CategoryDecision, OwnAccessRequest};
 
-use super::{Core, Permit, Release, ReleaseError, Section, SectionStatus, audit_basis, lookup, permitted_section};
+use super::{Core, Permit, Release, ReleaseError, audit_basis, denied_section, lookup, permitted_section};
 
 /// The `system` of every record of the citizen's own access.
 pub const OWN_ACCESS_SYSTEM: &str = "portal";
@@ -63,17 +63,7 @@ impl Core {
         let mut records = Vec::new();
         for (s, permit) in decision.sections.iter().zip(&permits) {
             let Some(permit) = permit else {
-                sections.push(Section {
-                    category: s.category().clone(),
-                    status: SectionStatus::Denied,
-                    basis: None,
-                    policies: s.policies().to_vec(),
-                    source: None,
-                    fetched_at: None,
-                    documents: Vec::new(),
-                    reason: s.reason().clone(),
-                    detail: None,
-                });
+                sections.push(denied_section(s, None));
                 continue;
             };
             let (source, outcome, at) = results.next().expect("one fetch per permit");
