@@ -70,13 +70,13 @@ pub(crate) fn organisation_entities(names: &Names, dir: &Directory) -> HashMap<U
         .collect()
 }
 
-/// Entities and requests are checked against the schema in debug builds (so every test
-/// checks that this module builds them to the schema); release builds skip the check for
-/// speed. Either way a missing or mistyped attribute fails closed: Cedar reports an
-/// evaluation error, which [`PolicyEngine::decide`](crate::PolicyEngine::decide) returns
-/// as an error, never as a permit.
+/// Entities and requests are checked against the schema in every build, so the path the
+/// tests run (debug) is the path a release build runs. The check costs little since the
+/// fast path (`fast_path.rs`) answers the common requests without Cedar and the entities
+/// are cached (BENCHMARKS.md, "Decisions after the fast path"). A missing or mistyped
+/// attribute is a [`DecisionError`], never a permit.
 fn checked(schema: &cedar_policy::Schema) -> Option<&cedar_policy::Schema> {
-    cfg!(debug_assertions).then_some(schema)
+    Some(schema)
 }
 
 /// The one policy evaluation for a category.
