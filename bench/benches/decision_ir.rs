@@ -6,7 +6,8 @@
 //! on the first run; run that first run without valgrind.
 //!
 //! Run: `cargo bench -p bench --bench decision_ir` (`SAMMEN_IR_CONSENTS`, default 10000;
-//! `SAMMEN_IR_DECISIONS`, default 200, after 200 to warm up).
+//! `SAMMEN_IR_DECISIONS`, default 200, after 200 to warm up; `SAMMEN_IR_CEDAR_ONLY=1`
+//! decides by Cedar alone, `PolicyEngine::decide_by_cedar`, for comparison with the fast path).
 
 #[path = "../src/preload.rs"]
 #[allow(dead_code)]
@@ -57,6 +58,7 @@ struct Fixed {
     purpose: Purpose,
     categories: Vec<Category>,
     now: DateTime<Utc>,
+    cedar_only: bool,
 }
 
 type Found = (Vec<(Category, Vec<Consent>)>, Vec<Block>);
@@ -74,8 +76,10 @@ fn lookup_once(rt: &tokio::runtime::Runtime, ledger: &Ledger<SledStore>, f: &Fix
 
 #[inline(never)]
 fn decide_once(engine: &PolicyEngine, f: &Fixed, who: &Cpr, found: &Found) -> usize {
-    let d = engine
-        .decide(&DecisionRequest {
+    let decide = if f.cedar_only { PolicyEngine::decide_by_cedar } else { PolicyEngine::decide };
+    let d = decide(
+        engine,
+        &DecisionRequest {
             caseworker: &f.caseworker,
             citizen: who,
             citizen_municipality: None,
@@ -84,8 +88,9 @@ fn decide_once(engine: &PolicyEngine, f: &Fixed, who: &Cpr, found: &Found) -> us
             now: f.now,
             consents: &found.0,
             blocks: &found.1,
-        })
-        .unwrap();
+        },
+    )
+    .unwrap();
     d.sections.iter().filter(|s| s.effect() == policies::Effect::Permit).count()
 }
 
@@ -108,6 +113,7 @@ fn main() {
         purpose: Purpose::parse("rehabilitation-team").unwrap(),
         categories: CATEGORIES.iter().map(|c| Category::parse(c).unwrap()).collect(),
         now: imported_at() + chrono::Duration::days(30),
+        cedar_only: std::env::var("SAMMEN_IR_CEDAR_ONLY").is_ok_and(|v| v == "1"),
     };
     let ledger = open_or_build(n);
     let citizens = n.div_ceil(preload::PER_CITIZEN);

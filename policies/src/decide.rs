@@ -4,117 +4,16 @@
 use std::collections::{HashMap, HashSet};
 
 use cedar_policy::{Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Request, RestrictedExpression};
-use chrono::{DateTime, Utc};
-use consent::{BlockTarget, Category, Consent, ConsentId, Cpr, Directory, UnitId};
-use serde::{Deserialize, Serialize};
+use consent::{BlockTarget, Category, Consent, Cpr, Directory, UnitId};
 
+use crate::decision::{Basis, CategoryDecision, Decision, NO_BASIS_DA, NO_BASIS_EN, Reason};
 use crate::error::DecisionError;
+use crate::fast_path::{Facts, FastPath};
 use crate::load::{BasisKind, Loaded};
+use crate::matching::{self, millis};
 use crate::request::DecisionRequest;
 
 mod own;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Effect {
-    Permit,
-    Deny,
-}
-
-/// The legal basis of a permit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "value", rename_all = "snake_case")]
-pub enum Basis {
-    /// The citizen's consent, by id.
-    Consent(ConsentId),
-    /// A statute, by its legal reference ("retssikkerhedsloven § 11 a, stk. 2").
-    Statute(String),
-    /// The citizen's own right of access, by its legal reference ("databeskyttelsesforordningen
-    /// art. 15"); only for the citizen themselves (action `read_own`, `own.rs`).
-    OwnAccess(String),
-}
-
-/// A reason a person can read, in Danish (for the citizen) and English.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reason {
-    pub da: String,
-    pub en: String,
-}
-
-/// The decision for one category. A permit always carries its basis; a deny has none.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "effect", rename_all = "snake_case")]
-pub enum CategoryDecision {
-    Permit {
-        category: Category,
-        /// What the permit rests on: a consent or a statute.
-        basis: Basis,
-        /// The permit policies that allowed.
-        policies: Vec<String>,
-        reason: Reason,
-    },
-    Deny {
-        category: Category,
-        /// The forbid policies that denied. Empty when nothing permitted (no basis).
-        policies: Vec<String>,
-        reason: Reason,
-    },
-}
-
-impl CategoryDecision {
-    pub fn category(&self) -> &Category {
-        match self {
-            CategoryDecision::Permit { category, .. } | CategoryDecision::Deny { category, .. } => category,
-        }
-    }
-
-    pub fn effect(&self) -> Effect {
-        match self {
-            CategoryDecision::Permit { .. } => Effect::Permit,
-            CategoryDecision::Deny { .. } => Effect::Deny,
-        }
-    }
-
-    /// The basis of a permit; `None` on a deny.
-    pub fn basis(&self) -> Option<&Basis> {
-        match self {
-            CategoryDecision::Permit { basis, .. } => Some(basis),
-            CategoryDecision::Deny { .. } => None,
-        }
-    }
-
-    /// The determining policies' ids: the permit(s) that allowed, or the forbid(s) that
-    /// denied. Empty for a deny because nothing permitted (no basis).
-    pub fn policies(&self) -> &[String] {
-        match self {
-            CategoryDecision::Permit { policies, .. } | CategoryDecision::Deny { policies, .. } => policies,
-        }
-    }
-
-    pub fn reason(&self) -> &Reason {
-        match self {
-            CategoryDecision::Permit { reason, .. } | CategoryDecision::Deny { reason, .. } => reason,
-        }
-    }
-}
-
-/// The decision for a request: one section per requested category, in request order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Decision {
-    pub sections: Vec<CategoryDecision>,
-    /// The digest of the policy set that decided (for the audit record).
-    pub policy_digest: String,
-}
-
-impl Decision {
-    pub fn permitted(&self, category: &Category) -> bool {
-        self.sections.iter().any(|s| s.category() == category && s.effect() == Effect::Permit)
-    }
-}
-
-/// Ids for the policy engine's "nothing permitted" answer.
-pub const NO_BASIS_DA: &str = "Der er intet grundlag for at videregive oplysningerne: intet gældende samtykke dækker denne enhed, dette formål og denne kategori, og ingen lovhjemmel tillader det.";
-pub const NO_BASIS_EN: &str = "There is no basis for disclosing this information: no consent in force covers this unit, purpose and category, and no statute permits it.";
 
 /// Cedar's entity type names and the action, parsed once.
 pub(crate) struct Names {
@@ -124,7 +23,7 @@ pub(crate) struct Names {
     citizen: EntityTypeName,
     category: EntityTypeName,
     document: EntityTypeName,
-    read: EntityUid,
+    pub(crate) read: EntityUid,
     read_own: EntityUid,
 }
 
@@ -175,28 +74,28 @@ pub(crate) fn organisation_entities(names: &Names, dir: &Directory) -> HashMap<U
         .collect()
 }
 
-/// Time in the policies: milliseconds since the Unix epoch (a `Long`, which Cedar compares
-/// far faster than a `datetime`). `floor` rounds down, else up, so that `from <= now < until`
-/// never holds in Cedar when it does not hold exactly (`now` and `until` are rounded down,
-/// `from` up).
-fn millis(t: DateTime<Utc>, floor: bool) -> i64 {
-    let ms = t.timestamp_millis();
-    if !floor && !t.timestamp_subsec_nanos().is_multiple_of(1_000_000) { ms + 1 } else { ms }
-}
-
-/// Entities and requests are checked against the schema in debug builds (so every test
-/// checks that this module builds them to the schema); release builds skip the check for
-/// speed. Either way a missing or mistyped attribute fails closed: Cedar reports an
-/// evaluation error, which [`PolicyEngine::decide`](crate::PolicyEngine::decide) returns
-/// as an error, never as a permit.
+/// Entities and requests are checked against the schema in every build, so the path the
+/// tests run (debug) is the path a release build runs. The check costs little since the
+/// fast path (`fast_path.rs`) answers the common requests without Cedar and the entities
+/// are cached (BENCHMARKS.md, "Decisions after the fast path"). A missing or mistyped
+/// attribute is a [`DecisionError`], never a permit.
 fn checked(schema: &cedar_policy::Schema) -> Option<&cedar_policy::Schema> {
-    cfg!(debug_assertions).then_some(schema)
+    Some(schema)
 }
 
-/// The one policy evaluation for a category with at most one candidate consent.
+/// The one policy evaluation for a category.
 struct Outcome {
     allow: bool,
     determining: Vec<cedar_policy::PolicyId>,
+}
+
+/// Which way a decision may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// The fast path where it is enabled and certain, Cedar for the rest.
+    Fast,
+    /// Cedar for every category.
+    CedarOnly,
 }
 
 pub(crate) struct Decider<'e> {
@@ -205,25 +104,42 @@ pub(crate) struct Decider<'e> {
     pub orgs: &'e HashMap<UnitId, Entity>,
     pub authorizer: &'e cedar_policy::Authorizer,
     pub loaded: &'e Loaded,
+    pub fast: Option<&'e FastPath>,
 }
 
 impl Decider<'_> {
-    pub fn decide(&self, req: &DecisionRequest<'_>) -> Result<Decision, DecisionError> {
-        let n = self.names;
+    pub fn decide(&self, req: &DecisionRequest<'_>, route: Route) -> Result<Decision, DecisionError> {
+        let sections = self.sections(req, route, true)?;
+        let sections = sections.into_iter().map(|s| s.expect("every section decided")).collect();
+        Ok(Decision { sections, policy_digest: self.loaded.digest.clone() })
+    }
+
+    /// The fast path's sections alone (`None` where it leaves the category to Cedar).
+    pub fn fast_sections(&self, req: &DecisionRequest<'_>) -> Result<Vec<Option<CategoryDecision>>, DecisionError> {
+        self.sections(req, Route::Fast, false)
+    }
+
+    /// Validates the request, then decides each category: by the fast path when `route`
+    /// allows and it is certain, else (when `cedar`) by one Cedar evaluation.
+    fn sections(
+        &self,
+        req: &DecisionRequest<'_>,
+        route: Route,
+        cedar: bool,
+    ) -> Result<Vec<Option<CategoryDecision>>, DecisionError> {
         let vocab = &self.rules.vocabulary;
         vocab.check_purpose(req.purpose)?;
         if req.categories.is_empty() {
             return Err(DecisionError::NoCategories);
         }
-        let mut seen = HashSet::new();
-        for c in req.categories {
+        for (i, c) in req.categories.iter().enumerate() {
             vocab.check_category(c)?;
-            if !seen.insert(c) {
+            if req.categories[..i].contains(c) {
                 return Err(DecisionError::DuplicateCategory(c.clone()));
             }
         }
         for (c, _) in req.consents {
-            if !seen.contains(c) {
+            if !req.categories.contains(c) {
                 return Err(DecisionError::ConsentForUnrequestedCategory(c.clone()));
             }
         }
@@ -232,23 +148,64 @@ impl Decider<'_> {
             .directory
             .lineage(&req.caseworker.unit)
             .map_err(|_| DecisionError::UnknownUnit(req.caseworker.unit.clone()))?;
+        if let Some(r) = req.caseworker.roles.iter().find(|r| r.trim().is_empty()) {
+            return Err(DecisionError::BadRole(r.clone()));
+        }
+        if req.blocks.iter().any(|b| b.citizen != *req.citizen) {
+            return Err(DecisionError::ForeignBlock);
+        }
 
-        let principal = Names::uid(&n.caseworker, &req.caseworker.id);
-        let citizen = Names::uid(&n.citizen, SUBJECT);
-        let entities =
-            self.loaded.entities.get_or_build(req, || self.entities(req, lineage, &seen, &principal, &citizen))?;
-
-        // The context parts every category shares.
         let now = millis(req.now, true);
-        let mut blocked_units = Vec::new();
-        let mut blocked_categories = Vec::new();
-        for b in req.blocks {
-            if b.citizen != *req.citizen {
-                return Err(DecisionError::ForeignBlock);
+        let fast = self.fast.filter(|_| route == Route::Fast);
+        let facts = fast.map(|_| Facts {
+            roles: &req.caseworker.roles,
+            lineage,
+            unit_municipality: self.rules.directory.municipality_of(&req.caseworker.unit),
+            citizen_municipality: req.citizen_municipality,
+            purpose: req.purpose.as_str(),
+            blocks: req.blocks,
+        });
+        let mut sections = Vec::with_capacity(req.categories.len());
+        let mut cedar_ctx = None;
+        for c in req.categories {
+            let candidates = req.consents.iter().filter(|(k, _)| k == c).flat_map(|(_, v)| v.iter());
+            let chosen = matching::choose(candidates, req, lineage, c, now);
+            if let (Some(fast), Some(facts)) = (fast, &facts) {
+                let matching = chosen.is_some_and(|k| matching::matches(k, req, lineage, c, now));
+                if let Some(s) = fast.section(facts, c, chosen, matching) {
+                    sections.push(Some(s));
+                    continue;
+                }
             }
-            if !b.is_active() {
+            if !cedar {
+                sections.push(None);
                 continue;
             }
+            let ctx = match &mut cedar_ctx {
+                Some(ctx) => ctx,
+                None => cedar_ctx.insert(self.cedar_context(req, lineage, now)?),
+            };
+            let outcome = self.evaluate(req, ctx, c, chosen)?;
+            sections.push(Some(self.section(c, outcome, chosen)?));
+        }
+        Ok(sections)
+    }
+
+    /// What every Cedar evaluation of a request shares: the entities (cached) and the
+    /// context's common parts.
+    fn cedar_context(
+        &self,
+        req: &DecisionRequest<'_>,
+        lineage: &[UnitId],
+        now: i64,
+    ) -> Result<CedarContext, DecisionError> {
+        let n = self.names;
+        let principal = Names::uid(&n.caseworker, &req.caseworker.id);
+        let citizen = Names::uid(&n.citizen, SUBJECT);
+        let entities = self.loaded.entities.get_or_build(req, || self.entities(req, lineage, &principal, &citizen))?;
+        let mut blocked_units = Vec::new();
+        let mut blocked_categories = Vec::new();
+        for b in req.blocks.iter().filter(|b| b.is_active()) {
             match &b.target {
                 BlockTarget::Unit(u) => blocked_units.push(RestrictedExpression::new_entity_uid(n.org(u))),
                 BlockTarget::Category(c) => {
@@ -256,63 +213,48 @@ impl Decider<'_> {
                 }
             }
         }
-        let base = [
+        let base = vec![
             ("purpose".to_string(), RestrictedExpression::new_string(req.purpose.as_str().to_string())),
             ("now".to_string(), RestrictedExpression::new_long(now)),
             ("blocked_units".to_string(), RestrictedExpression::new_set(blocked_units)),
             ("blocked_categories".to_string(), RestrictedExpression::new_set(blocked_categories)),
         ];
+        Ok(CedarContext { principal, entities, base })
+    }
 
-        let mut sections = Vec::with_capacity(req.categories.len());
-        for c in req.categories {
-            let resource = Names::uid(&n.document, c.as_str());
-            let candidates: Vec<&Consent> =
-                req.consents.iter().filter(|(k, _)| k == c).flat_map(|(_, v)| v.iter()).collect();
-            let eval = |candidate: Option<&Consent>| -> Result<Outcome, DecisionError> {
-                let mut pairs: Vec<(String, RestrictedExpression)> = base.to_vec();
-                if let Some(k) = candidate {
-                    pairs.push(("consent".to_string(), self.consent_facts(k, req.citizen)?));
-                }
-                let ctx = Context::from_pairs(pairs).map_err(|e| DecisionError::Request(e.to_string()))?;
-                let request = Request::new(
-                    principal.clone(),
-                    n.read.clone(),
-                    resource.clone(),
-                    ctx,
-                    checked(&self.loaded.schema),
-                )
-                .map_err(|e| DecisionError::Request(e.to_string()))?;
-                let resp = self.authorizer.is_authorized(&request, &self.loaded.policies, &entities);
-                if let Some(e) = resp.diagnostics().errors().next() {
-                    let cedar_policy::AuthorizationError::PolicyEvaluationError(pe) = e;
-                    return Err(DecisionError::Evaluation {
-                        policy: pe.policy_id().to_string(),
-                        message: pe.inner().to_string(),
-                    });
-                }
-                let mut determining: Vec<_> = resp.diagnostics().reason().cloned().collect();
-                determining.sort();
-                Ok(Outcome { allow: resp.decision() == cedar_policy::Decision::Allow, determining })
-            };
-            let mut chosen: Option<(Outcome, Option<&Consent>)> = None;
-            if candidates.is_empty() {
-                chosen = Some((eval(None)?, None));
-            } else {
-                for k in candidates {
-                    let o = eval(Some(k))?;
-                    let allow = o.allow;
-                    if allow || chosen.is_none() {
-                        chosen = Some((o, Some(k)));
-                    }
-                    if allow {
-                        break;
-                    }
-                }
-            }
-            let (outcome, candidate) = chosen.expect("at least one evaluation");
-            sections.push(self.section(c, outcome, candidate)?);
+    /// One Cedar evaluation of category `c`, with the chosen consent's facts if any.
+    fn evaluate(
+        &self,
+        req: &DecisionRequest<'_>,
+        ctx: &CedarContext,
+        c: &Category,
+        chosen: Option<&Consent>,
+    ) -> Result<Outcome, DecisionError> {
+        let n = self.names;
+        let mut pairs = ctx.base.clone();
+        if let Some(k) = chosen {
+            pairs.push(("consent".to_string(), self.consent_facts(k, req.citizen)?));
         }
-        Ok(Decision { sections, policy_digest: self.loaded.digest.clone() })
+        let context = Context::from_pairs(pairs).map_err(|e| DecisionError::Request(e.to_string()))?;
+        let request = Request::new(
+            ctx.principal.clone(),
+            n.read.clone(),
+            Names::uid(&n.document, c.as_str()),
+            context,
+            checked(&self.loaded.schema),
+        )
+        .map_err(|e| DecisionError::Request(e.to_string()))?;
+        let resp = self.authorizer.is_authorized(&request, &self.loaded.policies, &ctx.entities);
+        if let Some(e) = resp.diagnostics().errors().next() {
+            let cedar_policy::AuthorizationError::PolicyEvaluationError(pe) = e;
+            return Err(DecisionError::Evaluation {
+                policy: pe.policy_id().to_string(),
+                message: pe.inner().to_string(),
+            });
+        }
+        let mut determining: Vec<_> = resp.diagnostics().reason().cloned().collect();
+        determining.sort();
+        Ok(Outcome { allow: resp.decision() == cedar_policy::Decision::Allow, determining })
     }
 
     /// The request's entities: the caseworker's units, roles, the caseworker, the citizen,
@@ -322,7 +264,6 @@ impl Decider<'_> {
         &self,
         req: &DecisionRequest<'_>,
         lineage: &[UnitId],
-        seen: &HashSet<&Category>,
         principal: &EntityUid,
         citizen: &EntityUid,
     ) -> Result<Entities, DecisionError> {
@@ -333,9 +274,6 @@ impl Decider<'_> {
         }
         let mut role_uids = HashSet::new();
         for r in &req.caseworker.roles {
-            if r.trim().is_empty() {
-                return Err(DecisionError::BadRole(r.clone()));
-            }
             let uid = Names::uid(&n.role, r);
             entities.push(Entity::new_no_attrs(uid.clone(), HashSet::new()));
             role_uids.insert(uid);
@@ -357,7 +295,7 @@ impl Decider<'_> {
             let mut parents = HashSet::new();
             if domain != c.as_str() {
                 let d = n.category(domain);
-                if domains.insert(domain.to_string()) && !seen.iter().any(|s| s.as_str() == domain) {
+                if domains.insert(domain.to_string()) && !req.categories.iter().any(|s| s.as_str() == domain) {
                     entities.push(Entity::new_no_attrs(d.clone(), HashSet::new()));
                 }
                 parents.insert(d);
@@ -451,50 +389,17 @@ impl Decider<'_> {
     }
 }
 
+/// What every Cedar evaluation of one request shares.
+struct CedarContext {
+    principal: EntityUid,
+    entities: std::sync::Arc<Entities>,
+    base: Vec<(String, RestrictedExpression)>,
+}
+
 fn entity(
     uid: EntityUid,
     attrs: HashMap<String, RestrictedExpression>,
     parents: HashSet<EntityUid>,
 ) -> Result<Entity, DecisionError> {
     Entity::new(uid, attrs, parents).map_err(|e| DecisionError::Request(e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_decision_serialises_with_its_effect_and_a_permit_with_its_basis() {
-        let reason = Reason { da: "da".into(), en: "en".into() };
-        let permit = CategoryDecision::Permit {
-            category: "jobnet.cv".parse().unwrap(),
-            basis: Basis::Statute("lov § 1".into()),
-            policies: vec!["p".into()],
-            reason: reason.clone(),
-        };
-        let json = serde_json::to_value(&permit).unwrap();
-        assert_eq!(json["effect"], "permit");
-        assert_eq!(json["basis"], serde_json::json!({"type": "statute", "value": "lov § 1"}));
-        assert_eq!(serde_json::from_value::<CategoryDecision>(json).unwrap(), permit);
-        let deny = CategoryDecision::Deny { category: "jobnet.cv".parse().unwrap(), policies: vec![], reason };
-        let json = serde_json::to_value(&deny).unwrap();
-        assert_eq!(json["effect"], "deny");
-        assert!(json.get("basis").is_none());
-        assert_eq!((deny.effect(), deny.basis(), permit.effect()), (Effect::Deny, None, Effect::Permit));
-        // A permit without a basis does not parse.
-        let no_basis = serde_json::json!({"effect": "permit", "category": "jobnet.cv", "policies": [], "reason": {"da": "", "en": ""}});
-        assert!(serde_json::from_value::<CategoryDecision>(no_basis).is_err());
-    }
-
-    #[test]
-    fn time_rounding_is_conservative() {
-        let t: DateTime<Utc> = "2025-01-01T00:00:00.000500Z".parse().unwrap();
-        let whole: DateTime<Utc> = "2025-01-01T00:00:00Z".parse().unwrap();
-        assert_eq!(millis(t, true), whole.timestamp_millis());
-        assert_eq!(millis(t, false), whole.timestamp_millis() + 1);
-        assert_eq!(millis(whole, false), whole.timestamp_millis());
-        let before: DateTime<Utc> = "1969-12-31T23:59:59.999500Z".parse().unwrap();
-        assert_eq!(millis(before, true), -1);
-        assert_eq!(millis(before, false), 0);
-    }
 }

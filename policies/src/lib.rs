@@ -14,10 +14,13 @@
 //! reload never blocks a decision, and an invalid new set leaves the old one in force.
 
 mod decide;
+mod decision;
 mod entity_cache;
 pub mod error;
 pub mod explain;
+mod fast_path;
 mod load;
+mod matching;
 mod request;
 pub mod watch;
 
@@ -28,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use consent::{Rules, UnitId};
 
-pub use decide::{Basis, CategoryDecision, Decision, Effect, NO_BASIS_DA, NO_BASIS_EN, Reason};
+pub use decision::{Basis, CategoryDecision, Decision, Effect, NO_BASIS_DA, NO_BASIS_EN, Reason};
 pub use error::{DecisionError, PolicyError, Problem};
 pub use load::{BUILTIN_ORIGIN, POLICY_DIR, SCHEMA_FILE};
 pub use request::{Caseworker, DecisionRequest, OwnAccessRequest};
@@ -101,6 +104,22 @@ fn summary(l: &load::Loaded) -> PolicySummary {
     PolicySummary { digest: l.digest.clone(), policies }
 }
 
+/// A loaded policy set and its fast path (`None`: Cedar decides everything).
+struct InForce {
+    loaded: load::Loaded,
+    fast: Option<fast_path::FastPath>,
+}
+
+impl InForce {
+    fn new(loaded: load::Loaded, names: &decide::Names) -> Self {
+        let fast = fast_path::FastPath::new(&loaded, &names.read);
+        if fast.is_none() {
+            tracing::warn!(digest = %loaded.digest, "the fast path is not written for this policy set: Cedar decides every request");
+        }
+        Self { loaded, fast }
+    }
+}
+
 /// The policy engine. `Send + Sync`; share it behind an `Arc`.
 pub struct PolicyEngine {
     source: PolicySource,
@@ -108,7 +127,7 @@ pub struct PolicyEngine {
     names: decide::Names,
     orgs: HashMap<UnitId, cedar_policy::Entity>,
     authorizer: cedar_policy::Authorizer,
-    current: ArcSwap<load::Loaded>,
+    current: ArcSwap<InForce>,
     reload_lock: Mutex<()>,
     /// Why the last reload was refused (the old set stayed in force); `None` after a
     /// successful one.
@@ -147,39 +166,67 @@ impl PolicyEngine {
         let names = decide::Names::new();
         let orgs = decide::organisation_entities(&names, &rules.directory);
         tracing::info!(digest = %loaded.digest, policies = loaded.meta.len(), source = %source, "policy set loaded");
+        let current = ArcSwap::from_pointee(InForce::new(loaded, &names));
         Ok(Self {
             source,
             rules: Arc::new(rules.clone()),
             names,
             orgs,
             authorizer: cedar_policy::Authorizer::new(),
-            current: ArcSwap::from_pointee(loaded),
+            current,
             reload_lock: Mutex::new(()),
             reload_failure: Mutex::new(None),
         })
     }
 
-    /// Decides every requested category. Fetches nothing.
+    /// Decides every requested category. Fetches nothing. The common cases are decided
+    /// by the fast path (`fast_path.rs`) when it is written for the policy set in force,
+    /// everything else by one Cedar evaluation per category.
     pub fn decide(&self, req: &DecisionRequest<'_>) -> Result<Decision, DecisionError> {
-        self.with_decider(|d| d.decide(req))
+        let current = self.current.load();
+        self.decider(&current).decide(req, decide::Route::Fast)
     }
 
-    /// Runs `f` with a decider over the policy set in force now.
-    fn with_decider<T>(&self, f: impl FnOnce(&decide::Decider<'_>) -> T) -> T {
-        let loaded = self.current.load();
-        f(&decide::Decider {
+    /// [`PolicyEngine::decide`] by Cedar alone, never the fast path: the reference the
+    /// fast path is tested against (`tests/fast_path.rs`).
+    pub fn decide_by_cedar(&self, req: &DecisionRequest<'_>) -> Result<Decision, DecisionError> {
+        let current = self.current.load();
+        self.decider(&current).decide(req, decide::Route::CedarOnly)
+    }
+
+    /// The fast path's answer per category, `None` where it leaves the category to Cedar
+    /// (and everywhere when it is switched off). For the differential test.
+    #[doc(hidden)]
+    pub fn fast_path_sections(
+        &self,
+        req: &DecisionRequest<'_>,
+    ) -> Result<Vec<Option<CategoryDecision>>, DecisionError> {
+        let current = self.current.load();
+        self.decider(&current).fast_sections(req)
+    }
+
+    /// Whether the fast path is written for the policy set in force (else Cedar decides
+    /// everything).
+    pub fn fast_path_enabled(&self) -> bool {
+        self.current.load().fast.is_some()
+    }
+
+    /// The citizen's own access to each category (action `read_own`): decided by the policy
+    /// set (Cedar; the fast path is for `read` only), with the basis the permitting policy names.
+    pub fn decide_own(&self, req: &OwnAccessRequest<'_>) -> Result<Decision, DecisionError> {
+        let current = self.current.load();
+        self.decider(&current).decide_own(req)
+    }
+
+    fn decider<'e>(&'e self, current: &'e InForce) -> decide::Decider<'e> {
+        decide::Decider {
             names: &self.names,
             rules: &self.rules,
             orgs: &self.orgs,
             authorizer: &self.authorizer,
-            loaded: &loaded,
-        })
-    }
-
-    /// The citizen's own access to each category (action `read_own`): decided by the policy
-    /// set like every other request, with the basis the permitting policy names.
-    pub fn decide_own(&self, req: &OwnAccessRequest<'_>) -> Result<Decision, DecisionError> {
-        self.with_decider(|d| d.decide_own(req))
+            loaded: &current.loaded,
+            fast: current.fast.as_ref(),
+        }
     }
 
     /// Reads the directory again; swaps the new set in if it is valid, and otherwise keeps
@@ -196,7 +243,7 @@ impl PolicyEngine {
             }
         };
         let digest = loaded.digest.clone();
-        self.current.store(Arc::new(loaded));
+        self.current.store(Arc::new(InForce::new(loaded, &self.names)));
         *failure = None;
         Ok(digest)
     }
@@ -210,7 +257,7 @@ impl PolicyEngine {
 
     /// The SHA-256 (hex) of the schema and policy files in force.
     pub fn digest(&self) -> String {
-        self.current.load().digest.clone()
+        self.current.load().loaded.digest.clone()
     }
 
     /// The policy directory; `None` for the compiled-in set.
@@ -232,7 +279,7 @@ impl PolicyEngine {
 
     /// The policies in force.
     pub fn summary(&self) -> PolicySummary {
-        summary(&self.current.load())
+        summary(&self.current.load().loaded)
     }
 }
 

@@ -570,22 +570,33 @@ fn caseworker(c: &Case) -> Caseworker {
 }
 
 fn run(engine: &PolicyEngine, c: &Case) -> Result<policies::Decision, DecisionError> {
+    run_by(engine, c, PolicyEngine::decide)
+}
+
+fn run_by(
+    engine: &PolicyEngine,
+    c: &Case,
+    decide: fn(&PolicyEngine, &DecisionRequest<'_>) -> Result<policies::Decision, DecisionError>,
+) -> Result<policies::Decision, DecisionError> {
     let who = citizen();
     let cw = caseworker(c);
     let p = purpose(c.purpose);
     let cats = [cat(c.category)];
     let consents = [(cat(c.category), c.consents.clone())];
     let blocks: Vec<_> = c.blocks.iter().map(|(t, lifted)| block(who, t.clone(), *lifted)).collect();
-    engine.decide(&DecisionRequest {
-        caseworker: &cw,
-        citizen: &who,
-        citizen_municipality: c.municipality.map(|m| MunicipalityCode::parse(&m.to_string()).unwrap()),
-        purpose: &p,
-        categories: &cats,
-        now: t(c.now),
-        consents: &consents,
-        blocks: &blocks,
-    })
+    decide(
+        engine,
+        &DecisionRequest {
+            caseworker: &cw,
+            citizen: &who,
+            citizen_municipality: c.municipality.map(|m| MunicipalityCode::parse(&m.to_string()).unwrap()),
+            purpose: &p,
+            categories: &cats,
+            now: t(c.now),
+            consents: &consents,
+            blocks: &blocks,
+        },
+    )
 }
 
 #[test]
@@ -603,6 +614,8 @@ fn policy_table() {
             }
         };
         assert_eq!(d.sections.len(), 1);
+        // The fast path (where it answers) and Cedar alone agree on every row.
+        assert_eq!(run_by(&engine, c, PolicyEngine::decide_by_cedar).unwrap(), d, "{}", c.name);
         let s = &d.sections[0];
         let (effect, basis) = match c.want {
             Want::Consent(i) => (Effect::Permit, Some(Basis::Consent(c.consents[i].id))),

@@ -18,7 +18,7 @@
 //! every request, also for a remembered token. With `[caseworker_issuer]
 //! require_certificate_binding = true` a token without `cnf` is refused too.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,6 +96,7 @@ struct KeySet {
 }
 
 /// A token verified earlier: what it says, until when, under which key set.
+#[derive(Clone)]
 struct Verified {
     caseworker: Caseworker,
     /// The token's `cnf` `x5t#S256`, when it is certificate-bound.
@@ -105,7 +106,9 @@ struct Verified {
     generation: u64,
 }
 
-/// Remembered tokens at most; when full, the expired ones go, and if none has expired, all.
+/// Remembered tokens, about. When full, a bounded concurrent cache (`quick_cache`, S3-FIFO)
+/// evicts the coldest tokens one at a time, so the tokens in steady use stay remembered;
+/// an expired or superseded token is forgotten when it is next presented.
 const VERIFIED_CAPACITY: usize = 10_000;
 
 enum Origin {
@@ -121,7 +124,7 @@ pub struct TokenVerifier {
     /// Serialises refreshes and rate-limits them on unknown key ids.
     refresh: Mutex<Option<Instant>>,
     generations: AtomicU64,
-    verified: std::sync::Mutex<HashMap<[u8; 32], Verified>>,
+    verified: quick_cache::sync::Cache<[u8; 32], Verified>,
 }
 
 /// A token's lifetime at `now` (Unix seconds): not after `exp`, not before `nbf`, each with
@@ -224,7 +227,7 @@ impl TokenVerifier {
             keys: RwLock::new(None),
             refresh: Mutex::new(None),
             generations: AtomicU64::new(0),
-            verified: std::sync::Mutex::new(HashMap::new()),
+            verified: quick_cache::sync::Cache::new(VERIFIED_CAPACITY),
         });
         match v.load().await {
             Ok(set) => *v.keys.write().await = Some(set),
@@ -380,7 +383,6 @@ impl TokenVerifier {
             self.remember(
                 digest,
                 Verified { caseworker: caseworker.clone(), bound_to: bound_to.clone(), until, generation },
-                now,
             );
         }
         Ok((caseworker, bound_to))
@@ -394,27 +396,19 @@ impl TokenVerifier {
         now: DateTime<Utc>,
     ) -> Option<(Caseworker, Option<String>)> {
         let now = now.timestamp();
-        let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(digest) {
-            Some(v) if v.generation == generation && now <= v.until => Some((v.caseworker.clone(), v.bound_to.clone())),
+        let fresh = |v: &Verified| v.generation == generation && now <= v.until;
+        match self.verified.get(digest) {
+            Some(v) if fresh(&v) => Some((v.caseworker, v.bound_to)),
             Some(_) => {
-                map.remove(digest);
+                self.verified.remove_if(digest, |v| !fresh(v));
                 None
             }
             None => None,
         }
     }
 
-    fn remember(&self, digest: [u8; 32], verified: Verified, now: DateTime<Utc>) {
-        let now = now.timestamp();
-        let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= VERIFIED_CAPACITY {
-            map.retain(|_, v| now <= v.until && v.generation == verified.generation);
-            if map.len() >= VERIFIED_CAPACITY {
-                map.clear();
-            }
-        }
-        map.insert(digest, verified);
+    fn remember(&self, digest: [u8; 32], verified: Verified) {
+        self.verified.insert(digest, verified);
     }
 
     fn caseworker(&self, claims: &serde_json::Map<String, Value>) -> Result<Caseworker, TokenError> {
@@ -568,7 +562,7 @@ mod tests {
         let old = token(&key1, "k1");
         v.verify(&old, now()).await.unwrap();
         v.verify(&old, now()).await.unwrap();
-        assert_eq!(v.verified.lock().unwrap().len(), 1, "verified once, remembered once");
+        assert_eq!(v.verified.len(), 1, "verified once, remembered once");
         *served.lock().unwrap() = serde_json::json!({"keys": [jwk2]});
         v.verify(&token(&key2, "k2"), now()).await.unwrap(); // an unknown kid: the set is fetched again
         assert_eq!(v.verify(&old, now()).await.unwrap_err(), TokenError::UnknownKey);
@@ -587,17 +581,43 @@ mod tests {
         v.remember(
             [1; 32],
             Verified { caseworker: caseworker.clone(), bound_to: None, until: now + 60, generation: 1 },
-            at,
         );
-        v.remember(
-            [2; 32],
-            Verified { caseworker: caseworker.clone(), bound_to: None, until: now - 1, generation: 1 },
-            at,
-        );
+        v.remember([2; 32], Verified { caseworker: caseworker.clone(), bound_to: None, until: now - 1, generation: 1 });
         assert_eq!(v.remembered(&[1; 32], 1, at), Some((caseworker, None)));
         assert_eq!(v.remembered(&[1; 32], 2, at), None, "another key set");
         assert_eq!(v.remembered(&[2; 32], 1, at), None, "expired");
-        assert_eq!(v.verified.lock().unwrap().len(), 0, "both forgotten");
+        assert_eq!(v.verified.len(), 0, "both forgotten");
+    }
+
+    /// Full, the token cache evicts cold tokens a few at a time: after three times its
+    /// capacity of one-off tokens it still holds nearly its capacity, and the token in use
+    /// all along was never forgotten (the old cache emptied itself when full).
+    #[tokio::test]
+    async fn a_full_token_cache_keeps_the_tokens_in_use() {
+        let (jwk1, _) = es256("k1");
+        let served = Arc::new(std::sync::Mutex::new(serde_json::json!({"keys": [jwk1]})));
+        let (cfg, _) = jwks_server(served).await;
+        let v = TokenVerifier::new(cfg).await.unwrap();
+        let caseworker = Caseworker { id: "cw".into(), unit: UnitId::parse("kk").unwrap(), roles: BTreeSet::new() };
+        let at = now();
+        let verified =
+            Verified { caseworker: caseworker.clone(), bound_to: None, until: at.timestamp() + 60, generation: 1 };
+        let hot = [0xff; 32];
+        v.remember(hot, verified.clone());
+        for i in 0..3 * VERIFIED_CAPACITY as u64 {
+            let mut digest = [0; 32];
+            digest[..8].copy_from_slice(&i.to_be_bytes());
+            v.remember(digest, verified.clone());
+            if i % 16 == 0 {
+                assert!(v.remembered(&hot, 1, at).is_some(), "the token in use was forgotten after {i} others");
+            }
+            assert!(v.verified.len() <= VERIFIED_CAPACITY + VERIFIED_CAPACITY / 10);
+        }
+        let held = v.verified.len();
+        assert!(held >= VERIFIED_CAPACITY * 9 / 10, "only {held} of {VERIFIED_CAPACITY} held");
+        let mut last = [0; 32];
+        last[..8].copy_from_slice(&(3 * VERIFIED_CAPACITY as u64 - 1).to_be_bytes());
+        assert!(v.remembered(&last, 1, at).is_some(), "the newest token is remembered");
     }
 
     fn bound_token(key: &EncodingKey, cnf: Option<Value>) -> String {
