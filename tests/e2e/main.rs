@@ -45,6 +45,9 @@
 //! - `limits`: 2,000 idle TLS connections and slow-header clients against the portal (in-process
 //!   gateway): a normal request is answered within a second, the idle and slow connections
 //!   are closed within their timeouts, one address holds at most its share.
+//! - `checkpoint_note`: the checkpoint as a C2SP signed note from the admin listener, saved
+//!   and checked by `sammen audit verify --checkpoint NOTE` online and offline; tampered
+//!   notes, a wrong key or origin refused.
 //! - `operators`: the admin listener: audited queries, JSON Lines export, proofs against
 //!   the checkpoint, online verification, metrics, readiness with a source down and back,
 //!   refused certificates; and no CPR number in any JSON debug log line of the run.
@@ -63,6 +66,7 @@ mod audit_down;
 mod binding;
 mod browser;
 mod case_files;
+mod checkpoint_note;
 mod consent_cli;
 mod cpr_in_url;
 mod demo;
