@@ -44,7 +44,9 @@
 //!   records with the change, and a refused revoke writes none.
 //! - `limits`: 2,000 idle TLS connections and slow-header clients against the portal (in-process
 //!   gateway): a normal request is answered within a second, the idle and slow connections
-//!   are closed within their timeouts, one address holds at most its share.
+//!   are closed within their timeouts, one address holds at most its share; one HTTP/2
+//!   connection opening more streams than the cap gets the extra ones refused
+//!   (REFUSED_STREAM) and still serves a normal request.
 //! - `checkpoint_note`: the checkpoint as a C2SP signed note from the admin listener, saved
 //!   and checked by `sammen audit verify --checkpoint NOTE` online and offline; tampered
 //!   notes, a wrong key or origin refused.
