@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of sammen. Installs first what the tests need that cargo does not
 # bring (scripts/install-test-deps.sh: Debian's chromium, Node.js, tests/js's npm
-# packages), then checks formatting and lints, then runs all tests.
+# packages, schemathesis), then checks formatting and lints, then runs all tests, then
+# the API against its OpenAPI document (scripts/schemathesis.sh).
 #
 #   scripts/test.sh            everything
 #   SAMMEN_SKIP_LINT=1 ...     tests only
@@ -38,3 +39,6 @@ if [ ! -d ../shared/samples/medcom ]; then
   echo "warning: ../shared/samples/medcom is missing; the MedCom sample tests will fail" >&2
 fi
 cargo test --workspace --locked --no-fail-fast
+
+say "the API against its OpenAPI document (scripts/schemathesis.sh, at most 3 minutes)"
+scripts/schemathesis.sh

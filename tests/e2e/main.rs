@@ -53,6 +53,8 @@
 //! - `operators`: the admin listener: audited queries, JSON Lines export, proofs against
 //!   the checkpoint, online verification, metrics, readiness with a source down and back,
 //!   refused certificates; and no CPR number in any JSON debug log line of the run.
+//! - `schemathesis`: the caseworker API against its OpenAPI document (schemathesis, Python);
+//!   ignored by a plain `cargo test`, run by `scripts/schemathesis.sh`.
 //! - `postgres`: `sammen serve` on a throw-away PostgreSQL cluster: two gateways sharing one
 //!   audit log under load, a revocation seen by both at once, SIGKILL or SIGSTOP of one, the
 //!   primary killed and its synchronous standby promoted, the standby stopped (503 in time),
@@ -81,5 +83,6 @@ mod postgres;
 mod refusals;
 mod release_race;
 mod residence;
+mod schemathesis;
 mod sources;
 mod support;
