@@ -8,7 +8,8 @@
 # Debian's docker-compose (1.29), with which the gateway's settings tests validate
 # compose/compose.yaml (`docker-compose config`; no container engine is needed); and a
 # Python virtual environment .venv-schemathesis with the pinned schemathesis, for
-# scripts/schemathesis.sh (Debian's python3-venv when `python3 -m venv` is missing).
+# scripts/schemathesis.sh (Debian's python3-venv when `python3 -m venv` is missing); and
+# cargo-deny (pinned, built from crates.io) for scripts/deny.sh.
 # Idempotent and quick when everything is already there. Called by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,4 +80,11 @@ if ! "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; the
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+# cargo-deny (scripts/deny.sh), pinned; 0.20.2 needs Rust 1.88, which is ours too.
+CARGO_DENY_VERSION=0.20.2
+if ! cargo deny --version 2>/dev/null | grep -q "$CARGO_DENY_VERSION"; then
+  echo "installing cargo-deny $CARGO_DENY_VERSION (cargo install --locked; takes minutes once)"
+  cargo install --locked cargo-deny --version "$CARGO_DENY_VERSION"
 fi

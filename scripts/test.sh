@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of sammen. Installs first what the tests need that cargo does not
 # bring (scripts/install-test-deps.sh: Debian's chromium, Node.js, tests/js's npm
-# packages, schemathesis), then checks formatting and lints, then runs all tests, then
+# packages, schemathesis, cargo-deny), then checks formatting, lints and the supply chain
+# (scripts/deny.sh), then runs all tests, then
 # the API against its OpenAPI document (scripts/schemathesis.sh).
 #
 #   scripts/test.sh            everything
@@ -32,6 +33,9 @@ if [ -z "${SAMMEN_SKIP_LINT:-}" ]; then
   say "lints (cargo clippy -D warnings)"
   cargo clippy --workspace --all-targets --locked -- -D warnings
 fi
+
+say "supply chain (scripts/deny.sh: cargo deny licences, bans, sources; advisories when the database is here)"
+scripts/deny.sh
 
 say "tests (cargo test --workspace)"
 # The samples published by MedCom live beside the checkout, in ../shared/samples.
