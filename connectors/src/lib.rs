@@ -17,6 +17,7 @@
 //! municipality of residence and address protection), which serves facts, not documents.
 
 pub mod config;
+pub mod digital_post;
 pub mod document;
 pub mod error;
 pub mod http;

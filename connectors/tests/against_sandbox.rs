@@ -167,6 +167,7 @@ fn probe(source: Source) -> (Cpr, &'static str) {
         Source::Social => (citizen(1), "social.case"),
         Source::JobnetCv => (citizen(0), "jobnet.cv"),
         Source::Cpr => unreachable!("the person register is not a connector"),
+        Source::Mailbox => unreachable!("the mailbox is not a connector"),
     }
 }
 
@@ -394,4 +395,44 @@ async fn the_person_register_answers_and_every_fault_fails_in_time() {
     running.clear_faults();
     assert!(tokio::time::timeout(BOUND, register.health()).await.unwrap().is_ok());
     assert!(lookup(who).await.unwrap().is_some(), "recovers");
+}
+
+/// The Digital Post client against the sandbox's mailbox: a message is delivered once, a
+/// retry of it is a duplicate, another message under its id is refused, a subject with a
+/// CPR number is refused, and a mailbox that is down is an error naming no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mailbox_delivers_once_and_refuses_what_it_must() {
+    use connectors::digital_post::{Delivered, DigitalPost, MailboxMessage};
+    let (running, _) = start(SandboxConfig::default()).await;
+    let mut cfg = running.mailbox_config();
+    cfg.timeout_ms = 2_000;
+    cfg.max_retries = 0;
+    let post = DigitalPost::from_config(&cfg).unwrap();
+    let who = citizen(0);
+    let m = MailboxMessage {
+        message_id: uuid::Uuid::now_v7(),
+        recipient: who.expose().to_string(),
+        sender: "sammen".into(),
+        subject: "Du er blevet bedt om et samtykke".into(),
+        body: "Jobcentret beder om dit samtykke.".into(),
+    };
+    assert_eq!(post.deliver(&m).await.unwrap(), Delivered::New);
+    assert_eq!(post.deliver(&m).await.unwrap(), Delivered::Duplicate);
+    assert_eq!(running.mailbox().len(), 1);
+    assert_eq!(running.mailbox()[0].posts, 2);
+    let other = MailboxMessage { body: "Noget andet.".into(), ..m.clone() };
+    assert!(matches!(post.deliver(&other).await, Err(FetchError::InvalidResponse(_))));
+    let leaky =
+        MailboxMessage { message_id: uuid::Uuid::now_v7(), subject: format!("Sag {}", who.expose()), ..m.clone() };
+    let e = post.deliver(&leaky).await.unwrap_err();
+    assert!(!e.to_string().contains(who.expose()), "{e}");
+    assert_eq!(running.mailbox().len(), 1);
+    running.set_faults(Source::Mailbox, SourceFaults::fault(Fault::ConnectionReset));
+    let fresh = MailboxMessage { message_id: uuid::Uuid::now_v7(), ..m.clone() };
+    let e = post.deliver(&fresh).await.unwrap_err();
+    assert!(matches!(e, FetchError::Unavailable(_)), "{e}");
+    assert!(!e.to_string().contains(who.expose()), "{e}");
+    running.clear_faults();
+    assert_eq!(post.deliver(&fresh).await.unwrap(), Delivered::New);
+    post.health().await.unwrap();
 }

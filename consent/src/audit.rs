@@ -24,6 +24,7 @@
 
 mod appender;
 mod checkpoint;
+mod citizen_log;
 mod merkle;
 mod note;
 mod query;
@@ -33,6 +34,9 @@ mod verify;
 
 pub use appender::{Appended, AuditConfig, AuditLog, AuditStats, OutboxRecord};
 pub use checkpoint::{CHECKPOINT_CONTEXT, SignedCheckpoint, checkpoint_message, generate_signing_key, key_id};
+pub use citizen_log::{
+    CITIZEN_LOG_FORMAT, CitizenLog, CitizenLogEntry, CitizenLogError, CitizenLogReport, verify_citizen_log,
+};
 pub use merkle::{Hash, MemoryTree, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion};
 pub use note::{CheckpointNote, MAX_NOTE_BYTES, NoteError, NoteVerifier, Origin, note_key_hash};
 pub use query::{AuditEntry, AuditFilter, AuditPage};

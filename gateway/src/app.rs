@@ -181,10 +181,24 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
     let api = crate::api::start(&settings, core.clone(), stopped.clone()).await?;
     let portal = match &settings.portal {
         Some(p) => Some(
-            crate::portal::start(p, &settings.server, &settings.limits, &core, receipt_key, stopped.clone()).await?,
+            crate::portal::start(
+                p,
+                &settings.server,
+                &settings.limits,
+                &core,
+                receipt_key,
+                settings.notifications.is_some(),
+                stopped.clone(),
+            )
+            .await?,
         ),
         None => None,
     };
+    if let Some(n) = &settings.notifications {
+        let notifier =
+            crate::core::notify::Notifier::new(n, core.audit.clone(), core.ledger.clone(), core.clock.clone())?;
+        tokio::spawn(notifier.run(stopped.clone()));
+    }
     tokio::spawn(crate::admin::retention::run(
         core.audit.clone(),
         settings.audit.retention_days(),

@@ -7,8 +7,10 @@
 //! call into this module.
 
 pub mod clock;
+pub mod danish_time;
 pub mod facts;
 pub mod metrics;
+pub mod notify;
 pub mod release;
 
 use std::sync::Arc;

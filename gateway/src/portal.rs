@@ -13,7 +13,9 @@ pub mod blocks;
 pub mod consents;
 pub mod log;
 pub mod login;
+pub mod notifications;
 pub mod oidc;
+pub mod own_case;
 pub mod pages;
 pub mod receipts;
 pub mod session;
@@ -57,6 +59,10 @@ pub struct PortalServices {
     /// `https://host[:port]`, no trailing slash.
     pub public_url: String,
     pub log_page_size: usize,
+    /// The core: the citizen's own access goes through its release pipeline.
+    pub core: Core,
+    /// Whether letters are sent (`[notifications]`); the page says so when not.
+    pub notifications_enabled: bool,
     /// The core's clock: each handler reads it once and passes `now` down.
     pub clock: Arc<dyn Clock>,
     /// `GET /login` per client address.
@@ -103,6 +109,7 @@ pub async fn start(
     limits: &crate::http::limits::ConnectionLimits,
     core: &Core,
     receipt_key: SigningKey,
+    notifications_enabled: bool,
     stop: watch::Receiver<bool>,
 ) -> Result<RunningPortal, PortalError> {
     settings.check().map_err(PortalError::Config)?;
@@ -130,6 +137,8 @@ pub async fn start(
         public_url: public_url.clone(),
         log_page_size: settings.log_page_size,
         clock: core.clock.clone(),
+        core: core.clone(),
+        notifications_enabled,
         login_rate: crate::http::rate::RateLimit::per_minute(settings.login_per_minute),
     }));
     // Expired sessions and login states are swept every 10 minutes.
@@ -162,7 +171,7 @@ pub async fn start(
 /// Every path of the portal. [`router`] registers exactly these, each with [`methods`]:
 /// a path missing here is not served, and one here without methods stops the start, so
 /// tests can walk every route (e.g. every POST for its CSRF check) from this list.
-pub const PATHS: [&str; 15] = [
+pub const PATHS: [&str; 19] = [
     "/",
     "/login",
     "/auth/callback",
@@ -173,7 +182,11 @@ pub const PATHS: [&str; 15] = [
     "/grant",
     "/blocks",
     "/blocks/{id}/lift",
+    "/min-sag",
+    "/notifications",
     "/log",
+    "/log/download",
+    "/log/verify",
     "/receipts/{id}",
     "/receipts/{id}/json",
     "/.well-known/jwks.json",
@@ -193,7 +206,11 @@ fn methods(path: &str) -> MethodRouter<PortalState> {
         "/grant" => get(consents::grant_form).post(consents::grant),
         "/blocks" => get(blocks::list).post(blocks::place),
         "/blocks/{id}/lift" => post(blocks::lift),
+        "/min-sag" => get(own_case::own_case),
+        "/notifications" => get(notifications::show).post(notifications::save),
         "/log" => get(log::log),
+        "/log/download" => get(log::download),
+        "/log/verify" => get(log::verify),
         "/receipts/{id}" => get(receipts::readable),
         "/receipts/{id}/json" => get(receipts::json),
         "/.well-known/jwks.json" => get(receipts::jwks),

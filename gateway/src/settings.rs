@@ -7,6 +7,7 @@
 //! ([`Settings::check_for_serve`]).
 
 pub mod admin;
+pub mod notifications;
 pub mod portal;
 
 use std::net::SocketAddr;
@@ -44,6 +45,9 @@ pub struct Settings {
     /// municipality is unknown and no statute that needs it applies (fail closed).
     #[serde(default)]
     pub residence: Option<ResidenceSettings>,
+    /// `[notifications]`: letters to citizens in their Digital Post mailbox; off when absent.
+    #[serde(default)]
+    pub notifications: Option<notifications::NotificationSettings>,
     #[serde(default)]
     pub policies: PolicySettings,
     #[serde(default)]
@@ -387,6 +391,9 @@ impl Settings {
             return bad("[caseworker_issuer] needs exactly one of jwks_url and jwks_file".into());
         }
         admin::check(self)?;
+        if let Some(n) = &self.notifications {
+            n.check().map_err(SettingsError::Invalid)?;
+        }
         if self.systems.is_empty() {
             return bad("no [[systems]] are registered; no caseworker system could call the API".into());
         }

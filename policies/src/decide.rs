@@ -12,6 +12,8 @@ use crate::error::DecisionError;
 use crate::load::{BasisKind, Loaded};
 use crate::request::DecisionRequest;
 
+mod own;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
@@ -27,6 +29,9 @@ pub enum Basis {
     Consent(ConsentId),
     /// A statute, by its legal reference ("retssikkerhedsloven § 11 a, stk. 2").
     Statute(String),
+    /// The citizen's own right of access, by its legal reference ("databeskyttelsesforordningen
+    /// art. 15"); only for the citizen themselves (action `read_own`, `own.rs`).
+    OwnAccess(String),
 }
 
 /// A reason a person can read, in Danish (for the citizen) and English.
@@ -120,6 +125,7 @@ pub(crate) struct Names {
     category: EntityTypeName,
     document: EntityTypeName,
     read: EntityUid,
+    read_own: EntityUid,
 }
 
 impl Names {
@@ -133,6 +139,7 @@ impl Names {
             category: t("Sammen::Category"),
             document: t("Sammen::Document"),
             read: r#"Sammen::Action::"read""#.parse().expect("valid action"),
+            read_own: r#"Sammen::Action::"read_own""#.parse().expect("valid action"),
         }
     }
 
@@ -426,9 +433,13 @@ impl Decider<'_> {
             None => {
                 let m = metas
                     .iter()
-                    .find(|m| m.basis == Some(BasisKind::Statute))
+                    .find(|m| matches!(m.basis, Some(BasisKind::Statute | BasisKind::OwnAccess)))
                     .ok_or_else(|| DecisionError::Inconsistent("a permit without a basis".into()))?;
-                (Basis::Statute(m.legal_reference.clone().unwrap_or_default()), *m)
+                let reference = m.legal_reference.clone().unwrap_or_default();
+                match m.basis {
+                    Some(BasisKind::OwnAccess) => (Basis::OwnAccess(reference), *m),
+                    _ => (Basis::Statute(reference), *m),
+                }
             }
         };
         Ok(CategoryDecision::Permit {

@@ -169,6 +169,9 @@ pub fn render(d: &Decision) -> String {
             Some(Basis::Statute(r)) => {
                 let _ = writeln!(out, "  basis:    {r}");
             }
+            Some(Basis::OwnAccess(r)) => {
+                let _ = writeln!(out, "  basis:    the citizen's own access ({r})");
+            }
             None => {}
         }
         let policies =

@@ -31,7 +31,7 @@ use consent::{Rules, UnitId};
 pub use decide::{Basis, CategoryDecision, Decision, Effect, NO_BASIS_DA, NO_BASIS_EN, Reason};
 pub use error::{DecisionError, PolicyError, Problem};
 pub use load::{BUILTIN_ORIGIN, POLICY_DIR, SCHEMA_FILE};
-pub use request::{Caseworker, DecisionRequest};
+pub use request::{Caseworker, DecisionRequest, OwnAccessRequest};
 pub use watch::{Watcher, watch};
 
 /// The policy directory of this repository (`policies/`), for tests and tools run from
@@ -170,6 +170,20 @@ impl PolicyEngine {
             loaded: &loaded,
         }
         .decide(req)
+    }
+
+    /// The citizen's own access to each category (action `read_own`): decided by the policy
+    /// set like every other request, with the basis the permitting policy names.
+    pub fn decide_own(&self, req: &OwnAccessRequest<'_>) -> Result<Decision, DecisionError> {
+        let loaded = self.current.load();
+        decide::Decider {
+            names: &self.names,
+            rules: &self.rules,
+            orgs: &self.orgs,
+            authorizer: &self.authorizer,
+            loaded: &loaded,
+        }
+        .decide_own(req)
     }
 
     /// Reads the directory again; swaps the new set in if it is valid, and otherwise keeps

@@ -28,6 +28,8 @@ pub const POLICY_DIR: &str = "policy-set";
 pub enum BasisKind {
     Consent,
     Statute,
+    /// The citizen's own right of access (action `read_own`).
+    OwnAccess,
 }
 
 /// What the engine knows about one policy besides its Cedar text.
@@ -278,8 +280,16 @@ pub fn load_sources(sources: &Sources) -> Result<Loaded, PolicyError> {
                     bad(Some(id), "a statutory permit needs @legal_reference(\"...\")".into());
                     continue;
                 }
+                (Effect::Permit, Some("own-access")) if legal_reference.is_some() => Some(BasisKind::OwnAccess),
+                (Effect::Permit, Some("own-access")) => {
+                    bad(Some(id), "an own-access permit needs @legal_reference(\"...\")".into());
+                    continue;
+                }
                 (Effect::Permit, _) => {
-                    bad(Some(id), "a permit needs @basis(\"consent\") or @basis(\"statute\")".into());
+                    bad(
+                        Some(id),
+                        "a permit needs @basis(\"consent\"), @basis(\"statute\") or @basis(\"own-access\")".into(),
+                    );
                     continue;
                 }
                 (Effect::Forbid, None) => None,

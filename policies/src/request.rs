@@ -33,3 +33,11 @@ pub struct DecisionRequest<'a> {
     /// The citizen's blocks (`Ledger::blocks`); lifted ones are ignored.
     pub blocks: &'a [Block],
 }
+
+/// The citizen asking about their own data ("Min sag"): which of `categories` may they read?
+#[derive(Debug, Clone, Copy)]
+pub struct OwnAccessRequest<'a> {
+    /// Known and distinct, at least one.
+    pub categories: &'a [Category],
+    pub now: DateTime<Utc>,
+}

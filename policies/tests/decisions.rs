@@ -653,6 +653,12 @@ fn every_policy_is_exercised_by_the_table() {
             seen.extend(s.policies().iter().cloned());
         }
     }
+    // The citizen's own access (its own table: tests/own_access.rs).
+    let categories: Vec<consent::Category> = rules().vocabulary.categories.keys().cloned().collect();
+    let own = engine.decide_own(&policies::OwnAccessRequest { categories: &categories, now: t(NOW) }).unwrap();
+    for s in own.sections {
+        seen.extend(s.policies().iter().cloned());
+    }
     let missing: Vec<_> = engine
         .summary()
         .policies

@@ -55,6 +55,9 @@
 //!   refused certificates; and no CPR number in any JSON debug log line of the run.
 //! - `schemathesis`: the caseworker API against its OpenAPI document (schemathesis, Python);
 //!   ignored by a plain `cargo test`, run by `scripts/schemathesis.sh`.
+//! - `notifications`: letters in the sandbox's Digital Post mailbox: a consent request is
+//!   told at once; through a mailbox outage and a SIGKILL of the gateway every letter
+//!   arrives exactly once; a revocation is told; no subject holds a CPR number.
 //! - `postgres`: `sammen serve` on a throw-away PostgreSQL cluster: two gateways sharing one
 //!   audit log under load, a revocation seen by both at once, SIGKILL or SIGSTOP of one, the
 //!   primary killed and its synchronous standby promoted, the standby stopped (503 in time),
@@ -76,6 +79,7 @@ mod cpr_in_url;
 mod demo;
 mod kill_loop;
 mod limits;
+mod notifications;
 mod operators;
 mod portal;
 mod portal_csrf;

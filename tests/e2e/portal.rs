@@ -58,7 +58,23 @@ async fn verify_with_jose(dir: &Path, jwks: &Value, jws: &str) -> (bool, String)
 
 /// `sammen serve`'s services in-process, with the portal on `port` logging in at `issuer`.
 async fn start(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>) -> RunningGateway {
+    start_with(env, port, issuer, ca_file, false).await
+}
+
+/// [`start`], with letters to the sandbox's mailbox when `notify`.
+async fn start_with(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>, notify: bool) -> RunningGateway {
     let mut settings = env.settings();
+    if notify {
+        let mut mailbox = connectors::SourceConfig::new(env.sandbox.mailbox.clone());
+        mailbox.ca_file = Some(env.sandbox.ca_file.clone());
+        settings.notifications = Some(gateway::settings::notifications::NotificationSettings {
+            mailbox,
+            poll_ms: 100,
+            expiry_scan_ms: 3_600_000,
+            expiry_warning_days: 30,
+            sender: "sammen".into(),
+        });
+    }
     settings.portal = Some(PortalSettings {
         listen: format!("127.0.0.1:{port}").parse().unwrap(),
         cert_file: env.pki.dev.server_cert.clone(),
@@ -352,18 +368,66 @@ async fn login_with_oidc_provider_approve_revoke_then_denied_and_min_log_lists_b
     assert_eq!(status, 200);
     assert!(statuses(&file).iter().all(|(_, s, _)| s == "denied"), "{:?}", statuses(&file));
 
-    // Min log lists both accesses: the release (permitted on my consent) and the denial.
+    // Min log says it in sentences, one per request: the release (on my consent), then
+    // the denial after the revocation, newest first.
     let log = get(&c, &format!("{portal}/log")).await;
     assert_eq!(log.status, 200);
-    let rows: Vec<&str> = log.body.split("<tr>").skip(2).collect();
-    let released = rows.iter().filter(|r| r.contains("Oplysninger sendt") && r.contains("cw-anna")).count();
-    let denied = rows.iter().filter(|r| r.contains("Afgørelse om adgang") && r.contains("<td>Nej</td>")).count();
-    assert_eq!(released, 2, "one release per category");
-    assert!(denied >= 2, "one denial per category");
-    // Newest first: the denials come before the releases.
-    let first_denied = rows.iter().position(|r| r.contains("<td>Nej</td>")).unwrap();
-    let first_released = rows.iter().position(|r| r.contains("Oplysninger sendt")).unwrap();
+    let cards: Vec<&str> = log.body.split("<li class=\"").skip(1).collect();
+    let fetched: Vec<&&str> = cards.iter().filter(|l| l.starts_with("released") && l.contains(" hentede ")).collect();
+    let refused: Vec<&&str> =
+        cards.iter().filter(|l| l.starts_with("refused") && l.contains("fik ikke adgang")).collect();
+    assert_eq!(fetched.len(), 1, "one line for the case file that was released: {cards:?}");
+    assert!(fetched[0].contains("fordi du gav samtykke") && fetched[0].contains("cw-anna"), "{}", fetched[0]);
+    assert!(fetched[0].contains("Rehabiliteringsteamet"), "{}", fetched[0]);
+    assert_eq!(refused.len(), 1, "one line for the denied request: {cards:?}");
+    let first_denied = cards.iter().position(|l| l.starts_with("refused")).unwrap();
+    let first_released = cards.iter().position(|l| l.starts_with("released")).unwrap();
     assert!(first_denied < first_released);
+    assert!(cards.iter().any(|l| l.contains("Du tilbagekaldte dit samtykke")));
+    // Filtered to consents only: no access lines; a bad filter is a Danish 400 that does
+    // not repeat what was sent.
+    let only = get(&c, &format!("{portal}/log?what=consents")).await;
+    assert_eq!(only.status, 200);
+    assert!(!only.body.contains(" hentede ") && only.body.contains("Du tilbagekaldte dit samtykke"));
+    let bad = get(&c, &format!("{portal}/log?unit=kk.nowhere&what=consents")).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("Filteret kan ikke bruges") && !bad.body.contains("kk.nowhere"), "{}", bad.body);
+    assert_eq!(get(&c, &format!("{portal}/log?before=1&before=2")).await.status, 400);
+
+    // The download: every record about me with a proof, checked by `sammen audit verify`
+    // with only the public key the verify page shows; a changed file is caught.
+    let help = get(&c, &format!("{portal}/log/verify")).await;
+    assert_eq!(help.status, 200);
+    let key = hex::encode(running.audit().verifying_key().as_bytes());
+    assert!(help.body.contains(&key), "the page shows the key to check against");
+    let file = c.get(format!("{portal}/log/download")).send().await.unwrap();
+    assert_eq!(file.status(), 200);
+    assert!(file.headers()["content-disposition"].to_str().unwrap().contains("min-log.json"));
+    let file: Value = file.json().await.unwrap();
+    let entries = file["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), page_count(&running, citizen).await, "every record about me, no one else's");
+    assert!(entries.iter().all(|e| e["record"]["citizen"] == json!(citizen.expose())));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("min-log.json");
+    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+    let check = |p: &Path| {
+        support::procs::sammen()
+            .args(["audit", "verify", "--citizen-log"])
+            .arg(p)
+            .args(["--public-key", &key])
+            .output()
+            .unwrap()
+    };
+    let ok = check(&path);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with(&format!("ok: {} record(s)", entries.len())));
+    let mut changed = file.clone();
+    changed["entries"][0]["record"]["caseworker"] = json!("someone-else");
+    std::fs::write(&path, serde_json::to_vec(&changed).unwrap()).unwrap();
+    let caught = check(&path);
+    assert!(!caught.status.success());
+    assert!(String::from_utf8_lossy(&caught.stderr).contains("differs from the signed bytes"));
+
     // The same as the audit log holds.
     let page =
         running.audit().query(&AuditFilter { citizen: Some(citizen), ..Default::default() }, None, 100).await.unwrap();
@@ -393,6 +457,172 @@ async fn login_with_oidc_provider_approve_revoke_then_denied_and_min_log_lists_b
     assert_eq!(get(&c, &format!("{portal}/log")).await.status, 303, "Min log needs a session");
 
     running.shutdown().await;
+}
+
+/// "Min sag": the logged-in citizen reads their own data live from every source, on the
+/// basis of their right of access, without any consent; every view is audited and in Min
+/// log; a source that is down says so, and all sources down is a clear Danish page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_sag_shows_my_own_data_live_audited_and_says_which_source_is_down() {
+    let env = Env::new(3_000);
+    let citizen = support::rehab_citizen();
+    let port = free_port();
+    let node = start_node(
+        env.dir.path(),
+        port,
+        json!({ "citizen-7": {
+            "dk.cpr": citizen.expose(), "loa": "https://data.gov.dk/concept/core/nsis/Substantial",
+            "identity_type": "private", "name": "Testborger Syv", "mitid.uuid": "7d3c0ae1-0000-4000-8000-000000000007",
+        }}),
+    );
+    let running = start(&env, port, &node.issuer, None).await;
+    let portal = format!("https://localhost:{port}");
+    let c = browser(&env, None);
+    assert_eq!(get(&c, &format!("{portal}/min-sag")).await.status, 303, "Min sag needs a session");
+    login_node(&c, &portal, &node.issuer, "citizen-7").await;
+    let own = |r: &consent::audit::AuditRecord| {
+        r.basis.as_deref().is_some_and(|b| b.starts_with("own-access:")) && r.system.as_deref() == Some("portal")
+    };
+    let count_own = || async {
+        let f = AuditFilter { citizen: Some(citizen), ..Default::default() };
+        running.audit().query(&f, None, 100_000).await.unwrap().records.iter().filter(|(_, r)| own(r)).count()
+    };
+    assert_eq!(count_own().await, 0);
+
+    // Every source answers: each category's section with its source and time, no consent needed.
+    let page = get(&c, &format!("{portal}/min-sag")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for source in ["Fra: Jobcentret", "Fra: Socialforvaltningen", "Fra: Jobnet", "Fra: Sundhedsvæsenet"] {
+        assert!(page.body.contains(source), "{source}: {}", page.body);
+    }
+    assert!(page.body.contains("hentet "), "each section says when it was fetched");
+    assert!(!page.body.contains("Vi kunne ikke få svar"), "{}", page.body);
+    assert!(page.body.matches("<article class=\"doc\">").count() >= 4, "documents from the sources");
+    assert!(!page.body.contains(citizen.expose()), "no CPR number on the page");
+    let categories = running.ledger().rules().vocabulary.categories.len();
+    assert_eq!(count_own().await, 2 * categories, "a decision and a release record per category");
+    let log = get(&c, &format!("{portal}/log")).await;
+    assert!(log.body.contains("Du så ") && log.body.contains("fordi du har ret til at se dine egne oplysninger"));
+
+    // One source down: its sections say so, the others still show.
+    env.sandbox.fault("jobcenter", Some(json!({"kind": "connection_reset"}))).await;
+    let page = get(&c, &format!("{portal}/min-sag")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Vi kunne ikke få svar lige nu"), "{}", page.body);
+    assert!(!page.body.contains("Vi kunne ikke få svar fra nogen"));
+    assert!(page.body.contains("Fra: Jobnet"));
+
+    // Every source down: one clear Danish sentence at the top, still a page, still audited.
+    for source in ["mediconnect", "jobcenter", "social", "jobnet_cv"] {
+        env.sandbox.fault(source, Some(json!({"kind": "connection_reset"}))).await;
+    }
+    let page = get(&c, &format!("{portal}/min-sag")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Vi kunne ikke få svar fra nogen af myndighederne lige nu"), "{}", page.body);
+    assert_eq!(count_own().await, 6 * categories);
+    env.sandbox.clear_faults().await;
+    running.shutdown().await;
+}
+
+/// "Beskeder": the citizen asks for a letter at every access; the next case file about
+/// them brings exactly one letter naming what was fetched; Min sag (their own view) none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_citizen_who_opts_in_gets_one_letter_per_access() {
+    let env = Env::new(5_000);
+    let citizen = support::rehab_citizen();
+    let port = free_port();
+    let node = start_node(
+        env.dir.path(),
+        port,
+        json!({ "citizen-7": {
+            "dk.cpr": citizen.expose(), "loa": "https://data.gov.dk/concept/core/nsis/Substantial",
+            "identity_type": "private", "name": "Testborger Syv", "mitid.uuid": "7d3c0ae1-0000-4000-8000-000000000007",
+        }}),
+    );
+    let running = start_with(&env, port, &node.issuer, None, true).await;
+    let portal = format!("https://localhost:{port}");
+    let c = browser(&env, None);
+    login_node(&c, &portal, &node.issuer, "citizen-7").await;
+    let letters = || async {
+        env.sandbox
+            .mailbox()
+            .await
+            .into_iter()
+            .filter(|m| m.message.recipient == citizen.expose())
+            .map(|m| m.message)
+            .collect::<Vec<_>>()
+    };
+
+    // Off by default; a bad choice changes nothing; "Ja" is saved.
+    let settings = get(&c, &format!("{portal}/notifications")).await;
+    assert_eq!(settings.status, 200);
+    assert!(settings.body.contains("value=\"off\" checked"), "{}", settings.body);
+    let csrf = field(&settings.body, "csrf");
+    let bad = post_form(&c, &format!("{portal}/notifications"), &[("csrf", &csrf), ("access", "maybe")]).await;
+    assert_eq!(bad.status, 422);
+    let saved = post_form(&c, &format!("{portal}/notifications"), &[("csrf", &csrf), ("access", "on")]).await;
+    assert_eq!(saved.status, 200);
+    assert!(saved.body.contains("Dit valg er gemt") && saved.body.contains("value=\"on\" checked"));
+
+    // The citizen's own view brings no letter; a caseworker's case file brings one.
+    assert_eq!(get(&c, &format!("{portal}/min-sag")).await.status, 200);
+    let cats = ["jobnet.cv", "jobcenter.case"];
+    let granted = env_grant(&running, &citizen, &cats).await;
+    let (status, _, file) = post(
+        &env.kk(),
+        &format!("{}/api/v1/case-files", running.url()),
+        &env.rehab_token(),
+        &case_file_body(&citizen, &cats),
+    )
+    .await;
+    assert_eq!(status, 200, "{file}");
+    assert!(statuses(&file).iter().all(|(_, s, _)| s == "included"), "{granted}: {:?}", statuses(&file));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut got = letters().await;
+    while got.iter().all(|m| m.subject != "Der er hentet oplysninger om dig") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        got = letters().await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = letters().await;
+    let access: Vec<_> = got.iter().filter(|m| m.subject == "Der er hentet oplysninger om dig").collect();
+    assert_eq!(access.len(), 1, "one letter for the one case file: {got:?}");
+    assert!(access[0].body.contains("Rehabiliteringsteamet, Jobcenter København hentede"), "{}", access[0].body);
+    assert!(access[0].body.contains("Dit CV på Jobnet"), "{}", access[0].body);
+    running.shutdown().await;
+}
+
+/// Grants the rehabilitation team consent to `categories` through the running gateway's
+/// consent service (the citizen's own grant, as the portal would).
+async fn env_grant(running: &RunningGateway, citizen: &consent::Cpr, categories: &[&str]) -> ConsentId {
+    let now = Utc::now();
+    let c = running
+        .consents()
+        .grant(
+            TermsInput {
+                citizen: *citizen,
+                grantee: UnitId::parse(REHAB_UNIT).unwrap(),
+                include_subunits: false,
+                purpose: Purpose::parse(PURPOSE).unwrap(),
+                categories: categories.iter().map(|c| Category::parse(c).unwrap()).collect(),
+                period: Period { from: now - chrono::Duration::minutes(1), until: now + chrono::Duration::days(30) },
+                data_period: None,
+                text_version: "t-1".into(),
+                text_body: "Ja.".into(),
+            },
+            citizen,
+            &Actor::citizen(Channel::Portal),
+            now,
+        )
+        .await
+        .unwrap();
+    c.id
+}
+
+/// How many records the audit log holds about `citizen`.
+async fn page_count(running: &RunningGateway, citizen: consent::Cpr) -> usize {
+    let f = AuditFilter { citizen: Some(citizen), ..Default::default() };
+    running.audit().query(&f, None, 100_000).await.unwrap().records.len()
 }
 
 // ---------------------------------------------------------------------------------------

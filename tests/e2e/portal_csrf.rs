@@ -64,6 +64,7 @@ async fn every_portal_post_refuses_a_missing_wrong_or_foreign_csrf_token() {
                 ("months", "3"),
             ],
             "/blocks" => vec![("target", "category:social.case")],
+            "/notifications" => vec![("access", "on")],
             _ => vec![],
         }
     };
@@ -77,7 +78,8 @@ async fn every_portal_post_refuses_a_missing_wrong_or_foreign_csrf_token() {
             .map(|c| (c.id.to_string(), c.state, c.version))
             .collect();
         let blocks: Vec<String> = ledger.blocks(&me).await.unwrap().iter().map(|b| format!("{b:?}")).collect();
-        (consents, blocks, b.running.audit().tree_size())
+        let prefs = gateway::core::notify::preferences(ledger.store(), &me, chrono::Utc::now()).await.unwrap();
+        (consents, blocks, prefs, b.running.audit().tree_size())
     };
     let before = snapshot().await;
 
@@ -105,7 +107,15 @@ async fn every_portal_post_refuses_a_missing_wrong_or_foreign_csrf_token() {
         assert!(b.is_logged_in(&c).await, "POST {path} without a valid token ended the session");
     }
     // Not vacuous: the portal's forms are among the routes found.
-    for path in ["/logout", "/requests/{id}", "/consents/{id}/revoke", "/grant", "/blocks", "/blocks/{id}/lift"] {
+    for path in [
+        "/logout",
+        "/requests/{id}",
+        "/consents/{id}/revoke",
+        "/grant",
+        "/blocks",
+        "/blocks/{id}/lift",
+        "/notifications",
+    ] {
         assert!(takes_post.contains(path), "POST {path} was not found in the portal's routes: {takes_post:?}");
     }
 
@@ -125,6 +135,8 @@ async fn every_portal_post_refuses_a_missing_wrong_or_foreign_csrf_token() {
     }
     assert_eq!(ledger.consent(pending.id).await.unwrap().state, State::Active, "approved");
     assert_eq!(ledger.consent(active.id).await.unwrap().state, State::Revoked);
+    let prefs = gateway::core::notify::preferences(ledger.store(), &me, chrono::Utc::now()).await.unwrap();
+    assert!(prefs.access, "the choice was saved");
     assert!(!b.is_logged_in(&c).await, "logged out");
     assert!(b.is_logged_in(&other).await, "the other session lives on");
     b.running.shutdown().await;

@@ -227,9 +227,46 @@ async function run() {
     }
     await visit(page, 'overview-after-revoke');
 
+    step = 'Min sag';
+    await go(page, page.getByRole('navigation').getByRole('link', { name: 'Min sag', exact: true }));
+    if (!(await page.getByText('Fra: Jobcentret').count())) {
+      throw new Error('Min sag does not show the job centre section');
+    }
+    await visit(page, 'min-sag');
+
+    step = 'Beskeder';
+    await go(page, page.getByRole('navigation').getByRole('link', { name: 'Beskeder', exact: true }));
+    await page.getByLabel('Ja, send mig en besked hver gang').check();
+    await go(page, page.getByRole('button', { name: 'Gem mit valg', exact: true }));
+    if (!(await page.getByText('Dit valg er gemt.').count())) throw new Error('the choice was not saved');
+    await visit(page, 'notifications');
+
     step = 'Min log';
     await go(page, page.getByRole('navigation').getByRole('link', { name: 'Min log', exact: true }));
     await visit(page, 'min-log');
+    // The filter, by keyboard-reachable controls, then how to check a download.
+    step = 'Min log filtered';
+    await page.getByLabel('Hvad', { exact: true }).selectOption('consents');
+    await go(page, page.getByRole('button', { name: 'Vis', exact: true }));
+    if (!(await page.getByText('Du tilbagekaldte dit samtykke').count())) {
+      throw new Error('the filtered Min log does not show the revocation');
+    }
+    await visit(page, 'min-log-consents');
+    step = 'Min log verify';
+    await go(page, page.getByRole('link', { name: 'Sådan tjekker du filen', exact: true }));
+    await visit(page, 'min-log-verify');
+    // Min log and Min sag at the narrowest phone and on a desktop.
+    for (const width of [320, 1280]) {
+      for (const [path, name] of [['/log', 'min-log'], ['/min-sag', 'min-sag']]) {
+        step = `${name} at ${width} px`;
+        await page.setViewportSize({ width, height: 900 });
+        await page.goto(new URL(path, page.url()).href);
+        await visit(page, `${name}-${width}`);
+        const wide = await page.evaluate((w) => document.documentElement.scrollWidth > w + 1, width);
+        if (wide) throw new Error(`${name} scrolls sideways at ${width} px`);
+      }
+    }
+    await page.setViewportSize({ width: 390, height: 844 });
 
     step = 'log out';
     await go(page, page.getByRole('navigation').getByRole('button', { name: 'Log ud', exact: true }));

@@ -2,7 +2,8 @@
 //! [`SourceFaults`]), `DELETE /admin/faults` (clear all), `GET /admin/receipts` (the
 //! XCTL03 receipts received, as envelope ids), `PUT /admin/residence` (JSON `{"cpr":
 //! "...", "municipality_code": "0751"}`: the citizen moves, in the person register), `GET /admin/visits` and `DELETE
-//! /admin/visits` (what the sources were asked, [`crate::visits`]), `GET /admin/citizens`,
+//! /admin/visits` (what the sources were asked, [`crate::visits`]), `GET /admin/citizens`, `GET /admin/mailbox` and `DELETE /admin/mailbox` (the Digital Post
+//! mailbox, [`crate::mailbox`]),
 //! and for the MitID broker `PUT /admin/broker/mode` (JSON `{"mode": "wrong_nonce"}`, see
 //! [`crate::broker::BrokerMode`]) and `PUT /admin/broker/clients/{client_id}` (JSON
 //! [`crate::broker::BrokerClient`]).
@@ -25,9 +26,20 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/visits", get(visits).delete(forget_visits))
         .route("/admin/citizens", get(citizen_list))
         .route("/admin/residence", put(move_citizen))
+        .route("/admin/mailbox", get(mailbox).delete(empty_mailbox))
         .route("/admin/broker/mode", put(broker_mode).get(get_broker_mode))
         .route("/admin/broker/clients/{client_id}", put(broker_client))
         .with_state(state)
+}
+
+/// What the mailbox received (recipients' CPR numbers included: this is the test port).
+async fn mailbox(State(s): State<AppState>) -> Response {
+    Json(s.0.mailbox.lock().expect("not poisoned").clone()).into_response()
+}
+
+async fn empty_mailbox(State(s): State<AppState>) -> StatusCode {
+    s.0.mailbox.lock().expect("not poisoned").clear();
+    StatusCode::NO_CONTENT
 }
 
 async fn list(State(s): State<AppState>) -> Response {
@@ -49,8 +61,10 @@ async fn set(State(s): State<AppState>, Path(source): Path<String>, Json(f): Jso
             s.set_faults(src, f);
             StatusCode::NO_CONTENT.into_response()
         }
-        None => (StatusCode::NOT_FOUND, "unknown source; use mediconnect, jobcenter, social, jobnet_cv or cpr")
-            .into_response(),
+        None => {
+            (StatusCode::NOT_FOUND, "unknown source; use mediconnect, jobcenter, social, jobnet_cv, cpr or mailbox")
+                .into_response()
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod citizens;
 pub mod faults;
 mod jobcenter;
 mod jobnet;
+pub mod mailbox;
 mod mediconnect;
 mod person;
 mod serve;
@@ -53,14 +54,16 @@ pub enum Source {
     /// The person register (municipality of residence, address protection): not a
     /// connector, so not in [`Source::ALL`].
     Cpr,
+    /// The Digital Post mailbox notifications go to: not a connector either.
+    Mailbox,
 }
 
 impl Source {
     /// The four document sources (the connectors).
     pub const ALL: [Source; 4] = [Source::Mediconnect, Source::Jobcenter, Source::Social, Source::JobnetCv];
     /// Every simulated service: the document sources and the person register.
-    pub const EVERY: [Source; 5] =
-        [Source::Mediconnect, Source::Jobcenter, Source::Social, Source::JobnetCv, Source::Cpr];
+    pub const EVERY: [Source; 6] =
+        [Source::Mediconnect, Source::Jobcenter, Source::Social, Source::JobnetCv, Source::Cpr, Source::Mailbox];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -69,6 +72,7 @@ impl Source {
             Source::Social => "social",
             Source::JobnetCv => "jobnet_cv",
             Source::Cpr => "cpr",
+            Source::Mailbox => "mailbox",
         }
     }
 
@@ -87,6 +91,8 @@ pub struct Ports {
     pub jobnet_cv: u16,
     /// The person register.
     pub cpr: u16,
+    /// The Digital Post mailbox.
+    pub mailbox: u16,
     pub admin: u16,
     /// The sandbox MitID broker.
     pub broker: u16,
@@ -149,6 +155,7 @@ pub struct Addrs {
     pub social: SocketAddr,
     pub jobnet_cv: SocketAddr,
     pub cpr: SocketAddr,
+    pub mailbox: SocketAddr,
     pub admin: SocketAddr,
     pub broker: SocketAddr,
 }
@@ -200,6 +207,12 @@ impl Sandbox {
                 acceptor.clone(),
             )
             .await?,
+            mailbox: bind(
+                cfg.ports.mailbox,
+                recorded(mailbox::router(state.clone()), state.0.visits.clone(), Source::Mailbox),
+                acceptor.clone(),
+            )
+            .await?,
             admin: bind(cfg.ports.admin, admin::router(state.clone()), None).await?,
             broker: {
                 // The issuer URL names the bound port, so bind before building the router.
@@ -245,6 +258,7 @@ impl RunningSandbox {
             Source::Social => self.addrs.social,
             Source::JobnetCv => self.addrs.jobnet_cv,
             Source::Cpr => self.addrs.cpr,
+            Source::Mailbox => self.addrs.mailbox,
         };
         let host = if self.ca_pem.is_some() { "localhost".to_string() } else { addr.ip().to_string() };
         format!("{}://{host}:{}", self.scheme(), addr.port())
@@ -302,6 +316,18 @@ impl RunningSandbox {
         let mut source = SourceConfig::new(self.url(Source::Cpr));
         source.ca_pem = self.ca_pem.clone();
         source
+    }
+
+    /// A Digital Post client configuration pointing at this sandbox's mailbox.
+    pub fn mailbox_config(&self) -> SourceConfig {
+        let mut source = SourceConfig::new(self.url(Source::Mailbox));
+        source.ca_pem = self.ca_pem.clone();
+        source
+    }
+
+    /// What the mailbox received, in order of arrival.
+    pub fn mailbox(&self) -> Vec<mailbox::Received> {
+        self.state.0.mailbox.lock().expect("not poisoned").clone()
     }
 
     /// Clears every fault.

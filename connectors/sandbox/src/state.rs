@@ -4,8 +4,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::http::HeaderMap;
+use connectors::digital_post::MailboxMessage;
 use connectors::medcom::Xctl03;
 use consent::Cpr;
+use serde::{Deserialize, Serialize};
 
 use crate::faults::SourceFaults;
 use crate::visits::{Visit, VisitLog};
@@ -24,6 +26,8 @@ pub(crate) struct Inner {
     pub visits: Arc<VisitLog>,
     /// Moves: kommunekoder that replace a citizen's synthetic municipality of residence.
     pub residences: RwLock<BTreeMap<Cpr, String>>,
+    /// What the Digital Post mailbox received ([`crate::mailbox`]).
+    pub mailbox: Mutex<Vec<Received>>,
 }
 
 impl AppState {
@@ -40,6 +44,7 @@ impl AppState {
             broker,
             visits: Arc::new(VisitLog::default()),
             residences: RwLock::new(BTreeMap::new()),
+            mailbox: Mutex::new(Vec::new()),
         }))
     }
 
@@ -86,4 +91,12 @@ pub(crate) fn cpr_header(headers: &HeaderMap) -> Result<Cpr, SandboxError> {
         .and_then(|v| v.to_str().ok())
         .ok_or(SandboxError::Request("missing x-civilRegistrationIdentifier"))?;
     Cpr::parse(v).map_err(|_| SandboxError::Request("invalid x-civilRegistrationIdentifier"))
+}
+
+/// A message as the mailbox keeps it (`GET /admin/mailbox`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Received {
+    pub message: MailboxMessage,
+    /// How many times it was posted (retries of the same message included).
+    pub posts: u32,
 }

@@ -64,6 +64,9 @@ pub enum SectionStatus {
 pub enum BasisKind {
     Consent,
     Statute,
+    /// The citizen's own right of access (GDPR art. 15): only on what the citizen reads
+    /// about themselves, never in a caseworker's case file.
+    OwnAccess,
 }
 
 /// The legal basis of a permitted section.

@@ -158,6 +158,7 @@ fn section_view(s: release::Section) -> Section {
         basis: s.basis.map(|b| match b {
             policies::Basis::Consent(id) => Basis { kind: BasisKind::Consent, reference: id.to_string() },
             policies::Basis::Statute(r) => Basis { kind: BasisKind::Statute, reference: r },
+            policies::Basis::OwnAccess(r) => Basis { kind: BasisKind::OwnAccess, reference: r },
         }),
         policies: s.policies,
         source: s.source,

@@ -11,6 +11,9 @@
 //!   or offline the configured key) under the log's origin (`--origin`, default
 //!   `[audit] origin` or the key's default); offline, the log must have had the note's root
 //!   at the note's size; online, the running log must extend it (consistency proof).
+//! - `verify --citizen-log FILE --public-key HEX`: checks a citizen's download from the
+//!   portal ("Hent min log") with nothing but the public key: the checkpoint's signature
+//!   and every record's inclusion proof (`consent::audit::verify_citizen_log`).
 //! - `checkpoint --out FILE`: saves the latest signed checkpoint with its public key
 //!   (from `--url`, or from the data directory); with `--note`, as a signed note, and
 //!   prints the verifier key in the standard `<name>+<hash>+<key>` encoding.
@@ -24,7 +27,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use consent::audit::{AuditConfig, AuditLog, CheckpointNote, NoteVerifier, Origin, SignedCheckpoint, verify_store};
+use consent::audit::{
+    AuditConfig, AuditLog, CheckpointNote, CitizenLog, NoteVerifier, Origin, SignedCheckpoint, verify_citizen_log,
+    verify_store,
+};
 use consent::clock::{Clock, SystemClock};
 use consent::{SharedStore, Store};
 use ed25519_dalek::VerifyingKey;
@@ -81,6 +87,10 @@ pub struct VerifyArgs {
     /// The origin a signed note must name; default `[audit] origin`, or the key's default.
     #[arg(long)]
     origin: Option<String>,
+    /// A citizen's log downloaded from the portal (`min-log.json`): check its proofs against
+    /// `--public-key`, without a data directory.
+    #[arg(long, requires = "public_key", conflicts_with_all = ["url", "checkpoint"])]
+    citizen_log: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,6 +121,10 @@ pub struct PruneArgs {
 }
 
 pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<()> {
+    // A citizen's download needs no configuration: only the file and the public key.
+    if let Command::Verify(VerifyArgs { citizen_log: Some(file), public_key: Some(key), .. }) = cmd {
+        return verify_citizen_log_file(file, key);
+    }
     let settings = cli.settings()?;
     match cmd {
         Command::Verify(a) => match (&a.remote.url, &a.checkpoint) {
@@ -204,6 +218,28 @@ fn verifying_key(settings: &Settings, public_key: Option<&str>) -> anyhow::Resul
             let path = settings.audit.key_file(&settings.data_dir);
             Ok(gateway::app::signing_key(&path, false)?.verifying_key())
         }
+    }
+}
+
+/// `verify --citizen-log FILE --public-key HEX`.
+fn verify_citizen_log_file(file: &Path, public_key: &str) -> anyhow::Result<()> {
+    let mut b = [0u8; 32];
+    hex::decode_to_slice(public_key.trim(), &mut b).context("--public-key must be 64 hex digits")?;
+    let key = VerifyingKey::from_bytes(&b)?;
+    let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let log: CitizenLog = serde_json::from_slice(&text).context("the file is not a citizen log (JSON)")?;
+    match verify_citizen_log(&log, &key) {
+        Ok(r) => {
+            println!(
+                "ok: {} record(s), each in the log signed at tree size {} ({}){}",
+                r.entries,
+                r.tree_size,
+                log.checkpoint.time.to_rfc3339(),
+                if log.complete { "" } else { "; the file holds only the newest records" }
+            );
+            Ok(())
+        }
+        Err(e) => bail!("the citizen log does not verify: {e}"),
     }
 }
 

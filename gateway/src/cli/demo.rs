@@ -98,6 +98,14 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     // retssikkerhedsloven § 11 a, stk. 2 can apply.
     settings.residence =
         Some(gateway::settings::ResidenceSettings { source: sandbox.person_register_config(), cache_ms: 10_000 });
+    // Letters to citizens go to the sandbox's Digital Post mailbox (GET /admin/mailbox).
+    settings.notifications = Some(gateway::settings::notifications::NotificationSettings {
+        mailbox: sandbox.mailbox_config(),
+        poll_ms: 1_000,
+        expiry_scan_ms: 3_600_000,
+        expiry_warning_days: 30,
+        sender: "sammen (demo)".into(),
+    });
     // The citizen portal, logging in through the sandbox's MitID broker.
     let sandbox_ca = dir.join("sandbox-ca.pem");
     std::fs::write(&sandbox_ca, sandbox.ca_pem().context("the sandbox serves TLS")?)?;
@@ -245,6 +253,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         "  person register (sandbox) {}  (where citizens live; PUT /admin/residence moves one)",
         sandbox.url(sandbox::Source::Cpr)
     );
+    println!("  Digital Post (sandbox)    {}/admin/mailbox  (the letters citizens get)", sandbox.admin_url());
     println!("  policy set                {policy_source}");
     println!();
     println!("Seeded: {who} ({citizen}, synthetic) granted consent {} to {CASEWORKER_UNIT}", granted.id);
@@ -286,7 +295,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     println!("The citizen portal: open it in a browser (the demo's CA is in {d}/pki/ca.pem; accept the warning)");
     println!("and log in on the sandbox MitID broker as {who} (the first citizen in the list), level Betydelig.");
     println!(
-        "{who} has one request waiting ({}) to approve or reject, and can revoke, block and read Min log.",
+        "{who} has one request waiting ({}) to approve or reject, sees their own data under Min sag, can revoke,\nblock, read Min log (and download it with proofs), and choose letters under Beskeder.",
         requested.id
     );
     println!();

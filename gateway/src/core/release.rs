@@ -30,6 +30,9 @@ use tokio::time::Instant;
 use super::Core;
 use super::clock::Clock;
 
+mod own;
+pub use own::{OWN_ACCESS_SYSTEM, OwnRequest};
+
 /// A checked request: the caller was admitted and the input parsed.
 #[derive(Debug, Clone, Copy)]
 pub struct ReleaseRequest<'a> {
@@ -127,7 +130,7 @@ impl Permit {
             Basis::Consent(id) => {
                 consents.iter().flat_map(|(_, v)| v.iter()).find(|c| c.id == *id).and_then(|c| c.terms.data_period)
             }
-            Basis::Statute(_) => None,
+            Basis::Statute(_) | Basis::OwnAccess(_) => None,
         };
         Some(Permit { category: category.clone(), basis: basis.clone(), data_period })
     }
@@ -144,7 +147,7 @@ impl Permit {
     fn consent(&self) -> Option<ConsentId> {
         match &self.basis {
             Basis::Consent(id) => Some(*id),
-            Basis::Statute(_) => None,
+            Basis::Statute(_) | Basis::OwnAccess(_) => None,
         }
     }
 }
@@ -305,20 +308,7 @@ impl Core {
         // Fetch what is permitted, concurrently, under one deadline.
         let permits: Vec<Option<Permit>> =
             decision.sections.iter().map(|s| Permit::from_decision(s, &consents)).collect();
-        let deadline = Instant::now() + self.sources.deadline;
-        let fetches: Vec<_> = permits
-            .iter()
-            .flatten()
-            .map(|p| self.sources.fetch(p, req.citizen, req.request_id, deadline, self.clock.clone()))
-            .collect();
-        let mut results = Vec::with_capacity(fetches.len());
-        for f in fetches {
-            results.push(
-                f.await.unwrap_or_else(|e| {
-                    (None, Fetched::Failed(FetchError::Unavailable(e.to_string())), self.clock.now())
-                }),
-            );
-        }
+        let results = self.fetch_permitted(&permits, req.citizen, req.request_id).await;
 
         // Re-check: revocation (and a new block) wins over a fetch in flight.
         let after = self.clock.now();
@@ -389,6 +379,26 @@ impl Core {
         Ok(Release { assembled_at: now, policy_digest: decision.policy_digest, sections })
     }
 
+    /// Fetches every permitted category concurrently under one deadline: one result per
+    /// permit, in order.
+    async fn fetch_permitted(&self, permits: &[Option<Permit>], citizen: Cpr, request_id: &str) -> Vec<FetchResult> {
+        let deadline = Instant::now() + self.sources.deadline;
+        let fetches: Vec<_> = permits
+            .iter()
+            .flatten()
+            .map(|p| self.sources.fetch(p, citizen, request_id, deadline, self.clock.clone()))
+            .collect();
+        let mut results = Vec::with_capacity(fetches.len());
+        for f in fetches {
+            results.push(
+                f.await.unwrap_or_else(|e| {
+                    (None, Fetched::Failed(FetchError::Unavailable(e.to_string())), self.clock.now())
+                }),
+            );
+        }
+        results
+    }
+
     /// Does the permit still hold at `at`? Its consent (if any) must be in force, and no
     /// active block may cover the caseworker's unit lineage or the category.
     async fn recheck(
@@ -453,6 +463,7 @@ fn audit_basis(b: &Basis) -> String {
     match b {
         Basis::Consent(id) => format!("consent:{id}"),
         Basis::Statute(r) => format!("statute:{r}"),
+        Basis::OwnAccess(r) => format!("own-access:{r}"),
     }
 }
 
@@ -698,6 +709,59 @@ mod tests {
         let size = f.core.audit.tree_size();
         let all = f.core.audit.entries(0, size).await.unwrap();
         all.into_iter().map(|(_, r)| r).filter(|r| r.kind == AuditKind::Release).collect()
+    }
+
+    #[tokio::test]
+    async fn the_citizens_own_access_is_decided_recorded_and_fetched_without_a_consent() {
+        let f = fixture(&["jobnet.cv", "social.case"], During::Nothing, Arc::new(UnknownResidence)).await;
+        // A block of the category stops caseworkers, not the citizen themselves.
+        let now = f.core.clock.now();
+        let social: Category = "social.case".parse().unwrap();
+        f.consents
+            .place_block(&citizen(), BlockTarget::Category(social.clone()), &Actor::citizen(Channel::Portal), now)
+            .await
+            .unwrap();
+        let before = f.core.audit.tree_size();
+        let categories = ["jobnet.cv".parse().unwrap(), social, "health.lae265".parse().unwrap()];
+        let req = OwnRequest { citizen: citizen(), categories: &categories, request_id: "own-1" };
+        let r = f.core.release_own(&req, now).await.unwrap();
+        let status: Vec<_> = r.sections.iter().map(|s| s.status).collect();
+        // The fake source serves two of the three categories; LÆ 265 has no source here.
+        assert_eq!(status, [SectionStatus::Included, SectionStatus::Included, SectionStatus::Unavailable]);
+        assert!(
+            r.sections.iter().all(|s| s.basis == Some(Basis::OwnAccess("databeskyttelsesforordningen art. 15".into())))
+        );
+        let records: Vec<AuditRecord> =
+            f.core.audit.entries(before, u64::MAX).await.unwrap().into_iter().map(|(_, r)| r).collect();
+        assert_eq!(records.len(), 6, "a decision and a release record per category");
+        assert!(records.iter().all(|r| r.request_id == "own-1"
+            && r.system.as_deref() == Some(OWN_ACCESS_SYSTEM)
+            && r.caseworker.is_none()
+            && r.unit.is_none()
+            && r.citizen == Some(citizen())
+            && r.basis.as_deref() == Some("own-access:databeskyttelsesforordningen art. 15")));
+        assert_eq!(records.iter().filter(|r| r.kind == AuditKind::Decision).count(), 3);
+        let released: Vec<_> = records.iter().filter(|r| r.kind == AuditKind::Release).collect();
+        assert_eq!(released[0].documents, vec![r.sections[0].documents[0].sha256.clone()]);
+        // The same request by a caseworker without a consent is denied: the own-access
+        // policy opens nothing for anyone else.
+        let cw = caseworker("kk.jobcenter.rehab", "rehab-team-member");
+        let denied = release(&f, &cw, "rehabilitation-team", "jobnet.cv").await.unwrap();
+        assert_eq!(denied.sections[0].status, SectionStatus::Denied);
+    }
+
+    #[tokio::test]
+    async fn the_citizens_own_access_refuses_an_unknown_category_before_recording_or_fetching() {
+        let f = fixture(&["jobnet.cv"], During::Nothing, Arc::new(UnknownResidence)).await;
+        let categories = ["jobnet.cv".parse().unwrap()];
+        let req = OwnRequest { citizen: citizen(), categories: &categories, request_id: "own-2" };
+        let bad = ["jobnet.unknown".parse().unwrap()];
+        let before = f.core.audit.tree_size();
+        assert!(matches!(
+            f.core.release_own(&OwnRequest { categories: &bad, ..req }, f.core.clock.now()).await,
+            Err(ReleaseError::Lookup { .. })
+        ));
+        assert_eq!(f.core.audit.tree_size(), before);
     }
 
     #[tokio::test]

@@ -6,40 +6,10 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use chrono_tz_free::da_time;
 use consent::receipt::ConsentReceipt;
 use consent::{Consent, ConsentStatus, Rules};
 
-/// Local time formatting without a time zone database: Danish time is UTC+1, +2 in summer.
-mod chrono_tz_free {
-    use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
-
-    fn last_sunday(year: i32, month: u32) -> NaiveDate {
-        let mut d = NaiveDate::from_ymd_opt(year, month, 31).expect("March and October have 31 days");
-        while d.weekday() != Weekday::Sun {
-            d = d.pred_opt().expect("a date");
-        }
-        d
-    }
-
-    /// The time in Denmark (CET/CEST; summer time from the last Sunday of March 01:00 UTC to
-    /// the last Sunday of October 01:00 UTC).
-    pub fn da_time(t: DateTime<Utc>) -> String {
-        let y = t.year();
-        let start = last_sunday(y, 3).and_hms_opt(1, 0, 0).expect("valid").and_utc();
-        let end = last_sunday(y, 10).and_hms_opt(1, 0, 0).expect("valid").and_utc();
-        let offset = if t >= start && t < end { 2 } else { 1 };
-        (t + Duration::hours(offset)).format("%d.%m.%Y kl. %H:%M").to_string()
-    }
-}
-
-pub fn date(t: DateTime<Utc>) -> String {
-    da_time(t).split(' ').next().unwrap_or_default().to_string()
-}
-
-pub fn time(t: DateTime<Utc>) -> String {
-    da_time(t)
-}
+pub use crate::core::danish_time::{date, day_start, time};
 
 /// Renders a template as an HTML answer with `status`.
 pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
@@ -204,26 +174,153 @@ pub struct BlocksPage {
     pub targets: Vec<(String, String)>,
 }
 
-pub struct LogRow {
-    pub time: String,
-    pub what: String,
-    pub unit: String,
-    pub system: String,
-    pub caseworker: String,
-    pub purpose: String,
-    pub category: String,
-    pub decision: String,
-    pub basis: String,
-}
-
 #[derive(Template)]
 #[template(path = "portal/log.html")]
 pub struct LogPage {
     pub title: String,
     pub nav: Option<String>,
-    pub rows: Vec<LogRow>,
+    pub lines: Vec<LogLine>,
     pub next: Option<u64>,
     pub older_than: Option<u64>,
+    /// The filters as a query string to keep in the "older" links (may be empty).
+    pub keep: String,
+    pub filtered: bool,
+    pub chosen: Chosen,
+    /// (unit id, name), by name.
+    pub units: Vec<(String, String)>,
+    /// (value, label) of "Hvad".
+    pub what: Vec<(String, String)>,
+}
+
+/// How a line reads at a glance (a CSS class and a word for screen readers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Data was shown or sent.
+    Released,
+    /// Someone asked and was refused.
+    Refused,
+    /// A change the citizen made, or something that released nothing.
+    Info,
+}
+
+impl Tone {
+    pub fn class(self) -> &'static str {
+        match self {
+            Tone::Released => "released",
+            Tone::Refused => "refused",
+            Tone::Info => "info",
+        }
+    }
+}
+
+/// One line of Min log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub time: String,
+    /// The sentence: who did what.
+    pub headline: String,
+    /// Why it was allowed or not, a clause that follows the headline ("fordi du gav samtykke").
+    pub why: Option<String>,
+    /// What else happened in the same request ("men fik ikke adgang til …").
+    pub rest: Option<String>,
+    /// Label and value, e.g. ("Sagsbehandler", "anna.jensen").
+    pub details: Vec<(String, String)>,
+    pub tone: Tone,
+}
+
+/// The filters as chosen (for the form and the "older" link) and as an [`AuditFilter`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Chosen {
+    pub unit: String,
+    pub what: String,
+    pub from: String,
+    pub to: String,
+}
+
+impl Chosen {
+    /// The query string that keeps these filters (`&`-joined, no leading `?`).
+    pub fn query(&self) -> String {
+        [("unit", &self.unit), ("what", &self.what), ("from", &self.from), ("to", &self.to)]
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    pub fn any(&self) -> bool {
+        !(self.unit.is_empty() && self.what.is_empty() && self.from.is_empty() && self.to.is_empty())
+    }
+}
+
+/// One line of a document: its depth (for indentation), a label and the value (empty for
+/// a heading of the lines below it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub depth: usize,
+    pub label: String,
+    pub value: String,
+}
+
+/// One document of Min sag.
+#[derive(Debug, Clone)]
+pub struct OwnDocument {
+    pub title: String,
+    /// The document's date (dd.mm.yyyy), or empty.
+    pub date: String,
+    /// Who wrote or holds it, when the source says.
+    pub author: String,
+    pub rows: Vec<Row>,
+    /// More lines than the page shows.
+    pub cut: bool,
+}
+
+/// One category of Min sag.
+#[derive(Debug, Clone)]
+pub struct OwnSection {
+    pub heading: String,
+    pub source: String,
+    /// When it was fetched, or empty.
+    pub fetched: String,
+    pub ok: bool,
+    /// Why there is nothing to show (empty when `ok`).
+    pub note: String,
+    pub documents: Vec<OwnDocument>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/min_sag.html")]
+pub struct OwnCasePage {
+    pub title: String,
+    pub nav: Option<String>,
+    pub assembled: String,
+    /// Every source failed: say so plainly at the top.
+    pub all_down: bool,
+    pub sections: Vec<OwnSection>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/notifications.html")]
+pub struct NotificationsPage {
+    pub title: String,
+    pub nav: Option<String>,
+    pub csrf: String,
+    /// A letter for every access.
+    pub access: bool,
+    /// Just saved.
+    pub saved: bool,
+    /// `[notifications]` is configured.
+    pub enabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal/log_verify.html")]
+pub struct LogVerifyPage {
+    pub title: String,
+    pub nav: Option<String>,
+    /// The audit log's Ed25519 public key, 64 hex digits.
+    pub public_key: String,
+    pub key_id: String,
 }
 
 #[derive(Template)]
@@ -240,6 +337,21 @@ pub struct ReceiptPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_danish_day_starts_at_local_midnight() {
+        use chrono::{NaiveDate, TimeZone};
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let utc = |y, m, day, h| Utc.with_ymd_and_hms(y, m, day, h, 0, 0).unwrap();
+        assert_eq!(day_start(d(2026, 11, 30)), utc(2026, 11, 29, 23));
+        assert_eq!(day_start(d(2026, 7, 1)), utc(2026, 6, 30, 22));
+        // The days of the changes (29 March and 25 October 2026) begin in the old offset.
+        assert_eq!(day_start(d(2026, 3, 29)), utc(2026, 3, 28, 23));
+        assert_eq!(day_start(d(2026, 3, 30)), utc(2026, 3, 29, 22));
+        assert_eq!(day_start(d(2026, 10, 25)), utc(2026, 10, 24, 22));
+        assert_eq!(day_start(d(2026, 10, 26)), utc(2026, 10, 25, 23));
+        assert_eq!(time(day_start(d(2026, 10, 26))), "26.10.2026 kl. 00:00");
+    }
 
     #[test]
     fn danish_time_follows_summer_time() {
@@ -263,7 +375,7 @@ mod tests {
         assert_eq!(html.matches("<h1>").count(), 1);
         assert!(html.contains("Fejl &#60;b&#62;") || html.contains("Fejl &lt;b&gt;"), "{html}");
         assert!(html.contains("a &#38; b") || html.contains("a &amp; b"));
-        for link in ["Mine samtykker", "Min log", "Spærringer", "Giv samtykke", "Log ud"] {
+        for link in ["Mine samtykker", "Min sag", "Min log", "Spærringer", "Giv samtykke", "Beskeder", "Log ud"] {
             assert!(html.contains(link), "{link}");
         }
         let logged_out = LoginPage { title: "Log ind".into(), nav: None }.render().unwrap();

@@ -57,6 +57,8 @@ pub struct Sandbox {
     pub urls: Vec<(String, String)>,
     /// The person register's base URL.
     pub cpr: String,
+    /// The Digital Post mailbox's base URL.
+    pub mailbox: String,
     pub admin: String,
     pub ca_file: PathBuf,
 }
@@ -77,6 +79,7 @@ impl Sandbox {
         let mut urls = Vec::new();
         let mut admin = None;
         let mut cpr = None;
+        let mut mailbox = None;
         for l in &lines {
             let mut parts = l.split_whitespace();
             if let (Some(name), Some(url)) = (parts.next(), parts.next())
@@ -86,13 +89,22 @@ impl Sandbox {
                     admin = Some(url.to_string());
                 } else if name == "cpr" {
                     cpr = Some(url.to_string());
+                } else if name == "mailbox" {
+                    mailbox = Some(url.to_string());
                 } else {
                     urls.push((name.to_string(), url.to_string()));
                 }
             }
         }
         assert_eq!(urls.len(), 4, "{lines:?}");
-        Sandbox { child, urls, cpr: cpr.expect("person register URL"), admin: admin.expect("admin URL"), ca_file }
+        Sandbox {
+            child,
+            urls,
+            cpr: cpr.expect("person register URL"),
+            mailbox: mailbox.expect("mailbox URL"),
+            admin: admin.expect("admin URL"),
+            ca_file,
+        }
     }
 
     /// Sets a source's fault through the admin port (`None` clears it).
@@ -122,6 +134,23 @@ impl Sandbox {
     pub async fn clear_faults(&self) {
         let r = reqwest::Client::new().delete(format!("{}/admin/faults", self.admin)).send().await.unwrap();
         assert!(r.status().is_success());
+    }
+
+    /// What the Digital Post mailbox received (`GET /admin/mailbox`).
+    pub async fn mailbox(&self) -> Vec<sandbox::mailbox::Received> {
+        let r = reqwest::Client::new().get(format!("{}/admin/mailbox", self.admin)).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        r.json().await.unwrap()
+    }
+
+    /// The `[notifications]` part of a gateway configuration: the sandbox's mailbox,
+    /// polled every 100 ms.
+    pub fn notifications_toml(&self) -> String {
+        format!(
+            "[notifications]\npoll_ms = 100\n\n[notifications.mailbox]\nbase_url = \"{}\"\nca_file = \"{}\"\ntimeout_ms = 2000\nmax_retries = 0\n\n",
+            self.mailbox,
+            self.ca_file.display()
+        )
     }
 
     /// Moves a citizen in the person register (`PUT /admin/residence`; the CPR number in the body).
