@@ -6,7 +6,10 @@
 # Debian's PostgreSQL server binaries, from which the PostgreSQL tests start throw-away
 # clusters of their own (consent/tests/contract_postgres.rs, tests/e2e/postgres.rs); and
 # Debian's docker-compose (1.29), with which the gateway's settings tests validate
-# compose/compose.yaml (`docker-compose config`; no container engine is needed).
+# compose/compose.yaml (`docker-compose config`; no container engine is needed); and a
+# Python virtual environment .venv-schemathesis with the pinned schemathesis, for
+# scripts/schemathesis.sh (Debian's python3-venv when `python3 -m venv` is missing); and
+# cargo-deny (pinned, built from crates.io) for scripts/deny.sh.
 # Idempotent and quick when everything is already there. Called by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,4 +66,25 @@ stamp=tests/js/node_modules/.package-lock.json
 if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
   echo "installing tests/js's npm packages (npm ci)"
   npm ci --prefix tests/js --no-audit --no-fund
+fi
+
+# schemathesis (scripts/schemathesis.sh) in its own virtual environment, pinned.
+SCHEMATHESIS_VERSION=4.32.5
+venv=.venv-schemathesis
+if ! "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    echo "installing Debian's python3-venv (for schemathesis)"
+    apt_install python3-venv
+  fi
+  echo "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+# cargo-deny (scripts/deny.sh), pinned; 0.20.2 needs Rust 1.88, which is ours too.
+CARGO_DENY_VERSION=0.20.2
+if ! cargo deny --version 2>/dev/null | grep -q "$CARGO_DENY_VERSION"; then
+  echo "installing cargo-deny $CARGO_DENY_VERSION (cargo install --locked; takes minutes once)"
+  cargo install --locked cargo-deny --version "$CARGO_DENY_VERSION"
 fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of sammen. Installs first what the tests need that cargo does not
 # bring (scripts/install-test-deps.sh: Debian's chromium, Node.js, tests/js's npm
-# packages), then checks formatting and lints, then runs all tests.
+# packages, schemathesis, cargo-deny), then checks formatting, lints and the supply chain
+# (scripts/deny.sh), then runs all tests, then
+# the API against its OpenAPI document (scripts/schemathesis.sh).
 #
 #   scripts/test.sh            everything
 #   SAMMEN_SKIP_LINT=1 ...     tests only
@@ -32,9 +34,15 @@ if [ -z "${SAMMEN_SKIP_LINT:-}" ]; then
   cargo clippy --workspace --all-targets --locked -- -D warnings
 fi
 
+say "supply chain (scripts/deny.sh: cargo deny licences, bans, sources; advisories when the database is here)"
+scripts/deny.sh
+
 say "tests (cargo test --workspace)"
 # The samples published by MedCom live beside the checkout, in ../shared/samples.
 if [ ! -d ../shared/samples/medcom ]; then
   echo "warning: ../shared/samples/medcom is missing; the MedCom sample tests will fail" >&2
 fi
 cargo test --workspace --locked --no-fail-fast
+
+say "the API against its OpenAPI document (scripts/schemathesis.sh, at most 3 minutes)"
+scripts/schemathesis.sh

@@ -15,6 +15,8 @@
 //!
 //! Roots and proofs are read from the stored complete-subtree hashes: O(log n) node reads.
 //! [`verify_store`] recomputes everything offline and names the first bad index.
+//! [`AuditLog::checkpoint_note`] renders the latest checkpoint as a C2SP signed note
+//! (`note.rs`), which other transparency-log tools verify.
 //! [`AuditLog::query`] reads records back through a per-citizen index (`query.rs`), and
 //! [`AuditLog::prune_older_than`] removes old payloads while leaf hashes stay (`retention.rs`).
 //!
@@ -24,6 +26,7 @@ mod appender;
 mod checkpoint;
 mod citizen_log;
 mod merkle;
+mod note;
 mod query;
 mod record;
 mod retention;
@@ -35,6 +38,7 @@ pub use citizen_log::{
     CITIZEN_LOG_FORMAT, CitizenLog, CitizenLogEntry, CitizenLogError, CitizenLogReport, verify_citizen_log,
 };
 pub use merkle::{Hash, MemoryTree, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion};
+pub use note::{CheckpointNote, MAX_NOTE_BYTES, NoteError, NoteVerifier, Origin, note_key_hash};
 pub use query::{AuditEntry, AuditFilter, AuditPage};
 pub use record::{AuditDecision, AuditKind, AuditRecord, RECORD_VERSION};
 pub use retention::PruneReport;

@@ -6,7 +6,7 @@
 //! |----------------------------------------------|:---------:|:----------:|
 //! | `GET /admin/v1/audit`, `POST /admin/v1/audit/search` (query, JSON or JSON Lines) | ✓ | |
 //! | `GET /admin/v1/audit/entries`                | ✓         |            |
-//! | `GET /admin/v1/audit/checkpoint`, `…/proof/inclusion`, `…/proof/consistency` | ✓ | ✓ |
+//! | `GET /admin/v1/audit/checkpoint`, `…/checkpoint/note`, `…/proof/inclusion`, `…/proof/consistency` | ✓ | ✓ |
 //! | `GET /metrics`, `GET /healthz`, `GET /readyz` |           | ✓          |
 //! | `GET /admin/v1/openapi.json`                 | ✓         | ✓          |
 //!

@@ -45,6 +45,8 @@ pub enum StartError {
     Connectors(#[from] connectors::ConfigError),
     #[error("the audit log: {0}")]
     Audit(#[from] consent::audit::AuditError),
+    #[error("[audit] origin: {0}")]
+    Origin(#[from] consent::audit::NoteError),
     #[error("the audit signing key {path}: {message}")]
     SigningKey { path: PathBuf, message: String },
     #[error(transparent)]
@@ -239,8 +241,9 @@ async fn open_audit(
     clock: Arc<dyn Clock>,
 ) -> Result<AuditLog<SharedStore>, StartError> {
     let mut pause = Duration::from_millis(200);
+    let origin = settings.audit.origin()?;
     loop {
-        let config = AuditConfig { clock: clock.clone(), ..AuditConfig::default() };
+        let config = AuditConfig { clock: clock.clone(), origin: origin.clone(), ..AuditConfig::default() };
         match AuditLog::open(store.clone(), key.clone(), config).await {
             Err(consent::audit::AuditError::Store(consent::StoreError::Io(e)))
                 if settings.store.kind == crate::settings::StoreKind::Postgres =>

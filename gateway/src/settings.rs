@@ -304,6 +304,10 @@ pub struct AuditSettings {
     /// Records older than this many days lose their payload (their leaf hashes stay).
     /// Default 730 (two years, as sundhed.dk keeps its access log).
     pub retention_days: Option<u32>,
+    /// The log's name in its signed-note checkpoints (`GET /admin/v1/audit/checkpoint/note`),
+    /// also the name of the key: a schema-less URL such as `audit.kommune.dk/sammen`, no
+    /// spaces or `+`. Default `sammen.audit/<key id>`.
+    pub origin: Option<String>,
 }
 
 impl AuditSettings {
@@ -317,6 +321,11 @@ impl AuditSettings {
 
     pub fn retention_days(&self) -> u32 {
         self.retention_days.unwrap_or(730)
+    }
+
+    /// The configured origin of checkpoint notes, checked; `None` for the default.
+    pub fn origin(&self) -> Result<Option<consent::audit::Origin>, consent::audit::NoteError> {
+        self.origin.clone().map(consent::audit::Origin::new).transpose()
     }
 }
 

@@ -2,9 +2,11 @@
 //! then says nothing, plus slow-header clients sending one byte at a time, must not take
 //! the citizen portal down. A normal request is answered within a second; the idle
 //! connections are closed within the idle timeout and the slow ones within the header-read
-//! timeout.
+//! timeout. And HTTP/2: one connection opening more streams than the cap gets the extra
+//! ones refused (REFUSED_STREAM), and still serves (`http2_streams_over_the_cap_…`, a real
+//! process).
 //!
-//! The gateway runs in-process over the test's store. The attacker connects from
+//! The first test runs the gateway in-process over the test's store. The attacker connects from
 //! 127.0.0.2 and 127.0.0.3 (any 127/8 source address reaches a listener on 127.0.0.1 on
 //! Linux), the normal client from 127.0.0.1. The process holds both ends of every
 //! connection, so the soft open-file limit is raised to what the test needs (up to the hard
@@ -274,4 +276,208 @@ async fn idle_and_slow_connections_do_not_take_the_portal_down() {
     .await;
     bounded.expect("the test finishes within 90 s");
     running.shutdown().await;
+}
+
+/// The HTTP/2 stream cap of this test's gateway.
+const STREAM_CAP: u32 = 4;
+/// Streams opened at once on one connection: more than the cap.
+const STREAMS: u32 = STREAM_CAP + 3;
+
+mod h2_frames {
+    //! Just enough HTTP/2 (RFC 9113) and HPACK (RFC 7541, literal fields without indexing
+    //! or Huffman coding) to open more streams than a server allows. A client library would
+    //! hold the extra streams back itself (it obeys the server's SETTINGS), so the frames
+    //! are written by hand.
+
+    pub const HEADERS: u8 = 0x1;
+    pub const RST_STREAM: u8 = 0x3;
+    pub const SETTINGS: u8 = 0x4;
+    pub const GOAWAY: u8 = 0x7;
+    pub const END_STREAM: u8 = 0x1;
+    pub const END_HEADERS: u8 = 0x4;
+    pub const ACK: u8 = 0x1;
+    pub const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
+    pub const REFUSED_STREAM: u32 = 0x7;
+    pub const CANCEL: u32 = 0x8;
+    pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+    pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len() as u32;
+        let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+        f.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// HPACK integer with a 7-bit prefix (the prefix byte's top bit, H, is 0: no Huffman).
+    fn int7(out: &mut Vec<u8>, mut n: usize) {
+        if n < 127 {
+            out.push(n as u8);
+            return;
+        }
+        out.push(127);
+        n -= 127;
+        while n >= 128 {
+            out.push((n % 128 + 128) as u8);
+            n /= 128;
+        }
+        out.push(n as u8);
+    }
+
+    /// A header block of literal fields without indexing, new names.
+    pub fn header_block(fields: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, value) in fields {
+            out.push(0x00);
+            int7(&mut out, name.len());
+            out.extend_from_slice(name.as_bytes());
+            int7(&mut out, value.len());
+            out.extend_from_slice(value.as_bytes());
+        }
+        out
+    }
+
+    /// One frame as read: type, flags, stream id, payload.
+    pub struct Frame {
+        pub kind: u8,
+        pub flags: u8,
+        pub stream: u32,
+        pub payload: Vec<u8>,
+    }
+
+    pub async fn read<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Frame> {
+        use tokio::io::AsyncReadExt;
+        let mut head = [0u8; 9];
+        r.read_exact(&mut head).await?;
+        let len = (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
+        let mut payload = vec![0u8; len];
+        r.read_exact(&mut payload).await?;
+        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        Ok(Frame { kind: head[3], flags: head[4], stream, payload })
+    }
+}
+
+/// One HTTP/2 connection to the API opens more request streams than the configured cap at
+/// once: the server announces the cap in its SETTINGS and refuses every stream over it with
+/// RST_STREAM(REFUSED_STREAM) (the streams under it stay open, waiting for their bodies);
+/// the connection survives, and once the open streams are cancelled a normal request on it
+/// is answered, as is one on a fresh connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_over_the_cap_are_refused_and_the_connection_still_serves() {
+    use h2_frames::*;
+    let env = Env::new(5_000);
+    let mut config = std::fs::read_to_string(&env.config).unwrap();
+    config.push_str(&format!("\n[limits]\nhttp2_max_concurrent_streams = {STREAM_CAP}\n"));
+    std::fs::write(&env.config, config).unwrap();
+    let gw = env.start_gateway();
+    let token = env.rehab_token();
+
+    // TLS with the kk system's client certificate, offering only h2.
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&env.pki.dev.ca_cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let pem = env.pki.kk_system.identity_pem.as_bytes();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem).map(Result::unwrap).collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(pem).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let bounded = tokio::time::timeout(Duration::from_secs(60), async {
+        let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+        let mut tls = TlsConnector::from(Arc::new(config))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "the API speaks HTTP/2 by ALPN");
+
+        // Preface, empty SETTINGS, then every request's HEADERS in one write: a case-file POST
+        // without END_STREAM, so each stream stays open while its handler waits for the body.
+        let authority = format!("localhost:{}", gw.addr.port());
+        let bearer = format!("Bearer {token}");
+        let post = header_block(&[
+            (":method", "POST"),
+            (":scheme", "https"),
+            (":authority", &authority),
+            (":path", "/api/v1/case-files"),
+            ("authorization", &bearer),
+            ("content-type", "application/json"),
+        ]);
+        let mut out = PREFACE.to_vec();
+        out.extend(frame(SETTINGS, 0, 0, &[]));
+        let ids: Vec<u32> = (0..STREAMS).map(|i| 1 + 2 * i).collect();
+        for id in &ids {
+            out.extend(frame(HEADERS, END_HEADERS, *id, &post));
+        }
+        tls.write_all(&out).await.unwrap();
+
+        let mut advertised = None;
+        let mut refused = Vec::new();
+        let mut answered = Vec::new();
+        while refused.len() < (STREAMS - STREAM_CAP) as usize {
+            let f = tokio::time::timeout(Duration::from_secs(10), read(&mut tls))
+                .await
+                .expect("the server answers within 10 s")
+                .expect("the connection stays open");
+            match f.kind {
+                SETTINGS if f.flags & ACK == 0 => {
+                    for s in f.payload.chunks(6) {
+                        if u16::from_be_bytes([s[0], s[1]]) == SETTINGS_MAX_CONCURRENT_STREAMS {
+                            advertised = Some(u32::from_be_bytes([s[2], s[3], s[4], s[5]]));
+                        }
+                    }
+                    tls.write_all(&frame(SETTINGS, ACK, 0, &[])).await.unwrap();
+                }
+                RST_STREAM => {
+                    let code = u32::from_be_bytes(f.payload[..4].try_into().unwrap());
+                    assert_eq!(code, REFUSED_STREAM, "stream {} reset with code {code}", f.stream);
+                    refused.push(f.stream);
+                }
+                HEADERS => answered.push(f.stream),
+                GOAWAY => panic!("the server closed the connection"),
+                _ => {}
+            }
+        }
+        assert_eq!(advertised, Some(STREAM_CAP), "SETTINGS_MAX_CONCURRENT_STREAMS");
+        refused.sort_unstable();
+        assert_eq!(refused, ids[STREAM_CAP as usize..], "the streams over the cap, and only they, are refused");
+        assert!(answered.iter().all(|s| !refused.contains(s)));
+
+        // Cancel the open streams; a normal request on the same connection is answered.
+        for id in &ids[..STREAM_CAP as usize] {
+            tls.write_all(&frame(RST_STREAM, 0, *id, &CANCEL.to_be_bytes())).await.unwrap();
+        }
+        let next = 1 + 2 * STREAMS;
+        let get = header_block(&[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":authority", &authority),
+            (":path", "/api/v1/openapi.json"),
+        ]);
+        tls.write_all(&frame(HEADERS, END_HEADERS | END_STREAM, next, &get)).await.unwrap();
+        let status = loop {
+            let f = tokio::time::timeout(Duration::from_secs(10), read(&mut tls))
+                .await
+                .expect("the normal request is answered within 10 s")
+                .expect("the connection stays open");
+            match f.kind {
+                HEADERS if f.stream == next => break f.payload,
+                RST_STREAM if f.stream == next => panic!("the normal request was refused"),
+                GOAWAY => panic!("the server closed the connection"),
+                _ => {}
+            }
+        };
+        // The response starts with `:status` from the static table: 0x88 is 200.
+        assert_eq!(status.first(), Some(&0x88), "the normal request is answered 200");
+
+        // And on a fresh connection through an ordinary client.
+        let r = env.kk().get(gw.url("/api/v1/openapi.json")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    })
+    .await;
+    bounded.expect("the test finishes within 60 s");
 }

@@ -44,10 +44,17 @@
 //!   records with the change, and a refused revoke writes none.
 //! - `limits`: 2,000 idle TLS connections and slow-header clients against the portal (in-process
 //!   gateway): a normal request is answered within a second, the idle and slow connections
-//!   are closed within their timeouts, one address holds at most its share.
+//!   are closed within their timeouts, one address holds at most its share; one HTTP/2
+//!   connection opening more streams than the cap gets the extra ones refused
+//!   (REFUSED_STREAM) and still serves a normal request.
+//! - `checkpoint_note`: the checkpoint as a C2SP signed note from the admin listener, saved
+//!   and checked by `sammen audit verify --checkpoint NOTE` online and offline; tampered
+//!   notes, a wrong key or origin refused.
 //! - `operators`: the admin listener: audited queries, JSON Lines export, proofs against
 //!   the checkpoint, online verification, metrics, readiness with a source down and back,
 //!   refused certificates; and no CPR number in any JSON debug log line of the run.
+//! - `schemathesis`: the caseworker API against its OpenAPI document (schemathesis, Python);
+//!   ignored by a plain `cargo test`, run by `scripts/schemathesis.sh`.
 //! - `notifications`: letters in the sandbox's Digital Post mailbox: a consent request is
 //!   told at once; through a mailbox outage and a SIGKILL of the gateway every letter
 //!   arrives exactly once; a revocation is told; no subject holds a CPR number.
@@ -66,6 +73,7 @@ mod audit_down;
 mod binding;
 mod browser;
 mod case_files;
+mod checkpoint_note;
 mod consent_cli;
 mod cpr_in_url;
 mod demo;
@@ -79,5 +87,6 @@ mod postgres;
 mod refusals;
 mod release_race;
 mod residence;
+mod schemathesis;
 mod sources;
 mod support;

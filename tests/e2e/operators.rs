@@ -531,7 +531,7 @@ async fn operators_query_prove_scrape_and_no_cpr_is_logged() {
 }
 
 /// Writes an identity's certificate and key to PEM files; returns their paths.
-fn write_identity(dir: &Path, name: &str, id: &ClientCert) -> (std::path::PathBuf, std::path::PathBuf) {
+pub(crate) fn write_identity(dir: &Path, name: &str, id: &ClientCert) -> (std::path::PathBuf, std::path::PathBuf) {
     let split = id.identity_pem.find("-----BEGIN PRIVATE KEY-----").expect("certificate then key");
     let cert = dir.join(format!("{name}.pem"));
     let key = dir.join(format!("{name}-key.pem"));

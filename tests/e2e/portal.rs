@@ -1,6 +1,6 @@
 //! The citizen portal end to end: MitID login against panva's `oidc-provider` (a real
 //! OpenID provider, `tests/js/oidc-provider.mjs`) and against the sandbox MitID broker in
-//! its test modes; approve, revoke, receipts and "Min log" over real HTTPS with a cookie
+//! its test modes; approve, revoke, receipts (also verified by panva's `jose`) and "Min log" over real HTTPS with a cookie
 //! jar; and every bad input of issue 6 answered by a clear Danish page with nothing changed.
 //!
 //! The gateway (API and portal) runs in-process over the test's store, so the test can
@@ -35,6 +35,25 @@ fn repo_root() -> PathBuf {
 /// OpenID provider starts, and the provider's issuer before the portal starts).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs `tests/js/verify-receipt.mjs` (panva's `jose`) on a receipt JWS and a JWKS, within
+/// 30 s; whether it verified, and its one line of output (ids and an error code, never the
+/// payload).
+async fn verify_with_jose(dir: &Path, jwks: &Value, jws: &str) -> (bool, String) {
+    let jwks_file = dir.join("receipt-jwks.json");
+    let jws_file = dir.join("receipt.jws");
+    std::fs::write(&jwks_file, jwks.to_string()).unwrap();
+    std::fs::write(&jws_file, jws).unwrap();
+    let run = tokio::process::Command::new("node")
+        .current_dir(repo_root())
+        .arg("tests/js/verify-receipt.mjs")
+        .arg(&jwks_file)
+        .arg(&jws_file)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), run).await.expect("node answers within 30 s").unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 /// `sammen serve`'s services in-process, with the portal on `port` logging in at `issuer`.
@@ -317,6 +336,27 @@ async fn login_with_oidc_provider_approve_revoke_then_denied_and_min_log_lists_b
     assert_eq!(receipt.principal.id, citizen);
     assert_eq!(receipt.controller.unit.as_str(), REHAB_UNIT);
     assert_eq!(receipt.categories.len(), 2);
+    // The same receipt and JWKS through an independent JOSE implementation (panva's jose,
+    // Node); a receipt with a changed payload or signature fails there.
+    let jws = json_receipt["jws"].as_str().unwrap();
+    let (ok, out) = verify_with_jose(env.dir.path(), &jwks, jws).await;
+    assert!(ok, "jose refused the receipt: {out}");
+    let out: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!((out["alg"].as_str(), out["receipt_id"].as_str()), (Some("EdDSA"), Some(format!("{id}.2").as_str())));
+    assert_eq!(out["kid"], jwks["keys"][0]["kid"]);
+    let (h, rest) = jws.split_once('.').unwrap();
+    let (p, sig) = rest.split_once('.').unwrap();
+    let mut payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap();
+    let at = payload.windows(8).position(|w| w == b"approved").expect("the action is in the payload");
+    payload[at..at + 8].copy_from_slice(b"rejected");
+    let forged = format!("{h}.{}.{sig}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&payload));
+    let (ok, out) = verify_with_jose(env.dir.path(), &jwks, &forged).await;
+    assert!(!ok && out.contains("ERR_JWS_SIGNATURE_VERIFICATION_FAILED"), "a changed payload: {out}");
+    let mut bad_sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sig).unwrap();
+    bad_sig[0] ^= 1;
+    let forged = format!("{h}.{p}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bad_sig));
+    let (ok, out) = verify_with_jose(env.dir.path(), &jwks, &forged).await;
+    assert!(!ok && out.contains("ERR_JWS_SIGNATURE_VERIFICATION_FAILED"), "a changed signature: {out}");
 
     // Revoke: the consent page, one confirmation, done.
     let consent_page = get(&c, &format!("{portal}/consents/{id}")).await;

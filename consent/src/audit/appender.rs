@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::AuditError;
 use super::checkpoint::SignedCheckpoint;
 use super::merkle::{Frontier, Hash, Span, consistency_spans, fold, inclusion_spans, leaf_hash};
+use super::note::{CheckpointNote, NoteVerifier, Origin};
 use super::query::CitizenIndex;
 use super::record::{AuditKind, AuditRecord};
 use crate::clock::{Clock, SystemClock};
@@ -38,11 +39,14 @@ pub struct AuditConfig {
     pub outbox_retry: Duration,
     /// The time of each signed checkpoint (never earlier than the previous one's).
     pub clock: Arc<dyn Clock>,
+    /// The log's name in its signed-note checkpoints ([`AuditLog::checkpoint_note`]);
+    /// default [`Origin::for_key`].
+    pub origin: Option<Origin>,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        Self { max_batch: 1024, outbox_retry: Duration::from_secs(2), clock: Arc::new(SystemClock) }
+        Self { max_batch: 1024, outbox_retry: Duration::from_secs(2), clock: Arc::new(SystemClock), origin: None }
     }
 }
 
@@ -125,6 +129,9 @@ pub struct AuditLog<S> {
     tx: mpsc::Sender<Job>,
     shared: Arc<Shared>,
     verifying_key: VerifyingKey,
+    /// Signs checkpoint notes (the audit key; see `note.rs` for why the same key).
+    note_key: Arc<SigningKey>,
+    origin: Origin,
     pub(super) citizens: Arc<CitizenIndex>,
 }
 
@@ -135,6 +142,8 @@ impl<S: Clone> Clone for AuditLog<S> {
             tx: self.tx.clone(),
             shared: self.shared.clone(),
             verifying_key: self.verifying_key,
+            note_key: self.note_key.clone(),
+            origin: self.origin.clone(),
             citizens: self.citizens.clone(),
         }
     }
@@ -246,6 +255,8 @@ impl<S: Store + Clone> AuditLog<S> {
         let max_batch = config.max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
         let verifying_key = signing_key.verifying_key();
+        let note_key = Arc::new(signing_key.clone());
+        let origin = config.origin.clone().unwrap_or_else(|| Origin::for_key(&verifying_key));
         let mut writer = Writer {
             store: store.clone(),
             key: signing_key,
@@ -262,7 +273,7 @@ impl<S: Store + Clone> AuditLog<S> {
             tracing::warn!(records = recovered, "appended audit records a crash left in the outbox");
         }
         tokio::spawn(writer.run(rx, config.outbox_retry.max(Duration::from_millis(10))));
-        Ok(Self { store, tx, shared, verifying_key, citizens })
+        Ok(Self { store, tx, shared, verifying_key, note_key, origin, citizens })
     }
 }
 
@@ -420,6 +431,24 @@ impl<S: Store> AuditLog<S> {
 
     pub fn verifying_key(&self) -> VerifyingKey {
         self.verifying_key
+    }
+
+    /// The latest checkpoint as a C2SP signed note (`note.rs`), or `None` while the log is
+    /// empty. The stored checkpoint's signature is verified first, so a note vouches only
+    /// for a tree size and root the writer itself signed. Ed25519 is deterministic: the
+    /// same checkpoint always gives the same note.
+    pub async fn checkpoint_note(&self) -> Result<Option<String>, AuditError> {
+        let Some(cp) = self.latest_checkpoint().await? else {
+            return Ok(None);
+        };
+        cp.verify(&self.verifying_key)?;
+        let note = CheckpointNote { origin: self.origin.clone(), tree_size: cp.tree_size, root: cp.root };
+        Ok(Some(note.sign(&self.note_key)))
+    }
+
+    /// The key (name and public key) that verifies this log's checkpoint notes.
+    pub fn note_verifier(&self) -> NoteVerifier {
+        NoteVerifier::new(self.origin.clone(), self.verifying_key)
     }
 
     /// The store the log writes to.

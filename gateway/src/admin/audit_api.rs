@@ -400,6 +400,38 @@ pub async fn checkpoint(
     Ok(Json(CheckpointView::new(&cp, &audit.verifying_key())))
 }
 
+/// The media type of a signed note.
+pub const NOTE_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+
+/// The latest checkpoint as a C2SP signed note (<https://c2sp.org/tlog-checkpoint>): origin,
+/// tree size, base64 root, a blank line and a signature line by the audit key, which
+/// standard transparency-log tools verify with the key `sammen audit checkpoint --note-key`
+/// prints. Same tree size and root as `/admin/v1/audit/checkpoint`.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/audit/checkpoint/note",
+    tag = "proofs",
+    responses(
+        (status = 200, description = "The latest checkpoint as a signed note", body = String, content_type = "text/plain; charset=utf-8"),
+        (status = 404, description = "The log is empty", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("mtls" = []))
+)]
+pub async fn checkpoint_note(State(state): State<AdminState>, op: Arc<Operator>) -> Result<Response, AdminError> {
+    op.require(&[Role::Auditor, Role::Operator], "read checkpoints")?;
+    let note =
+        state.app.audit.checkpoint_note().await.map_err(|e| AdminError::internal("reading the checkpoint", e))?;
+    let note = note.ok_or_else(|| {
+        AdminError::from(crate::http::problem::ApiError::new(
+            crate::http::problem::ProblemKind::NotFound,
+            "the audit log is empty: no checkpoint yet",
+        ))
+    })?;
+    let mut resp = note.into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(NOTE_CONTENT_TYPE));
+    Ok(resp)
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InclusionParams {

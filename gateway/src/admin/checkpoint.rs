@@ -83,32 +83,43 @@ pub fn check_extension(saved: &CheckpointView, new: &CheckpointView, proof: &[[u
     let trusted = saved.verifying_key()?;
     let old = saved.verify(Some(&trusted)).map_err(|e| format!("the saved checkpoint: {e}"))?;
     let cur = new.verify(Some(&trusted)).map_err(|e| format!("the log's checkpoint: {e}"))?;
-    if cur.tree_size < old.tree_size {
+    let what = format!("the saved checkpoint of {}", old.time);
+    check_grown(&what, (old.tree_size, &old.root), (cur.tree_size, &cur.root), proof)
+}
+
+/// Checks that a log now at `cur` (tree size, root; its signature checked by the caller)
+/// extends the log `what` vouched for at `old`: no fewer records, the same root at the same
+/// size, or (when it grew) `proof` a valid RFC 6962 consistency proof from `old` to `cur`.
+pub fn check_grown(
+    what: &str,
+    old: (u64, &[u8; 32]),
+    cur: (u64, &[u8; 32]),
+    proof: &[[u8; 32]],
+) -> Result<String, String> {
+    let ((old_size, old_root), (cur_size, cur_root)) = (old, cur);
+    if cur_size < old_size {
         return Err(format!(
-            "TRUNCATED: the log now has {} records, but the saved checkpoint of {} saw {}; records from index {} on are gone",
-            cur.tree_size, old.time, old.tree_size, cur.tree_size
+            "TRUNCATED: the log now has {cur_size} records, but {what} saw {old_size}; records from index {cur_size} on are gone"
         ));
     }
-    if cur.tree_size == old.tree_size {
-        return if cur.root == old.root {
-            Ok(format!("the log still has the {} records of the saved checkpoint, unchanged", old.tree_size))
+    if cur_size == old_size {
+        return if cur_root == old_root {
+            Ok(format!("the log still has the {old_size} records of {what}, unchanged"))
         } else {
-            Err(format!("REWRITTEN: the log has {} records, as saved, but another root", old.tree_size))
+            Err(format!("REWRITTEN: the log has {old_size} records, as {what} saw, but another root"))
         };
     }
-    if old.tree_size == 0 {
-        return Ok(format!("the log grew from 0 to {} records", cur.tree_size));
+    if old_size == 0 {
+        return Ok(format!("the log grew from 0 to {cur_size} records"));
     }
-    if !verify_consistency(old.tree_size, cur.tree_size, &old.root, &cur.root, proof) {
+    if !verify_consistency(old_size, cur_size, old_root, cur_root, proof) {
         return Err(format!(
-            "REWRITTEN: the log of {} records does not extend the saved log of {} (the consistency proof fails); \
-             some record below index {} was altered, removed or reordered",
-            cur.tree_size, old.tree_size, old.tree_size
+            "REWRITTEN: the log of {cur_size} records does not extend the log of {old_size} records of {what} (the consistency proof fails); \
+             some record below index {old_size} was altered, removed or reordered"
         ));
     }
     Ok(format!(
-        "the log grew from {} to {} records and its first {} records are unchanged (consistency proof verified)",
-        old.tree_size, cur.tree_size, old.tree_size
+        "the log grew from {old_size} to {cur_size} records and its first {old_size} records are unchanged (consistency proof verified)"
     ))
 }
 

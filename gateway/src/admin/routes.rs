@@ -65,6 +65,7 @@ fn admin_router() -> OpenApiRouter<AdminState> {
         .routes(routes!(audit_api::query))
         .routes(routes!(audit_api::search))
         .routes(routes!(audit_api::checkpoint))
+        .routes(routes!(audit_api::checkpoint_note))
         .routes(routes!(audit_api::inclusion))
         .routes(routes!(audit_api::consistency))
         .routes(routes!(audit_api::entries))
@@ -140,6 +141,7 @@ mod tests {
             [
                 "get /admin/v1/audit",
                 "get /admin/v1/audit/checkpoint",
+                "get /admin/v1/audit/checkpoint/note",
                 "get /admin/v1/audit/entries",
                 "get /admin/v1/audit/proof/consistency",
                 "get /admin/v1/audit/proof/inclusion",

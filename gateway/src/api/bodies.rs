@@ -13,7 +13,7 @@ pub use crate::http::body::read_json;
 #[serde(deny_unknown_fields)]
 pub struct CaseFileRequest {
     /// The citizen's CPR number, `DDMMYYSSSS` or `DDMMYY-SSSS`.
-    #[schema(example = "0101709901")]
+    #[schema(example = "0101709901", pattern = "^[0-9]{6}-?[0-9]{4}$")]
     pub citizen: String,
     #[schema(example = "rehabilitation-team")]
     pub purpose: String,
@@ -178,7 +178,7 @@ pub struct DataPeriodBody {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentRequestBody {
-    #[schema(example = "0101709901")]
+    #[schema(example = "0101709901", pattern = "^[0-9]{6}-?[0-9]{4}$")]
     pub citizen: String,
     /// The unit that would receive the data: the caseworker's own unit (the default) or a
     /// unit above it within the system's organisation.
@@ -203,7 +203,7 @@ pub struct ConsentRequestBody {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentSearchBody {
-    #[schema(example = "0101709901")]
+    #[schema(example = "0101709901", pattern = "^[0-9]{6}-?[0-9]{4}$")]
     pub citizen: String,
     /// Only consents for this purpose.
     #[serde(default)]

@@ -6,11 +6,17 @@
 //!   (`--url` of a running admin listener, an operator certificate and `--checkpoint FILE`
 //!   saved earlier): fetches the latest checkpoint and a consistency proof from the saved
 //!   one, and detects truncation or rewriting. Exits non-zero on any mismatch.
+//!   `--checkpoint FILE` may also be a C2SP signed note (`checkpoint --note`, or
+//!   `GET /admin/v1/audit/checkpoint/note`), verified with the audit key (`--public-key`,
+//!   or offline the configured key) under the log's origin (`--origin`, default
+//!   `[audit] origin` or the key's default); offline, the log must have had the note's root
+//!   at the note's size; online, the running log must extend it (consistency proof).
 //! - `verify --citizen-log FILE --public-key HEX`: checks a citizen's download from the
 //!   portal ("Hent min log") with nothing but the public key: the checkpoint's signature
 //!   and every record's inclusion proof (`consent::audit::verify_citizen_log`).
 //! - `checkpoint --out FILE`: saves the latest signed checkpoint with its public key
-//!   (from `--url`, or from the data directory).
+//!   (from `--url`, or from the data directory); with `--note`, as a signed note, and
+//!   prints the verifier key in the standard `<name>+<hash>+<key>` encoding.
 //! - `export`: every record as JSON Lines (`{"index":…,"record":…}`; `{"index":…,"pruned":true}`
 //!   for a pruned one) from the data directory, or with `--url` through the audited query API.
 //! - `prune`: removes the payloads older than `[audit] retention_days` (or `--retention-days`) now.
@@ -21,12 +27,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use consent::audit::{AuditConfig, AuditLog, CitizenLog, SignedCheckpoint, verify_citizen_log, verify_store};
+use consent::audit::{
+    AuditConfig, AuditLog, CheckpointNote, CitizenLog, NoteVerifier, Origin, SignedCheckpoint, verify_citizen_log,
+    verify_store,
+};
 use consent::clock::{Clock, SystemClock};
 use consent::{SharedStore, Store};
 use ed25519_dalek::VerifyingKey;
 use gateway::admin::audit_api::{ConsistencyProof, NDJSON, NEXT_BEFORE_HEADER};
-use gateway::admin::checkpoint::{CheckpointView, check_extension};
+use gateway::admin::checkpoint::{CheckpointView, check_extension, check_grown};
 use gateway::settings::Settings;
 
 use super::Cli;
@@ -64,16 +73,20 @@ pub struct Remote {
 pub struct VerifyArgs {
     #[command(flatten)]
     remote: Remote,
-    /// Online: the checkpoint saved earlier by `sammen audit checkpoint`.
-    #[arg(long, requires = "url")]
+    /// The checkpoint saved earlier by `sammen audit checkpoint` (online only), or a
+    /// signed note (`sammen audit checkpoint --note`; online or offline).
+    #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Online: after a successful check, save the new checkpoint to the same file.
     #[arg(long, requires = "checkpoint")]
     save: bool,
-    /// Offline: the checkpoint signing public key (64 hex digits); default: derived from the
-    /// signing key file of the configuration.
+    /// The checkpoint signing public key (64 hex digits): offline, and for a signed note;
+    /// default (offline only): derived from the signing key file of the configuration.
     #[arg(long)]
     public_key: Option<String>,
+    /// The origin a signed note must name; default `[audit] origin`, or the key's default.
+    #[arg(long)]
+    origin: Option<String>,
     /// A citizen's log downloaded from the portal (`min-log.json`): check its proofs against
     /// `--public-key`, without a data directory.
     #[arg(long, requires = "public_key", conflicts_with_all = ["url", "checkpoint"])]
@@ -86,6 +99,9 @@ pub struct CheckpointArgs {
     remote: Remote,
     #[arg(long)]
     out: PathBuf,
+    /// Save a C2SP signed note (text) instead of the JSON checkpoint.
+    #[arg(long)]
+    note: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -112,12 +128,17 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<()> {
     let settings = cli.settings()?;
     match cmd {
         Command::Verify(a) => match (&a.remote.url, &a.checkpoint) {
+            (_, Some(saved)) if is_note(saved)? => verify_note(&settings, a, saved).await,
             (Some(_), Some(saved)) => verify_online(&a.remote, saved, a.save).await,
+            (None, Some(_)) => {
+                bail!("a saved JSON checkpoint is checked online: give --url (or save a signed note with --note)")
+            }
             (Some(_), None) => {
                 bail!("online verification needs --checkpoint FILE (saved by `sammen audit checkpoint`)")
             }
             (None, _) => verify_offline(&settings, a.public_key.as_deref()).await,
         },
+        Command::Checkpoint(a) if a.note => save_note(&settings, a).await,
         Command::Checkpoint(a) => {
             let view = match &a.remote.url {
                 Some(_) => {
@@ -248,20 +269,7 @@ async fn verify_online(remote: &Remote, saved_file: &Path, save: bool) -> anyhow
     let saved = read_checkpoint(saved_file)?;
     let client = remote.client()?;
     let new: CheckpointView = get_json(&client, &remote.endpoint("/admin/v1/audit/checkpoint")?).await?;
-    let proof = if new.tree_size > saved.tree_size && saved.tree_size > 0 {
-        let path = format!("/admin/v1/audit/proof/consistency?first={}&second={}", saved.tree_size, new.tree_size);
-        let p: ConsistencyProof = get_json(&client, &remote.endpoint(&path)?).await?;
-        p.consistency
-            .iter()
-            .map(|h| {
-                let mut b = [0u8; 32];
-                hex::decode_to_slice(h, &mut b).map(|()| b)
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .context("the consistency proof is not hex hashes")?
-    } else {
-        Vec::new()
-    };
+    let proof = consistency(&client, remote, saved.tree_size, new.tree_size).await?;
     match check_extension(&saved, &new, &proof) {
         Ok(msg) => {
             println!("audit log OK (online): {msg}");
@@ -314,6 +322,133 @@ async fn export_online(remote: &Remote, out: &mut dyn Write) -> anyhow::Result<u
             return Ok(n);
         }
     }
+}
+
+/// A saved signed note, not JSON: its first byte is not `{`.
+fn is_note(path: &Path) -> anyhow::Result<bool> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{'))
+}
+
+/// The origin notes are checked against: `--origin`, else `[audit] origin`, else the key's.
+fn note_origin(settings: &Settings, given: Option<&str>, key: &VerifyingKey) -> anyhow::Result<Origin> {
+    let configured = match given {
+        Some(o) => Some(Origin::new(o).context("--origin")?),
+        None => settings.audit.origin().context("[audit] origin")?,
+    };
+    Ok(configured.unwrap_or_else(|| Origin::for_key(key)))
+}
+
+/// `checkpoint --note`: online, the served note, verified with the served public key (as the
+/// JSON checkpoint is: trust it once, when saved); offline, the latest stored checkpoint,
+/// verified and signed as a note with the configured key.
+async fn save_note(settings: &Settings, a: &CheckpointArgs) -> anyhow::Result<()> {
+    let (note, verifier) = match &a.remote.url {
+        Some(_) => {
+            let client = a.remote.client()?;
+            let view: CheckpointView = get_json(&client, &a.remote.endpoint("/admin/v1/audit/checkpoint")?).await?;
+            let key = view.verifying_key().map_err(anyhow::Error::msg)?;
+            let url = a.remote.endpoint("/admin/v1/audit/checkpoint/note")?;
+            let r = check_status(client.get(&url).send().await.with_context(|| format!("calling {url}"))?).await?;
+            let note = r.text().await?;
+            let origin = note.split('\n').next().unwrap_or_default();
+            let origin = Origin::new(origin).context("the served note's origin")?;
+            (note, NoteVerifier::new(origin, key))
+        }
+        None => {
+            let store = open_store(settings)?;
+            let signing = gateway::app::signing_key(&settings.audit.key_file(&settings.data_dir), false)?;
+            let key = signing.verifying_key();
+            let (_, bytes) =
+                store.audit_latest_checkpoint().await?.context("the audit log is empty: no checkpoint yet")?;
+            let cp = SignedCheckpoint::from_bytes(&bytes)?;
+            cp.verify(&key)?;
+            let origin = note_origin(settings, None, &key)?;
+            let note = CheckpointNote { origin: origin.clone(), tree_size: cp.tree_size, root: cp.root };
+            (note.sign(&signing), NoteVerifier::new(origin, key))
+        }
+    };
+    let checked = verifier.verify(note.as_bytes()).context("the checkpoint note")?;
+    std::fs::write(&a.out, &note).with_context(|| format!("writing {}", a.out.display()))?;
+    println!("saved the signed note of {} records to {}", checked.tree_size, a.out.display());
+    println!("verifier key: {}", verifier.vkey());
+    Ok(())
+}
+
+/// `verify --checkpoint NOTE`: the note's signature, then the log against it.
+async fn verify_note(settings: &Settings, a: &VerifyArgs, path: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let key = match (&a.public_key, &a.remote.url) {
+        (None, Some(_)) => bail!("a signed note carries no key: give --public-key (64 hex digits) to check it online"),
+        (given, _) => verifying_key(settings, given.as_deref())?,
+    };
+    let origin = note_origin(settings, a.origin.as_deref(), &key)?;
+    let note =
+        NoteVerifier::new(origin, key).verify(&bytes).with_context(|| format!("{} does not verify", path.display()))?;
+    let what = format!("the note {}", path.display());
+    let result = match &a.remote.url {
+        None => {
+            verify_offline(settings, a.public_key.as_deref()).await?;
+            let store = open_store(settings)?;
+            let size = store.audit_size().await?;
+            if note.tree_size > size {
+                Err(format!(
+                    "TRUNCATED: the log now has {size} records, but {what} saw {}; records from index {size} on are gone",
+                    note.tree_size
+                ))
+            } else if note.tree_size == 0 {
+                Ok(format!("the log grew from 0 to {size} records"))
+            } else {
+                // Every stored checkpoint's root was just recomputed from the records
+                // (`verify_offline`), so the stored one at the note's size is the log's root there.
+                let stored = store.audit_checkpoints(note.tree_size, note.tree_size + 1).await?;
+                match stored.first() {
+                    None => Err(format!("the log has no checkpoint at the note's tree size {}", note.tree_size)),
+                    Some((_, b)) => {
+                        let cp = SignedCheckpoint::from_bytes(b)?;
+                        check_grown(&what, (note.tree_size, &note.root), (cp.tree_size, &cp.root), &[])
+                            .map(|m| format!("{m}; the log now has {size} records"))
+                    }
+                }
+            }
+        }
+        Some(_) => {
+            let client = a.remote.client()?;
+            let view: CheckpointView = get_json(&client, &a.remote.endpoint("/admin/v1/audit/checkpoint")?).await?;
+            let cur = view.verify(Some(&key)).map_err(|e| anyhow::anyhow!("the log's checkpoint: {e}"))?;
+            let proof = consistency(&client, &a.remote, note.tree_size, cur.tree_size).await?;
+            check_grown(&what, (note.tree_size, &note.root), (cur.tree_size, &cur.root), &proof)
+        }
+    };
+    match result {
+        Ok(msg) => {
+            println!("audit log OK against the signed note: {msg}");
+            Ok(())
+        }
+        Err(e) => bail!("the audit log does not verify: {e}"),
+    }
+}
+
+/// The consistency proof from `first` to `second` (none needed when either is 0 or they are equal).
+async fn consistency(
+    client: &reqwest::Client,
+    remote: &Remote,
+    first: u64,
+    second: u64,
+) -> anyhow::Result<Vec<[u8; 32]>> {
+    if second <= first || first == 0 {
+        return Ok(Vec::new());
+    }
+    let path = format!("/admin/v1/audit/proof/consistency?first={first}&second={second}");
+    let p: ConsistencyProof = get_json(client, &remote.endpoint(&path)?).await?;
+    p.consistency
+        .iter()
+        .map(|h| {
+            let mut b = [0u8; 32];
+            hex::decode_to_slice(h, &mut b).map(|()| b)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .context("the consistency proof is not hex hashes")
 }
 
 fn read_checkpoint(path: &Path) -> anyhow::Result<CheckpointView> {
