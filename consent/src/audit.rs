@@ -22,7 +22,7 @@
 
 mod appender;
 mod checkpoint;
-mod merkle;
+pub(crate) mod merkle;
 mod query;
 mod record;
 mod retention;
