@@ -29,7 +29,7 @@ use crate::support::{self, CATEGORIES, Env, case_file_body, statuses};
 
 /// These tests run one at a time (each starts clusters and gateways of its own; together
 /// they would crowd a small machine past their deadlines).
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A scratch cluster with one database, and an environment whose processes use it.
 fn env_on_postgres() -> (ScratchPostgres, Env, String) {
