@@ -129,8 +129,15 @@ pub(super) fn db_error(e: tokio_postgres::Error) -> StoreError {
     if e.is_closed() {
         return StoreError::Io("the connection to PostgreSQL was lost".into());
     }
-    // Connection-level errors (refused, timeout, TLS) quote no data.
-    StoreError::Io(format!("PostgreSQL: {e}"))
+    // Connection-level errors (refused, timeout, TLS) quote no data; their causes say why
+    // (e.g. which certificate check failed), so they are kept.
+    let mut message = format!("PostgreSQL: {e}");
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        message.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    StoreError::Io(message)
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
@@ -168,7 +175,7 @@ impl PgStore {
     /// now is an error of the first call that needs it, not of this one. Refuses a URL that
     /// does not parse (without quoting it).
     pub fn open(options: &PostgresOptions) -> Result<Self, StoreError> {
-        let mut config = tokio_postgres::Config::from_str(&options.url)
+        let mut config = tokio_postgres::Config::from_str(&tls::libpq_sslmode(&options.url))
             .map_err(|e| StoreError::Config(format!("the PostgreSQL URL does not parse: {e}")))?;
         if config.get_hosts().is_empty() {
             return Err(StoreError::Config("the PostgreSQL URL names no host".into()));
