@@ -29,7 +29,8 @@ use crate::record::ConsentId;
 /// stopped installation holds few or none).
 const OUTBOX_LIMIT: usize = 100_000;
 
-/// One kind of stored data, in the order a copy moves them.
+/// One kind of stored data, in the order a copy moves them. (The health-messaging outbox
+/// of migration 0002 joins here: see the `match` in [`copy`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Texts,
@@ -270,6 +271,9 @@ where
                     progress(Progress { kind, done: report.citizen_entries });
                 }
             }
+            // HERE: the health-messaging outbox (migration 0002) becomes a `Kind` of its own
+            // with an arm after this one, exported and imported in pages like the audit
+            // outbox, and compared in `verify`.
             Kind::AuditOutbox => {
                 let rows = from.audit_outbox(OUTBOX_LIMIT).await.map_err(src)?;
                 if rows.len() >= OUTBOX_LIMIT {
@@ -282,8 +286,7 @@ where
                     report.outbox += chunk.len() as u64;
                     progress(Progress { kind, done: report.outbox });
                 }
-            } // The health-messaging outbox (migration 0002) is a kind of its own: it goes here,
-              // exported and imported in pages like the audit outbox, and compared in `verify`.
+            }
         }
     }
     let verified = verify(from, to, batch).await?;
