@@ -46,8 +46,16 @@ fn open_or_build(n: usize) -> Ledger<SledStore> {
             purpose: "rehabilitation-team",
             categories: &CATEGORIES,
         };
-        preload::preload(&dir.join("store"), &dir.join("audit-signing.key"), rules(), n, subjects, imported_at())
-            .unwrap();
+        preload::preload(
+            &consent::Engine::Sled,
+            &dir,
+            &dir.join("audit-signing.key"),
+            rules(),
+            n,
+            subjects,
+            imported_at(),
+        )
+        .unwrap();
         std::fs::write(&marker, format!("{n}\n")).unwrap();
     }
     Ledger::new(SledStore::open(&dir.join("store")).unwrap(), rules())

@@ -45,7 +45,8 @@ fn open_or_build(n: usize) -> (Ledger<SledStore>, f64) {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let p = preload::preload(
-            &dir.join("store"),
+            &consent::Engine::Sled,
+            &dir,
             &dir.join("audit-signing.key"),
             rules(),
             n,

@@ -86,6 +86,25 @@ pub struct Options {
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The gateway's store: `sled` (embedded, in the work directory) or `postgres` (a
+    /// throw-away PostgreSQL 15 cluster started for the run, `consent::store::scratch_postgres`).
+    #[arg(long, value_enum, default_value_t = StoreChoice::Sled)]
+    pub store: StoreChoice,
+    /// Gateway instances, all on the one store (more than one needs `--store postgres`); the
+    /// load takes them in turn, request by request.
+    #[arg(long, default_value_t = 1)]
+    pub instances: usize,
+    /// `--store postgres`: with a synchronous streaming standby (every commit waits for it).
+    #[arg(long)]
+    pub sync_standby: bool,
+}
+
+/// `--store`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreChoice {
+    Sled,
+    Postgres,
 }
 
 /// One measured phase, or several merged.
@@ -156,6 +175,8 @@ impl Row {
 pub struct Report {
     pub started_at: chrono::DateTime<Utc>,
     pub machine: String,
+    /// The store and the gateway instances on it, e.g. "postgres (synchronous standby), 2 instances".
+    pub store: String,
     pub secs_per_phase: f64,
     pub preloaded: Preloaded,
     pub gateway_rss_after_start_mib: f64,
@@ -168,7 +189,8 @@ pub struct Report {
 }
 
 struct Pids {
-    gateway: u32,
+    /// Every gateway instance: their CPU is summed, their peak RSS is the largest.
+    gateways: Vec<u32>,
     sandbox: u32,
 }
 
@@ -180,16 +202,18 @@ struct Usage {
 }
 
 fn usage(p: &Pids) -> anyhow::Result<Usage> {
-    Ok(Usage {
-        gateway: procstat::cpu_seconds(p.gateway)?,
-        sandbox: procstat::cpu_seconds(p.sandbox)?,
-        me: procstat::cpu_seconds(std::process::id())?,
-    })
+    let mut gateway = 0.0;
+    for &pid in &p.gateways {
+        gateway += procstat::cpu_seconds(pid)?;
+    }
+    Ok(Usage { gateway, sandbox: procstat::cpu_seconds(p.sandbox)?, me: procstat::cpu_seconds(std::process::id())? })
 }
 
 /// Runs `op` for `secs`, with the processes' CPU and the gateway's peak RSS.
 async fn phase(op: &Op, how: Load, secs: f64, pids: &Pids) -> anyhow::Result<(Sample, Usage, u64)> {
-    procstat::reset_peak_rss(pids.gateway).context("resetting the gateway's peak RSS")?;
+    for &pid in &pids.gateways {
+        procstat::reset_peak_rss(pid).context("resetting the gateway's peak RSS")?;
+    }
     let before = usage(pids)?;
     let duration = Duration::from_secs_f64(secs);
     let sample = match how {
@@ -197,7 +221,10 @@ async fn phase(op: &Op, how: Load, secs: f64, pids: &Pids) -> anyhow::Result<(Sa
         Load::Open { rate } => load::open_loop(op, rate, duration).await,
     };
     let after = usage(pids)?;
-    let peak = procstat::peak_rss_kib(pids.gateway)?;
+    let mut peak = 0;
+    for &pid in &pids.gateways {
+        peak = peak.max(procstat::peak_rss_kib(pid)?);
+    }
     let used = Usage {
         gateway: after.gateway - before.gateway,
         sandbox: after.sandbox - before.sandbox,
@@ -285,6 +312,7 @@ fn gateway_config(
     operator_sha256: &str,
     jwks: &Path,
     connectors: &ConnectorsConfig,
+    postgres_url: Option<&str>,
 ) -> anyhow::Result<PathBuf> {
     let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
     let mut toml = format!(
@@ -335,6 +363,9 @@ cert_sha256 = "{operator}"
         policies = policies.display(),
         operator = operator_sha256,
     );
+    if let Some(url) = postgres_url {
+        toml.push_str(&format!("[store]\nkind = \"postgres\"\nurl = \"{url}\"\npool_size = 32\n\n"));
+    }
     for (name, s) in &connectors.sources {
         toml.push_str(&format!(
             "[connectors.sources.{name}]\nbase_url = \"{}\"\nca_file = \"{}\"\ntimeout_ms = {}\nmax_retries = {}\n\n",
@@ -408,9 +439,9 @@ impl Tokens {
 }
 
 /// B: one case file through the gateway; correct only when all four sections are included.
-fn sammen_op(client: reqwest::Client, url: String, tokens: Tokens, subjects: Arc<Vec<Cpr>>) -> Op {
+fn sammen_op(client: reqwest::Client, urls: Arc<Vec<String>>, tokens: Tokens, subjects: Arc<Vec<Cpr>>) -> Op {
     load::op(move |i| {
-        let (client, url, token) = (client.clone(), url.clone(), tokens.token(i));
+        let (client, url, token) = (client.clone(), urls[i % urls.len()].clone(), tokens.token(i));
         let citizen = subjects[i % subjects.len()];
         async move {
             let body = serde_json::json!({
@@ -547,7 +578,28 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     let jwks = dir.join("jwks.json");
     issuer.write_jwks(&jwks)?;
     let operator = pki.issue_client("bench-operator")?;
-    let config = gateway_config(&dir, &pki, &operator.sha256, &jwks, &connectors)?;
+    ensure!(
+        opts.instances >= 1 && (opts.instances == 1 || opts.store == StoreChoice::Postgres),
+        "several gateway instances need --store postgres (sled is one process's store)"
+    );
+    ensure!(opts.callgrind == 0 || opts.instances == 1, "--callgrind measures one instance");
+    // PostgreSQL: a throw-away cluster (and its standby) for this run, stopped at the end.
+    let (_primary, _standby, postgres_url) = match opts.store {
+        StoreChoice::Sled => (None, None, None),
+        StoreChoice::Postgres => {
+            eprintln!(
+                "starting a scratch PostgreSQL{}",
+                if opts.sync_standby { " with a synchronous standby" } else { "" }
+            );
+            let pg = consent::store::scratch_postgres::ScratchPostgres::start().map_err(anyhow::Error::msg)?;
+            pg.create_database("sammen").map_err(anyhow::Error::msg)?;
+            let standby =
+                if opts.sync_standby { Some(pg.start_sync_standby().map_err(anyhow::Error::msg)?) } else { None };
+            let url = pg.url("sammen");
+            (Some(pg), standby, Some(url))
+        }
+    };
+    let config = gateway_config(&dir, &pki, &operator.sha256, &jwks, &connectors, postgres_url.as_deref())?;
     let data_dir = dir.join("data");
     if data_dir.exists() {
         std::fs::remove_dir_all(&data_dir)?;
@@ -557,8 +609,10 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     eprintln!("preloading {} consents", opts.consents);
     let settings = gateway::settings::Settings::load(Some(&config), Some(&data_dir))?;
     let rules = settings.domain.clone().into_rules()?;
+    let engine = settings.store.engine()?;
     let preloaded = preload::preload(
-        &data_dir.join("store"),
+        &engine,
+        &data_dir,
         &settings.audit.key_file(&data_dir),
         rules,
         opts.consents,
@@ -576,10 +630,14 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     eprintln!("starting the gateway");
     let callgrind_out = dir.join("callgrind.out");
     let wrapper = if opts.callgrind > 0 { callgrind::wrapper(&callgrind_out) } else { Vec::new() };
-    let mut gw =
-        GatewayProc::start(&launcher, &config, &data_dir, &dir.join("gateway.log"), &opts.gateway_log, &wrapper)?;
-    let pids = Pids { gateway: gw.proc.pid(), sandbox: sb.proc.pid() };
-    let gateway_rss_after_start_mib = procstat::rss_kib(pids.gateway)? as f64 / 1024.0;
+    let mut gws = Vec::new();
+    for k in 0..opts.instances {
+        let log = if k == 0 { dir.join("gateway.log") } else { dir.join(format!("gateway-{k}.log")) };
+        gws.push(GatewayProc::start(&launcher, &config, &data_dir, &log, &opts.gateway_log, &wrapper)?);
+    }
+    let pids = Pids { gateways: gws.iter().map(|g| g.proc.pid()).collect(), sandbox: sb.proc.pid() };
+    let gateway_rss_after_start_mib = procstat::rss_kib(pids.gateways[0])? as f64 / 1024.0;
+    let urls: Arc<Vec<String>> = Arc::new(gws.iter().map(|g| g.url("/api/v1/case-files")).collect());
 
     let identity =
         format!("{}{}", std::fs::read_to_string(&pki.client_cert)?, std::fs::read_to_string(&pki.client_key)?);
@@ -592,13 +650,13 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         .build()?;
     let long_lived = Tokens::long_lived(&issuer, opts.long_lived_tokens);
     let subjects = Arc::new(subjects);
-    let sammen = sammen_op(client.clone(), gw.url("/api/v1/case-files"), long_lived, subjects.clone());
-    let fresh = if opts.fresh_concurrency.is_empty() {
+    let sammen = sammen_op(client.clone(), urls.clone(), long_lived, subjects.clone());
+    let fresh = if opts.fresh_concurrency.iter().all(|c| *c == 0) {
         None
     } else {
         eprintln!("minting {} fresh tokens", opts.fresh_tokens);
         let tokens = Tokens::fresh(Arc::new(issuer), opts.fresh_tokens);
-        Some(sammen_op(client, gw.url("/api/v1/case-files"), tokens, subjects.clone()))
+        Some(sammen_op(client, urls.clone(), tokens, subjects.clone()))
     };
     let registry = Registry::from_config(&connectors)?;
     let limit = limit_op(registry, subjects.clone());
@@ -620,11 +678,12 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
             sammen(i).await.map_err(|e| anyhow::anyhow!("warm-up case file failed: {e}"))?;
         }
         counts.push(
-            callgrind::measure("case file, long-lived tokens", &sammen, n, 1_000, pids.gateway, &callgrind_out).await?,
+            callgrind::measure("case file, long-lived tokens", &sammen, n, 1_000, pids.gateways[0], &callgrind_out)
+                .await?,
         );
         if let Some(fresh) = &fresh {
             counts.push(
-                callgrind::measure("case file, fresh token per request", fresh, n, 0, pids.gateway, &callgrind_out)
+                callgrind::measure("case file, fresh token per request", fresh, n, 0, pids.gateways[0], &callgrind_out)
                     .await?,
             );
         }
@@ -637,13 +696,16 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
                 c.per_request()
             );
         }
-        gw.proc.stop();
+        for gw in &mut gws {
+            gw.proc.stop();
+        }
         drop(sb);
         return finish(
             opts,
             Report {
                 started_at,
                 machine: machine(),
+                store: store_label(opts),
                 secs_per_phase: 0.0,
                 preloaded,
                 gateway_rss_after_start_mib,
@@ -669,12 +731,12 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         rows.push(compare(LONG_LIVED, &limit, &sammen, Load::Closed { concurrency: c }, opts.secs, &pids).await?);
     }
     if let Some(fresh) = &fresh {
-        for &c in &opts.fresh_concurrency {
+        for &c in opts.fresh_concurrency.iter().filter(|c| **c > 0) {
             let how = Load::Closed { concurrency: c };
             rows.push(compare("fresh token per request", &limit, fresh, how, opts.secs, &pids).await?);
         }
     }
-    let metrics = match gw.admin {
+    let metrics = match gws[0].admin {
         Some(admin) => Some(scrape_metrics(admin, &pki, &operator).await?),
         None => None,
     };
@@ -685,11 +747,14 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         rows.push(compare(&name, &limit, &sammen, how, opts.secs, &pids).await?);
         set_latency(&sb, "mediconnect", 0).await?;
     }
-    gw.proc.stop();
+    for gw in &mut gws {
+        gw.proc.stop();
+    }
     drop(sb);
     let report = Report {
         started_at,
         machine: machine(),
+        store: store_label(opts),
         secs_per_phase: opts.secs,
         preloaded,
         gateway_rss_after_start_mib,
@@ -698,6 +763,15 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         rows,
     };
     finish(opts, report)
+}
+
+fn store_label(opts: &Options) -> String {
+    let store = match (opts.store, opts.sync_standby) {
+        (StoreChoice::Sled, _) => "sled",
+        (StoreChoice::Postgres, false) => "postgres",
+        (StoreChoice::Postgres, true) => "postgres with a synchronous standby",
+    };
+    format!("{store}, {} gateway instance{}", opts.instances, if opts.instances == 1 { "" } else { "s" })
 }
 
 fn finish(opts: &Options, report: Report) -> anyhow::Result<Report> {

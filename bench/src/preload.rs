@@ -68,13 +68,14 @@ pub struct Subjects<'a> {
 }
 
 /// Imports about `n` synthetic consents plus one matching consent per subject into the
-/// store at `store_dir`, with their audit records signed by the key in `audit_key_file`
+/// store `engine` names over `data_dir` (sled: `<data_dir>/store`), with their audit records signed by the key in `audit_key_file`
 /// (created when absent), then closes it: when this returns, the store's lock is free for
 /// the gateway. It runs on a runtime of its own on another thread, so dropping that runtime
 /// stops the audit writer task (which holds the store) before this returns; blocks the
 /// calling thread meanwhile.
 pub fn preload(
-    store_dir: &Path,
+    engine: &consent::Engine,
+    data_dir: &Path,
     audit_key_file: &Path,
     rules: Rules,
     n: usize,
@@ -85,7 +86,7 @@ pub fn preload(
         scope
             .spawn(|| {
                 let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-                let preloaded = rt.block_on(import(store_dir, audit_key_file, rules, n, subjects, now));
+                let preloaded = rt.block_on(import(engine, data_dir, audit_key_file, rules, n, subjects, now));
                 drop(rt);
                 preloaded
             })
@@ -95,7 +96,8 @@ pub fn preload(
 }
 
 async fn import(
-    store_dir: &Path,
+    engine: &consent::Engine,
+    data_dir: &Path,
     audit_key_file: &Path,
     rules: Rules,
     n: usize,
@@ -104,7 +106,15 @@ async fn import(
 ) -> anyhow::Result<Preloaded> {
     let Subjects { citizens: subjects, unit, purpose, categories } = subjects;
     let started = Instant::now();
-    let store = SledStore::open(store_dir).with_context(|| format!("opening {}", store_dir.display()))?;
+    // sled is kept by its own type too, to flush and measure it at the end.
+    let (store, sled): (consent::SharedStore, Option<SledStore>) = match engine {
+        consent::Engine::Sled => {
+            let dir = data_dir.join("store");
+            let sled = SledStore::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+            (std::sync::Arc::new(sled.clone()), Some(sled))
+        }
+        consent::Engine::Postgres(_) => (consent::store::open(engine, data_dir).context("opening PostgreSQL")?, None),
+    };
     let key = gateway::app::signing_key(audit_key_file, true)?;
     let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await?;
     let consents = ConsentService::new(Ledger::new(store, rules), audit);
@@ -130,9 +140,14 @@ async fn import(
         consents.import_grants(inputs, &actor, now).await.context("importing synthetic consents")?;
         count += chunk.len();
     }
-    let store = consents.ledger().store();
-    store.flush().await?;
-    let bytes_on_disk = store.size_on_disk()?;
+    // PostgreSQL: every import was committed; its size on disk is not measured here.
+    let bytes_on_disk = match sled {
+        Some(store) => {
+            store.flush().await?;
+            store.size_on_disk()?
+        }
+        None => 0,
+    };
     Ok(Preloaded { consents: count, seconds: started.elapsed().as_secs_f64(), bytes_on_disk })
 }
 

@@ -7,6 +7,7 @@ use crate::harness::Report;
 pub fn markdown(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Machine: {}", r.machine);
+    let _ = writeln!(s, "Store: {}.", r.store);
     let _ = writeln!(
         s,
         "Store: {} consents preloaded in {:.1} s, {:.1} MB on disk ({} bytes per consent). Gateway RSS after start: {:.1} MiB.",

@@ -55,3 +55,48 @@ fn the_harness_runs_at_tiny_size() {
         assert!(!stdout.contains(c.cpr.expose()) && !stderr.contains(c.cpr.expose()));
     }
 }
+
+/// The same at tiny size on PostgreSQL (a scratch cluster), two gateway instances taking
+/// the load in turn: every request of both sides answered correctly; and several instances
+/// on sled refused before anything starts.
+#[test]
+fn the_harness_runs_two_instances_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["--consents", "200", "--secs", "0.3", "--warmup-secs", "0.2", "--concurrency", "1,4"])
+        .args(["--delay-ms", "0", "--gateway-log", "warn", "--rate", "0", "--fresh-concurrency", "0"])
+        .args(["--store", "postgres", "--instances", "2"])
+        .arg("--dir")
+        .arg(dir.path().join("work"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("Store: postgres, 2 gateway instances."), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "two concurrencies");
+    for row in rows {
+        for side in ["limit", "sammen"] {
+            assert_eq!(row[side]["errors"], 0, "{side} in {row}");
+            assert!(row[side]["requests"].as_u64().unwrap() > 0, "{side} in {row}");
+        }
+    }
+    // Both instances were started (each with its log); the load alternates between them
+    // request by request, so with no error on B both answered correctly.
+    for log in ["gateway.log", "gateway-1.log"] {
+        assert!(dir.path().join("work").join(log).exists(), "{log}");
+    }
+
+    let out = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["--instances", "2", "--dir"])
+        .arg(dir.path().join("sled"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("need --store postgres"));
+}

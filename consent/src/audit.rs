@@ -25,7 +25,7 @@
 mod appender;
 mod checkpoint;
 mod citizen_log;
-mod merkle;
+pub(crate) mod merkle;
 mod note;
 mod query;
 mod record;

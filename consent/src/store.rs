@@ -23,6 +23,7 @@
 
 #[cfg(feature = "contract")]
 pub mod contract;
+pub mod copy;
 #[cfg(feature = "faults")]
 pub mod faulty;
 pub mod postgres;
@@ -168,6 +169,58 @@ pub struct AuditPrune<'a> {
     pub citizens: &'a [([u8; 32], u64)],
 }
 
+/// Rows written as they are by [`Store::import`] (`sammen store copy`): what another store
+/// exported, in one transaction per call. Nothing is derived or re-signed; an adapter
+/// writes the rows and the indexes it keeps over them, and refuses a consent or block it
+/// already holds (an import never overwrites).
+#[derive(Debug, Clone, Copy)]
+pub enum Import<'a> {
+    /// Consent texts: (SHA-256 hex, body).
+    Texts(&'a [(String, String)]),
+    /// Consents with all their events (versions 1..=n, n the state's version).
+    Consents(&'a [(Consent, Vec<ConsentEvent>)]),
+    /// Blocks with all their events.
+    Blocks(&'a [(Block, Vec<BlockEvent>)]),
+    /// Audit records still waiting in the outbox.
+    AuditOutbox(&'a [PendingAudit]),
+    /// Entries of the per-citizen audit index: (keyed hash of the CPR, leaf index).
+    AuditCitizens(&'a [([u8; 32], u64)]),
+}
+
+impl Import<'_> {
+    /// Checks that every history is whole and in order: events 1..=n of the same record,
+    /// n the state's version. A copy moves histories, never parts of them.
+    pub fn check(&self) -> Result<(), StoreError> {
+        let bad = |what: &str, id: &dyn std::fmt::Display| {
+            Err(StoreError::Corrupt(format!("the {what} {id} to import has not all its events in order")))
+        };
+        match self {
+            Import::Consents(rows) => {
+                for (state, events) in rows.iter() {
+                    let ok = !events.is_empty()
+                        && events.len() == state.version as usize
+                        && events.iter().zip(1u32..).all(|(e, v)| e.version == v && e.consent_id == state.id);
+                    if !ok {
+                        return bad("consent", &state.id);
+                    }
+                }
+            }
+            Import::Blocks(rows) => {
+                for (state, events) in rows.iter() {
+                    let ok = !events.is_empty()
+                        && events.len() == state.version as usize
+                        && events.iter().zip(1u32..).all(|(e, v)| e.version == v && e.block_id == state.id);
+                    if !ok {
+                        return bad("block", &state.id);
+                    }
+                }
+            }
+            Import::Texts(_) | Import::AuditOutbox(_) | Import::AuditCitizens(_) => {}
+        }
+        Ok(())
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Writes the event, the new state, the indexes and the change's audit record (in the
@@ -258,6 +311,34 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the store can take a durable write now (what a readiness probe asks); writes
     /// no consent or audit data.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    // --- export and import, for `sammen store copy` (see [`copy`]) ---
+
+    /// Up to `limit` consents with an id after `after` (from the first when `None`), in id
+    /// order (the bytes of the UUID).
+    async fn consents_after(&self, after: Option<ConsentId>, limit: usize) -> Result<Vec<Consent>, StoreError>;
+
+    /// Up to `limit` blocks with an id after `after`, in id order.
+    async fn blocks_after(&self, after: Option<crate::block::BlockId>, limit: usize) -> Result<Vec<Block>, StoreError>;
+
+    /// All events of one block, in order.
+    async fn block_events(&self, id: crate::block::BlockId) -> Result<Vec<BlockEvent>, StoreError>;
+
+    /// Up to `limit` consent texts (SHA-256 hex, body) with a digest after `after`, in
+    /// byte order of the digest.
+    async fn texts_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Up to `limit` entries of the per-citizen audit index after `after`, in (key, index)
+    /// order.
+    async fn audit_citizens_after(
+        &self,
+        after: Option<([u8; 32], u64)>,
+        limit: usize,
+    ) -> Result<Vec<([u8; 32], u64)>, StoreError>;
+
+    /// Writes exported rows as they are, in one transaction (see [`Import`]); durable on
+    /// return. Refuses rows that fail [`Import::check`] and records the store already holds.
+    async fn import(&self, rows: Import<'_>) -> Result<(), StoreError>;
 }
 
 /// Whether a consent is in force for a unit's lineage at `t`.
@@ -416,6 +497,28 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         (**self).ping().await
+    }
+    async fn consents_after(&self, after: Option<ConsentId>, limit: usize) -> Result<Vec<Consent>, StoreError> {
+        (**self).consents_after(after, limit).await
+    }
+    async fn blocks_after(&self, after: Option<crate::block::BlockId>, limit: usize) -> Result<Vec<Block>, StoreError> {
+        (**self).blocks_after(after, limit).await
+    }
+    async fn block_events(&self, id: crate::block::BlockId) -> Result<Vec<BlockEvent>, StoreError> {
+        (**self).block_events(id).await
+    }
+    async fn texts_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        (**self).texts_after(after, limit).await
+    }
+    async fn audit_citizens_after(
+        &self,
+        after: Option<([u8; 32], u64)>,
+        limit: usize,
+    ) -> Result<Vec<([u8; 32], u64)>, StoreError> {
+        (**self).audit_citizens_after(after, limit).await
+    }
+    async fn import(&self, rows: Import<'_>) -> Result<(), StoreError> {
+        (**self).import(rows).await
     }
 }
 

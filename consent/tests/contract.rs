@@ -114,3 +114,8 @@ async fn ping_on_a_healthy_store() {
 async fn the_fault_wrapper_passes_the_whole_contract_with_no_fault_on() {
     bounded(contract::all(&SledHarness::wrapped())).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_moves_everything() {
+    bounded(contract::copy_moves_everything(&SledHarness::new())).await;
+}

@@ -78,6 +78,22 @@ async fn the_postgres_adapter_passes_the_contract() {
     bounded("outbox", contract::audit_outbox_with_the_change(&PgHarness::new(&pg, "outbox"))).await;
     bounded("sessions", contract::session_take_once(&PgHarness::new(&pg, "sessions"))).await;
     bounded("ping", contract::ping_on_a_healthy_store(&PgHarness::new(&pg, "ping"))).await;
+    bounded("copy", contract::copy_moves_everything(&PgHarness::new(&pg, "copy"))).await;
+}
+
+/// `store copy` across engines: sled into PostgreSQL (moving an installation) and
+/// PostgreSQL into sled, each checked by the contract's copy behaviour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_across_engines() {
+    let pg = cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let h = PgHarness::new(&pg, "across");
+    let sled: SharedStore = Arc::new(consent::SledStore::open(&dir.path().join("a")).unwrap());
+    let target = h.fresh().await;
+    bounded("sled to postgres", contract::copy_between(&sled, &target)).await;
+    let source = h.fresh().await;
+    let sled: SharedStore = Arc::new(consent::SledStore::open(&dir.path().join("b")).unwrap());
+    bounded("postgres to sled", contract::copy_between(&source, &sled)).await;
 }
 
 /// A URL that does not parse, a server that is down at first use (then up), a database with a

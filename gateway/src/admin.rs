@@ -67,28 +67,31 @@ pub struct RunningAdmin {
     pub task: JoinHandle<()>,
 }
 
-/// Binds the admin listener and serves until `stopped` turns true; also starts the
-/// consent gauge.
-pub(crate) async fn start(
+/// The admin listener, bound and answering liveness and (not) readiness, waiting for the
+/// core: see [`health::waiting_router`].
+pub struct PendingAdmin {
+    slot: crate::http::deferred::Deferred,
+    probes: health::Probes,
+    operators: auth::Operators,
+    body_limit: usize,
+    gauge_interval: Duration,
+    stopped: watch::Receiver<bool>,
+}
+
+/// Binds the admin listener and serves until `stopped` turns true: liveness, and readiness
+/// 503 ("store: connecting") until [`PendingAdmin::open`] gives it the core.
+pub(crate) async fn bind(
     settings: &Settings,
     admin: &AdminSettings,
-    app: Core,
     stopped: watch::Receiver<bool>,
-) -> Result<RunningAdmin, ListenError> {
+) -> Result<(RunningAdmin, PendingAdmin), ListenError> {
     metrics::install();
     let server = &settings.server;
     let cert = admin.cert_file.as_deref().or(server.cert_file.as_deref()).expect("checked by check_for_serve");
     let key = admin.key_file.as_deref().or(server.key_file.as_deref()).expect("checked by check_for_serve");
     let tls_config = tls::server_config(cert, key, &admin.client_ca_file)?;
-    let state = AdminState(Arc::new(AdminServices {
-        probes: health::Probes::new(
-            Duration::from_millis(admin.probe_cache_ms),
-            Duration::from_millis(admin.probe_timeout_ms),
-        ),
-        operators: auth::Operators::new(&settings.operators),
-        app: app.clone(),
-    }));
-    let router = routes::router(state, server.body_limit_bytes);
+    let slot = crate::http::deferred::Deferred::new();
+    let router = slot.router(health::waiting_router(Arc::new(auth::Operators::new(&settings.operators))));
     let (listener, addr) = tls::bind(admin.listen).await?;
     let loop_cfg = tls::LoopConfig {
         handshake_timeout: Duration::from_millis(server.handshake_timeout_ms),
@@ -98,13 +101,32 @@ pub(crate) async fn start(
         timeout_response: crate::http::problem::request_timed_out,
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
-    tokio::spawn(metrics::consent_gauge(
-        app.ledger.store().clone(),
-        app.clock.clone(),
-        Duration::from_secs(admin.consent_gauge_interval_secs),
-        stopped.clone(),
-    ));
-    let task = tokio::spawn(tls::accept_loop(listener, acceptor, router, loop_cfg, stopped));
+    let task = tokio::spawn(tls::accept_loop(listener, acceptor, router, loop_cfg, stopped.clone()));
     tracing::info!(%addr, operators = settings.operators.len(), "admin listener up");
-    Ok(RunningAdmin { addr, task })
+    let pending = PendingAdmin {
+        slot,
+        probes: health::Probes::new(
+            Duration::from_millis(admin.probe_cache_ms),
+            Duration::from_millis(admin.probe_timeout_ms),
+        ),
+        operators: auth::Operators::new(&settings.operators),
+        body_limit: server.body_limit_bytes,
+        gauge_interval: Duration::from_secs(admin.consent_gauge_interval_secs),
+        stopped,
+    };
+    Ok((RunningAdmin { addr, task }, pending))
+}
+
+impl PendingAdmin {
+    /// Serves the admin API over `app` from now on; starts the consent gauge.
+    pub(crate) fn open(self, app: Core) {
+        tokio::spawn(metrics::consent_gauge(
+            app.ledger.store().clone(),
+            app.clock.clone(),
+            self.gauge_interval,
+            self.stopped,
+        ));
+        let state = AdminState(Arc::new(AdminServices { probes: self.probes, operators: self.operators, app }));
+        self.slot.set(routes::router(state, self.body_limit));
+    }
 }

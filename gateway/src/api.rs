@@ -64,14 +64,30 @@ pub struct RunningApi {
     pub task: tokio::task::JoinHandle<()>,
 }
 
+/// The API listener, bound and answering, waiting for the core: until [`PendingApi::open`]
+/// every request is answered 503 problem+json (`store-connecting`).
+pub struct PendingApi {
+    slot: crate::http::deferred::Deferred,
+    systems: systems::Systems,
+    tokens: Arc<token::TokenVerifier>,
+    body_limit: usize,
+}
+
+impl PendingApi {
+    /// Serves the API over `core` from now on.
+    pub fn open(self, core: Core) {
+        let state = AppState::new(ApiServices { core, systems: self.systems, tokens: self.tokens });
+        self.slot.set(routes::router(state, self.body_limit));
+    }
+}
+
 /// Loads the caseworker issuer's keys, binds the API listener (`[server]`) and serves until
-/// `stopped` turns true.
-pub async fn start(
+/// `stopped` turns true: 503 until [`PendingApi::open`] gives it the core.
+pub async fn bind(
     settings: &crate::settings::Settings,
-    core: Core,
     stopped: tokio::sync::watch::Receiver<bool>,
-) -> Result<RunningApi, ApiStartError> {
-    use crate::http::tls;
+) -> Result<(RunningApi, PendingApi), ApiStartError> {
+    use crate::http::{deferred, tls};
     let issuer = settings.caseworker_issuer.clone().expect("checked by check_for_serve");
     let tokens = token::TokenVerifier::new(issuer).await?;
     let server = &settings.server;
@@ -81,8 +97,9 @@ pub async fn start(
         server.client_ca_file.as_deref().expect("checked"),
     )
     .map_err(tls::ListenError::from)?;
-    let state = AppState::new(ApiServices { core, systems: systems::Systems::new(&settings.systems), tokens });
-    let router = routes::router(state, server.body_limit_bytes);
+    let slot = deferred::Deferred::new();
+    let waiting = axum::Router::new().fallback(|| async { deferred::store_connecting() });
+    let router = slot.router(waiting);
     let (listener, addr) = tls::bind(server.listen).await?;
     let loop_cfg = tls::LoopConfig {
         handshake_timeout: std::time::Duration::from_millis(server.handshake_timeout_ms),
@@ -93,5 +110,11 @@ pub async fn start(
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
     let task = tokio::spawn(tls::accept_loop(listener, acceptor, router, loop_cfg, stopped));
-    Ok(RunningApi { addr, task })
+    let pending = PendingApi {
+        slot,
+        systems: systems::Systems::new(&settings.systems),
+        tokens,
+        body_limit: server.body_limit_bytes,
+    };
+    Ok((RunningApi { addr, task }, pending))
 }

@@ -1,10 +1,14 @@
 //! The composition root: opens the store and starts the API, the portal, the admin
 //! listener and audit retention (`sammen serve`), startable in-process.
 //!
-//! [`start`] opens the store, loads the policy set, builds the connector registry, opens
-//! the audit log, loads the caseworker issuer's keys, binds the listener and serves until
-//! [`RunningGateway::shutdown`]. [`start_with_store`] does the same over a store the caller
-//! already opened (the demo and the in-process tests share it with their own `Ledger`).
+//! [`start`] opens the store, loads the policy set, builds the connector registry, loads
+//! the caseworker issuer's keys, binds the listeners (each answering 503 until the store is
+//! open, `crate::http::deferred`), opens the audit log and serves until
+//! [`RunningGateway::shutdown`]. A PostgreSQL database that is not reachable at start is
+//! waited for in the background, the listeners up and saying so (`/readyz`: "store:
+//! connecting"). [`start_with_store`] does the same over a store the caller already opened
+//! (the demo and the in-process tests share it with their own `Ledger`), and returns only
+//! once it serves.
 //!
 //! With `[portal]` it starts the citizen portal ([`crate::portal`]), with `[admin]` the
 //! operators' listener ([`crate::admin`]); audit retention runs either way.
@@ -12,7 +16,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use connectors::Registry;
@@ -64,7 +68,12 @@ pub struct RunningGateway {
     /// The citizen portal's address, when `[portal]` is configured.
     pub portal_addr: Option<SocketAddr>,
     portal_task: Option<JoinHandle<()>>,
-    core: Core,
+    /// Set once the store has opened (at once, unless a PostgreSQL database was not
+    /// reachable at start: then by `opening`).
+    core: Arc<OnceLock<Core>>,
+    /// Opening the store in the background: ends once the core is in place, or with why
+    /// the store cannot be used.
+    opening: Option<JoinHandle<Result<(), StartError>>>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
     admin: Option<crate::admin::RunningAdmin>,
@@ -82,16 +91,27 @@ impl RunningGateway {
         self.admin.as_ref().map(|a| a.addr)
     }
 
+    /// Whether the store has opened and every listener serves (else they answer 503).
+    pub fn is_open(&self) -> bool {
+        self.core.get().is_some()
+    }
+
+    /// The core. A gateway from [`start_with_store`] always has it; one from [`start`]
+    /// only once [`RunningGateway::is_open`] (a database down at start).
+    fn core(&self) -> &Core {
+        self.core.get().expect("the store is open (start_with_store returns only then)")
+    }
+
     pub fn audit(&self) -> &AuditLog<SharedStore> {
-        &self.core.audit
+        &self.core().audit
     }
 
     pub fn ledger(&self) -> &Ledger<SharedStore> {
-        &self.core.ledger
+        &self.core().ledger
     }
 
     pub fn consents(&self) -> &ConsentService<SharedStore> {
-        &self.core.consents
+        &self.core().consents
     }
 
     /// Stops accepting, lets open requests finish (up to 10 s), and returns.
@@ -106,20 +126,47 @@ impl RunningGateway {
         if let Some(a) = self.admin.take() {
             let _ = a.task.await;
         }
+        if let Some(t) = self.opening.take() {
+            let _ = t.await;
+        }
     }
 
-    /// Serves until ctrl-c or SIGTERM, then shuts down gracefully.
-    pub async fn run_until_signal(self) -> std::io::Result<()> {
+    /// Serves until ctrl-c or SIGTERM, then shuts down gracefully. Ends with an error when
+    /// a store that was not reachable at start turns out not to be usable (e.g. a newer
+    /// schema) once it is.
+    pub async fn run_until_signal(mut self) -> std::io::Result<()> {
+        let opening = self.opening.take();
+        let failed = async move {
+            match opening {
+                Some(t) => match t.await {
+                    Ok(Ok(())) => std::future::pending::<String>().await,
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => format!("opening the store failed: {e}"),
+                },
+                None => std::future::pending::<String>().await,
+            }
+        };
         #[cfg(unix)]
         {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
                 r = tokio::signal::ctrl_c() => r?,
                 _ = term.recv() => {}
+                why = failed => {
+                    tracing::error!(error = %why, "the store cannot be used; stopping");
+                    self.shutdown().await;
+                    return Err(std::io::Error::other(why));
+                }
             }
         }
         #[cfg(not(unix))]
-        tokio::signal::ctrl_c().await?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            why = failed => {
+                self.shutdown().await;
+                return Err(std::io::Error::other(why));
+            }
+        }
         tracing::info!("shutting down");
         self.shutdown().await;
         Ok(())
@@ -132,17 +179,125 @@ impl Drop for RunningGateway {
     }
 }
 
-/// Opens the configured store (`[store]`) and starts the gateway.
+/// Opens the configured store (`[store]`) and starts the gateway. On PostgreSQL a database
+/// that cannot be reached at start (down, failing over) does not hold up the listeners:
+/// they answer at once, 503 for anything that needs the store (`/readyz`: "store:
+/// connecting"), while the store is tried again in the background (a warning per attempt,
+/// a growing pause of at most 5 s); once it opens, every listener serves. Every other
+/// failure (a newer schema, a bad URL, a log that does not verify) ends the start, or,
+/// found in the background, the process.
 pub async fn start(settings: Settings) -> Result<RunningGateway, StartError> {
     let store =
         settings.store.engine().and_then(|engine| consent::store::open(&engine, &settings.data_dir)).map_err(|e| {
             StartError::Store { path: settings.store.describe(&settings.data_dir).into(), message: e.to_string() }
         })?;
-    start_with_store(settings, store).await
+    let wait = settings.store.kind == crate::settings::StoreKind::Postgres;
+    launch(settings, store, wait).await
 }
 
-/// Starts the gateway over an already opened store.
+/// Starts the gateway over an already opened store; returns once it serves (an unreachable
+/// store is an error here).
 pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<RunningGateway, StartError> {
+    launch(settings, store, false).await
+}
+
+/// What the gateway needs from start to the store's opening, and the listeners waiting for it.
+struct Opening {
+    store: SharedStore,
+    key: SigningKey,
+    clock: Arc<dyn Clock>,
+    rules: consent::Rules,
+    engine: Arc<PolicyEngine>,
+    registry: Registry,
+    residence: Arc<dyn ResidenceLookup>,
+    case_file_deadline: Duration,
+    retention_days: u32,
+    /// The audit log's name in its signed notes (`[audit] origin`).
+    origin: Option<consent::audit::Origin>,
+    /// `[notifications]`: letters to citizens, when configured.
+    notifications: Option<crate::settings::notifications::NotificationSettings>,
+    api: crate::api::PendingApi,
+    portal: Option<crate::portal::PendingPortal>,
+    admin: Option<crate::admin::PendingAdmin>,
+    stopped: watch::Receiver<bool>,
+    core: Arc<OnceLock<Core>>,
+}
+
+impl Opening {
+    /// One attempt to open the audit log over the store.
+    async fn audit(&self) -> Result<AuditLog<SharedStore>, consent::audit::AuditError> {
+        let config = AuditConfig { clock: self.clock.clone(), origin: self.origin.clone(), ..AuditConfig::default() };
+        AuditLog::open(self.store.clone(), self.key.clone(), config).await
+    }
+
+    /// Builds the core and hands it to every listener (the admin listener last, so
+    /// readiness turns only when everything serves); starts audit retention.
+    fn serve(self, audit: AuditLog<SharedStore>) {
+        let receipt_key = self.key.clone();
+        let core = Core::new(CoreConfig {
+            ledger: Ledger::new(self.store, self.rules),
+            audit,
+            engine: self.engine,
+            registry: self.registry,
+            case_file_deadline: self.case_file_deadline,
+            clock: self.clock,
+            residence: self.residence,
+        });
+        self.api.open(core.clone());
+        if let Some(p) = self.portal {
+            p.open(&core, receipt_key, self.notifications.is_some());
+        }
+        if let Some(n) = &self.notifications {
+            match crate::core::notify::Notifier::new(n, core.audit.clone(), core.ledger.clone(), core.clock.clone()) {
+                Ok(notifier) => {
+                    tokio::spawn(notifier.run(self.stopped.clone()));
+                }
+                // Checked at start (`launch`), so this does not happen.
+                Err(e) => tracing::error!(error = %e, "notifications are off: the mailbox is misconfigured"),
+            }
+        }
+        tokio::spawn(crate::admin::retention::run(
+            core.audit.clone(),
+            self.retention_days,
+            core.clock.clone(),
+            self.stopped.clone(),
+        ));
+        if let Some(a) = self.admin {
+            a.open(core.clone());
+        }
+        let _ = self.core.set(core);
+    }
+
+    /// Tries again until the store opens (then serves), the gateway stops, or the store
+    /// fails otherwise than by not being reachable.
+    async fn retry(self) -> Result<(), StartError> {
+        let mut pause = Duration::from_millis(200);
+        let mut stopped = self.stopped.clone();
+        loop {
+            tracing::warn!(retry_in_ms = pause.as_millis() as u64, "the database is not reachable; waiting for it");
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stopped.wait_for(|s| *s) => return Ok(()),
+            }
+            pause = (pause * 2).min(Duration::from_secs(5));
+            match self.audit().await {
+                Ok(audit) => {
+                    tracing::info!("the database is reachable; the store is open and the gateway serves");
+                    self.serve(audit);
+                    return Ok(());
+                }
+                Err(consent::audit::AuditError::Store(consent::StoreError::Io(e))) => {
+                    tracing::warn!(error = %e, "opening the store failed");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Binds every listener (503 until the store opens), then opens the store: at once, or,
+/// with `wait_for_database` and a store that is not reachable, in the background.
+async fn launch(settings: Settings, store: SharedStore, wait_for_database: bool) -> Result<RunningGateway, StartError> {
     settings.check_for_serve()?;
     let rules = settings.domain.clone().into_rules().map_err(|e| StartError::Domain(e.to_string()))?;
     let engine = Arc::new(PolicyEngine::load_or_builtin(settings.policies.dir.as_deref(), &rules)?);
@@ -152,9 +307,12 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
             tracing::warn!(category = %c, "no connector serves this category; its sections will be unavailable");
         }
     }
+    if let Some(n) = &settings.notifications {
+        // A misconfigured mailbox stops the start here, not later when the store opens.
+        connectors::digital_post::DigitalPost::from_config(&n.mailbox)?;
+    }
     let key_path = settings.audit.key_file(&settings.data_dir);
     let key = signing_key(&key_path, settings.audit.may_create_key())?;
-    let receipt_key = key.clone();
     // The one clock: the core, every surface and the audit writer's checkpoints read it.
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // Where citizens live: the person register when `[residence]` names one; otherwise the
@@ -167,54 +325,59 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
         )),
         None => Arc::new(UnknownResidence),
     };
-    let audit = open_audit(&settings, store.clone(), key, clock.clone()).await?;
-    let core = Core::new(CoreConfig {
-        ledger: Ledger::new(store, rules),
-        audit,
-        engine: engine.clone(),
-        registry,
-        case_file_deadline: Duration::from_millis(settings.server.case_file_deadline_ms),
-        clock,
-        residence,
-    });
     let (stop, stopped) = watch::channel(false);
-    let api = crate::api::start(&settings, core.clone(), stopped.clone()).await?;
-    let portal = match &settings.portal {
-        Some(p) => Some(
-            crate::portal::start(
-                p,
-                &settings.server,
-                &settings.limits,
-                &core,
-                receipt_key,
-                settings.notifications.is_some(),
-                stopped.clone(),
-            )
-            .await?,
-        ),
-        None => None,
+    let (api, pending_api) = crate::api::bind(&settings, stopped.clone()).await?;
+    let (portal, pending_portal) = match &settings.portal {
+        Some(p) => {
+            let (running, pending) =
+                crate::portal::bind(p, &settings.server, &settings.limits, stopped.clone()).await?;
+            (Some(running), Some(pending))
+        }
+        None => (None, None),
     };
-    if let Some(n) = &settings.notifications {
-        let notifier =
-            crate::core::notify::Notifier::new(n, core.audit.clone(), core.ledger.clone(), core.clock.clone())?;
-        tokio::spawn(notifier.run(stopped.clone()));
-    }
-    tokio::spawn(crate::admin::retention::run(
-        core.audit.clone(),
-        settings.audit.retention_days(),
-        core.clock.clone(),
-        stopped.clone(),
-    ));
-    let admin = match &settings.admin {
-        Some(a) => Some(crate::admin::start(&settings, a, core.clone(), stopped.clone()).await?),
-        None => None,
+    let (admin, pending_admin) = match &settings.admin {
+        Some(a) => {
+            let (running, pending) = crate::admin::bind(&settings, a, stopped.clone()).await?;
+            (Some(running), Some(pending))
+        }
+        None => (None, None),
     };
-    let policy_watch = match policies::watch(engine) {
+    let policy_watch = match policies::watch(engine.clone()) {
         Ok(w) => Some(w),
         Err(e) => {
             tracing::warn!(error = %e, "cannot watch the policy directory; reload needs a restart");
             None
         }
+    };
+    let core = Arc::new(OnceLock::new());
+    let opening = Opening {
+        store,
+        key,
+        clock,
+        rules,
+        engine,
+        registry,
+        residence,
+        case_file_deadline: Duration::from_millis(settings.server.case_file_deadline_ms),
+        retention_days: settings.audit.retention_days(),
+        origin: settings.audit.origin()?,
+        notifications: settings.notifications.clone(),
+        api: pending_api,
+        portal: pending_portal,
+        admin: pending_admin,
+        stopped,
+        core: core.clone(),
+    };
+    let opening = match opening.audit().await {
+        Ok(audit) => {
+            opening.serve(audit);
+            None
+        }
+        Err(consent::audit::AuditError::Store(consent::StoreError::Io(e))) if wait_for_database => {
+            tracing::warn!(error = %e, "the database is not reachable; serving 503 until it is");
+            Some(tokio::spawn(opening.retry()))
+        }
+        Err(e) => return Err(e.into()),
     };
     tracing::info!(addr = %api.addr, systems = settings.systems.len(), "gateway listening");
     Ok(RunningGateway {
@@ -222,39 +385,12 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
         portal_addr: portal.as_ref().map(|p| p.addr),
         portal_task: portal.map(|p| p.task),
         core,
+        opening,
         stop,
         task: Some(api.task),
         admin,
         _policy_watch: policy_watch,
     })
-}
-
-/// Opens the audit log over the store. On PostgreSQL a database that cannot be reached
-/// (down, failing over) is waited for, with a warning per attempt and a growing pause (at
-/// most 5 s): an instance started before its database comes up when the database does.
-/// Every other failure (a newer schema, a bad URL, a log that does not verify) ends the
-/// start at once.
-async fn open_audit(
-    settings: &Settings,
-    store: SharedStore,
-    key: SigningKey,
-    clock: Arc<dyn Clock>,
-) -> Result<AuditLog<SharedStore>, StartError> {
-    let mut pause = Duration::from_millis(200);
-    let origin = settings.audit.origin()?;
-    loop {
-        let config = AuditConfig { clock: clock.clone(), origin: origin.clone(), ..AuditConfig::default() };
-        match AuditLog::open(store.clone(), key.clone(), config).await {
-            Err(consent::audit::AuditError::Store(consent::StoreError::Io(e)))
-                if settings.store.kind == crate::settings::StoreKind::Postgres =>
-            {
-                tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "the database is not reachable; waiting for it");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
-            }
-            other => return Ok(other?),
-        }
-    }
 }
 
 /// Reads the audit signing key (64 hex digits: the Ed25519 seed), creating it on first

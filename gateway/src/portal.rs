@@ -101,17 +101,27 @@ pub struct RunningPortal {
     pub task: JoinHandle<()>,
 }
 
-/// Binds the portal and serves it until `stop` turns true. Changes go through the core's
-/// consent service; the time comes from the core's clock.
-pub async fn start(
+/// The portal, bound and answering, waiting for the core: until [`PendingPortal::open`]
+/// every page is a Danish 503 page ("the service is starting").
+pub struct PendingPortal {
+    slot: crate::http::deferred::Deferred,
+    oidc: oidc::Oidc,
+    public_url: String,
+    idle_timeout_secs: u64,
+    absolute_timeout_secs: u64,
+    log_page_size: usize,
+    login_per_minute: u32,
+    stop: watch::Receiver<bool>,
+}
+
+/// Binds the portal and serves it until `stop` turns true: a 503 page until
+/// [`PendingPortal::open`] gives it the core.
+pub async fn bind(
     settings: &PortalSettings,
     server: &crate::settings::ServerSettings,
     limits: &crate::http::limits::ConnectionLimits,
-    core: &Core,
-    receipt_key: SigningKey,
-    notifications_enabled: bool,
     stop: watch::Receiver<bool>,
-) -> Result<RunningPortal, PortalError> {
+) -> Result<(RunningPortal, PendingPortal), PortalError> {
     settings.check().map_err(PortalError::Config)?;
     let tls = crate::http::tls::server_config_without_client_auth(&settings.cert_file, &settings.key_file)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -125,36 +135,6 @@ pub async fn start(
     };
     let oidc = oidc::Oidc::new(settings.oidc.clone(), &format!("{public_url}/auth/callback"))
         .map_err(|e| PortalError::Config(format!("[portal.oidc]: {e}")))?;
-    let consents = core.consents.clone();
-    let store = consents.ledger().store().clone();
-    let state = PortalState(Arc::new(PortalServices {
-        ledger: consents.ledger().clone(),
-        audit: consents.audit().clone(),
-        consents,
-        sessions: Sessions::new(store, settings.idle_timeout_secs, settings.absolute_timeout_secs),
-        oidc,
-        receipt_key,
-        public_url: public_url.clone(),
-        log_page_size: settings.log_page_size,
-        clock: core.clock.clone(),
-        core: core.clone(),
-        notifications_enabled,
-        login_rate: crate::http::rate::RateLimit::per_minute(settings.login_per_minute),
-    }));
-    // Expired sessions and login states are swept every 10 minutes.
-    let sweeper = state.clone();
-    let mut sweep_stop = stop.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(600)) => {}
-                _ = sweep_stop.wait_for(|s| *s) => return,
-            }
-            if let Err(e) = sweeper.sessions.purge(sweeper.clock.now()).await {
-                tracing::warn!(error = %e, "purging expired portal sessions failed");
-            }
-        }
-    });
     let cfg = crate::http::tls::LoopConfig {
         handshake_timeout: Duration::from_millis(server.handshake_timeout_ms),
         max_connections: server.max_connections,
@@ -162,10 +142,73 @@ pub async fn start(
         limits: limits.clone(),
         timeout_response: timed_out,
     };
+    let slot = crate::http::deferred::Deferred::new();
+    let router = slot.router(Router::new().fallback(|| async { starting() }));
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let task = tokio::spawn(crate::http::tls::accept_loop(listener, acceptor, router(state), cfg, stop));
+    let task = tokio::spawn(crate::http::tls::accept_loop(listener, acceptor, router, cfg, stop.clone()));
     tracing::info!(%addr, %public_url, "citizen portal listening");
-    Ok(RunningPortal { addr, public_url, task })
+    let pending = PendingPortal {
+        slot,
+        oidc,
+        public_url: public_url.clone(),
+        idle_timeout_secs: settings.idle_timeout_secs,
+        absolute_timeout_secs: settings.absolute_timeout_secs,
+        log_page_size: settings.log_page_size,
+        login_per_minute: settings.login_per_minute,
+        stop,
+    };
+    Ok((RunningPortal { addr, public_url, task }, pending))
+}
+
+impl PendingPortal {
+    /// Serves the portal over `core` from now on (changes go through the core's consent
+    /// service; the time comes from the core's clock), and sweeps expired sessions.
+    pub fn open(self, core: &Core, receipt_key: SigningKey, notifications_enabled: bool) {
+        let consents = core.consents.clone();
+        let store = consents.ledger().store().clone();
+        let state = PortalState(Arc::new(PortalServices {
+            ledger: consents.ledger().clone(),
+            audit: consents.audit().clone(),
+            consents,
+            sessions: Sessions::new(store, self.idle_timeout_secs, self.absolute_timeout_secs),
+            oidc: self.oidc,
+            receipt_key,
+            public_url: self.public_url,
+            log_page_size: self.log_page_size,
+            clock: core.clock.clone(),
+            core: core.clone(),
+            notifications_enabled,
+            login_rate: crate::http::rate::RateLimit::per_minute(self.login_per_minute),
+        }));
+        // Expired sessions and login states are swept every 10 minutes.
+        let sweeper = state.clone();
+        let mut sweep_stop = self.stop;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+                    _ = sweep_stop.wait_for(|s| *s) => return,
+                }
+                if let Err(e) = sweeper.sessions.purge(sweeper.clock.now()).await {
+                    tracing::warn!(error = %e, "purging expired portal sessions failed");
+                }
+            }
+        });
+        self.slot.set(router(state));
+    }
+}
+
+/// The page while the store connects: nothing of the citizen's can be shown or changed.
+fn starting() -> Response {
+    let mut r = with_security_headers(page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Tjenesten starter",
+        &["Vi kan ikke vise dine samtykker lige nu, fordi tjenesten er ved at starte. Prøv igen om lidt."],
+        &[("/", "Prøv igen")],
+        None,
+    ));
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r
 }
 
 /// Every path of the portal. [`router`] registers exactly these, each with [`methods`]:
@@ -489,6 +532,22 @@ mod tests {
     async fn body(r: Response) -> String {
         let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
         String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn while_the_store_connects_every_page_is_a_danish_503() {
+        use tower::ServiceExt;
+        let slot = crate::http::deferred::Deferred::new();
+        let router = slot.router(Router::new().fallback(|| async { starting() }));
+        for path in ["/", "/log", "/blocks", "/login"] {
+            let req = axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
+            let r = router.clone().oneshot(req).await.unwrap();
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+            assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+            let html = body(r).await;
+            assert!(html.contains("lang=\"da\"") && html.contains("Tjenesten starter"), "{html}");
+        }
     }
 
     #[tokio::test]

@@ -62,6 +62,10 @@
 //!   audit log under load, a revocation seen by both at once, SIGKILL or SIGSTOP of one, the
 //!   primary killed and its synchronous standby promoted, the standby stopped (503 in time),
 //!   connections cut, a database down at start, a bad URL and a newer schema refused.
+//! - `store_copy`: an installation on sled made through real use, stopped, moved by `sammen
+//!   store copy` into a scratch PostgreSQL and served from there (same consents, same
+//!   citizen log, same audit size and root); a non-empty target refused; the database
+//!   down mid-copy: an error, and the partial copy refused until emptied.
 
 // The gateway under test is a real process reading the wall clock; the tests compare with
 // it, so they read it too (clippy.toml keeps `Utc::now` out of the library code).
@@ -89,4 +93,5 @@ mod release_race;
 mod residence;
 mod schemathesis;
 mod sources;
+mod store_copy;
 mod support;

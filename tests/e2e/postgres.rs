@@ -7,7 +7,7 @@
 //!   process is seen by both gateways on the very next request, round after round;
 //! - one of two gateways SIGKILLed mid-request, in a loop: every case file received has its
 //!   records, every acknowledged consent change is stored, and the log verifies;
-//! - a gateway started before its database waits for it;
+//! - a gateway started before its database serves at once, not ready (503) until it is up;
 //! - the primary `kill -9`ed under load and its synchronous standby promoted: the gateways
 //!   carry on by themselves, nothing acknowledged is lost;
 //! - the synchronous standby stopped: 503 within the deadline, nothing released; service
@@ -29,7 +29,7 @@ use crate::support::{self, CATEGORIES, Env, case_file_body, statuses};
 
 /// These tests run one at a time (each starts clusters and gateways of its own; together
 /// they would crowd a small machine past their deadlines).
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A scratch cluster with one database, and an environment whose processes use it.
 fn env_on_postgres() -> (ScratchPostgres, Env, String) {
@@ -260,31 +260,70 @@ async fn sigkill_one_of_two_gateways_loses_no_acknowledged_write() {
     eprintln!("kill loop on PostgreSQL: {} case files, {} records", received.len(), records.len());
 }
 
-/// A gateway started while its database is down waits for it (saying so in its log), and
-/// serves once the database is up.
+/// A gateway started while its database is down serves at once and says it is not ready:
+/// liveness 200, `/readyz` 503 naming "store: connecting" (and no URL), the API 503
+/// problem+json with nothing released; once the database is up, readiness turns 200 and
+/// case files are answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gateway_started_before_its_database_waits_for_it() {
+async fn a_gateway_started_before_its_database_serves_not_ready_until_it_is_up() {
     let _serial = SERIAL.lock().await;
     let (mut pg, env, _url) = env_on_postgres();
+    let ops = crate::operators::add_admin(&env);
     pg.stop_immediate().unwrap();
-    let log = env.dir.path().join("gateway-early.log");
-    let (config, data_dir, envs, log_path) = (env.config.clone(), env.data_dir.clone(), env.envs.clone(), log.clone());
-    let starting = std::thread::spawn(move || Gateway::start_with_env(&config, &data_dir, &log_path, &envs));
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(!starting.is_finished(), "the gateway started (or gave up) without its database");
-    pg.start_server().unwrap();
-    let gw = starting.join().expect("the gateway starts once the database is up");
-    let waited = std::fs::read_to_string(&log).unwrap();
-    assert!(waited.contains("the database is not reachable"), "no word of the wait in the log:\n{waited}");
+    let started = std::time::Instant::now();
+    let gw = start(&env, "gateway-early");
+    assert!(started.elapsed() < Duration::from_secs(20), "the listeners took {:?} to come up", started.elapsed());
+    let operator = env.client(Some(&ops.operator));
+    let r = operator.get(gw.admin_url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "liveness while the database is down");
+    let r = operator.get(gw.admin_url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503, "readiness while the database is down");
+    let body = r.text().await.unwrap();
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["ready"], false);
+    assert_eq!(ready["checks"][0]["name"], "store", "{body}");
+    assert_eq!(ready["checks"][0]["detail"], "connecting", "{body}");
+    assert!(
+        !body.contains(&pg.port().to_string()) && !body.contains("postgres"),
+        "the readiness names the URL: {body}"
+    );
     let citizen = support::rehab_citizen();
-    let resp = env
-        .kk()
-        .post(gw.url("/api/v1/case-files"))
-        .bearer_auth(env.rehab_token())
-        .json(&case_file_body(&citizen, &["health.lae265"]))
-        .send()
-        .await
-        .unwrap();
+    let ask = || {
+        env.kk()
+            .post(gw.url("/api/v1/case-files"))
+            .bearer_auth(env.rehab_token())
+            .json(&case_file_body(&citizen, &["health.lae265"]))
+            .send()
+    };
+    let r = ask().await.unwrap();
+    assert_eq!(r.status(), 503, "a case file while the database is down");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert!(r.headers().contains_key("retry-after"));
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["type"], "https://sammen.dk/problems/store-connecting", "{problem}");
+    assert!(!problem.to_string().contains(citizen.expose()), "the problem repeats the CPR number");
+    // An operator's audit query waits too (nothing reaches the store).
+    let auditor = env.client(Some(&ops.auditor));
+    let r = auditor.get(gw.admin_url("/admin/v1/audit")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+
+    pg.start_server().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let r = operator.get(gw.admin_url("/readyz")).send().await.unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not ready 40 s after the database came up: {}",
+            r.text().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let waited = std::fs::read_to_string(env.dir.path().join("gateway-early.log")).unwrap();
+    assert!(waited.contains("the database is not reachable"), "no word of the wait in the log:\n{waited}");
+    let resp = ask().await.unwrap();
     assert_eq!(resp.status(), 200);
     let file: Value = resp.json().await.unwrap();
     assert!(statuses(&file).iter().all(|(_, st, _)| st == "denied"), "no consent, yet released: {file}");

@@ -24,6 +24,7 @@
 //! | [`audit_prune_watermark`]              | pruning is a prefix from the watermark; payloads only           |
 //! | [`session_take_once`]                  | one of many concurrent takes gets the value; expiry; purge      |
 //! | [`ping_on_a_healthy_store`]            | `ping` succeeds and writes no data                              |
+//! | [`copy_moves_everything`]              | after `store copy` the target answers every query like the source; a non-empty target is refused |
 //!
 //! [`all`] runs every one of them.
 
@@ -33,7 +34,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{AuditBatch, AuditNode, AuditPrune, ConsentChange, OutboxEntry, OutboxId, SharedStore, StoreError, covers};
+use super::copy::{self, BatchSize, CopyError};
+use super::{
+    AuditBatch, AuditNode, AuditPrune, ConsentChange, Import, OutboxEntry, OutboxId, SharedStore, StoreError, covers,
+};
+use crate::audit::merkle::Frontier;
 use crate::block::{Block, BlockEvent, BlockEventKind, BlockId, BlockTarget, apply_block};
 use crate::cpr::Cpr;
 use crate::lifecycle::apply;
@@ -64,6 +69,7 @@ pub async fn all<H: Harness>(h: &H) {
     audit_outbox_with_the_change(h).await;
     session_take_once(h).await;
     ping_on_a_healthy_store(h).await;
+    copy_moves_everything(h).await;
 }
 
 // --- synthetic data ---
@@ -1064,4 +1070,120 @@ pub async fn ping_on_a_healthy_store<H: Harness>(h: &H) {
     commit(&s, &c).await;
     s.ping().await.unwrap_or_else(|e| panic!("ping on a store with data failed: {e}"));
     assert_holds(&s, &[&c], &[], "after ping").await;
+}
+
+/// [`copy::copy`] between two fresh stores of the adapter: see [`copy_between`].
+pub async fn copy_moves_everything<H: Harness>(h: &H) {
+    let source = h.fresh().await;
+    let target = h.fresh().await;
+    copy_between(&source, &target).await;
+}
+
+/// An audit batch as the log writes it: real leaf and subtree hashes (every subtree the
+/// leaves complete), citizens by [`two_citizens`].
+fn merkle_batch(frontier: &mut Frontier, tag: &str, count: u64) -> Batch {
+    let first = frontier.size();
+    let leaves: Vec<_> = (first..first + count).map(|i| leaf(tag, i)).collect();
+    let mut nodes = Vec::new();
+    for l in &leaves {
+        frontier.push(crate::audit::leaf_hash(l), |level, index, hash| nodes.push(AuditNode { level, index, hash }));
+    }
+    let citizens = (first..first + count).filter_map(|i| two_citizens(i).map(|n| (citizen_key(n), i))).collect();
+    let size = first + count;
+    Batch { first, leaves, nodes, checkpoint: format!("checkpoint {tag} {size}").into_bytes(), citizens }
+}
+
+/// Fills `source` with some of everything (consents in every state with their texts,
+/// blocks placed and lifted, pending audit records, three audit batches with a pruned
+/// prefix), copies it into the empty `target` in batches of 2 (so every kind spans
+/// several), and checks that the target answers every query as the source does; then that
+/// a second copy into the target is refused and changes nothing, and that an import of a
+/// history with a gap is refused.
+pub async fn copy_between(source: &SharedStore, target: &SharedStore) {
+    let (anna, bo) = (citizen(21), citizen(22));
+    let granted = History::granted(&About::new(anna, JOBCENTER, REHABILITATION, &[CV, CASE]));
+    let requested = History::requested(&About { text: 2, ..About::new(anna, REHAB, REHABILITATION, &[HEALTH]) });
+    let approved = History::requested(&About { text: 3, ..About::new(bo, REHAB, REHABILITATION, &[CASE]) })
+        .approved(t0() + Duration::days(1));
+    let revoked = History::granted(&About::new(bo, JOBCENTER, REHABILITATION, &[CV])).revoked(t0() + Duration::days(2));
+    for c in [&granted, &requested, &approved, &revoked] {
+        commit(source, c).await;
+    }
+    let placed = BlockHistory::placed(anna, BlockTarget::Category(category(HEALTH)), t0());
+    let lifted = BlockHistory::placed(bo, BlockTarget::Unit(unit(HOSPITAL)), t0()).lifted(t0() + Duration::days(3));
+    commit_block(source, &placed).await;
+    commit_block(source, &lifted).await;
+    // Drain some of the outbox into the log (as the writer does), leave the rest pending.
+    let pending = source.audit_outbox(100).await.expect("audit_outbox");
+    let (drained, waiting) = pending.split_at(pending.len() / 2);
+    let drained: Vec<OutboxId> = drained.iter().map(|p| p.id).collect();
+    let mut frontier = Frontier::default();
+    let batches = [
+        merkle_batch(&mut frontier, "one", 3),
+        merkle_batch(&mut frontier, "two", 5),
+        merkle_batch(&mut frontier, "three", 1),
+    ];
+    for (i, b) in batches.iter().enumerate() {
+        let outbox = if i == 0 { &drained[..] } else { &[] };
+        source.audit_append(AuditBatch { outbox, ..b.as_batch() }).await.expect("an audit batch on the source");
+    }
+    let pruned: Vec<_> = batches[0].citizens.iter().filter(|(_, i)| *i < 2).copied().collect();
+    source.audit_prune(AuditPrune { start: 0, end: 2, citizens: &pruned }).await.expect("pruning the source");
+
+    let mut seen = Vec::new();
+    let report = copy::copy(&**source, &**target, BatchSize::new(2), &mut |p| seen.push((p.kind, p.done)))
+        .await
+        .unwrap_or_else(|e| panic!("copying failed: {e}"));
+    assert_eq!((report.consents, report.consent_events), (4, 6), "consents and events copied: {report:?}");
+    assert_eq!((report.blocks, report.block_events), (2, 3), "blocks and events copied: {report:?}");
+    assert_eq!((report.texts, report.audit_records, report.checkpoints), (3, 9, 3), "{report:?}");
+    assert_eq!((report.outbox, report.pruned_below), (waiting.len() as u64, 2), "{report:?}");
+    assert!(seen.contains(&(copy::Kind::Consents, 2)) && seen.contains(&(copy::Kind::Consents, 4)), "{seen:?}");
+
+    let consents = [&granted, &requested, &approved, &revoked];
+    assert_holds(target, &consents, &[&placed, &lifted], "the copy").await;
+    assert_eq!(target.audit_size().await.expect("audit_size"), 9, "the copy's tree size");
+    assert_eq!(target.audit_pruned_below().await.expect("audit_pruned_below"), 2, "the copy's prune watermark");
+    assert_eq!(
+        target.audit_leaves(0, u64::MAX).await.expect("audit_leaves"),
+        source.audit_leaves(0, u64::MAX).await.expect("audit_leaves"),
+        "the copy's leaves (pruned payloads empty)"
+    );
+    for b in &batches {
+        let keys = b.node_keys();
+        assert_eq!(
+            target.audit_nodes(&keys).await.expect("audit_nodes"),
+            b.nodes.iter().map(|n| Some(n.hash)).collect::<Vec<_>>(),
+            "the copy's subtree hashes of the batch at {}",
+            b.first
+        );
+    }
+    let checkpoints: Vec<_> = batches.iter().map(|b| (b.size(), b.checkpoint.clone())).collect();
+    assert_eq!(target.audit_checkpoints(0, u64::MAX).await.expect("audit_checkpoints"), checkpoints, "checkpoints");
+    for n in [1u8, 2] {
+        let k = citizen_key(n);
+        assert_eq!(
+            target.audit_citizen_leaves(&k, u64::MAX, usize::MAX).await.expect("audit_citizen_leaves"),
+            source.audit_citizen_leaves(&k, u64::MAX, usize::MAX).await.expect("audit_citizen_leaves"),
+            "the copy's citizen index for key {n}"
+        );
+    }
+    assert_eq!(target.audit_outbox(100).await.expect("audit_outbox"), waiting, "the copy's pending audit records");
+
+    // A second copy into the (now full) target is refused before it writes anything.
+    let again = copy::copy(&**source, &**target, BatchSize::default(), &mut |_| {}).await;
+    assert!(matches!(again, Err(CopyError::TargetNotEmpty(_))), "a copy into a non-empty store: {again:?}");
+    assert_holds(target, &consents, &[&placed, &lifted], "after a refused second copy").await;
+    assert_eq!(target.audit_size().await.expect("audit_size"), 9, "a refused copy changed the log");
+
+    // An import of a history with a gap is refused and writes nothing.
+    let gap = History::granted(&About::new(citizen(23), JOBCENTER, REHABILITATION, &[CV])).revoked(t0());
+    let rows = [(gap.last().clone(), vec![gap.events[1].clone()])];
+    let refused = target.import(Import::Consents(&rows)).await;
+    assert!(matches!(refused, Err(StoreError::Corrupt(_))), "an import of events 2.. only: {refused:?}");
+    assert_eq!(target.consent(gap.id()).await.expect("consent"), None, "a refused import wrote the consent");
+    // And an import of a consent the store holds is refused whole.
+    let rows = [(granted.last().clone(), granted.events.clone())];
+    assert!(target.import(Import::Consents(&rows)).await.is_err(), "an import overwrote a stored consent");
+    assert_holds(target, &consents, &[&placed, &lifted], "after refused imports").await;
 }

@@ -28,7 +28,9 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 
-use super::{AuditBatch, AuditPrune, ConsentChange, OutboxEntry, PendingAudit, SessionStore, Store, StoreError};
+use super::{
+    AuditBatch, AuditPrune, ConsentChange, Import, OutboxEntry, PendingAudit, SessionStore, Store, StoreError,
+};
 use crate::block::{Block, BlockEvent, BlockId};
 use crate::cpr::Cpr;
 use crate::organisation::UnitId;
@@ -38,7 +40,7 @@ use crate::vocabulary::{Category, Purpose};
 /// A class of store operation that faults are switched for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
-    /// `commit_consent`, `import_consents`, `commit_block`.
+    /// `commit_consent`, `import_consents`, `commit_block`, `import`.
     ConsentWrite,
     /// Reads of consents, blocks, texts and their indexes.
     ConsentRead,
@@ -319,6 +321,28 @@ impl<S: Store> Store for FaultyStore<S> {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.run(Op::Ping, || self.inner.ping()).await
+    }
+    async fn consents_after(&self, after: Option<ConsentId>, limit: usize) -> Result<Vec<Consent>, StoreError> {
+        self.run(Op::ConsentRead, || self.inner.consents_after(after, limit)).await
+    }
+    async fn blocks_after(&self, after: Option<BlockId>, limit: usize) -> Result<Vec<Block>, StoreError> {
+        self.run(Op::ConsentRead, || self.inner.blocks_after(after, limit)).await
+    }
+    async fn block_events(&self, id: BlockId) -> Result<Vec<BlockEvent>, StoreError> {
+        self.run(Op::ConsentRead, || self.inner.block_events(id)).await
+    }
+    async fn texts_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        self.run(Op::ConsentRead, || self.inner.texts_after(after, limit)).await
+    }
+    async fn audit_citizens_after(
+        &self,
+        after: Option<([u8; 32], u64)>,
+        limit: usize,
+    ) -> Result<Vec<([u8; 32], u64)>, StoreError> {
+        self.run(Op::AuditRead, || self.inner.audit_citizens_after(after, limit)).await
+    }
+    async fn import(&self, rows: Import<'_>) -> Result<(), StoreError> {
+        self.run(Op::ConsentWrite, || self.inner.import(rows)).await
     }
 }
 

@@ -41,7 +41,7 @@ use tokio::sync::OnceCell;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-use super::{AuditBatch, AuditPrune, ConsentChange, OutboxEntry, PendingAudit, Store, StoreError};
+use super::{AuditBatch, AuditPrune, ConsentChange, Import, OutboxEntry, PendingAudit, Store, StoreError};
 use crate::block::{Block, BlockEvent, BlockId};
 use crate::cpr::Cpr;
 use crate::organisation::UnitId;
@@ -129,8 +129,15 @@ pub(super) fn db_error(e: tokio_postgres::Error) -> StoreError {
     if e.is_closed() {
         return StoreError::Io("the connection to PostgreSQL was lost".into());
     }
-    // Connection-level errors (refused, timeout, TLS) quote no data.
-    StoreError::Io(format!("PostgreSQL: {e}"))
+    // Connection-level errors (refused, timeout, TLS) quote no data; their causes say why
+    // (e.g. which certificate check failed), so they are kept.
+    let mut message = format!("PostgreSQL: {e}");
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        message.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    StoreError::Io(message)
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
@@ -168,7 +175,7 @@ impl PgStore {
     /// now is an error of the first call that needs it, not of this one. Refuses a URL that
     /// does not parse (without quoting it).
     pub fn open(options: &PostgresOptions) -> Result<Self, StoreError> {
-        let mut config = tokio_postgres::Config::from_str(&options.url)
+        let mut config = tokio_postgres::Config::from_str(&tls::libpq_sslmode(&options.url))
             .map_err(|e| StoreError::Config(format!("the PostgreSQL URL does not parse: {e}")))?;
         if config.get_hosts().is_empty() {
             return Err(StoreError::Config("the PostgreSQL URL names no host".into()));
@@ -280,6 +287,64 @@ async fn write_consent(tx: &Tx<'_>, change: &ConsentChange<'_>) -> Result<(), St
         .map_err(db_error)?;
     }
     write_outbox(tx, &audit).await
+}
+
+/// Writes exported consents with their events and active index (a consent already stored
+/// fails the transaction on its primary key).
+async fn import_consents_rows(tx: &Tx<'_>, rows: &[(Consent, Vec<ConsentEvent>)]) -> Result<(), StoreError> {
+    for (state, events) in rows {
+        let id: Uuid = state.id.0;
+        let t = &state.terms;
+        let citizen = t.citizen.expose();
+        let version = i32::try_from(state.version).map_err(|_| StoreError::Conflict { expected: 0 })?;
+        tx.execute(
+            "INSERT INTO consents (id, citizen, version, requested, state) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &citizen, &version, &(state.state == State::Requested), &to_json(state)],
+        )
+        .await
+        .map_err(db_error)?;
+        let versions: Vec<i32> = events.iter().map(|e| e.version as i32).collect();
+        let jsons: Vec<Vec<u8>> = events.iter().map(to_json).collect();
+        tx.execute(
+            "INSERT INTO consent_events (consent_id, version, event) SELECT $1, v, e FROM unnest($2::integer[], $3::bytea[]) AS x(v, e)",
+            &[&id, &versions, &jsons],
+        )
+        .await
+        .map_err(db_error)?;
+        if state.state == State::Active {
+            let categories: Vec<&str> = t.categories.iter().map(|c| c.as_str()).collect();
+            tx.execute(
+                "INSERT INTO active_index (citizen, grantee, purpose, category, consent_id) \
+                 SELECT $1, $2, $3, c, $5 FROM unnest($4::text[]) AS c ON CONFLICT DO NOTHING",
+                &[&citizen, &t.grantee.as_str(), &t.purpose.as_str(), &categories, &id],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes exported blocks with their events (a block already stored fails the transaction).
+async fn import_blocks_rows(tx: &Tx<'_>, rows: &[(Block, Vec<BlockEvent>)]) -> Result<(), StoreError> {
+    for (state, events) in rows {
+        let version = i32::try_from(state.version).map_err(|_| StoreError::Conflict { expected: 0 })?;
+        tx.execute(
+            "INSERT INTO blocks (id, citizen, version, active, state) VALUES ($1, $2, $3, $4, $5)",
+            &[&state.id.0, &state.citizen.expose(), &version, &state.is_active(), &to_json(state)],
+        )
+        .await
+        .map_err(db_error)?;
+        let versions: Vec<i32> = events.iter().map(|e| e.version as i32).collect();
+        let jsons: Vec<Vec<u8>> = events.iter().map(to_json).collect();
+        tx.execute(
+            "INSERT INTO block_events (block_id, version, event) SELECT $1, v, e FROM unnest($2::integer[], $3::bytea[]) AS x(v, e)",
+            &[&state.id.0, &versions, &jsons],
+        )
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
 }
 
 async fn write_outbox(tx: &Tx<'_>, audit: &OutboxEntry<'_>) -> Result<(), StoreError> {
@@ -493,6 +558,90 @@ impl Store for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         tx.execute("UPDATE store_heartbeat SET beats = beats + 1", &[]).await.map_err(db_error)?;
+        let outcome = commit_within(tx, self.commit_limit).await;
+        settle(client, outcome)
+    }
+
+    async fn consents_after(&self, after: Option<ConsentId>, limit: usize) -> Result<Vec<Consent>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match after {
+            None => self.consents_where("SELECT state FROM consents ORDER BY id LIMIT $1", &[&limit]).await,
+            Some(a) => {
+                self.consents_where("SELECT state FROM consents WHERE id > $1 ORDER BY id LIMIT $2", &[&a.0, &limit])
+                    .await
+            }
+        }
+    }
+
+    async fn blocks_after(&self, after: Option<BlockId>, limit: usize) -> Result<Vec<Block>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let rows = match after {
+            None => client.query("SELECT state FROM blocks ORDER BY id LIMIT $1", &[&limit]).await,
+            Some(a) => {
+                client.query("SELECT state FROM blocks WHERE id > $1 ORDER BY id LIMIT $2", &[&a.0, &limit]).await
+            }
+        }
+        .map_err(db_error)?;
+        rows.iter().map(|r| from_json(r.get::<_, &[u8]>(0))).collect()
+    }
+
+    async fn block_events(&self, id: BlockId) -> Result<Vec<BlockEvent>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT event FROM block_events WHERE block_id = $1 ORDER BY version", &[&id.0])
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(|r| from_json(r.get::<_, &[u8]>(0))).collect()
+    }
+
+    async fn texts_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        // Byte order of the digest, whatever the database's collation.
+        let rows = match after {
+            None => client.query("SELECT sha256, body FROM texts ORDER BY sha256 COLLATE \"C\" LIMIT $1", &[&limit]).await,
+            Some(a) => {
+                client
+                    .query(
+                        "SELECT sha256, body FROM texts WHERE sha256 > $1 COLLATE \"C\" ORDER BY sha256 COLLATE \"C\" LIMIT $2",
+                        &[&a, &limit],
+                    )
+                    .await
+            }
+        }
+        .map_err(db_error)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn audit_citizens_after(
+        &self,
+        after: Option<([u8; 32], u64)>,
+        limit: usize,
+    ) -> Result<Vec<([u8; 32], u64)>, StoreError> {
+        audit::citizens_after(&*self.client().await?, after, limit).await
+    }
+
+    async fn import(&self, rows: Import<'_>) -> Result<(), StoreError> {
+        rows.check()?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        match rows {
+            Import::Texts(texts) => {
+                for (sha, body) in texts {
+                    tx.execute(
+                        "INSERT INTO texts (sha256, body) VALUES ($1, $2) ON CONFLICT (sha256) DO UPDATE SET body = excluded.body",
+                        &[sha, body],
+                    )
+                    .await
+                    .map_err(db_error)?;
+                }
+            }
+            Import::Consents(rows) => import_consents_rows(&tx, rows).await?,
+            Import::Blocks(rows) => import_blocks_rows(&tx, rows).await?,
+            Import::AuditOutbox(rows) => audit::import_outbox(&tx, rows).await?,
+            Import::AuditCitizens(rows) => audit::import_citizens(&tx, rows).await?,
+        }
         let outcome = commit_within(tx, self.commit_limit).await;
         settle(client, outcome)
     }

@@ -227,6 +227,47 @@ impl ScratchPostgres {
         run_bounded(ctl, "pg_ctl promote", Duration::from_secs(40)).map(|_| ())
     }
 
+    /// Turns TLS on and refuses every connection without it: the server certificate and key
+    /// (PEM) go into the data directory, owned by the server's user with mode 0600 (as
+    /// PostgreSQL demands of a key), `ssl = on`, and `pg_hba.conf` allows TCP connections
+    /// only as `hostssl` with a password (SCRAM), which the `postgres` user is given here;
+    /// the unix socket (what [`ScratchPostgres::psql`] uses) stays trusted. Restarts the
+    /// server.
+    pub fn require_tls(&mut self, cert_pem: &str, key_pem: &str, password: &str) -> Result<(), String> {
+        assert!(password.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "a plain password");
+        self.psql("postgres", &format!("ALTER USER postgres PASSWORD '{password}'"))?;
+        let data = self.data();
+        let write = |name: &str, text: &str| {
+            let path = data.join(name);
+            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(|e| format!("{}: {e}", path.display()))
+        };
+        write("server.crt", cert_pem)?;
+        write("server.key", key_pem)?;
+        write(
+            "pg_hba.conf",
+            "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostssl all all ::1/128 scram-sha-256\n",
+        )?;
+        if self.as_postgres {
+            let mut chown = Command::new("chown");
+            chown.arg("postgres:postgres").arg(data.join("server.crt")).arg(data.join("server.key"));
+            chown.arg(data.join("pg_hba.conf"));
+            run_bounded(chown, "chown", Duration::from_secs(10))?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .map_err(|e| format!("postgresql.conf: {e}"))?;
+        std::io::Write::write_all(
+            &mut f,
+            b"ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\npassword_encryption = 'scram-sha-256'\n",
+        )
+        .map_err(|e| format!("postgresql.conf: {e}"))?;
+        self.stop_immediate()?;
+        self.start_server()
+    }
+
     /// The port the server listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
@@ -245,7 +286,11 @@ impl ScratchPostgres {
     /// Runs one SQL command with `psql` against database `db`; returns its output.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, String> {
         let mut psql = Command::new(self.bin.join("psql"));
-        psql.args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres"])
+        // Through the unix socket in the cluster's directory: trusted, also once TCP needs
+        // TLS and a password (`require_tls`).
+        psql.args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-U", "postgres"])
+            .arg("-h")
+            .arg(&self.root)
             .arg("-p")
             .arg(self.port.to_string())
             .arg("-d")

@@ -186,6 +186,58 @@ impl AuditTrees {
             .collect()
     }
 
+    /// Up to `limit` citizen index entries after `after`, in key order.
+    pub(super) fn citizens_after(
+        &self,
+        after: Option<([u8; 32], u64)>,
+        limit: usize,
+    ) -> Result<Vec<([u8; 32], u64)>, StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some((c, i)) => Bound::Excluded(citizen_key(&c, i).to_vec()),
+            None => Bound::Unbounded,
+        };
+        self.citizens
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|kv| {
+                let (k, _) = kv?;
+                let c: [u8; 32] =
+                    k[..32].try_into().map_err(|_| StoreError::Corrupt("an audit citizen key is short".into()))?;
+                Ok((c, decode_u64(&k[32..], "citizen index key")?))
+            })
+            .collect()
+    }
+
+    /// Writes outbox entries as they are, in one transaction, refusing one already there;
+    /// the caller flushes.
+    pub(super) fn import_outbox(&self, rows: &[PendingAudit]) -> Result<(), StoreError> {
+        let encoded: Vec<_> = rows
+            .iter()
+            .map(|r| (r.id, encode_outbox(&OutboxEntry { id: r.id, leaf: &r.leaf, citizen: r.citizen })))
+            .collect();
+        self.outbox.transaction(|outbox| {
+            for (id, value) in &encoded {
+                if outbox.insert(&id.as_bytes()[..], value.as_slice())?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(StoreError::Conflict { expected: 0 }));
+                }
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Writes citizen index entries, in one transaction; the caller flushes.
+    pub(super) fn import_citizens(&self, rows: &[([u8; 32], u64)]) -> Result<(), StoreError> {
+        self.citizens.transaction(|citizens| {
+            for (c, i) in rows {
+                citizens.insert(&citizen_key(c, *i)[..], &[])?;
+            }
+            Ok::<_, ConflictableTransactionError<StoreError>>(())
+        })?;
+        Ok(())
+    }
+
     pub(super) fn pruned_below(&self) -> Result<u64, StoreError> {
         match self.meta.get(PRUNED)? {
             None => Ok(0),

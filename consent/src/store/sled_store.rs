@@ -30,7 +30,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 use super::sled_audit::{AuditTrees, encode_outbox};
 use super::sled_sync::DirSync;
-use super::{AuditBatch, AuditPrune, ConsentChange, OutboxEntry, PendingAudit, Store, StoreError};
+use super::{AuditBatch, AuditPrune, ConsentChange, Import, OutboxEntry, PendingAudit, Store, StoreError};
 use crate::block::{Block, BlockEvent, BlockId};
 use crate::cpr::Cpr;
 use crate::organisation::UnitId;
@@ -223,6 +223,79 @@ impl SledStore {
 
     fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
         tree.get(key)?.map(|b| from_json(&b)).transpose()
+    }
+
+    /// Up to `limit` JSON values of `tree` (keyed by a 16-byte id) after `after`.
+    fn after<T: DeserializeOwned>(
+        tree: &sled::Tree,
+        after: Option<&[u8; 16]>,
+        limit: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(id) => Bound::Excluded(id.to_vec()),
+            None => Bound::Unbounded,
+        };
+        tree.range::<Vec<u8>, _>((start, Bound::Unbounded)).values().take(limit).map(|v| from_json(&v?)).collect()
+    }
+
+    /// Writes exported consents with their events and indexes in one transaction.
+    fn import_consents_rows(&self, rows: &[(Consent, Vec<ConsentEvent>)]) -> Result<(), StoreError> {
+        let encoded: Vec<_> = rows
+            .iter()
+            .map(|(c, es)| (c, to_json(c), es.iter().map(|e| (e.version, to_json(e))).collect::<Vec<_>>()))
+            .collect();
+        (&self.consent_events, &self.consents, &self.citizen_consents, &self.active_index, &self.requested_index)
+            .transaction(|(events, consents, citizen, active, requested)| {
+                for (state, state_json, event_jsons) in &encoded {
+                    let id = state.id.as_bytes();
+                    if consents.get(id)?.is_some() {
+                        return Err(Abort::Abort(StoreError::Conflict { expected: 0 }));
+                    }
+                    for (version, json) in event_jsons {
+                        events.insert(versioned(id, *version), json.as_slice())?;
+                    }
+                    consents.insert(id, state_json.as_slice())?;
+                    let t = &state.terms;
+                    let by_citizen = cat(&[t.citizen.as_bytes(), id]);
+                    citizen.insert(by_citizen.as_slice(), &[])?;
+                    if state.state == State::Active {
+                        for c in &t.categories {
+                            active.insert(cat(&[&active_prefix(&t.citizen, &t.grantee, &t.purpose, c), id]), &[])?;
+                        }
+                    }
+                    if state.state == State::Requested {
+                        requested.insert(by_citizen.as_slice(), &[])?;
+                    }
+                }
+                Ok(())
+            })?;
+        Ok(())
+    }
+
+    /// Writes exported blocks with their events and index in one transaction.
+    fn import_blocks_rows(&self, rows: &[(Block, Vec<BlockEvent>)]) -> Result<(), StoreError> {
+        let encoded: Vec<_> = rows
+            .iter()
+            .map(|(b, es)| (b, to_json(b), es.iter().map(|e| (e.version, to_json(e))).collect::<Vec<_>>()))
+            .collect();
+        (&self.block_events, &self.blocks, &self.citizen_blocks).transaction(|(events, blocks, citizen)| {
+            for (state, state_json, event_jsons) in &encoded {
+                let id = state.id.as_bytes();
+                if blocks.get(id)?.is_some() {
+                    return Err(Abort::Abort(StoreError::Conflict { expected: 0 }));
+                }
+                for (version, json) in event_jsons {
+                    events.insert(versioned(id, *version), json.as_slice())?;
+                }
+                blocks.insert(id, state_json.as_slice())?;
+                if state.is_active() {
+                    citizen.insert(cat(&[state.citizen.as_bytes(), id]), &[])?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(())
     }
 
     fn consents_by_index(&self, tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<Consent>, StoreError> {
@@ -436,5 +509,64 @@ impl Store for SledStore {
 
     async fn audit_pruned_below(&self) -> Result<u64, StoreError> {
         self.audit.pruned_below()
+    }
+
+    async fn consents_after(&self, after: Option<ConsentId>, limit: usize) -> Result<Vec<Consent>, StoreError> {
+        Self::after(&self.consents, after.as_ref().map(|id| id.as_bytes()), limit)
+    }
+
+    async fn blocks_after(&self, after: Option<BlockId>, limit: usize) -> Result<Vec<Block>, StoreError> {
+        Self::after(&self.blocks, after.as_ref().map(|id| id.as_bytes()), limit)
+    }
+
+    async fn block_events(&self, id: BlockId) -> Result<Vec<BlockEvent>, StoreError> {
+        self.block_events.scan_prefix(id.as_bytes()).values().map(|v| from_json(&v?)).collect()
+    }
+
+    async fn texts_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(a) => Bound::Excluded(a.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        self.texts
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                let text = |b: &[u8]| {
+                    String::from_utf8(b.to_vec()).map_err(|_| StoreError::Corrupt("a stored text is not UTF-8".into()))
+                };
+                Ok((text(&k)?, text(&v)?))
+            })
+            .collect()
+    }
+
+    async fn audit_citizens_after(
+        &self,
+        after: Option<([u8; 32], u64)>,
+        limit: usize,
+    ) -> Result<Vec<([u8; 32], u64)>, StoreError> {
+        self.audit.citizens_after(after, limit)
+    }
+
+    async fn import(&self, rows: Import<'_>) -> Result<(), StoreError> {
+        rows.check()?;
+        let _gate = self.gate().await;
+        match rows {
+            Import::Texts(texts) => {
+                self.texts.transaction(|t| {
+                    for (sha, body) in texts {
+                        t.insert(sha.as_bytes(), body.as_bytes())?;
+                    }
+                    Ok::<_, Abort>(())
+                })?;
+            }
+            Import::Consents(rows) => self.import_consents_rows(rows)?,
+            Import::Blocks(rows) => self.import_blocks_rows(rows)?,
+            Import::AuditOutbox(rows) => self.audit.import_outbox(rows)?,
+            Import::AuditCitizens(rows) => self.audit.import_citizens(rows)?,
+        }
+        self.durable().await
     }
 }

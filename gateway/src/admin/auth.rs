@@ -47,8 +47,15 @@ impl FromRequestParts<AdminState> for Arc<Operator> {
     type Rejection = AdminError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AdminState) -> Result<Self, AdminError> {
+        state.operators.of(parts)
+    }
+}
+
+impl Operators {
+    /// The operator whose client certificate the request came with.
+    pub fn of(&self, parts: &Parts) -> Result<Arc<Operator>, AdminError> {
         let peer = parts.extensions.get::<PeerIdentity>().ok_or_else(AdminError::missing_certificate)?;
-        state.operators.find(peer).ok_or_else(|| {
+        self.find(peer).ok_or_else(|| {
             tracing::info!(cert_sha256 = %peer.sha256, "a client certificate of no registered operator");
             AdminError::unknown_operator(&peer.sha256)
         })

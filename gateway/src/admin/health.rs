@@ -152,3 +152,74 @@ pub async fn readyz(State(state): State<AdminState>, op: Arc<Operator>) -> Resul
     }
     Ok((status, Json(r)).into_response())
 }
+
+/// The admin listener while the store connects (see [`crate::http::deferred`]): `/healthz`
+/// answers 200 (the process is up), `/readyz` 503 with the one failing check `store`
+/// ("connecting"), both for operators only; everything else 503 problem+json. Nothing here
+/// reaches the store.
+pub(super) fn waiting_router(operators: Arc<super::auth::Operators>) -> axum::Router {
+    use axum::http::request::Parts;
+    async fn healthz(State(ops): State<Arc<super::auth::Operators>>, parts: Parts) -> Result<&'static str, AdminError> {
+        ops.of(&parts)?.require(&[Role::Operator], "see the service's health")?;
+        Ok("ok\n")
+    }
+    async fn readyz(State(ops): State<Arc<super::auth::Operators>>, parts: Parts) -> Result<Response, AdminError> {
+        ops.of(&parts)?.require(&[Role::Operator], "see the service's health")?;
+        Ok((StatusCode::SERVICE_UNAVAILABLE, Json(connecting())).into_response())
+    }
+    axum::Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(readyz))
+        .fallback(|| async { crate::http::deferred::store_connecting() })
+        .with_state(operators)
+}
+
+/// The readiness while the store connects.
+fn connecting() -> Readiness {
+    Readiness { ready: false, checks: vec![check("store", Err("connecting".into()))] }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::admin::OperatorSettings;
+    use crate::http::tls::PeerIdentity;
+
+    async fn get(router: &axum::Router, path: &str, peer: Option<&PeerIdentity>) -> (StatusCode, String) {
+        let mut req = Request::get(path).body(Body::empty()).unwrap();
+        if let Some(p) = peer {
+            req.extensions_mut().insert(p.clone());
+        }
+        let r = router.clone().oneshot(req).await.unwrap();
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn while_the_store_connects_operators_see_live_and_not_ready() {
+        let (otto, ida) = (PeerIdentity::from_der(b"otto"), PeerIdentity::from_der(b"ida"));
+        let ops = super::super::auth::Operators::new(&[
+            OperatorSettings { id: "otto".into(), role: Role::Operator, cert_sha256: otto.sha256.clone() },
+            OperatorSettings { id: "ida".into(), role: Role::Auditor, cert_sha256: ida.sha256.clone() },
+        ]);
+        let router = waiting_router(Arc::new(ops));
+        assert_eq!(get(&router, "/healthz", Some(&otto)).await, (StatusCode::OK, "ok\n".into()));
+        let (status, body) = get(&router, "/readyz", Some(&otto)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let r: Readiness = serde_json::from_str(&body).unwrap();
+        assert_eq!(r, connecting());
+        assert_eq!((r.checks[0].name.as_str(), r.checks[0].detail.as_str()), ("store", "connecting"));
+        // Operators only, and only the role that may see health.
+        assert_eq!(get(&router, "/readyz", None).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(get(&router, "/healthz", Some(&ida)).await.0, StatusCode::FORBIDDEN);
+        // Everything else waits for the store.
+        let (status, body) = get(&router, "/admin/v1/audit", Some(&ida)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("store-connecting"), "{body}");
+    }
+}

@@ -221,3 +221,53 @@ pub(super) async fn citizen_leaves(
         .map_err(db_error)?;
     rows.iter().map(|r| unbig(r.get(0), "citizen index")).collect()
 }
+
+pub(super) async fn citizens_after(
+    c: &tokio_postgres::Client,
+    after: Option<([u8; 32], u64)>,
+    limit: usize,
+) -> Result<Vec<([u8; 32], u64)>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = match after {
+        None => c.query("SELECT citizen, idx FROM audit_citizens ORDER BY citizen, idx LIMIT $1", &[&limit]).await,
+        Some((k, i)) => {
+            c.query(
+                "SELECT citizen, idx FROM audit_citizens WHERE (citizen, idx) > ($1, $2) ORDER BY citizen, idx LIMIT $3",
+                &[&&k[..], &big(i), &limit],
+            )
+            .await
+        }
+    }
+    .map_err(db_error)?;
+    rows.iter()
+        .map(|r| {
+            let k: &[u8] = r.get(0);
+            let k: [u8; 32] =
+                k.try_into().map_err(|_| StoreError::Corrupt("an audit citizen key is not 32 bytes".into()))?;
+            Ok((k, unbig(r.get(1), "citizen index")?))
+        })
+        .collect()
+}
+
+/// Writes outbox entries as they are (an id already there fails the transaction).
+pub(super) async fn import_outbox(tx: &Tx<'_>, rows: &[PendingAudit]) -> Result<(), StoreError> {
+    for r in rows {
+        let citizen: Option<&[u8]> = r.citizen.as_ref().map(|c| &c[..]);
+        tx.execute("INSERT INTO audit_outbox (id, citizen, leaf) VALUES ($1, $2, $3)", &[&r.id.0, &citizen, &r.leaf])
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+pub(super) async fn import_citizens(tx: &Tx<'_>, rows: &[([u8; 32], u64)]) -> Result<(), StoreError> {
+    let keys: Vec<&[u8]> = rows.iter().map(|(c, _)| &c[..]).collect();
+    let idx: Vec<i64> = rows.iter().map(|(_, i)| big(*i)).collect();
+    tx.execute(
+        "INSERT INTO audit_citizens (citizen, idx) SELECT * FROM unnest($1::bytea[], $2::bigint[]) ON CONFLICT DO NOTHING",
+        &[&keys, &idx],
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
