@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::DecisionError;
 use crate::load::{BasisKind, Loaded};
-use crate::request::DecisionRequest;
+use crate::request::{Action, DecisionRequest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -120,6 +120,7 @@ pub(crate) struct Names {
     category: EntityTypeName,
     document: EntityTypeName,
     read: EntityUid,
+    send: EntityUid,
 }
 
 impl Names {
@@ -133,6 +134,14 @@ impl Names {
             category: t("Sammen::Category"),
             document: t("Sammen::Document"),
             read: r#"Sammen::Action::"read""#.parse().expect("valid action"),
+            send: r#"Sammen::Action::"send""#.parse().expect("valid action"),
+        }
+    }
+
+    fn action(&self, a: Action) -> &EntityUid {
+        match a {
+            Action::Read => &self.read,
+            Action::Send => &self.send,
         }
     }
 
@@ -202,6 +211,11 @@ pub(crate) struct Decider<'e> {
 
 impl Decider<'_> {
     pub fn decide(&self, req: &DecisionRequest<'_>) -> Result<Decision, DecisionError> {
+        self.decide_as(req, Action::Read)
+    }
+
+    /// Decides `action` (the policies' `read` or `send`) for every requested category.
+    pub fn decide_as(&self, req: &DecisionRequest<'_>, action: Action) -> Result<Decision, DecisionError> {
         let n = self.names;
         let vocab = &self.rules.vocabulary;
         vocab.check_purpose(req.purpose)?;
@@ -269,7 +283,7 @@ impl Decider<'_> {
                 let ctx = Context::from_pairs(pairs).map_err(|e| DecisionError::Request(e.to_string()))?;
                 let request = Request::new(
                     principal.clone(),
-                    n.read.clone(),
+                    n.action(action).clone(),
                     resource.clone(),
                     ctx,
                     checked(&self.loaded.schema),

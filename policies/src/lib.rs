@@ -31,7 +31,7 @@ use consent::{Rules, UnitId};
 pub use decide::{Basis, CategoryDecision, Decision, Effect, NO_BASIS_DA, NO_BASIS_EN, Reason};
 pub use error::{DecisionError, PolicyError, Problem};
 pub use load::{BUILTIN_ORIGIN, POLICY_DIR, SCHEMA_FILE};
-pub use request::{Caseworker, DecisionRequest};
+pub use request::{Action, Caseworker, DecisionRequest};
 pub use watch::{Watcher, watch};
 
 /// The policy directory of this repository (`policies/`), for tests and tools run from
@@ -170,6 +170,22 @@ impl PolicyEngine {
             loaded: &loaded,
         }
         .decide(req)
+    }
+
+    /// Decides another action than `read` ([`Action::Send`]: a message about the citizen to
+    /// their GP through the hub), on the same facts and with the same errors as [`decide`].
+    ///
+    /// [`decide`]: PolicyEngine::decide
+    pub fn decide_action(&self, req: &DecisionRequest<'_>, action: Action) -> Result<Decision, DecisionError> {
+        let loaded = self.current.load();
+        decide::Decider {
+            names: &self.names,
+            rules: &self.rules,
+            orgs: &self.orgs,
+            authorizer: &self.authorizer,
+            loaded: &loaded,
+        }
+        .decide_as(req, action)
     }
 
     /// Reads the directory again; swaps the new set in if it is valid, and otherwise keeps
