@@ -291,6 +291,11 @@ impl Xctl03 {
         )
     }
 
+    /// A positive receipt for a message named by `original` (as a receiver records it).
+    pub fn for_letter_ids(original: &OriginalEmessage, our_ean: &str, envelope_id: String, sent: Stamp) -> Xctl03 {
+        Xctl03::acknowledging(original.clone(), our_ean, envelope_id, sent)
+    }
+
     fn acknowledging(original: OriginalEmessage, our_ean: &str, envelope_id: String, sent: Stamp) -> Xctl03 {
         Xctl03 {
             envelope: Envelope {

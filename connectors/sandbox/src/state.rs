@@ -24,6 +24,8 @@ pub(crate) struct Inner {
     pub visits: Arc<VisitLog>,
     /// Moves: kommunekoder that replace a citizen's synthetic municipality of residence.
     pub residences: RwLock<BTreeMap<Cpr, String>>,
+    /// The hub's receiving side (`hub.rs`).
+    pub hub: crate::hub::Hub,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             broker,
             visits: Arc::new(VisitLog::default()),
             residences: RwLock::new(BTreeMap::new()),
+            hub: crate::hub::Hub::default(),
         }))
     }
 
