@@ -8,8 +8,11 @@
 //! how often the message was posted and how often delivered (`GET /admin/hub`), which the
 //! tests use to prove exactly-once delivery.
 //!
-//! Modes (`PUT /admin/hub`), beside the source faults of `mediconnect` (down, slow), which
-//! apply here too: `negative` (the GP's system refuses every message with an XCTL02),
+//! Modes (`PUT /admin/hub`), beside the source faults of `mediconnect`, which apply here
+//! too: `down` (the outbox answers 503 and takes nothing, while the GP lookup still
+//! answers), `delay_ms` (the outbox takes the message at once but answers only after that
+//! long: slow; a sender that gives up or dies meanwhile has delivered it all the same),
+//! `negative` (the GP's system refuses every message with an XCTL02),
 //! `unknown_receipt` (the answer is a receipt for a message nobody sent), `answer_lost`
 //! (the message is delivered, but the answer to the first post of it is an HTTP 503, so the
 //! sender posts it again and gets the stored receipt: a duplicate receipt).
@@ -48,6 +51,7 @@ const HUB_EAN: &str = "5790000000050";
 pub enum HubMode {
     #[default]
     Normal,
+    Down,
     Negative,
     UnknownReceipt,
     AnswerLost,
@@ -60,6 +64,8 @@ pub struct HubSettings {
     pub mode: HubMode,
     /// How long the synthetic GP takes to answer an LÆ 261 with an LÆ 265.
     pub gp_answer_delay_ms: u64,
+    /// How long the outbox waits before it answers (it takes the message at once).
+    pub delay_ms: u64,
 }
 
 /// Per envelope identifier: how often it was posted and how often delivered.
@@ -185,6 +191,9 @@ pub(crate) async fn outbox(State(s): State<AppState>, Extension(kill): Extension
     }
     let hub = &s.0.hub;
     let settings = hub.settings();
+    if settings.mode == HubMode::Down {
+        return (StatusCode::SERVICE_UNAVAILABLE, "sandbox: the hub is down").into_response();
+    }
     let message = match medcom::parse_message(&body, Limits::default()) {
         Ok(m) => m,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("not a MedCom message: {e}")).into_response(),
@@ -247,6 +256,9 @@ pub(crate) async fn outbox(State(s): State<AppState>, Extension(kill): Extension
                 Answered { cpr: request.patient.cpr, date: request.form.sent.date, bytes: answer.to_xml() },
             );
         });
+    }
+    if settings.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(settings.delay_ms)).await;
     }
     if settings.mode == HubMode::AnswerLost && hub.deliveries()[&envelope].posts == 1 {
         return (StatusCode::SERVICE_UNAVAILABLE, "sandbox: the answer was lost").into_response();
