@@ -30,6 +30,19 @@ pub fn kind_da(k: AuditKind) -> &'static str {
         AuditKind::BlockLifted => "Du ophævede en spærring",
         AuditKind::AuditRead => "Loggen blev læst af driften",
         AuditKind::ConsentsRead => "En sagsbehandler så dine samtykker",
+        AuditKind::SendDecision => "Afgørelse om at sende til din læge",
+        AuditKind::MessageSent => "Jobcentret sendte et brev til din læge",
+        AuditKind::MessageAcknowledged => "Din læge modtog brevet",
+        AuditKind::MessageRejected => "Din læges system afviste brevet",
+        AuditKind::MessageFailed => "Brevet kunne ikke sendes til din læge",
+    }
+}
+
+/// What happened, in Danish: the kind, and for a message to the GP which message it was.
+fn what_da(r: &AuditRecord) -> String {
+    match (r.kind, r.category.as_ref().map(|c| c.as_str())) {
+        (AuditKind::MessageSent, Some("health.lae265")) => "Jobcentret bad din læge om en lægeattest (LÆ 261)".into(),
+        (kind, _) => kind_da(kind).to_string(),
     }
 }
 
@@ -53,7 +66,7 @@ fn row(r: &AuditRecord, rules: &Rules) -> LogRow {
     };
     LogRow {
         time: time(r.time),
-        what: kind_da(r.kind).to_string(),
+        what: what_da(r),
         unit: r
             .unit
             .as_ref()
@@ -102,4 +115,23 @@ pub async fn log(State(state): State<PortalState>, headers: HeaderMap, Query(q):
             older_than: q.before,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use consent::Category;
+
+    use super::*;
+
+    #[test]
+    fn min_log_says_what_was_sent_to_the_gp() {
+        let mut r = AuditRecord::new(Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap(), "r", AuditKind::MessageSent);
+        r.category = Some(Category::parse("health.correspondence").unwrap());
+        assert_eq!(what_da(&r), "Jobcentret sendte et brev til din læge");
+        r.category = Some(Category::parse("health.lae265").unwrap());
+        assert_eq!(what_da(&r), "Jobcentret bad din læge om en lægeattest (LÆ 261)");
+        r.kind = AuditKind::MessageRejected;
+        assert_eq!(what_da(&r), "Din læges system afviste brevet");
+    }
 }
