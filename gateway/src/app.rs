@@ -53,6 +53,8 @@ pub enum StartError {
     Api(#[from] crate::api::ApiStartError),
     #[error(transparent)]
     Portal(#[from] crate::portal::PortalError),
+    #[error("sending to GPs: {0}")]
+    Health(String),
 }
 
 /// A serving gateway. Dropping it asks it to stop; [`RunningGateway::shutdown`] waits.
@@ -166,6 +168,10 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
         None => Arc::new(UnknownResidence),
     };
     let audit = open_audit(&settings, store.clone(), key, clock.clone()).await?;
+    let health = match &settings.health {
+        Some(h) => Some(health_sending(&settings, h)?),
+        None => None,
+    };
     let core = Core::new(CoreConfig {
         ledger: Ledger::new(store, rules),
         audit,
@@ -174,8 +180,13 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
         case_file_deadline: Duration::from_millis(settings.server.case_file_deadline_ms),
         clock,
         residence,
+        health,
     });
     let (stop, stopped) = watch::channel(false);
+    if core.sends_health_messages() {
+        let owner = format!("sammen-{}", uuid::Uuid::new_v4().simple());
+        tokio::spawn(crate::core::sender::run(core.clone(), owner, stopped.clone()));
+    }
     let api = crate::api::start(&settings, core.clone(), stopped.clone()).await?;
     let portal = match &settings.portal {
         Some(p) => Some(
@@ -211,6 +222,25 @@ pub async fn start_with_store(settings: Settings, store: SharedStore) -> Result<
         admin,
         _policy_watch: policy_watch,
     })
+}
+
+/// The health hub and our identity as a sender, from `[health]` and the connector it names.
+fn health_sending(
+    settings: &Settings,
+    h: &crate::settings::health::HealthSettings,
+) -> Result<crate::core::send::HealthSending, StartError> {
+    let source = settings.connectors.sources.get(&h.source).ok_or_else(|| {
+        StartError::Health(format!("[health] source {:?} is not a [connectors.sources] entry", h.source))
+    })?;
+    let hub = connectors::health_hub::HealthHub::new(&h.source, source)?;
+    let us = connectors::medcom::outgoing::Addressee::new(&h.our_ean, &h.our_name)
+        .map_err(|e| StartError::Health(format!("[health] our_ean/our_name: {e}")))?;
+    let mut sending = crate::core::send::HealthSending::new(hub, us);
+    sending.lease = Duration::from_millis(h.lease_ms.max(1));
+    sending.max_attempts = h.max_attempts.max(1);
+    sending.backoff = Duration::from_millis(h.backoff_ms);
+    sending.poll = Duration::from_millis(h.poll_ms.max(10));
+    Ok(sending)
 }
 
 /// Opens the audit log over the store. On PostgreSQL a database that cannot be reached

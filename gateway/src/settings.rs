@@ -7,6 +7,7 @@
 //! ([`Settings::check_for_serve`]).
 
 pub mod admin;
+pub mod health;
 pub mod portal;
 
 use std::net::SocketAddr;
@@ -44,6 +45,9 @@ pub struct Settings {
     /// municipality is unknown and no statute that needs it applies (fail closed).
     #[serde(default)]
     pub residence: Option<ResidenceSettings>,
+    /// `[health]`: sending to citizens' GPs through the health hub; off when absent.
+    #[serde(default)]
+    pub health: Option<health::HealthSettings>,
     #[serde(default)]
     pub policies: PolicySettings,
     #[serde(default)]

@@ -641,6 +641,7 @@ mod tests {
             case_file_deadline: Duration::from_secs(5),
             clock,
             residence,
+            health: None,
         });
         Fixture { core, consents, source, _dir: dir }
     }
