@@ -48,6 +48,10 @@
 //! - `operators`: the admin listener: audited queries, JSON Lines export, proofs against
 //!   the checkpoint, online verification, metrics, readiness with a source down and back,
 //!   refused certificates; and no CPR number in any JSON debug log line of the run.
+//! - `health_send`: messages to the citizen's GP through the sandbox hub: the GP's
+//!   statement ordered and its answer in the next case file, a letter once under its
+//!   Idempotency-Key, a negative receipt, a send without basis (403, recorded), bad input,
+//!   the hub down and back, SIGKILL while a post is at the hub (delivered exactly once).
 //! - `postgres`: `sammen serve` on a throw-away PostgreSQL cluster: two gateways sharing one
 //!   audit log under load, a revocation seen by both at once, SIGKILL or SIGSTOP of one, the
 //!   primary killed and its synchronous standby promoted, the standby stopped (503 in time),
@@ -66,6 +70,7 @@ mod case_files;
 mod consent_cli;
 mod cpr_in_url;
 mod demo;
+mod health_send;
 mod kill_loop;
 mod limits;
 mod operators;
