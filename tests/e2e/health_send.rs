@@ -3,7 +3,9 @@
 //! the LÆ 265 the synthetic GP answers appearing in the next case file; a letter sent and
 //! acknowledged once under one Idempotency-Key, and the key reused with another body
 //! refused; a negative receipt (`rejected` with the reason); a send without basis denied
-//! and recorded; bad input as problem+json; the hub down, then back (delivered once); the
+//! and recorded; a receipt for a message nobody sent (ignored) and a lost answer (a
+//! duplicate receipt, delivered once); bad input as problem+json; the hub down, then back
+//! (delivered once); the
 //! gateway killed (SIGKILL) while its post is at the hub, restarted, and the message
 //! delivered exactly once (the hub counts posts and deliveries per envelope). At the end
 //! the audit log verifies and holds each send's decision, `sent` and receipt records
@@ -169,6 +171,23 @@ async fn run() {
     assert!(rejected["reason"].as_str().unwrap().contains("afviste"), "{rejected}");
     hub(&env, "normal", 0, 0).await;
 
+    // A receipt for a message nobody sent: logged and ignored, the message stays sent, and
+    // the sender goes on. A lost answer: posted again, the same receipt a second time
+    // (a duplicate receipt), delivered once.
+    hub(&env, "unknown_receipt", 0, 0).await;
+    let (status, location, _) = post_with_key(&env, &letters, &team, None, &letter(&x, "Ukendt", "Kvittering.")).await;
+    assert_eq!(status, 202);
+    let stray = until_state(&env, &gw.url(&location.unwrap()), &team, "sent").await;
+    hub(&env, "answer_lost", 0, 0).await;
+    let (status, location, _) = post_with_key(&env, &letters, &team, None, &letter(&x, "Tabt", "Svar tabt.")).await;
+    assert_eq!(status, 202);
+    let lost = until_state(&env, &gw.url(&location.unwrap()), &team, "acknowledged").await;
+    assert_eq!(deliveries(&env).await[lost["envelope_id"].as_str().unwrap()], (2, 1), "{lost}");
+    let (_, stray_now) =
+        get(&env, &gw.url(&format!("/api/v1/health/messages/{}", stray["id"].as_str().unwrap())), &team).await;
+    assert_eq!(stray_now["state"], "sent", "an unknown receipt settled a message: {stray_now}");
+    hub(&env, "normal", 0, 0).await;
+
     // No basis: 403, recorded, nothing sent. A team member may not order the statement.
     let before = deliveries(&env).await.len();
     let (status, _, p) = post_with_key(&env, &letters, &team, None, &letter(&y, "Status", "Kort status.")).await;
@@ -259,8 +278,8 @@ async fn run() {
     let view = read_after_graceful_stop(&env.data_dir).await;
     let of =
         |who: &Cpr, kind: AuditKind| view.records.iter().filter(|r| r.citizen == Some(*who) && r.kind == kind).count();
-    assert_eq!(of(&x, AuditKind::MessageSent), 5, "the request and four letters were sent");
-    assert_eq!(of(&x, AuditKind::MessageAcknowledged), 4);
+    assert_eq!(of(&x, AuditKind::MessageSent), 7, "the request and six letters were sent");
+    assert_eq!(of(&x, AuditKind::MessageAcknowledged), 5);
     assert_eq!(of(&x, AuditKind::MessageRejected), 1);
     let denied: Vec<_> = view
         .records
