@@ -36,6 +36,21 @@ pub struct HealthSettings {
     pub poll_ms: u64,
 }
 
+impl HealthSettings {
+    /// Sending from `our_ean`/`our_name` through the `mediconnect` connector, the rest default.
+    pub fn new(our_ean: &str, our_name: &str) -> Self {
+        HealthSettings {
+            source: default_source(),
+            our_ean: our_ean.into(),
+            our_name: our_name.into(),
+            lease_ms: default_lease_ms(),
+            max_attempts: default_max_attempts(),
+            backoff_ms: default_backoff_ms(),
+            poll_ms: default_poll_ms(),
+        }
+    }
+}
+
 fn default_source() -> String {
     "mediconnect".into()
 }
