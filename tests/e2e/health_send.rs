@@ -28,7 +28,7 @@ fn citizen(i: usize) -> Cpr {
     sandbox::citizens()[i].cpr
 }
 
-async fn hub(env: &Env, mode: &str, answer_ms: u64, delay_ms: u64) {
+pub(crate) async fn hub(env: &Env, mode: &str, answer_ms: u64, delay_ms: u64) {
     let r = reqwest::Client::new()
         .put(format!("{}/admin/hub", env.sandbox.admin))
         .json(&json!({ "mode": mode, "gp_answer_delay_ms": answer_ms, "delay_ms": delay_ms }))
@@ -38,7 +38,7 @@ async fn hub(env: &Env, mode: &str, answer_ms: u64, delay_ms: u64) {
     assert_eq!(r.status(), 204);
 }
 
-async fn deliveries(env: &Env) -> BTreeMap<String, (u32, u32)> {
+pub(crate) async fn deliveries(env: &Env) -> BTreeMap<String, (u32, u32)> {
     let r = reqwest::Client::new().get(format!("{}/admin/hub", env.sandbox.admin)).send().await.unwrap();
     let v: BTreeMap<String, Value> = r.json().await.unwrap();
     v.into_iter()
@@ -46,7 +46,7 @@ async fn deliveries(env: &Env) -> BTreeMap<String, (u32, u32)> {
         .collect()
 }
 
-async fn post_with_key(
+pub(crate) async fn post_with_key(
     env: &Env,
     url: &str,
     token: &str,
@@ -74,7 +74,7 @@ async fn get(env: &Env, url: &str, token: &str) -> (u16, Value) {
 }
 
 /// Polls a message until it is in `state` (bounded).
-async fn until_state(env: &Env, url: &str, token: &str, state: &str) -> Value {
+pub(crate) async fn until_state(env: &Env, url: &str, token: &str, state: &str) -> Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let (status, v) = get(env, url, token).await;
@@ -87,8 +87,19 @@ async fn until_state(env: &Env, url: &str, token: &str, state: &str) -> Value {
     }
 }
 
-fn letter(who: &Cpr, subject: &str, text: &str) -> Value {
+pub(crate) fn letter(who: &Cpr, subject: &str, text: &str) -> Value {
     json!({ "citizen": who.expose(), "purpose": PURPOSE, "subject": subject, "text": text })
+}
+
+/// Adds `[health]` to the environment's gateway configuration: the sandbox hub, short
+/// leases and pauses.
+pub(crate) fn configure_health(env: &Env) {
+    let mut config = std::fs::read_to_string(&env.config).unwrap();
+    config.push_str(
+        "\n[health]\nsource = \"mediconnect\"\nour_ean = \"5790000121441\"\nour_name = \"Københavns Kommune, Jobcenter\"\n\
+         lease_ms = 2000\nmax_attempts = 100\nbackoff_ms = 100\npoll_ms = 50\n",
+    );
+    std::fs::write(&env.config, config).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,12 +112,7 @@ async fn run() {
     let (x, y, no_gp) = (citizen(2), citizen(4), citizen(9));
     env.grant_by_cli(&x, &["health.lae265", "health.correspondence"]);
     env.grant_by_cli(&no_gp, &["health.correspondence"]);
-    let mut config = std::fs::read_to_string(&env.config).unwrap();
-    config.push_str(
-        "\n[health]\nsource = \"mediconnect\"\nour_ean = \"5790000121441\"\nour_name = \"Københavns Kommune, Jobcenter\"\n\
-         lease_ms = 2000\nmax_attempts = 100\nbackoff_ms = 100\npoll_ms = 50\n",
-    );
-    std::fs::write(&env.config, config).unwrap();
+    configure_health(&env);
     let mut gw = env.start_gateway();
     let caseworker = env.token("cw-jens", REHAB_UNIT, &["jobcenter-caseworker"]);
     let team = env.rehab_token();
