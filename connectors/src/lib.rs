@@ -20,6 +20,7 @@ pub mod config;
 pub mod digital_post;
 pub mod document;
 pub mod error;
+pub mod health_hub;
 pub mod http;
 pub mod jobcenter;
 pub mod jobnet_cv;

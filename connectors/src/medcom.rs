@@ -1,12 +1,21 @@
 //! The MedCom OIOXML codec: XDIS91 correspondence letters, XCTL03 positive receipts and
 //! the LÆ 265 form as a "Den Dynamiske Blanket" document, parsed (through the hardened
-//! [`crate::xml`] reader) into typed structs and serialized back to iso-8859-1 XML.
+//! [`crate::xml`] reader) into typed structs and written back with quick-xml as iso-8859-1
+//! XML (`writer.rs`). What sammen sends (the LÆ 261 request and letters) is built, checked,
+//! in `outgoing.rs`; negative receipts (XCTL01/XCTL02) are in `negative.rs`.
+
+mod negative;
+pub mod outgoing;
+mod writer;
 
 use chrono::NaiveDate;
 use consent::Cpr;
 use serde::{Deserialize, Serialize};
 
+pub use negative::{NegativeKind, NegativeReceipt, Receipt};
+
 use crate::xml::{self, Element, Limits, Node, XmlError};
+use writer::Out;
 
 /// XDIS91 correspondence (2006/07/01).
 pub const NS_XDIS91: &str = "http://rep.oio.dk/sundcom.dk/medcom.dk/xml/schemas/2006/07/01/";
@@ -187,6 +196,8 @@ pub struct DdbForm {
 
 impl DdbForm {
     pub const LAE265: &'static str = "LÆ265";
+    /// The municipality's request for an LÆ 265.
+    pub const LAE261: &'static str = "LÆ261";
 
     pub fn is_lae265(&self) -> bool {
         self.form.type_code == Self::LAE265
@@ -202,6 +213,7 @@ impl DdbForm {
 pub enum Message {
     Xdis91(Box<Xdis91>),
     Xctl03(Box<Xctl03>),
+    NegativeReceipt(Box<NegativeReceipt>),
     Ddb(Box<DdbForm>),
 }
 
@@ -211,7 +223,7 @@ impl Message {
         match self {
             Message::Xdis91(m) => Some(&m.patient),
             Message::Ddb(m) => Some(&m.patient),
-            Message::Xctl03(_) => None,
+            Message::Xctl03(_) | Message::NegativeReceipt(_) => None,
         }
     }
 }
@@ -221,6 +233,9 @@ pub fn parse_message(bytes: &[u8], limits: Limits) -> Result<Message, MedcomErro
     let root = xml::parse(bytes, limits)?;
     match (root.name.as_str(), root.ns.as_deref()) {
         ("Emessage", Some(NS_XDIS91)) => Ok(Message::Xdis91(Box::new(xdis91_from(&root)?))),
+        ("Emessage", Some(NS_XCTL03)) if root.child("NegativeReceipt").is_some() => {
+            Ok(Message::NegativeReceipt(Box::new(negative::negative_from(&root)?)))
+        }
         ("Emessage", Some(NS_XCTL03)) => Ok(Message::Xctl03(Box::new(xctl03_from(&root)?))),
         ("DenDynamiskeBlanket", Some(NS_DDB)) => Ok(Message::Ddb(Box::new(ddb_from(&root)?))),
         _ => Err(MedcomError::UnknownMessage { name: root.name.chars().take(64).collect(), ns: root.ns.clone() }),
@@ -276,6 +291,11 @@ impl Xctl03 {
         )
     }
 
+    /// A positive receipt for a message named by `original` (as a receiver records it).
+    pub fn for_letter_ids(original: &OriginalEmessage, our_ean: &str, envelope_id: String, sent: Stamp) -> Xctl03 {
+        Xctl03::acknowledging(original.clone(), our_ean, envelope_id, sent)
+    }
+
     fn acknowledging(original: OriginalEmessage, our_ean: &str, envelope_id: String, sent: Stamp) -> Xctl03 {
         Xctl03 {
             envelope: Envelope {
@@ -309,11 +329,11 @@ impl DdbForm {
 
 // ---- reading ----
 
-fn req<'a>(el: &'a Element, name: &'static str) -> Result<&'a Element, MedcomError> {
+pub(super) fn req<'a>(el: &'a Element, name: &'static str) -> Result<&'a Element, MedcomError> {
     el.child(name).ok_or(MedcomError::Missing(name))
 }
 
-fn req_text(el: &Element, name: &'static str) -> Result<String, MedcomError> {
+pub(super) fn req_text(el: &Element, name: &'static str) -> Result<String, MedcomError> {
     el.child_text(name).ok_or(MedcomError::Missing(name))
 }
 
@@ -328,7 +348,7 @@ fn stamp(el: &Element) -> Result<Stamp, MedcomError> {
     Ok(Stamp { date, time })
 }
 
-fn envelope(root: &Element) -> Result<Envelope, MedcomError> {
+pub(super) fn envelope(root: &Element) -> Result<Envelope, MedcomError> {
     let env = req(root, "Envelope")?;
     Ok(Envelope {
         sent: stamp(req(env, "Sent")?)?,
@@ -337,7 +357,7 @@ fn envelope(root: &Element) -> Result<Envelope, MedcomError> {
     })
 }
 
-fn letter(el: &Element) -> Result<Letter, MedcomError> {
+pub(super) fn letter(el: &Element) -> Result<Letter, MedcomError> {
     Ok(Letter {
         identifier: req_text(el, "Identifier")?,
         version_code: req_text(el, "VersionCode")?,
@@ -433,20 +453,12 @@ fn xdis91_from(root: &Element) -> Result<Xdis91, MedcomError> {
 
 fn xctl03_from(root: &Element) -> Result<Xctl03, MedcomError> {
     let receipt = req(root, "PositiveReceipt")?;
-    let orig = req(receipt, "OriginalEmessage")?;
-    let orig_letter = req(orig, "OriginalLetter")?;
     Ok(Xctl03 {
         envelope: envelope(root)?,
         letter: letter(req(receipt, "Letter")?)?,
         sender_ean: req_text(req(receipt, "Sender")?, "EANIdentifier")?,
         receiver_ean: req_text(req(receipt, "Receiver")?, "EANIdentifier")?,
-        original: OriginalEmessage {
-            envelope_identifier: req_text(orig, "OriginalEnvelopeIdentifier")?,
-            sender_ean: req_text(req(orig, "OriginalSender")?, "EANIdentifier")?,
-            receiver_ean: req_text(req(orig, "OriginalReceiver")?, "EANIdentifier")?,
-            letter_identifier: req_text(orig_letter, "OriginalLetterIdentifier")?,
-            version_code: req_text(orig_letter, "OriginalVersionCode")?,
-        },
+        original: negative::original_from(receipt)?,
     })
 }
 
@@ -474,106 +486,6 @@ fn ddb_from(root: &Element) -> Result<DdbForm, MedcomError> {
 }
 
 // ---- writing ----
-
-/// A tiny XML writer for the fixed MedCom layouts.
-struct Out {
-    s: String,
-    depth: usize,
-}
-
-impl Out {
-    fn new() -> Self {
-        Out { s: String::from("<?xml version=\"1.0\" encoding=\"iso-8859-1\"?>\n"), depth: 0 }
-    }
-    fn indent(&mut self) {
-        for _ in 0..self.depth {
-            self.s.push_str("  ");
-        }
-    }
-    fn open(&mut self, name: &str) {
-        self.indent();
-        self.s.push('<');
-        self.s.push_str(name);
-        self.s.push_str(">\n");
-        self.depth += 1;
-    }
-    fn open_ns(&mut self, name: &str, ns: &str) {
-        self.s.push_str(&format!("<{name} xmlns=\"{ns}\">\n"));
-        self.depth += 1;
-    }
-    fn close(&mut self, name: &str) {
-        self.depth -= 1;
-        self.indent();
-        self.s.push_str(&format!("</{name}>\n"));
-    }
-    fn leaf(&mut self, name: &str, text: &str) {
-        self.indent();
-        self.s.push_str(&format!("<{name}>{}</{name}>\n", xml::escape(text)));
-    }
-    fn opt(&mut self, name: &str, text: &Option<String>) {
-        if let Some(t) = text {
-            self.leaf(name, t);
-        }
-    }
-    /// Text whose line breaks become `<br/>`.
-    fn lines(&mut self, name: &str, text: &str) {
-        self.indent();
-        let body: Vec<String> = text.split('\n').map(|l| xml::escape(l).into_owned()).collect();
-        self.s.push_str(&format!("<{name}>{}</{name}>\n", body.join("<br/>")));
-    }
-    fn stamp(&mut self, name: &str, s: &Stamp) {
-        self.open(name);
-        self.leaf("Date", &s.date.format("%Y-%m-%d").to_string());
-        self.leaf("Time", &s.time);
-        self.close(name);
-    }
-    fn envelope(&mut self, e: &Envelope) {
-        self.open("Envelope");
-        self.stamp("Sent", &e.sent);
-        self.leaf("Identifier", &e.identifier);
-        self.leaf("AcknowledgementCode", &e.acknowledgement_code);
-        self.close("Envelope");
-    }
-    fn letter(&mut self, l: &Letter) {
-        self.open("Letter");
-        self.leaf("Identifier", &l.identifier);
-        self.leaf("VersionCode", &l.version_code);
-        self.leaf("StatisticalCode", &l.statistical_code);
-        if let Some(a) = &l.authorisation {
-            self.stamp("Authorisation", a);
-        }
-        self.opt("TypeCode", &l.type_code);
-        self.opt("StatusCode", &l.status_code);
-        self.close("Letter");
-    }
-    fn party(&mut self, name: &str, p: &Party) {
-        self.open(name);
-        self.leaf("EANIdentifier", &p.ean);
-        self.opt("Identifier", &p.identifier);
-        self.opt("IdentifierCode", &p.identifier_code);
-        self.opt("OrganisationName", &p.organisation_name);
-        self.opt("DepartmentName", &p.department_name);
-        self.opt("MedicalSpecialityCode", &p.medical_speciality_code);
-        self.opt("StreetName", &p.street_name);
-        self.opt("DistrictName", &p.district_name);
-        self.opt("PostCodeIdentifier", &p.post_code);
-        self.close(name);
-    }
-    fn patient(&mut self, p: &Patient) {
-        self.open("Patient");
-        self.leaf("CivilRegistrationNumber", p.cpr.expose());
-        self.opt("PersonSurnameName", &p.surname);
-        self.opt("PersonGivenName", &p.given_name);
-        self.opt("StreetName", &p.street_name);
-        self.opt("DistrictName", &p.district_name);
-        self.opt("PostCodeIdentifier", &p.post_code);
-        self.opt("EpisodeOfCareStatusCode", &p.episode_of_care_status);
-        self.close("Patient");
-    }
-    fn finish(self) -> Vec<u8> {
-        xml::to_latin1(&self.s)
-    }
-}
 
 impl Xdis91 {
     /// The letter as iso-8859-1 OIOXML.
@@ -620,25 +532,9 @@ impl Xctl03 {
         o.envelope(&self.envelope);
         o.open("PositiveReceipt");
         o.letter(&self.letter);
-        o.open("Sender");
-        o.leaf("EANIdentifier", &self.sender_ean);
-        o.close("Sender");
-        o.open("Receiver");
-        o.leaf("EANIdentifier", &self.receiver_ean);
-        o.close("Receiver");
-        o.open("OriginalEmessage");
-        o.leaf("OriginalEnvelopeIdentifier", &self.original.envelope_identifier);
-        o.open("OriginalSender");
-        o.leaf("EANIdentifier", &self.original.sender_ean);
-        o.close("OriginalSender");
-        o.open("OriginalReceiver");
-        o.leaf("EANIdentifier", &self.original.receiver_ean);
-        o.close("OriginalReceiver");
-        o.open("OriginalLetter");
-        o.leaf("OriginalLetterIdentifier", &self.original.letter_identifier);
-        o.leaf("OriginalVersionCode", &self.original.version_code);
-        o.close("OriginalLetter");
-        o.close("OriginalEmessage");
+        o.ean_only("Sender", &self.sender_ean);
+        o.ean_only("Receiver", &self.receiver_ean);
+        o.original(&self.original);
         o.close("PositiveReceipt");
         o.close("Emessage");
         o.finish()

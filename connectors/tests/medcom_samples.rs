@@ -92,3 +92,81 @@ fn our_receipt_for_the_sample_letter_matches_medcoms() {
         other => panic!("{other:?}"),
     }
 }
+
+/// An element as comparable lines in document order: its path, then each child in order,
+/// text trimmed (layout white space dropped) and line breaks as `<br/>`.
+fn outline(el: &connectors::xml::Element, path: &str, out: &mut Vec<String>) {
+    let path = format!("{path}/{}", el.name);
+    out.push(format!("{path} ns={:?}", el.ns));
+    for node in &el.children {
+        match node {
+            connectors::xml::Node::Text(t) if t.trim().is_empty() => {}
+            connectors::xml::Node::Text(t) => out.push(format!("{path} text={:?}", t.trim())),
+            connectors::xml::Node::Element(e) => outline(e, &path, out),
+        }
+    }
+}
+
+fn outline_of(bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    outline(&connectors::xml::parse(bytes, Limits::default()).unwrap(), "", &mut out);
+    out
+}
+
+#[test]
+fn our_letter_writer_matches_medcoms_sample_element_by_element() {
+    let sample = read(XDIS91);
+    let mut letter = Xdis91::parse(&sample, Limits::default()).unwrap();
+    // The sample ends its text with a line break, which a reader drops as layout.
+    letter.text.push('\n');
+    let ours = letter.to_xml();
+    assert!(std::str::from_utf8(&ours).is_err(), "ours is iso-8859-1, the sample's bytes are UTF-8");
+    let (expected, got) = (outline_of(&sample), outline_of(&ours));
+    assert!(expected.len() > 50, "the outline covers the whole letter");
+    for (i, (e, g)) in expected.iter().zip(&got).enumerate() {
+        assert_eq!(e, g, "element {i}");
+    }
+    assert_eq!(expected.len(), got.len());
+}
+
+#[test]
+fn our_receipt_writer_matches_medcoms_sample_element_by_element() {
+    let sample = read(XCTL03);
+    let receipt = Xctl03::parse(&sample, Limits::default()).unwrap();
+    assert_eq!(outline_of(&receipt.to_xml()), outline_of(&sample));
+}
+
+#[test]
+fn a_negative_receipt_for_the_sample_letter_names_it_and_parses_as_a_receipt() {
+    let letter = Xdis91::parse(&read(XDIS91), Limits::default()).unwrap();
+    let positive = Xctl03::parse(&read(XCTL03), Limits::default()).unwrap();
+    let negative = medcom::NegativeReceipt::refusing(
+        positive.original.clone(),
+        medcom::NegativeKind::Letter,
+        &letter.receiver.ean,
+        "KuvertNr1257".into(),
+        positive.envelope.sent.clone(),
+        "ukendtpatient",
+        "Patienten kendes ikke i modtagerens system",
+    );
+    // Same shape as the positive receipt up to the receipt element and its error.
+    let pos = outline_of(&positive.to_xml());
+    let neg = outline_of(&negative.to_xml());
+    let strip = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .filter(|l| !l.contains("/Envelope/") && !l.contains("/Letter"))
+            .map(|l| l.replace("PositiveReceipt", "Receipt").replace("NegativeReceipt", "Receipt"))
+            .filter(|l| !l.contains("/ErrorCode") && !l.contains("/ErrorText"))
+            .collect()
+    };
+    assert_eq!(strip(&neg), strip(&pos));
+    match medcom::Receipt::parse(&negative.to_xml(), Limits::default()).unwrap() {
+        medcom::Receipt::Negative(r) => {
+            assert_eq!(r.original.envelope_identifier, letter.envelope.identifier);
+            assert_eq!(r.original.letter_identifier, letter.letter.identifier);
+            assert_eq!(r.error_text, "Patienten kendes ikke i modtagerens system");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(medcom::Receipt::parse(&read(XCTL03), Limits::default()).unwrap(), medcom::Receipt::Positive(_)));
+}

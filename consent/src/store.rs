@@ -26,10 +26,12 @@ pub mod contract;
 pub mod copy;
 #[cfg(feature = "faults")]
 pub mod faulty;
+pub mod health_outbox;
 pub mod postgres;
 #[cfg(feature = "scratch-postgres")]
 pub mod scratch_postgres;
 mod sled_audit;
+mod sled_health;
 mod sled_sessions;
 mod sled_store;
 mod sled_sync;
@@ -44,6 +46,7 @@ use crate::organisation::UnitId;
 use crate::record::{Consent, ConsentEvent, ConsentId};
 use crate::vocabulary::{Category, Purpose};
 
+pub use health_outbox::HealthOutbox;
 pub use postgres::{PgStore, PostgresOptions};
 pub use sled_store::SledStore;
 
@@ -404,10 +407,11 @@ pub fn open_temporary() -> Result<SharedStore, StoreError> {
     Ok(Arc::new(SledStore::temporary()?))
 }
 
-/// Everything the gateway keeps: consents, the audit log and sessions, in one engine.
-pub trait Backend: Store + SessionStore {}
+/// Everything the gateway keeps: consents, the audit log, sessions and the health outbox, in
+/// one engine.
+pub trait Backend: Store + SessionStore + HealthOutbox {}
 
-impl<T: Store + SessionStore + ?Sized> Backend for T {}
+impl<T: Store + SessionStore + HealthOutbox + ?Sized> Backend for T {}
 
 /// A store whose engine was chosen at open time: what the gateway holds, without naming
 /// an adapter. Cheap to clone.

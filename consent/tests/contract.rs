@@ -111,6 +111,21 @@ async fn ping_on_a_healthy_store() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_outbox_stores_once() {
+    bounded(contract::health_outbox_stores_once(&SledHarness::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_outbox_claims_once() {
+    bounded(contract::health_outbox_claims_once(&SledHarness::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_outbox_transitions() {
+    bounded(contract::health_outbox_transitions(&SledHarness::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fault_wrapper_passes_the_whole_contract_with_no_fault_on() {
     bounded(contract::all(&SledHarness::wrapped())).await;
 }

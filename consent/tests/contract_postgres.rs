@@ -94,6 +94,9 @@ async fn copy_across_engines() {
     let source = h.fresh().await;
     let sled: SharedStore = Arc::new(consent::SledStore::open(&dir.path().join("b")).unwrap());
     bounded("postgres to sled", contract::copy_between(&source, &sled)).await;
+    bounded("health stores", contract::health_outbox_stores_once(&PgHarness::new(&pg, "health_store"))).await;
+    bounded("health claims", contract::health_outbox_claims_once(&PgHarness::new(&pg, "health_claim"))).await;
+    bounded("health states", contract::health_outbox_transitions(&PgHarness::new(&pg, "health_state"))).await;
 }
 
 /// A URL that does not parse, a server that is down at first use (then up), a database with a
@@ -132,7 +135,11 @@ async fn failure_paths_say_what_is_wrong() {
         (ra.unwrap(), rb.unwrap()),
         (consent::store::postgres::SCHEMA_VERSION, consent::store::postgres::SCHEMA_VERSION)
     );
-    assert_eq!(pg.psql("twice", "SELECT count(*) FROM sammen_schema").unwrap().trim(), "1");
+    // Versions are numbered 1, 2, ...: one row per migration, each applied once.
+    assert_eq!(
+        pg.psql("twice", "SELECT count(*) FROM sammen_schema").unwrap().trim(),
+        consent::store::postgres::SCHEMA_VERSION.to_string()
+    );
 
     // A schema from a newer sammen: refused, saying which version.
     let newer = consent::store::postgres::SCHEMA_VERSION + 1;

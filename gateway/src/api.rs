@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bodies;
 pub mod case_file;
 pub mod consent_api;
+pub mod health_api;
 pub mod routes;
 pub mod systems;
 pub mod token;

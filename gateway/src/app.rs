@@ -59,6 +59,8 @@ pub enum StartError {
     Api(#[from] crate::api::ApiStartError),
     #[error(transparent)]
     Portal(#[from] crate::portal::PortalError),
+    #[error("sending to GPs: {0}")]
+    Health(String),
 }
 
 /// A serving gateway. Dropping it asks it to stop; [`RunningGateway::shutdown`] waits.
@@ -216,6 +218,8 @@ struct Opening {
     origin: Option<consent::audit::Origin>,
     /// `[notifications]`: letters to citizens, when configured.
     notifications: Option<crate::settings::notifications::NotificationSettings>,
+    /// `[health]`: sending to citizens' GPs, when configured.
+    health: Option<crate::core::send::HealthSending>,
     api: crate::api::PendingApi,
     portal: Option<crate::portal::PendingPortal>,
     admin: Option<crate::admin::PendingAdmin>,
@@ -242,7 +246,12 @@ impl Opening {
             case_file_deadline: self.case_file_deadline,
             clock: self.clock,
             residence: self.residence,
+            health: self.health,
         });
+        if core.sends_health_messages() {
+            let owner = format!("sammen-{}", uuid::Uuid::new_v4().simple());
+            tokio::spawn(crate::core::sender::run(core.clone(), owner, self.stopped.clone()));
+        }
         self.api.open(core.clone());
         if let Some(p) = self.portal {
             p.open(&core, receipt_key, self.notifications.is_some());
@@ -362,6 +371,10 @@ async fn launch(settings: Settings, store: SharedStore, wait_for_database: bool)
         retention_days: settings.audit.retention_days(),
         origin: settings.audit.origin()?,
         notifications: settings.notifications.clone(),
+        health: match &settings.health {
+            Some(h) => Some(health_sending(&settings, h)?),
+            None => None,
+        },
         api: pending_api,
         portal: pending_portal,
         admin: pending_admin,
@@ -391,6 +404,25 @@ async fn launch(settings: Settings, store: SharedStore, wait_for_database: bool)
         admin,
         _policy_watch: policy_watch,
     })
+}
+
+/// The health hub and our identity as a sender, from `[health]` and the connector it names.
+fn health_sending(
+    settings: &Settings,
+    h: &crate::settings::health::HealthSettings,
+) -> Result<crate::core::send::HealthSending, StartError> {
+    let source = settings.connectors.sources.get(&h.source).ok_or_else(|| {
+        StartError::Health(format!("[health] source {:?} is not a [connectors.sources] entry", h.source))
+    })?;
+    let hub = connectors::health_hub::HealthHub::new(&h.source, source)?;
+    let us = connectors::medcom::outgoing::Addressee::new(&h.our_ean, &h.our_name)
+        .map_err(|e| StartError::Health(format!("[health] our_ean/our_name: {e}")))?;
+    let mut sending = crate::core::send::HealthSending::new(hub, us);
+    sending.lease = Duration::from_millis(h.lease_ms.max(1));
+    sending.max_attempts = h.max_attempts.max(1);
+    sending.backoff = Duration::from_millis(h.backoff_ms);
+    sending.poll = Duration::from_millis(h.poll_ms.max(10));
+    Ok(sending)
 }
 
 /// Reads the audit signing key (64 hex digits: the Ed25519 seed), creating it on first

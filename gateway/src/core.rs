@@ -12,6 +12,8 @@ pub mod facts;
 pub mod metrics;
 pub mod notify;
 pub mod release;
+pub mod send;
+pub mod sender;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +38,8 @@ pub struct CoreConfig {
     pub case_file_deadline: Duration,
     pub clock: Arc<dyn Clock>,
     pub residence: Arc<dyn ResidenceLookup>,
+    /// Sending to citizens' GPs through the health hub (`[health]`); `None`: not offered.
+    pub health: Option<send::HealthSending>,
 }
 
 /// The services every surface shares. Cheap to clone.
@@ -55,6 +59,9 @@ pub struct Services {
     pub residence: Arc<dyn ResidenceLookup>,
     /// The connectors behind the release pipeline (private: a fetch needs a permit).
     sources: Sources,
+    /// The health hub behind the send pipeline (private: a message is sent only from the
+    /// outbox, where only a send permit puts it).
+    health: Option<send::HealthSending>,
 }
 
 impl std::ops::Deref for Core {
@@ -75,7 +82,13 @@ impl Core {
             clock: c.clock,
             residence: c.residence,
             sources: Sources::new(c.registry, c.case_file_deadline),
+            health: c.health,
         }))
+    }
+
+    /// Whether sending to GPs is configured (`[health]`).
+    pub fn sends_health_messages(&self) -> bool {
+        self.health.is_some()
     }
 
     /// Whether any connector serves the category.

@@ -7,6 +7,7 @@
 //! ([`Settings::check_for_serve`]).
 
 pub mod admin;
+pub mod health;
 pub mod notifications;
 pub mod portal;
 
@@ -48,6 +49,9 @@ pub struct Settings {
     /// `[notifications]`: letters to citizens in their Digital Post mailbox; off when absent.
     #[serde(default)]
     pub notifications: Option<notifications::NotificationSettings>,
+    /// `[health]`: sending to citizens' GPs through the health hub; off when absent.
+    #[serde(default)]
+    pub health: Option<health::HealthSettings>,
     #[serde(default)]
     pub policies: PolicySettings,
     #[serde(default)]

@@ -11,7 +11,7 @@ use crate::error::DecisionError;
 use crate::fast_path::{Facts, FastPath};
 use crate::load::{BasisKind, Loaded};
 use crate::matching::{self, millis};
-use crate::request::DecisionRequest;
+use crate::request::{Action, DecisionRequest};
 
 mod own;
 
@@ -25,6 +25,7 @@ pub(crate) struct Names {
     document: EntityTypeName,
     pub(crate) read: EntityUid,
     read_own: EntityUid,
+    send: EntityUid,
 }
 
 impl Names {
@@ -39,6 +40,14 @@ impl Names {
             document: t("Sammen::Document"),
             read: r#"Sammen::Action::"read""#.parse().expect("valid action"),
             read_own: r#"Sammen::Action::"read_own""#.parse().expect("valid action"),
+            send: r#"Sammen::Action::"send""#.parse().expect("valid action"),
+        }
+    }
+
+    fn action(&self, a: Action) -> &EntityUid {
+        match a {
+            Action::Read => &self.read,
+            Action::Send => &self.send,
         }
     }
 
@@ -108,15 +117,16 @@ pub(crate) struct Decider<'e> {
 }
 
 impl Decider<'_> {
-    pub fn decide(&self, req: &DecisionRequest<'_>, route: Route) -> Result<Decision, DecisionError> {
-        let sections = self.sections(req, route, true)?;
+    /// Decides `action` for every requested category. The fast path answers `read` only.
+    pub fn decide(&self, req: &DecisionRequest<'_>, route: Route, action: Action) -> Result<Decision, DecisionError> {
+        let sections = self.sections(req, route, true, action)?;
         let sections = sections.into_iter().map(|s| s.expect("every section decided")).collect();
         Ok(Decision { sections, policy_digest: self.loaded.digest.clone() })
     }
 
     /// The fast path's sections alone (`None` where it leaves the category to Cedar).
     pub fn fast_sections(&self, req: &DecisionRequest<'_>) -> Result<Vec<Option<CategoryDecision>>, DecisionError> {
-        self.sections(req, Route::Fast, false)
+        self.sections(req, Route::Fast, false, Action::Read)
     }
 
     /// Validates the request, then decides each category: by the fast path when `route`
@@ -126,6 +136,7 @@ impl Decider<'_> {
         req: &DecisionRequest<'_>,
         route: Route,
         cedar: bool,
+        action: Action,
     ) -> Result<Vec<Option<CategoryDecision>>, DecisionError> {
         let vocab = &self.rules.vocabulary;
         vocab.check_purpose(req.purpose)?;
@@ -156,7 +167,8 @@ impl Decider<'_> {
         }
 
         let now = millis(req.now, true);
-        let fast = self.fast.filter(|_| route == Route::Fast);
+        // The fast path is written for `read`; every other action is Cedar's alone.
+        let fast = self.fast.filter(|_| route == Route::Fast && action == Action::Read);
         let facts = fast.map(|_| Facts {
             roles: &req.caseworker.roles,
             lineage,
@@ -185,7 +197,7 @@ impl Decider<'_> {
                 Some(ctx) => ctx,
                 None => cedar_ctx.insert(self.cedar_context(req, lineage, now)?),
             };
-            let outcome = self.evaluate(req, ctx, c, chosen)?;
+            let outcome = self.evaluate(req, ctx, c, chosen, action)?;
             sections.push(Some(self.section(c, outcome, chosen)?));
         }
         Ok(sections)
@@ -229,6 +241,7 @@ impl Decider<'_> {
         ctx: &CedarContext,
         c: &Category,
         chosen: Option<&Consent>,
+        action: Action,
     ) -> Result<Outcome, DecisionError> {
         let n = self.names;
         let mut pairs = ctx.base.clone();
@@ -238,7 +251,7 @@ impl Decider<'_> {
         let context = Context::from_pairs(pairs).map_err(|e| DecisionError::Request(e.to_string()))?;
         let request = Request::new(
             ctx.principal.clone(),
-            n.read.clone(),
+            n.action(action).clone(),
             Names::uid(&n.document, c.as_str()),
             context,
             checked(&self.loaded.schema),

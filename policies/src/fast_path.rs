@@ -32,8 +32,10 @@ use crate::decision::{Basis, CategoryDecision, NO_BASIS_DA, NO_BASIS_EN, Reason}
 use crate::load::{Loaded, PolicyMeta};
 
 /// [`read_digest`] of the policy set this file translates. Update it only after checking
-/// every rule below against the new policies.
-pub const WRITTEN_FOR: &str = "d505e228715803d2cb0847ae474891cba1e2c1418daf36582a5a5fadaf062cae";
+/// every rule below against the new policies. Last review: the block guardrails were
+/// widened to `action in [read, send]` (health messaging); for `read` they forbid exactly
+/// as before, and the fast path still leaves every request with a block in force to Cedar.
+pub const WRITTEN_FOR: &str = "cfdb20fba3afd91f25d5b8aece861aa15d31b4c973c86dc7b50aacf911ded11d";
 
 /// The role gates (`policy-set/40-roles.cedar`): per category, the roles that may read it.
 const GATES: &[(&str, &[&str])] = &[

@@ -34,7 +34,7 @@ use consent::{Rules, UnitId};
 pub use decision::{Basis, CategoryDecision, Decision, Effect, NO_BASIS_DA, NO_BASIS_EN, Reason};
 pub use error::{DecisionError, PolicyError, Problem};
 pub use load::{BUILTIN_ORIGIN, POLICY_DIR, SCHEMA_FILE};
-pub use request::{Caseworker, DecisionRequest, OwnAccessRequest};
+pub use request::{Action, Caseworker, DecisionRequest, OwnAccessRequest};
 pub use watch::{Watcher, watch};
 
 /// The policy directory of this repository (`policies/`), for tests and tools run from
@@ -184,14 +184,14 @@ impl PolicyEngine {
     /// everything else by one Cedar evaluation per category.
     pub fn decide(&self, req: &DecisionRequest<'_>) -> Result<Decision, DecisionError> {
         let current = self.current.load();
-        self.decider(&current).decide(req, decide::Route::Fast)
+        self.decider(&current).decide(req, decide::Route::Fast, Action::Read)
     }
 
     /// [`PolicyEngine::decide`] by Cedar alone, never the fast path: the reference the
     /// fast path is tested against (`tests/fast_path.rs`).
     pub fn decide_by_cedar(&self, req: &DecisionRequest<'_>) -> Result<Decision, DecisionError> {
         let current = self.current.load();
-        self.decider(&current).decide(req, decide::Route::CedarOnly)
+        self.decider(&current).decide(req, decide::Route::CedarOnly, Action::Read)
     }
 
     /// The fast path's answer per category, `None` where it leaves the category to Cedar
@@ -209,6 +209,12 @@ impl PolicyEngine {
     /// everything).
     pub fn fast_path_enabled(&self) -> bool {
         self.current.load().fast.is_some()
+    }
+
+    /// Decides `action` (the policies' `read` or `send`) for every requested category.
+    pub fn decide_action(&self, req: &DecisionRequest<'_>, action: Action) -> Result<Decision, DecisionError> {
+        let current = self.current.load();
+        self.decider(&current).decide(req, decide::Route::Fast, action)
     }
 
     /// The citizen's own access to each category (action `read_own`): decided by the policy

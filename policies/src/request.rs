@@ -41,3 +41,15 @@ pub struct OwnAccessRequest<'a> {
     pub categories: &'a [Category],
     pub now: DateTime<Utc>,
 }
+
+/// What a caseworker does with a category about the citizen: the Cedar action decided.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Fetch the category's documents into a case file.
+    #[default]
+    Read,
+    /// Send a message of the category about the citizen to their GP through the health hub
+    /// (the LÆ 261 request for an LÆ 265: `health.lae265`; a letter: `health.correspondence`).
+    Send,
+}

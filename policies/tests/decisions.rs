@@ -4,7 +4,7 @@ mod support;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use consent::{BlockTarget, Consent, MunicipalityCode, State};
-use policies::{Basis, Caseworker, DecisionError, DecisionRequest, Effect, PolicyEngine};
+use policies::{Action, Basis, Caseworker, DecisionError, DecisionRequest, Effect, PolicyEngine};
 use support::*;
 
 const NOW: &str = "2025-06-01T12:00:00Z";
@@ -16,6 +16,8 @@ const HEALTH: &str = "guardrail.health-needs-consent";
 const STATUTE: &str = "statute.rsl-11a-2.benefits";
 const BLOCK_UNIT: &str = "block.unit";
 const BLOCK_CAT: &str = "block.category";
+const SEND_CONSENT: &str = "send.consent.matching";
+const SEND_GUARD: &str = "send.guardrail.needs-consent";
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Want {
@@ -39,6 +41,7 @@ struct Case {
     want: Want,
     /// The determining policies, sorted.
     policies: &'static [&'static str],
+    action: Action,
 }
 
 impl Default for Case {
@@ -55,6 +58,7 @@ impl Default for Case {
             now: NOW,
             want: Want::Deny,
             policies: &[],
+            action: Action::Read,
         }
     }
 }
@@ -88,6 +92,7 @@ fn lae() -> Consent {
 fn cases() -> Vec<Case> {
     let now = t(NOW);
     let ms = TimeDelta::milliseconds(1);
+    let send = Case { action: Action::Send, ..Case::default() };
     let benefits = Case {
         unit: "kk.jobcenter.ydelse",
         roles: &["benefits-officer"],
@@ -562,6 +567,132 @@ fn cases() -> Vec<Case> {
             policies: &[BLOCK_CAT, BLOCK_UNIT],
             ..Case::default()
         },
+        // --- send: a message about the citizen to their GP (50-send.cedar) -----------
+        Case {
+            name: "send: a job centre caseworker orders the GP's statement with consent",
+            roles: &["jobcenter-caseworker"],
+            consents: vec![lae()],
+            want: Want::Consent(0),
+            policies: &[SEND_CONSENT],
+            ..send.clone()
+        },
+        Case {
+            name: "send: no consent, no statement request",
+            roles: &["jobcenter-caseworker"],
+            policies: &[SEND_GUARD],
+            ..send.clone()
+        },
+        Case {
+            name: "send: a consent for another purpose is no basis",
+            roles: &["jobcenter-caseworker"],
+            consents: vec![consent(
+                citizen(),
+                "kk.jobcenter.rehab",
+                false,
+                "flexjob-assessment",
+                &["health.lae265"],
+                t(FROM),
+                t(UNTIL),
+                State::Active,
+            )],
+            policies: &[SEND_GUARD],
+            ..send.clone()
+        },
+        Case {
+            name: "send: a revoked consent is no basis",
+            roles: &["jobcenter-caseworker"],
+            consents: vec![with_state(State::Revoked)],
+            policies: &[SEND_GUARD],
+            ..send.clone()
+        },
+        Case {
+            name: "send: an expired consent is no basis",
+            roles: &["jobcenter-caseworker"],
+            consents: vec![lae()],
+            now: UNTIL,
+            policies: &[SEND_GUARD],
+            ..send.clone()
+        },
+        Case {
+            name: "send: a consent to another unit is no basis",
+            roles: &["jobcenter-caseworker"],
+            consents: vec![active("kk.jobcenter.ydelse", false, &["health.lae265"])],
+            policies: &[SEND_GUARD],
+            ..send.clone()
+        },
+        Case {
+            name: "send: a rehabilitation team member may read the statement but not order it",
+            roles: &["rehab-team-member"],
+            consents: vec![lae()],
+            policies: &["send.role-gate.health.lae265"],
+            ..send.clone()
+        },
+        Case {
+            name: "send: a team member sends the team's recommendation with consent",
+            roles: &["rehab-team-member"],
+            category: "health.correspondence",
+            consents: vec![active("kk.jobcenter.rehab", false, &["health.correspondence"])],
+            want: Want::Consent(0),
+            policies: &[SEND_CONSENT],
+            ..send.clone()
+        },
+        Case {
+            name: "send: a consent for the statement does not cover letters",
+            roles: &["rehab-team-member"],
+            category: "health.correspondence",
+            consents: vec![lae()],
+            policies: &[SEND_GUARD],
+            ..send.clone()
+        },
+        Case {
+            name: "send: a benefits officer sends no letter to the GP",
+            roles: &["benefits-officer"],
+            category: "health.correspondence",
+            consents: vec![active("kk.jobcenter.rehab", false, &["health.correspondence"])],
+            policies: &["send.role-gate.health.correspondence"],
+            ..send.clone()
+        },
+        Case {
+            name: "send: nothing but statement requests and letters is sent",
+            roles: &["jobcenter-caseworker"],
+            category: "jobcenter.case",
+            consents: vec![active("kk.jobcenter.rehab", false, &["jobcenter.case"])],
+            policies: &["send.role-gate.unlisted"],
+            ..send.clone()
+        },
+        Case {
+            name: "send: a block of the unit stops sending too",
+            roles: &["jobcenter-caseworker"],
+            consents: vec![lae()],
+            blocks: vec![(BlockTarget::Unit(unit("kk.jobcenter")), false)],
+            policies: &[BLOCK_UNIT],
+            ..send.clone()
+        },
+        Case {
+            name: "send: a block of the category stops sending too",
+            roles: &["jobcenter-caseworker"],
+            consents: vec![lae()],
+            blocks: vec![(BlockTarget::Category(cat("health.lae265")), false)],
+            policies: &[BLOCK_CAT],
+            ..send.clone()
+        },
+        Case {
+            name: "send: a lifted block does not",
+            roles: &["jobcenter-caseworker"],
+            consents: vec![lae()],
+            blocks: vec![(BlockTarget::Category(cat("health.lae265")), true)],
+            want: Want::Consent(0),
+            policies: &[SEND_CONSENT],
+            ..send.clone()
+        },
+        Case {
+            name: "read: a consent still permits reading what may be sent",
+            roles: &["jobcenter-caseworker"],
+            consents: vec![lae()],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
     ]
 }
 
@@ -584,19 +715,20 @@ fn run_by(
     let cats = [cat(c.category)];
     let consents = [(cat(c.category), c.consents.clone())];
     let blocks: Vec<_> = c.blocks.iter().map(|(t, lifted)| block(who, t.clone(), *lifted)).collect();
-    decide(
-        engine,
-        &DecisionRequest {
-            caseworker: &cw,
-            citizen: &who,
-            citizen_municipality: c.municipality.map(|m| MunicipalityCode::parse(&m.to_string()).unwrap()),
-            purpose: &p,
-            categories: &cats,
-            now: t(c.now),
-            consents: &consents,
-            blocks: &blocks,
-        },
-    )
+    let req = DecisionRequest {
+        caseworker: &cw,
+        citizen: &who,
+        citizen_municipality: c.municipality.map(|m| MunicipalityCode::parse(&m.to_string()).unwrap()),
+        purpose: &p,
+        categories: &cats,
+        now: t(c.now),
+        consents: &consents,
+        blocks: &blocks,
+    };
+    match c.action {
+        Action::Read => decide(engine, &req),
+        action => engine.decide_action(&req, action),
+    }
 }
 
 #[test]
@@ -832,4 +964,21 @@ fn explain_reads_json_and_refuses_a_missing_field() {
     let unknown = json.replace(r#"["health.lae265", "jobcenter.benefits"]"#, r#"["health.dna"]"#);
     let e = policies::explain::explain(&engine, &unknown).unwrap_err();
     assert!(matches!(e, policies::explain::ExplainError::Decision(DecisionError::Vocabulary(_))), "{e}");
+}
+
+#[test]
+fn a_send_decision_says_why_in_danish_and_names_its_basis() {
+    let engine = engine();
+    let send = Case { action: Action::Send, roles: &["jobcenter-caseworker"], ..Case::default() };
+    let s = &run(&engine, &send).unwrap().sections[0];
+    assert_eq!(s.effect(), Effect::Deny);
+    assert!(s.reason().da.contains("lægen") && s.reason().da.contains("samtykke"), "{}", s.reason().da);
+    let with = Case { consents: vec![lae()], ..send.clone() };
+    let d = run(&engine, &with).unwrap();
+    let s = &d.sections[0];
+    assert_eq!(s.basis(), Some(&Basis::Consent(with.consents[0].id)));
+    assert!(s.reason().da.contains("egen læge"), "{}", s.reason().da);
+    // The same facts decided as `read` by a caseworker who may read: the read policies.
+    let read = Case { action: Action::Read, ..with };
+    assert_eq!(run(&engine, &read).unwrap().sections[0].policies(), [CONSENT.to_string()]);
 }

@@ -47,6 +47,10 @@ fn try_demo(cwd: &Path, args: &[&std::ffi::OsStr]) -> (bool, Run) {
 /// The printed case file: the seeded consent covers four categories; social.case is denied.
 fn assert_case_file(stdout: &str) {
     assert!(stdout.contains("A case file, assembled just now through the API"), "{stdout}");
+    assert!(stdout.contains("GP was stored for sending just now"), "{stdout}");
+    for path in ["/api/v1/health/statement-requests", "/api/v1/health/letters", "/api/v1/health/messages/"] {
+        assert!(stdout.contains(path), "no command for {path}: {stdout}");
+    }
     let section = |cat: &str| stdout.lines().find(|l| l.trim_start().starts_with(cat)).unwrap_or_default().to_string();
     for cat in ["health.lae265", "health.correspondence", "jobcenter.case", "jobnet.cv"] {
         let line = section(cat);
@@ -57,7 +61,16 @@ fn assert_case_file(stdout: &str) {
 
 /// The printed commands point at files that exist in `dir`, and the output shows no CPR number.
 fn assert_files_and_no_cpr(run: &Run, dir: &Path) {
-    for f in ["pki/ca.pem", "pki/client.pem", "pki/client-key.pem", "token", "case-file-request.json"] {
+    for f in [
+        "pki/ca.pem",
+        "pki/client.pem",
+        "pki/client-key.pem",
+        "token",
+        "case-file-request.json",
+        "jobcenter-token",
+        "statement-request.json",
+        "letter.json",
+    ] {
         assert!(dir.join(f).exists(), "{f} is missing");
         assert!(run.stdout.contains(&dir.join(f).display().to_string()), "{f} is not in the printed commands");
     }

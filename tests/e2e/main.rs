@@ -58,6 +58,10 @@
 //! - `notifications`: letters in the sandbox's Digital Post mailbox: a consent request is
 //!   told at once; through a mailbox outage and a SIGKILL of the gateway every letter
 //!   arrives exactly once; a revocation is told; no subject holds a CPR number.
+//! - `health_send`: messages to the citizen's GP through the sandbox hub: the GP's
+//!   statement ordered and its answer in the next case file, a letter once under its
+//!   Idempotency-Key, a negative receipt, a send without basis (403, recorded), bad input,
+//!   the hub down and back, SIGKILL while a post is at the hub (delivered exactly once).
 //! - `postgres`: `sammen serve` on a throw-away PostgreSQL cluster: two gateways sharing one
 //!   audit log under load, a revocation seen by both at once, SIGKILL or SIGSTOP of one, the
 //!   primary killed and its synchronous standby promoted, the standby stopped (503 in time),
@@ -81,6 +85,7 @@ mod checkpoint_note;
 mod consent_cli;
 mod cpr_in_url;
 mod demo;
+mod health_send;
 mod kill_loop;
 mod limits;
 mod notifications;

@@ -13,7 +13,9 @@
 //! - the synchronous standby stopped: 503 within the deadline, nothing released; service
 //!   resumes when it is back;
 //! - the gateway's connections cut under load: it reconnects, nothing half-written;
-//! - a URL that does not parse and a newer schema refused with a clear message.
+//! - a URL that does not parse and a newer schema refused with a clear message;
+//! - two gateways sharing one health outbox: letters stored through both are each posted to
+//!   the hub once and delivered once, whichever sender claims them.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -605,4 +607,54 @@ async fn a_frozen_gateway_neither_stops_the_other_nor_forks_the_log() {
     let received = received.lock().unwrap().clone();
     check_released(&records, &received);
     eprintln!("frozen gateway: {} case files, {} records", received.len(), records.len());
+}
+
+/// Two gateways on one database share the health outbox: letters stored through both, while
+/// both senders run against a slow hub, are each posted once and delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_share_one_health_outbox_and_deliver_each_message_once() {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let (_pg, env, _url) = env_on_postgres();
+        let citizen = support::rehab_citizen();
+        env.grant_by_cli(&citizen, &["health.correspondence"]);
+        crate::health_send::configure_health(&env);
+        let (a, b) = (start(&env, "gateway-a"), start(&env, "gateway-b"));
+        // Each post waits at the hub, so the two senders' claims overlap in time.
+        crate::health_send::hub(&env, "normal", 0, 150).await;
+        let token = env.rehab_token();
+        let mut locations = Vec::new();
+        for i in 0..24 {
+            let gw = if i % 2 == 0 { &a } else { &b };
+            let body = crate::health_send::letter(&citizen, "Status", &format!("Brev nummer {i}."));
+            let (status, location, v) =
+                crate::health_send::post_with_key(&env, &gw.url("/api/v1/health/letters"), &token, None, &body).await;
+            assert_eq!(status, 202, "{v}");
+            locations.push(location.unwrap());
+        }
+        let mut envelopes = Vec::new();
+        for (i, l) in locations.iter().enumerate() {
+            // Read through the other gateway: the state is in the shared store.
+            let gw = if i % 2 == 0 { &b } else { &a };
+            let v = crate::health_send::until_state(&env, &gw.url(l), &token, "acknowledged").await;
+            envelopes.push(v["envelope_id"].as_str().unwrap().to_string());
+        }
+        let counted = crate::health_send::deliveries(&env).await;
+        for e in &envelopes {
+            assert_eq!(counted[e], (1, 1), "envelope {e}: (posts, deliveries)");
+        }
+        let senders: std::collections::BTreeSet<String> = ["gateway-a", "gateway-b"]
+            .iter()
+            .filter(|n| {
+                std::fs::read_to_string(env.dir.path().join(format!("{n}.log")))
+                    .unwrap_or_default()
+                    .contains("message stored for sending")
+            })
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(senders.len(), 2, "both gateways stored messages");
+        drop((a, b));
+    })
+    .await
+    .expect("within three minutes");
 }

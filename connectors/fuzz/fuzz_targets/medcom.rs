@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
         let again = match &message {
             medcom::Message::Xdis91(m) => m.to_xml(),
             medcom::Message::Xctl03(m) => m.to_xml(),
+            medcom::Message::NegativeReceipt(m) => m.to_xml(),
             medcom::Message::Ddb(m) => m.to_xml(),
         };
         let _ = medcom::parse_message(&again, Limits::with_max_bytes(1024 * 1024));

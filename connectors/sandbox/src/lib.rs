@@ -14,6 +14,7 @@ mod admin;
 pub mod broker;
 pub mod citizens;
 pub mod faults;
+pub mod hub;
 mod jobcenter;
 mod jobnet;
 pub mod mailbox;
@@ -335,6 +336,17 @@ impl RunningSandbox {
         for s in Source::EVERY {
             self.state.set_faults(s, SourceFaults::default());
         }
+    }
+
+    /// The hub's mode and the synthetic GP's answer delay (as `PUT /admin/hub` does).
+    pub fn set_hub(&self, settings: hub::HubSettings) {
+        self.state.0.hub.set(settings);
+    }
+
+    /// How often each envelope identifier was posted to the hub and delivered (as `GET
+    /// /admin/hub` answers).
+    pub fn hub_deliveries(&self) -> std::collections::BTreeMap<String, hub::Deliveries> {
+        self.state.0.hub.deliveries()
     }
 
     /// The XCTL03 receipts the hub has received.

@@ -62,6 +62,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(mc::LIST_PATH, get(list))
         .route(&format!("{}/{{id}}", mc::LIST_PATH), get(message))
         .route(mc::RECEIPT_PATH, post(receipt))
+        .route(connectors::health_hub::GP_PATH, get(crate::hub::gp))
+        .route(connectors::health_hub::OUTBOX_PATH, post(crate::hub::outbox))
         .with_state(state)
 }
 
@@ -97,7 +99,7 @@ async fn list(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let list = MessageList {
+    let mut list = MessageList {
         messages: messages()
             .iter()
             .filter(|(_, m)| {
@@ -106,12 +108,26 @@ async fn list(
             .map(|(id, m)| MessageRef { id: id.clone(), message_type: m.message_type.to_string() })
             .collect(),
     };
+    // The synthetic GP's answers to LÆ 261 requests (`hub.rs`).
+    if q.message_type == mc::TYPE_LAE265 {
+        let answers = s.0.hub.answers.lock().expect("not poisoned");
+        list.messages.extend(
+            answers
+                .iter()
+                .filter(|(_, a)| a.cpr == cpr && q.from.is_none_or(|from| a.date >= from))
+                .map(|(id, _)| MessageRef { id: id.clone(), message_type: mc::TYPE_LAE265.to_string() }),
+        );
+    }
     Answer::new(StatusCode::OK, JSON, serde_json::to_vec(&list).expect("serializes")).into_response()
 }
 
 async fn message(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    let Some(m) = messages().get(&id) else { return (StatusCode::NOT_FOUND, "no such message").into_response() };
     let f = s.faults(Source::Mediconnect);
+    let answered = s.0.hub.answers.lock().expect("not poisoned").get(&id).map(|a| (a.cpr, a.bytes.clone()));
+    if let Some((cpr, bytes)) = answered {
+        return faults::after(f, Answer::new(StatusCode::OK, XML, bytes), Some(&cpr), s.0.oversized_bytes);
+    }
+    let Some(m) = messages().get(&id) else { return (StatusCode::NOT_FOUND, "no such message").into_response() };
     faults::after(f, Answer::new(StatusCode::OK, XML, m.bytes.clone()), Some(&m.cpr), s.0.oversized_bytes)
 }
 

@@ -28,6 +28,8 @@ pub(crate) struct Inner {
     pub residences: RwLock<BTreeMap<Cpr, String>>,
     /// What the Digital Post mailbox received ([`crate::mailbox`]).
     pub mailbox: Mutex<Vec<Received>>,
+    /// The hub's receiving side (`hub.rs`).
+    pub hub: crate::hub::Hub,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             visits: Arc::new(VisitLog::default()),
             residences: RwLock::new(BTreeMap::new()),
             mailbox: Mutex::new(Vec::new()),
+            hub: crate::hub::Hub::default(),
         }))
     }
 

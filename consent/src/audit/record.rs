@@ -74,6 +74,16 @@ pub enum AuditKind {
     AuditRead,
     /// A caseworker read consents about a citizen (a request's status, or a search).
     ConsentsRead,
+    /// The decision whether a message about the citizen may be sent to their GP.
+    SendDecision,
+    /// The health hub took a message to the citizen's GP (`documents`: its SHA-256).
+    MessageSent,
+    /// The GP's system acknowledged a message (a positive receipt).
+    MessageAcknowledged,
+    /// The GP's system refused a message (a negative receipt; `detail`: the reason).
+    MessageRejected,
+    /// A message could not be delivered, after the last attempt.
+    MessageFailed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -25,8 +25,13 @@
 //! | [`session_take_once`]                  | one of many concurrent takes gets the value; expiry; purge      |
 //! | [`ping_on_a_healthy_store`]            | `ping` succeeds and writes no data                              |
 //! | [`copy_moves_everything`]              | after `store copy` the target answers every query like the source; a non-empty target is refused |
+//! | [`health_outbox_stores_once`]          | a message with its record, once per key and envelope id         |
+//! | [`health_outbox_claims_once`]          | a due message is leased to one sender at a time                 |
+//! | [`health_outbox_transitions`]          | states change from the state seen, by the lease holder          |
 //!
 //! [`all`] runs every one of them.
+
+mod health;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -47,6 +52,8 @@ use crate::record::{
     Channel, Consent, ConsentEvent, ConsentId, ConsentText, EventKind, Grantor, Period, Requester, State, Terms,
 };
 use crate::vocabulary::{Category, Purpose};
+
+pub use health::{health_outbox_claims_once, health_outbox_stores_once, health_outbox_transitions};
 
 /// How the suite gets stores of the adapter under test.
 #[async_trait::async_trait]
@@ -70,6 +77,9 @@ pub async fn all<H: Harness>(h: &H) {
     session_take_once(h).await;
     ping_on_a_healthy_store(h).await;
     copy_moves_everything(h).await;
+    health_outbox_stores_once(h).await;
+    health_outbox_claims_once(h).await;
+    health_outbox_transitions(h).await;
 }
 
 // --- synthetic data ---

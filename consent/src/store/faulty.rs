@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 
+use super::health_outbox::{Enqueued, HealthMessage, HealthMessageId, HealthOutbox, HealthTransition};
 use super::{
     AuditBatch, AuditPrune, ConsentChange, Import, OutboxEntry, PendingAudit, SessionStore, Store, StoreError,
 };
@@ -343,6 +344,36 @@ impl<S: Store> Store for FaultyStore<S> {
     }
     async fn import(&self, rows: Import<'_>) -> Result<(), StoreError> {
         self.run(Op::ConsentWrite, || self.inner.import(rows)).await
+    }
+}
+
+/// The health outbox fails and waits as consent writes and reads do.
+#[async_trait::async_trait]
+impl<S: HealthOutbox> HealthOutbox for FaultyStore<S> {
+    async fn health_enqueue(&self, message: &HealthMessage, audit: OutboxEntry<'_>) -> Result<Enqueued, StoreError> {
+        self.run(Op::ConsentWrite, || self.inner.health_enqueue(message, audit)).await
+    }
+    async fn health_claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<HealthMessage>, StoreError> {
+        self.run(Op::ConsentWrite, || self.inner.health_claim(owner, now, until, limit)).await
+    }
+    async fn health_transition(
+        &self,
+        change: HealthTransition<'_>,
+        audit: Option<OutboxEntry<'_>>,
+    ) -> Result<bool, StoreError> {
+        self.run(Op::ConsentWrite, || self.inner.health_transition(change, audit)).await
+    }
+    async fn health_message(&self, id: HealthMessageId) -> Result<Option<HealthMessage>, StoreError> {
+        self.run(Op::ConsentRead, || self.inner.health_message(id)).await
+    }
+    async fn health_by_envelope(&self, envelope_id: &str) -> Result<Option<HealthMessage>, StoreError> {
+        self.run(Op::ConsentRead, || self.inner.health_by_envelope(envelope_id)).await
     }
 }
 

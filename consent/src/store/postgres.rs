@@ -8,7 +8,8 @@
 //! an optional CA file. Statement and lock timeouts are set on every connection.
 //!
 //! The schema is plain SQL (`consent/migrations/`), applied on first use under an advisory
-//! lock (`schema.rs`). Tables: see `0001_init.sql`.
+//! lock (`schema.rs`). Tables: see `0001_init.sql`; the health outbox (`health.rs`):
+//! `0002_health_outbox.sql`.
 //!
 //! Isolation: every transaction runs at READ COMMITTED.
 //! - Consents and blocks use the optimistic version check of the sled adapter as a guarded
@@ -28,6 +29,7 @@
 //! password).
 
 mod audit;
+mod health;
 mod schema;
 mod sessions;
 mod tls;

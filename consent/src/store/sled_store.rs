@@ -14,7 +14,8 @@
 //! | `citizen_blocks`   | cpr (10) · block id (16), active blocks only         | —              |
 //! | `texts`            | SHA-256 (hex)                                        | text body      |
 //!
-//! The audit log's trees are described in `sled_audit.rs`. Every consent and block commit
+//! The audit log's trees are described in `sled_audit.rs`, the health outbox's in
+//! `sled_health.rs`. Every consent and block commit
 //! also writes the change's audit record into `audit_outbox` in the same transaction.
 //!
 //! Every commit is one multi-tree transaction followed by a flush and a sync of the files
@@ -29,6 +30,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::sled_audit::{AuditTrees, encode_outbox};
+use super::sled_health::HealthTrees;
 use super::sled_sync::DirSync;
 use super::{AuditBatch, AuditPrune, ConsentChange, Import, OutboxEntry, PendingAudit, Store, StoreError};
 use crate::block::{Block, BlockEvent, BlockId};
@@ -64,6 +66,7 @@ pub struct SledStore {
     citizen_blocks: sled::Tree,
     texts: sled::Tree,
     audit: AuditTrees,
+    health: HealthTrees,
 }
 
 impl From<sled::Error> for StoreError {
@@ -158,6 +161,7 @@ impl SledStore {
             citizen_blocks: t("citizen_blocks")?,
             texts: t("texts")?,
             audit: AuditTrees::open(&db)?,
+            health: HealthTrees::open(&db)?,
             write_gate: Default::default(),
             #[cfg(feature = "test-support")]
             ungated: false,
@@ -179,7 +183,7 @@ impl SledStore {
 
     /// Flushes sled's log, then syncs the files that hold it. Called under the write gate
     /// at the end of every write that is acknowledged as durable.
-    async fn durable(&self) -> Result<(), StoreError> {
+    pub(super) async fn durable(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
         if let Some(sync) = &self.sync {
             let sync = sync.clone();
@@ -190,13 +194,23 @@ impl SledStore {
         Ok(())
     }
 
+    /// The health outbox's trees (`sled_health.rs`).
+    pub(super) fn health(&self) -> &HealthTrees {
+        &self.health
+    }
+
+    /// The audit outbox, written in the health outbox's transactions (`sled_health.rs`).
+    pub(super) fn audit_outbox_tree(&self) -> &sled::Tree {
+        &self.audit.outbox
+    }
+
     /// The database, for the session tree (`sled_sessions.rs`).
     pub(super) fn db(&self) -> &sled::Db {
         &self.db
     }
 
     /// The write gate's guard, held through a write and its flush.
-    async fn gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    pub(super) async fn gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         #[cfg(feature = "test-support")]
         if self.ungated {
             return None;

@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::{case_file, consent_api};
+use super::{case_file, consent_api, health_api};
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::http::request_id;
 
@@ -21,7 +21,7 @@ use crate::http::request_id;
 #[openapi(
     info(
         title = "sammen gateway API",
-        description = "One API for caseworker systems: the case file on demand, consent requests, and the consents a unit holds. \
+        description = "One API for caseworker systems: the case file on demand, consent requests, the consents a unit holds, and messages to the citizen's GP. \
                        Callers authenticate twice: a client certificate (mTLS) for the system and a bearer JWT for the caseworker. \
                        Errors are RFC 9457 problem details. Every answer carries an `x-request-id` header, the id of its audit records.",
         license(name = "EUPL-1.2")
@@ -30,6 +30,7 @@ use crate::http::request_id;
     tags(
         (name = "case files", description = "Assemble a case file from the source systems, decided per category"),
         (name = "consents", description = "Consent requests and the consents a unit holds"),
+        (name = "health", description = "Messages to the citizen's own GP through the health hub: the GP's statement ordered, letters"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -63,6 +64,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(consent_api::create_request))
         .routes(routes!(consent_api::get_request))
         .routes(routes!(consent_api::search))
+        .routes(routes!(health_api::statement_request))
+        .routes(routes!(health_api::letter))
+        .routes(routes!(health_api::message))
         .routes(routes!(openapi_json))
 }
 
@@ -144,15 +148,28 @@ mod tests {
             found,
             [
                 "get /api/v1/consent-requests/{id}",
+                "get /api/v1/health/messages/{id}",
                 "get /api/v1/openapi.json",
                 "post /api/v1/case-files",
                 "post /api/v1/consent-requests",
                 "post /api/v1/consents/search",
+                "post /api/v1/health/letters",
+                "post /api/v1/health/statement-requests",
             ]
         );
         let json = doc.to_json().unwrap();
         assert!(json.contains("\"openapi\":\"3.1.0\""), "{}", &json[..100]);
-        for schema in ["CaseFile", "Section", "SectionStatus", "Problem", "ConsentView", "CaseFileRequest"] {
+        for schema in [
+            "CaseFile",
+            "Section",
+            "SectionStatus",
+            "Problem",
+            "ConsentView",
+            "CaseFileRequest",
+            "StatementRequestBody",
+            "LetterBody",
+            "SentMessage",
+        ] {
             assert!(json.contains(&format!("\"{schema}\"")), "schema {schema} missing");
         }
     }

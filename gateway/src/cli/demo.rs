@@ -3,8 +3,8 @@
 //! One process, one command: the sandbox source systems (over TLS), a development PKI
 //! (CA, gateway server certificate, one caseworker-system client certificate), a
 //! caseworker token issuer, and the gateway with the embedded store. It seeds one consent,
-//! assembles a case file through the real HTTPS API to show that everything answers, and
-//! prints ready-to-paste `curl` commands. Request bodies go into files, so no CPR number
+//! assembles a case file and sends a letter to the citizen's GP through the real HTTPS API
+//! to show that everything answers, and prints ready-to-paste `curl` commands. Request bodies go into files, so no CPR number
 //! is printed.
 //!
 //! It reads nothing from the repository: the policy set, the configuration's defaults and
@@ -106,6 +106,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         expiry_warning_days: 30,
         sender: "sammen (demo)".into(),
     });
+    // Messages to citizens' GPs through the sandbox hub, sent as the job centre.
+    settings.health =
+        Some(gateway::settings::health::HealthSettings::new("5790000121441", "Københavns Kommune, Jobcenter"));
     // The citizen portal, logging in through the sandbox's MitID broker.
     let sandbox_ca = dir.join("sandbox-ca.pem");
     std::fs::write(&sandbox_ca, sandbox.ca_pem().context("the sandbox serves TLS")?)?;
@@ -213,6 +216,30 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         &pki.client_sha256,
     );
     std::fs::write(dir.join("token"), &token)?;
+    // A job centre caseworker, who may order the GP's statement (LÆ 261).
+    let jobcenter_token = issuer.mint_bound(
+        AUDIENCE,
+        "jens.hansen",
+        CASEWORKER_UNIT,
+        &["jobcenter-caseworker"],
+        Duration::hours(8),
+        &pki.client_sha256,
+    );
+    std::fs::write(dir.join("jobcenter-token"), &jobcenter_token)?;
+    write_json(
+        &dir.join("statement-request.json"),
+        &json!({
+            "citizen": citizen.expose(), "purpose": "rehabilitation-team",
+            "questions": "Hvilke helbredsmæssige forhold har betydning for borgerens arbejdsevne?\nHvad er prognosen?",
+            "deadline": (now + Duration::days(30)).date_naive().to_string(),
+        }),
+    )?;
+    let letter_body = json!({
+        "citizen": citizen.expose(), "purpose": "rehabilitation-team",
+        "subject": "Rehabiliteringsteamets indstilling",
+        "text": "Rehabiliteringsteamet indstiller til et ressourceforløb på 12 måneder.\nVenlig hilsen\nRehabiliteringsteamet",
+    });
+    write_json(&dir.join("letter.json"), &letter_body)?;
     let case_file_body = json!({
         "citizen": citizen.expose(), "purpose": "rehabilitation-team",
         "categories": CATEGORIES, "case_reference": "DEMO-2026-001",
@@ -243,6 +270,20 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         .json()
         .await?;
 
+    // And one letter to the citizen's GP, stored for the background sender.
+    let letter: Value = client
+        .post(format!("{url}/api/v1/health/letters"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "demo-letter-1")
+        .json(&letter_body)
+        .send()
+        .await
+        .context("calling the gateway")?
+        .error_for_status()
+        .context("the gateway refused the demo's letter")?
+        .json()
+        .await?;
+
     println!();
     println!("sammen demo is running. Everything lives in {}", dir.display());
     println!();
@@ -258,6 +299,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     println!();
     println!("Seeded: {who} ({citizen}, synthetic) granted consent {} to {CASEWORKER_UNIT}", granted.id);
     println!("for rehabilitation-team: LÆ 265, MedCom letters, the jobcenter case and the CV — not social.case.");
+    println!(
+        "A letter to {who}'s GP was stored for sending just now ({}, {}).",
+        letter["id"].as_str().unwrap_or("?"),
+        letter["state"].as_str().unwrap_or("?")
+    );
     println!();
     println!("A case file, assembled just now through the API as caseworker anna.jensen ({CASEWORKER_UNIT}):");
     for s in answer["sections"].as_array().into_iter().flatten() {
@@ -287,6 +333,23 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     println!("  curl -s {tls} \\");
     println!("    -H \"authorization: Bearer $(cat {d}/token)\" -H 'content-type: application/json' \\");
     println!("    -d @{d}/consent-request.json {url}/api/v1/consent-requests");
+    println!();
+    println!("  # order the GP's statement (LÆ 261; the sandbox's GP answers with an LÆ 265 that the next");
+    println!("  # case file shows), as a job centre caseworker");
+    println!("  curl -s {tls} \\");
+    println!("    -H \"authorization: Bearer $(cat {d}/jobcenter-token)\" -H 'content-type: application/json' \\");
+    println!("    -d @{d}/statement-request.json {url}/api/v1/health/statement-requests");
+    println!();
+    println!("  # send the team's recommendation to the GP (the same Idempotency-Key never sends twice),");
+    println!("  # then read its state from the answer's Location");
+    println!("  curl -s {tls} \\");
+    println!("    -H \"authorization: Bearer $(cat {d}/token)\" -H 'content-type: application/json' \\");
+    println!("    -H 'idempotency-key: demo-letter-2' -d @{d}/letter.json {url}/api/v1/health/letters");
+    println!("  curl -s {tls} \\");
+    println!(
+        "    -H \"authorization: Bearer $(cat {d}/token)\" {url}/api/v1/health/messages/{}",
+        letter["id"].as_str().unwrap_or("ID")
+    );
     println!();
     println!("  # make a source fail and see only its section change");
     println!("  curl -s -X PUT -H 'content-type: application/json' -d '{{\"fault\": {{\"kind\": \"http500\"}}}}' \\");

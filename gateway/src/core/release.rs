@@ -449,7 +449,7 @@ impl Core {
     }
 }
 
-fn audit_basis(b: &Basis) -> String {
+pub(super) fn audit_basis(b: &Basis) -> String {
     match b {
         Basis::Consent(id) => format!("consent:{id}"),
         Basis::Statute(r) => format!("statute:{r}"),
@@ -657,6 +657,7 @@ mod tests {
             case_file_deadline: Duration::from_secs(5),
             clock,
             residence,
+            health: None,
         });
         Fixture { core, consents, source, _dir: dir }
     }

@@ -32,6 +32,12 @@ pub enum ProblemKind {
     MethodNotAllowed,
     AuditUnavailable,
     Internal,
+    /// The policy engine found no basis for what was asked (a send to a GP).
+    NoBasis,
+    /// An `Idempotency-Key` used before with another request body.
+    IdempotencyKeyReused,
+    /// A service the request needs (the health hub) is not configured or not answering.
+    Unavailable,
 }
 
 impl ProblemKind {
@@ -53,6 +59,9 @@ impl ProblemKind {
             ProblemKind::MethodNotAllowed => "method-not-allowed",
             ProblemKind::AuditUnavailable => "audit-unavailable",
             ProblemKind::Internal => "internal-error",
+            ProblemKind::NoBasis => "no-basis",
+            ProblemKind::IdempotencyKeyReused => "idempotency-key-reused",
+            ProblemKind::Unavailable => "unavailable",
         }
     }
 
@@ -73,6 +82,9 @@ impl ProblemKind {
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemKind::NoBasis => StatusCode::FORBIDDEN,
+            ProblemKind::IdempotencyKeyReused => StatusCode::CONFLICT,
+            ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -94,6 +106,9 @@ impl ProblemKind {
             ProblemKind::MethodNotAllowed => "Method not allowed",
             ProblemKind::AuditUnavailable => "The audit log is unavailable, so nothing can be released",
             ProblemKind::Internal => "Internal error",
+            ProblemKind::NoBasis => "There is no basis for this; it was refused and recorded",
+            ProblemKind::IdempotencyKeyReused => "The Idempotency-Key was used before with another request",
+            ProblemKind::Unavailable => "A service this request needs is unavailable",
         }
     }
 
@@ -268,6 +283,9 @@ mod tests {
             ProblemKind::MethodNotAllowed,
             ProblemKind::AuditUnavailable,
             ProblemKind::Internal,
+            ProblemKind::NoBasis,
+            ProblemKind::IdempotencyKeyReused,
+            ProblemKind::Unavailable,
         ];
         let slugs: std::collections::BTreeSet<_> = all.iter().map(|k| k.slug()).collect();
         assert_eq!(slugs.len(), all.len());

@@ -35,11 +35,24 @@ pub fn kind_da(k: AuditKind) -> &'static str {
         AuditKind::BlockLifted => "Du ophævede en spærring",
         AuditKind::AuditRead => "Loggen blev læst af driften",
         AuditKind::ConsentsRead => "En sagsbehandler så dine samtykker",
+        AuditKind::SendDecision => "Afgørelse om at sende til din læge",
+        AuditKind::MessageSent => "Jobcentret sendte et brev til din læge",
+        AuditKind::MessageAcknowledged => "Din læge modtog brevet",
+        AuditKind::MessageRejected => "Din læges system afviste brevet",
+        AuditKind::MessageFailed => "Brevet kunne ikke sendes til din læge",
+    }
+}
+
+/// What happened, in Danish: the kind, and for a message to the GP which message it was.
+pub(super) fn what_da(r: &AuditRecord) -> String {
+    match (r.kind, r.category.as_ref().map(|c| c.as_str())) {
+        (AuditKind::MessageSent, Some("health.lae265")) => "Jobcentret bad din læge om en lægeattest (LÆ 261)".into(),
+        (kind, _) => kind_da(kind).to_string(),
     }
 }
 
 /// What the filter's "Hvad" offers: a value, its Danish label, and the kinds it selects.
-const WHAT: [(&str, &str, &[AuditKind]); 3] = [
+const WHAT: [(&str, &str, &[AuditKind]); 4] = [
     ("access", "Adgang til dine oplysninger", &[AuditKind::Decision, AuditKind::Release, AuditKind::RequestRefused]),
     (
         "consents",
@@ -54,6 +67,17 @@ const WHAT: [(&str, &str, &[AuditKind]); 3] = [
         ],
     ),
     ("blocks", "Spærringer", &[AuditKind::BlockPlaced, AuditKind::BlockLifted]),
+    (
+        "health",
+        "Breve til din læge",
+        &[
+            AuditKind::SendDecision,
+            AuditKind::MessageSent,
+            AuditKind::MessageAcknowledged,
+            AuditKind::MessageRejected,
+            AuditKind::MessageFailed,
+        ],
+    ),
 ];
 
 /// `GET /log` query: a cursor and the filters. Unknown or repeated parameters are refused.

@@ -9,7 +9,10 @@ use super::{db_error, pool_error};
 use crate::store::StoreError;
 
 /// (version, SQL) of every migration this binary knows, in order. Never edit a released one.
-const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../../../migrations/0001_init.sql")),
+    (2, include_str!("../../../migrations/0002_health_outbox.sql")),
+];
 
 /// The schema version this binary writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -67,6 +67,16 @@ pub fn for_record(index: u64, r: &AuditRecord, requested: Option<&Consent>, rule
                 day(r.time)
             ),
         ),
+        AuditKind::MessageSent => {
+            let what = match r.category.as_ref().map(|c| c.as_str()) {
+                Some("health.lae265") => "bad din læge om en lægeerklæring (LÆ 261)",
+                _ => "sendte et brev om dig til din læge",
+            };
+            (
+                "Der er sendt en besked til din læge".to_string(),
+                format!("{who} {what} {}. Du kan se det i Min log.\n\n{FOOTER}", day(r.time)),
+            )
+        }
         _ => return None,
     };
     Some(Notification { id: notification_id(&format!("audit:{index}")), recipient, subject, body })

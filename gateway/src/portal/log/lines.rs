@@ -6,7 +6,6 @@
 use consent::Rules;
 use consent::audit::{AuditDecision, AuditKind, AuditRecord};
 
-use super::kind_da;
 use crate::portal::pages::{LogLine, Tone, time};
 
 /// "a", "a og b", "a, b og c".
@@ -204,7 +203,11 @@ fn single_line(r: &AuditRecord, rules: &Rules) -> LogLine {
         (AuditKind::BlockPlaced, Some(u)) => format!("Du spærrede for {u}"),
         (AuditKind::BlockLifted, Some(u)) => format!("Du ophævede spærringen for {u}"),
         (AuditKind::AuditRead, _) => "Driften læste loggen om dig".into(),
-        (k, _) => kind_da(k).to_string(),
+        (AuditKind::MessageSent, Some(u)) if r.category.as_ref().is_some_and(|c| c.as_str() == "health.lae265") => {
+            format!("{u} bad din læge om en lægeerklæring (LÆ 261)")
+        }
+        (AuditKind::MessageSent, Some(u)) => format!("{u} sendte et brev til din læge"),
+        _ => super::what_da(r),
     };
     let headline = match (r.kind, category_name(r, rules)) {
         (AuditKind::BlockPlaced, Some(c)) if unit.is_none() => format!("Du spærrede for {c}"),

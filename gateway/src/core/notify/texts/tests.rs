@@ -39,6 +39,11 @@ fn a_request_a_revocation_and_nothing_else_about_consents() {
     assert_eq!(n.subject, "Dit samtykke er tilbagekaldt");
     // 23:30 UTC on 30 November is 1 December in Denmark.
     assert!(n.body.contains("blev tilbagekaldt 01.12.2026"), "{}", n.body);
+    let mut sent = rec(AuditKind::MessageSent);
+    sent.category = Some(Category::parse("health.correspondence").unwrap());
+    let n = for_record(9, &sent, None, &rules).unwrap();
+    assert_eq!(n.subject, "Der er sendt en besked til din læge");
+    assert!(n.body.contains("sendte et brev om dig til din læge"), "{}", n.body);
     for kind in [AuditKind::ConsentGranted, AuditKind::ConsentApproved, AuditKind::Decision, AuditKind::Release] {
         assert!(for_record(9, &rec(kind), None, &rules).is_none(), "{kind:?}");
     }

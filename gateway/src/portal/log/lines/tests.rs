@@ -183,3 +183,19 @@ fn the_citizens_own_view_reads_as_du_saa() {
     assert_eq!(l.rest.as_deref(), Some("dit CV på Jobnet kunne ikke hentes"));
     assert!(l.details.is_empty(), "no caseworker, no system, no purpose: {:?}", l.details);
 }
+
+#[test]
+fn min_log_says_what_was_sent_to_the_gp() {
+    let rules = rules();
+    let mut letter = rec("s1", AuditKind::MessageSent, "health.correspondence");
+    letter.caseworker = Some("anna.jensen".into());
+    assert_eq!(one(&[letter]).headline, "Rehabiliteringsteamet, Jobcenter København sendte et brev til din læge");
+    let request = rec("s2", AuditKind::MessageSent, "health.lae265");
+    assert_eq!(
+        one(&[request]).headline,
+        "Rehabiliteringsteamet, Jobcenter København bad din læge om en lægeerklæring (LÆ 261)"
+    );
+    let acknowledged = rec("s3", AuditKind::MessageAcknowledged, "health.correspondence");
+    assert_eq!(one(&[acknowledged]).headline, "Din læge modtog brevet");
+    let _ = rules;
+}
