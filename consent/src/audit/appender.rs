@@ -191,14 +191,18 @@ pub(super) async fn span_hashes<S: Store>(store: &S, spans: &[Span]) -> Result<V
 ///
 /// The reads are separate store calls: on a store shared by several instances another one
 /// may append between them, so a latest checkpoint beyond the size read first is read again
-/// (a few times) before it counts as corruption.
+/// (up to 50 times, pausing briefly) before it counts as corruption.
 async fn load_frontier<S: Store>(store: &S) -> Result<(Frontier, Option<SignedCheckpoint>), AuditError> {
-    let mut attempt = 0;
+    // Under steady appends by other instances each read can lose the race again, so try
+    // often, with a short growing pause; a checkpoint beyond the stored size that stays
+    // (no other writer) is corruption, reported after the last attempt.
+    let mut attempt = 0u64;
     loop {
         attempt += 1;
         match load_frontier_once(store).await {
-            Err(AuditError::Corrupt(m)) if attempt < 4 && m.starts_with("the latest checkpoint is for") => {
+            Err(AuditError::Corrupt(m)) if attempt < 50 && m.starts_with("the latest checkpoint is for") => {
                 tracing::debug!("the audit log grew while its head was read; reading again");
+                tokio::time::sleep(std::time::Duration::from_millis(attempt.min(10))).await;
             }
             other => return other,
         }
