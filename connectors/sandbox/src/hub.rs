@@ -17,8 +17,6 @@
 //! (the message is delivered, but the answer to the first post of it is an HTTP 503, so the
 //! sender posts it again and gets the stored receipt: a duplicate receipt).
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::Json;
@@ -35,72 +33,19 @@ use connectors::medcom::{
 };
 use connectors::xml::Limits;
 use consent::Cpr;
-use serde::{Deserialize, Serialize};
 
 use crate::faults;
 use crate::serve::Kill;
 use crate::state::{AppState, cpr_header};
 use crate::{Source, citizens};
 
+pub(crate) mod book;
+pub(crate) use book::Answered;
+pub use book::{Deliveries, HubMode, HubSettings};
+
 const XML: &str = "application/xml; charset=iso-8859-1";
 /// The hub's own location number (the receipts' sender when the hub itself refuses).
 const HUB_EAN: &str = "5790000000050";
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HubMode {
-    #[default]
-    Normal,
-    Down,
-    Negative,
-    UnknownReceipt,
-    AnswerLost,
-}
-
-/// `PUT /admin/hub`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HubSettings {
-    pub mode: HubMode,
-    /// How long the synthetic GP takes to answer an LÆ 261 with an LÆ 265.
-    pub gp_answer_delay_ms: u64,
-    /// How long the outbox waits before it answers (it takes the message at once).
-    pub delay_ms: u64,
-}
-
-/// Per envelope identifier: how often it was posted and how often delivered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deliveries {
-    pub posts: u32,
-    pub delivered: u32,
-}
-
-/// An LÆ 265 the synthetic GP wrote, served with the citizen's other messages.
-pub(crate) struct Answered {
-    pub cpr: Cpr,
-    pub date: NaiveDate,
-    pub bytes: Vec<u8>,
-}
-
-#[derive(Default)]
-pub(crate) struct Hub {
-    settings: Mutex<HubSettings>,
-    receipts: Mutex<BTreeMap<String, Vec<u8>>>,
-    deliveries: Mutex<BTreeMap<String, Deliveries>>,
-    pub(crate) answers: Mutex<BTreeMap<String, Answered>>,
-}
-
-impl Hub {
-    pub(crate) fn settings(&self) -> HubSettings {
-        *self.settings.lock().expect("not poisoned")
-    }
-    pub(crate) fn set(&self, s: HubSettings) {
-        *self.settings.lock().expect("not poisoned") = s;
-    }
-    pub(crate) fn deliveries(&self) -> BTreeMap<String, Deliveries> {
-        self.deliveries.lock().expect("not poisoned").clone()
-    }
-}
 
 /// A valid GS1 location number from its first twelve digits.
 fn gln(first12: &str) -> String {

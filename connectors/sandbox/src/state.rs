@@ -29,7 +29,7 @@ pub(crate) struct Inner {
     /// What the Digital Post mailbox received ([`crate::mailbox`]).
     pub mailbox: Mutex<Vec<Received>>,
     /// The hub's receiving side (`hub.rs`).
-    pub hub: crate::hub::Hub,
+    pub hub: crate::hub::book::Hub,
 }
 
 impl AppState {
@@ -47,7 +47,7 @@ impl AppState {
             visits: Arc::new(VisitLog::default()),
             residences: RwLock::new(BTreeMap::new()),
             mailbox: Mutex::new(Vec::new()),
-            hub: crate::hub::Hub::default(),
+            hub: crate::hub::book::Hub::default(),
         }))
     }
 

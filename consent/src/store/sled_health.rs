@@ -23,27 +23,9 @@ use super::sled_audit::encode_outbox;
 use super::sled_store::SledStore;
 use super::{OutboxEntry, StoreError};
 
+pub(super) mod trees;
+
 type Abort = ConflictableTransactionError<StoreError>;
-
-/// The health outbox's trees. Cheap to clone.
-#[derive(Clone)]
-pub(super) struct HealthTrees {
-    messages: sled::Tree,
-    envelopes: sled::Tree,
-    idempotency: sled::Tree,
-    queued: sled::Tree,
-}
-
-impl HealthTrees {
-    pub(super) fn open(db: &sled::Db) -> Result<Self, StoreError> {
-        Ok(Self {
-            messages: db.open_tree("health_messages")?,
-            envelopes: db.open_tree("health_envelopes")?,
-            idempotency: db.open_tree("health_idempotency")?,
-            queued: db.open_tree("health_queued")?,
-        })
-    }
-}
 
 fn millis(t: DateTime<Utc>) -> u64 {
     u64::try_from(t.timestamp_millis()).unwrap_or(0)

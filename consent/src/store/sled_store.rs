@@ -30,7 +30,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::sled_audit::{AuditTrees, encode_outbox};
-use super::sled_health::HealthTrees;
+use super::sled_health::trees::HealthTrees;
 use super::sled_sync::DirSync;
 use super::{AuditBatch, AuditPrune, ConsentChange, Import, OutboxEntry, PendingAudit, Store, StoreError};
 use crate::block::{Block, BlockEvent, BlockId};
