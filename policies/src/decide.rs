@@ -257,7 +257,12 @@ impl Decider<'_> {
             checked(&self.loaded.schema),
         )
         .map_err(|e| DecisionError::Request(e.to_string()))?;
-        let resp = self.authorizer.is_authorized(&request, &self.loaded.policies, &ctx.entities);
+        self.authorize(&request, &ctx.entities)
+    }
+
+    /// Asks Cedar; an evaluation error is a [`DecisionError`], never a deny.
+    fn authorize(&self, request: &Request, entities: &Entities) -> Result<Outcome, DecisionError> {
+        let resp = self.authorizer.is_authorized(request, &self.loaded.policies, entities);
         if let Some(e) = resp.diagnostics().errors().next() {
             let cedar_policy::AuthorizationError::PolicyEvaluationError(pe) = e;
             return Err(DecisionError::Evaluation {

@@ -943,6 +943,10 @@ async fn a_portal_session_logged_at_trace_level_holds_no_cpr_number() {
         tracing_subscriber::fmt().json().with_max_level(tracing::Level::TRACE).with_writer(captured.clone()).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     let b = with_broker().await;
+    // Callsites first reached by another test's thread (no subscriber there) may have
+    // cached "never" while that thread raced this subscriber's registration: make every
+    // callsite ask again, now that this thread's subscriber exists.
+    tracing::callsite::rebuild_interest_cache();
     let c = b.browser();
     b.login(&c).await;
     assert_eq!(get(&c, &format!("{}/log", b.portal)).await.status, 200);

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use cedar_policy::{Context, Entities, Entity, Request, RestrictedExpression};
 
-use super::{Decider, Decision, Names, Outcome, SUBJECT, checked, entity, millis};
+use super::{Decider, Decision, Names, SUBJECT, checked, entity, millis};
 use crate::error::DecisionError;
 use crate::request::OwnAccessRequest;
 
@@ -61,17 +61,7 @@ impl Decider<'_> {
                 checked(&self.loaded.schema),
             )
             .map_err(|e| DecisionError::Request(e.to_string()))?;
-            let resp = self.authorizer.is_authorized(&request, &self.loaded.policies, &entities);
-            if let Some(e) = resp.diagnostics().errors().next() {
-                let cedar_policy::AuthorizationError::PolicyEvaluationError(pe) = e;
-                return Err(DecisionError::Evaluation {
-                    policy: pe.policy_id().to_string(),
-                    message: pe.inner().to_string(),
-                });
-            }
-            let mut determining: Vec<_> = resp.diagnostics().reason().cloned().collect();
-            determining.sort();
-            let outcome = Outcome { allow: resp.decision() == cedar_policy::Decision::Allow, determining };
+            let outcome = self.authorize(&request, &entities)?;
             sections.push(self.section(c, outcome, None)?);
         }
         Ok(Decision { sections, policy_digest: self.loaded.digest.clone() })
