@@ -363,10 +363,13 @@ fn the_fast_path_answers_exactly_as_cedar() {
     );
     println!("{report}");
     // Not vacuous: every kind of answer came from the fast path, and Cedar kept some.
+    // The seed is random, so the floors sit well below the usual counts: statute permits
+    // are the rarest (about 50 in 10,000 cases; a floor of 50 failed at 48 once).
     assert!(n(&t.cases) >= 10_000, "{report}");
-    for kind in [&t.fast_consent, &t.fast_statute, &t.fast_gate_deny, &t.fast_health_deny, &t.fast_no_basis] {
-        assert!(n(kind) >= 50, "{report}");
+    for kind in [&t.fast_consent, &t.fast_gate_deny, &t.fast_health_deny, &t.fast_no_basis] {
+        assert!(n(kind) >= 200, "{report}");
     }
+    assert!(n(&t.fast_statute) >= 15, "{report}");
     assert!(n(&t.cedar_only) >= 500 && n(&t.errors) >= 20, "{report}");
 }
 
