@@ -95,7 +95,7 @@ fn urls(api: &str, portal: &str, admin: &str, f: &str) -> Vec<(&'static str, Str
 async fn no_cpr_in_any_url_of_any_listener_is_answered_audited_or_logged() {
     let env = Env::new_with_env(5_000, &[("SAMMEN_LOG_FORMAT", "json"), ("SAMMEN_LOG", "debug")]);
     let ops = add_admin(&env);
-    let portal_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let portal_port = crate::support::reserved_port();
     let mut config = std::fs::read_to_string(&env.config).unwrap();
     config.push_str(&format!(
         r#"

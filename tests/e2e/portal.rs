@@ -31,12 +31,6 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// A port that was free a moment ago (the portal's redirect URI must be known before the
-/// OpenID provider starts, and the provider's issuer before the portal starts).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Runs `tests/js/verify-receipt.mjs` (panva's `jose`) on a receipt JWS and a JWKS, within
 /// 30 s; whether it verified, and its one line of output (ids and an error code, never the
 /// payload).
@@ -270,7 +264,7 @@ async fn login_node(c: &reqwest::Client, portal: &str, issuer: &str, account: &s
 async fn login_with_oidc_provider_approve_revoke_then_denied_and_min_log_lists_both() {
     let env = Env::new(5_000);
     let citizen = support::rehab_citizen();
-    let port = free_port();
+    let port = support::reserved_port();
     let node = start_node_with_citizen_7(&env, port, &citizen);
     let running = start(&env, port, &node.issuer, None).await;
     let portal = format!("https://localhost:{port}");
@@ -471,7 +465,7 @@ async fn login_with_oidc_provider_approve_revoke_then_denied_and_min_log_lists_b
 async fn min_sag_shows_my_own_data_live_audited_and_says_which_source_is_down() {
     let env = Env::new(3_000);
     let citizen = support::rehab_citizen();
-    let port = free_port();
+    let port = support::reserved_port();
     let node = start_node_with_citizen_7(&env, port, &citizen);
     let running = start(&env, port, &node.issuer, None).await;
     let portal = format!("https://localhost:{port}");
@@ -528,7 +522,7 @@ async fn min_sag_shows_my_own_data_live_audited_and_says_which_source_is_down() 
 async fn a_citizen_who_opts_in_gets_one_letter_per_access() {
     let env = Env::new(5_000);
     let citizen = support::rehab_citizen();
-    let port = free_port();
+    let port = support::reserved_port();
     let node = start_node_with_citizen_7(&env, port, &citizen);
     let running = start_with(&env, port, &node.issuer, None, true).await;
     let portal = format!("https://localhost:{port}");
@@ -636,7 +630,7 @@ pub(crate) async fn with_broker() -> BrokerEnv {
     .unwrap();
     let ca = env.dir.path().join("broker-ca.pem");
     std::fs::write(&ca, broker.ca_pem().unwrap()).unwrap();
-    let port = free_port();
+    let port = support::reserved_port();
     let portal = format!("https://localhost:{port}");
     broker.register_broker_client(BrokerClient {
         client_id: CLIENT_ID.into(),
@@ -901,8 +895,8 @@ async fn forms_without_csrf_others_consents_and_expired_requests_change_nothing(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_portal_starts_while_the_broker_is_down_and_says_so() {
     let env = Env::new(5_000);
-    let down = free_port();
-    let port = free_port();
+    let down = support::reserved_port();
+    let port = support::reserved_port();
     let running = start(&env, port, &format!("http://127.0.0.1:{down}"), None).await;
     let c = browser(&env, None);
     let a = get(&c, &format!("https://localhost:{port}/login")).await;

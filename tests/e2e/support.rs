@@ -15,6 +15,27 @@ use serde_json::{Value, json};
 
 pub use procs::{Gateway, Sandbox};
 
+/// A port on 127.0.0.1 that is free now, for a listener whose address must be known before
+/// it starts (the portal's redirect URI is given to the OpenID provider first).
+///
+/// Taken from 10000-25999, below the kernel's ephemeral range (32768 up by default) and
+/// apart from the scratch PostgreSQL clusters' ports, so no parallel test's socket bound to
+/// port 0 can take it before the listener binds it (a port 0 probe could: it did in CI).
+pub fn reserved_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const BASE: u32 = 10_000;
+    const SPAN: u32 = 16_000;
+    let start = std::process::id().wrapping_mul(2_654_435_761) % SPAN;
+    for _ in 0..SPAN {
+        let port = (BASE + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 10000-25999");
+}
+
 pub const ISSUER: &str = "https://idp.kk.test";
 pub const PURPOSE: &str = "rehabilitation-team";
 pub const REHAB_UNIT: &str = "kk.jobcenter.rehab";

@@ -33,9 +33,23 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
 
+/// A port on 127.0.0.1 that is free now, for a server that binds it a little later.
+///
+/// Taken from 26000-32767, below the kernel's ephemeral range (32768 up by default), so a
+/// parallel test's socket bound to port 0 cannot take it in the meantime; a counter of this
+/// process, started at a point drawn from the process id, spreads the clusters.
 fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const BASE: u32 = 26_000;
+    const SPAN: u32 = 32_768 - BASE;
+    let start = std::process::id().wrapping_mul(2_654_435_761) % SPAN;
+    for _ in 0..SPAN {
+        let port = (BASE + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err("no free port in 26000-32767".into())
 }
 
 /// Runs `cmd` to completion within `limit`, killing it past that.
