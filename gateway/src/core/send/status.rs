@@ -10,7 +10,7 @@
 //! - Every read is recorded (`message_read`, under the citizen), durable before the answer.
 
 use chrono::{DateTime, Utc};
-use consent::audit::{AuditDecision, AuditKind, AuditRecord};
+use consent::audit::{AuditKind, AuditRecord};
 use consent::store::HealthOutbox;
 use consent::store::health_outbox::{DeliveryState, HealthMessage, HealthMessageId, HealthMessageKind};
 use consent::{Category, Cpr};
@@ -74,7 +74,6 @@ impl Core {
         r.citizen = Some(citizen);
         r.purpose = Some(meta.purpose.clone());
         r.category = Some(meta.category.clone());
-        r.decision = Some(AuditDecision::Permit);
         r.outcome = "ok".into();
         r.detail = Some(format!(
             "state of {} {}: {}{}",
