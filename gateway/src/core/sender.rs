@@ -236,8 +236,9 @@ pub async fn collect_receipts(core: &Core) -> Result<usize, FetchError> {
     for id in ids {
         let done = match health.hub.waiting(&id, &correlation).await? {
             Waiting::Gone => false,
-            Waiting::Unreadable(why) => {
-                tracing::warn!(inbox_id = %id, "a waiting receipt does not read ({why}); ignored");
+            // Not logged: what does not read might quote anything.
+            Waiting::Unreadable(_) => {
+                tracing::warn!(inbox_id = %id, "a waiting receipt does not read; ignored");
                 true
             }
             Waiting::Receipt(receipt) => apply_receipt(core, &id, &receipt).await,
