@@ -198,6 +198,9 @@ impl DdbForm {
     pub const LAE265: &'static str = "LÆ265";
     /// The municipality's request for an LÆ 265.
     pub const LAE261: &'static str = "LÆ261";
+    /// The field of an LÆ 265 that names the LÆ 261 request it answers (the request's form
+    /// identifier, which is also its envelope identifier).
+    pub const ANSWERS: &'static str = "Besvarer anmodning";
 
     pub fn is_lae265(&self) -> bool {
         self.form.type_code == Self::LAE265
@@ -205,6 +208,14 @@ impl DdbForm {
 
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields.iter().find(|f| f.name == name).map(|f| f.value.as_str())
+    }
+
+    /// The identifier of the LÆ 261 request an LÆ 265 answers, when it names one.
+    pub fn answers(&self) -> Option<&str> {
+        if !self.is_lae265() {
+            return None;
+        }
+        self.field(Self::ANSWERS).map(str::trim).filter(|s| !s.is_empty())
     }
 }
 
@@ -574,6 +585,36 @@ impl DdbForm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_lae265_names_the_request_it_answers() {
+        let form = |type_code: &str, fields: Vec<UserField>| DdbForm {
+            form: FormHeader {
+                identifier: "A1".into(),
+                sent: stamp("2026-12-01", "09:00"),
+                type_code: type_code.into(),
+                version_code: "v".into(),
+                title: None,
+            },
+            sender: Party { ean: "5790000000001".into(), ..Party::default() },
+            receiver: Party { ean: "5790000000002".into(), ..Party::default() },
+            patient: Patient {
+                cpr: Cpr::parse("0101609900").unwrap(),
+                surname: None,
+                given_name: None,
+                street_name: None,
+                district_name: None,
+                post_code: None,
+                episode_of_care_status: None,
+            },
+            fields,
+        };
+        let answers = |v: &str| vec![UserField { name: DdbForm::ANSWERS.into(), value: v.into() }];
+        assert_eq!(form(DdbForm::LAE265, answers("ENV1")).answers(), Some("ENV1"));
+        assert_eq!(form(DdbForm::LAE265, answers("  ")).answers(), None);
+        assert_eq!(form(DdbForm::LAE265, Vec::new()).answers(), None);
+        assert_eq!(form(DdbForm::LAE261, answers("ENV1")).answers(), None, "a request answers nothing");
+    }
 
     fn stamp(d: &str, t: &str) -> Stamp {
         Stamp { date: d.parse().unwrap(), time: t.into() }

@@ -43,6 +43,14 @@ pub struct MessageRef {
     pub message_type: String,
 }
 
+/// Whether a released document is the GP's LÆ 265 answering the LÆ 261 request with this
+/// identifier (the form's "Besvarer anmodning" field; what the hub's GP systems fill in).
+pub fn answers_request(doc: &Document, request: &str) -> bool {
+    doc.kind == "lae265"
+        && serde_json::from_value::<medcom::DdbForm>(doc.content.clone())
+            .is_ok_and(|form| form.answers() == Some(request))
+}
+
 pub struct Mediconnect {
     id: String,
     http: HttpSource,

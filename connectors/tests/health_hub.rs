@@ -1,12 +1,14 @@
 //! Sending through the hub (`connectors::health_hub`) against the sandbox hub over TLS:
 //! the citizen's own GP, a letter delivered once however often it is posted, refusals with
-//! their reason, and an LÆ 261 request answered by the synthetic GP with an LÆ 265 that the
-//! reading connector then finds.
+//! their reason, an LÆ 261 request answered by the synthetic GP with an LÆ 265 that the
+//! reading connector then finds and links to the request, receipts delivered later through
+//! the hub's inbox (once, twice, after a stray one), and attachments from the hub's
+//! document store.
 
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use connectors::health_hub::{Delivered, HealthHub};
+use connectors::health_hub::{Delivered, GpRecord, HealthHub, Waiting};
 use connectors::medcom::outgoing::{self, Addressee, MedcomId, MessageText, Routing, Subject};
 use connectors::medcom::{Patient, Receipt, Stamp};
 use connectors::{FetchError, FetchRequest, Registry};
@@ -51,6 +53,15 @@ fn us() -> Addressee {
 }
 
 fn letter(to: &Addressee, who: Cpr, env: &MedcomId) -> Vec<u8> {
+    letter_with(to, who, env, None)
+}
+
+fn letter_with(
+    to: &Addressee,
+    who: Cpr,
+    env: &MedcomId,
+    attachment: Option<connectors::medcom::BinReference>,
+) -> Vec<u8> {
     let letter_id = MedcomId::random();
     let from = us();
     let r = Routing {
@@ -65,7 +76,7 @@ fn letter(to: &Addressee, who: Cpr, env: &MedcomId) -> Vec<u8> {
         r,
         &Subject::parse("Rehabiliteringsteamets indstilling").unwrap(),
         &MessageText::parse("Teamet indstiller til ressourceforløb.").unwrap(),
-        None,
+        attachment,
     )
     .to_xml()
 }
@@ -162,9 +173,115 @@ async fn the_gp_answers_a_statement_request_with_an_lae265_the_reader_finds() {
             let answer = docs.iter().find(|d| d.id == format!("A{env}")).expect("the answer by its identifier");
             let text = serde_json::to_string(&answer.content).unwrap();
             assert!(text.contains("Hvilke skånehensyn er der?"), "the answer quotes the question: {text}");
+            // It names the request it answers, and no other.
+            assert!(connectors::mediconnect::answers_request(answer, env.as_str()));
+            assert!(!connectors::mediconnect::answers_request(answer, "ANDEN0000000"));
+            assert!(docs.iter().filter(|d| connectors::mediconnect::answers_request(d, env.as_str())).count() == 1);
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "no LÆ 265 within {BOUND:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+async fn inbox(hub: &HealthHub) -> Vec<String> {
+    tokio::time::timeout(BOUND, hub.inbox("test")).await.expect("in time").expect("the inbox")
+}
+
+async fn waiting(hub: &HealthHub, id: &str) -> Waiting {
+    tokio::time::timeout(BOUND, hub.waiting(id, "test")).await.expect("in time").expect("a waiting receipt")
+}
+
+#[tokio::test]
+async fn receipts_wait_in_the_inbox_until_they_are_marked_read() {
+    let (running, hub) = start().await;
+    let who = citizen(0);
+    let to = hub.own_gp(&who, "test").await.unwrap().unwrap().addressee().unwrap();
+    assert!(inbox(&hub).await.is_empty());
+
+    // Twice: the message is taken (202), its receipt waits in the inbox two times.
+    running.set_hub(HubSettings { mode: HubMode::DuplicateReceipt, ..Default::default() });
+    let env = MedcomId::random();
+    assert_eq!(deliver(&hub, &letter(&to, who, &env)).await.expect("taken"), Delivered::Accepted);
+    let ids = inbox(&hub).await;
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    for id in &ids {
+        match waiting(&hub, id).await {
+            Waiting::Receipt(Receipt::Positive(r)) => assert_eq!(r.original.envelope_identifier, env.as_str()),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Marked read, it is gone; marking it again is fine.
+    hub.mark_read(&ids[0], "test").await.expect("marked read");
+    assert_eq!(inbox(&hub).await, vec![ids[1].clone()]);
+    assert_eq!(waiting(&hub, &ids[0]).await, Waiting::Gone);
+    hub.mark_read(&ids[0], "test").await.expect("marked read again");
+    hub.mark_read(&ids[1], "test").await.expect("marked read");
+
+    // A stray receipt first, then the message's own.
+    running.set_hub(HubSettings { mode: HubMode::StrayReceipt, ..Default::default() });
+    let env = MedcomId::random();
+    assert_eq!(deliver(&hub, &letter(&to, who, &env)).await.expect("taken"), Delivered::Accepted);
+    let ids = inbox(&hub).await;
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let named: Vec<String> = {
+        let mut v = Vec::new();
+        for id in &ids {
+            match waiting(&hub, id).await {
+                Waiting::Receipt(r) => v.push(r.original().envelope_identifier.clone()),
+                other => panic!("{other:?}"),
+            }
+        }
+        v
+    };
+    assert_eq!(named, vec!["UKENDT0000000".to_string(), env.to_string()]);
+    // Synchronous again: the receipt is the answer, nothing waits.
+    running.set_hub(HubSettings::default());
+    for id in &ids {
+        hub.mark_read(id, "test").await.expect("marked read");
+    }
+    assert!(matches!(deliver(&hub, &letter(&to, who, &MedcomId::random())).await, Ok(Delivered::Receipt(_))));
+    assert!(inbox(&hub).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_letter_attaches_a_document_the_hub_holds_about_the_citizen() {
+    let (_running, hub) = start().await;
+    let (who, other) = (citizen(0), citizen(1));
+    let to = hub.own_gp(&who, "test").await.unwrap().unwrap().addressee().unwrap();
+    let own = sandbox::hub::documents::attachments_of(&who)[0].id.clone();
+    let theirs = sandbox::hub::documents::attachments_of(&other)[0].id.clone();
+    let found = hub.attachment(&who, &own, "test").await.expect("asked").expect("the citizen's document");
+    assert_eq!(found.id, own);
+    let reference = found.reference();
+    assert_eq!(reference.extension_code.as_deref(), Some("pdf"));
+    // Another citizen's document, or an id that is no plain token: none.
+    assert_eq!(hub.attachment(&who, &theirs, "test").await.expect("asked"), None);
+    assert_eq!(hub.attachment(&who, "../admin", "test").await.expect("asked"), None);
+
+    // With the reference the letter is acknowledged; the XDIS91 carries it as Reference/BIN.
+    let env = MedcomId::random();
+    let payload = letter_with(&to, who, &env, Some(reference.clone()));
+    match connectors::medcom::parse_message(&payload, connectors::xml::Limits::default()).unwrap() {
+        connectors::medcom::Message::Xdis91(l) => assert_eq!(l.references, vec![reference]),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(deliver(&hub, &payload).await.expect("answered"), Delivered::Receipt(Receipt::Positive(_))));
+    // A reference the hub does not hold about the patient: refused with the reason.
+    let mut wrong = found.reference();
+    wrong.object_identifier = theirs;
+    match deliver(&hub, &letter_with(&to, who, &MedcomId::random(), Some(wrong))).await.expect("answered") {
+        Delivered::Receipt(Receipt::Negative(r)) => assert!(r.error_text.contains("bilag"), "{}", r.error_text),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_gp_record_the_hub_cannot_address_is_an_error() {
+    let bad = GpRecord { ean: "12345".into(), sor: None, name: "Ukendt".into() };
+    assert!(bad.addressee().is_err(), "an invalid location number");
+    let ean = sandbox::hub::own_gp(&citizen(0)).expect("a GP").ean;
+    assert!(GpRecord { ean: ean.clone(), sor: None, name: "Kendt".into() }.addressee().is_ok());
+    let bad_sor = GpRecord { ean, sor: Some("x".into()), name: "Ukendt".into() };
+    assert!(bad_sor.addressee().is_err(), "an invalid SOR code");
 }

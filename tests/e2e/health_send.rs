@@ -68,7 +68,7 @@ pub(crate) async fn post_with_key(
     (status, location, v)
 }
 
-async fn get(env: &Env, url: &str, token: &str) -> (u16, Value) {
+pub(crate) async fn get(env: &Env, url: &str, token: &str) -> (u16, Value) {
     let r = env.kk().get(url).bearer_auth(token).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
@@ -228,7 +228,8 @@ async fn run() {
         (letter(&x, "Status", &"ø".repeat(20_001)), 422),
         (letter(&x, "Linje\nskift", "Tekst"), 422),
         (letter(&x, "", "Tekst"), 422),
-        (json!({ "citizen": x.expose(), "purpose": PURPOSE, "subject": "S", "text": "T", "attachment": "dok-1" }), 400),
+        (json!({ "citizen": x.expose(), "purpose": PURPOSE, "subject": "S", "text": "T", "cc": "dok-1" }), 400),
+        (json!({ "citizen": x.expose(), "purpose": PURPOSE, "subject": "S", "text": "T", "attachment": "dok-1" }), 422),
         (letter(&no_gp, "Status", "Kort status."), 422),
         (json!({ "citizen": x.expose(), "purpose": PURPOSE, "questions": "?", "deadline": "2020-01-01" }), 422),
     ] {

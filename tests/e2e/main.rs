@@ -62,6 +62,11 @@
 //!   statement ordered and its answer in the next case file, a letter once under its
 //!   Idempotency-Key, a negative receipt, a send without basis (403, recorded), bad input,
 //!   the hub down and back, SIGKILL while a post is at the hub (delivered exactly once).
+//! - `health_status`: what a caseworker reads of a sent message: the GP's statement in the
+//!   request's state (released through the pipeline, only the answering one, denied by
+//!   role), 404 for another unit or system, every read recorded; receipts delivered later
+//!   through the hub's inbox (once, twice, after a stray one); a letter's attachment from
+//!   the hub's document store; the remaining bad input.
 //! - `postgres`: `sammen serve` on a throw-away PostgreSQL cluster: two gateways sharing one
 //!   audit log under load, a revocation seen by both at once, SIGKILL or SIGSTOP of one, the
 //!   primary killed and its synchronous standby promoted, the standby stopped (503 in time),
@@ -86,6 +91,7 @@ mod consent_cli;
 mod cpr_in_url;
 mod demo;
 mod health_send;
+mod health_status;
 mod kill_loop;
 mod limits;
 mod notifications;

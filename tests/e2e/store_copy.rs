@@ -1,8 +1,9 @@
 //! `sammen store copy`: an installation on sled, made through real use (CLI grants, case
-//! files through the API, a consent request, a revocation, blocks placed and lifted),
-//! stopped, copied into a scratch PostgreSQL, and served from there: the same consents,
-//! the same records in the citizen's log (the audit index behind Min log), and `sammen audit
-//! verify` names the same size and root. A copy into a non-empty database is refused; a
+//! files through the API, a consent request, a revocation, blocks placed and lifted, a
+//! letter to the GP the hub does not take yet), stopped, copied into a scratch PostgreSQL,
+//! and served from there: the same consents, the same records in the citizen's log (the
+//! audit index behind Min log), `sammen audit verify` names the same size and root, and the
+//! letter is delivered from there once, its Idempotency-Key still known. A copy into a non-empty database is refused; a
 //! database that goes down mid-copy fails the copy with an error, and the partial copy is
 //! refused by a second run (it must be emptied first). Real processes, bounded waits.
 
@@ -129,6 +130,7 @@ async fn an_installation_moves_from_sled_to_postgres() {
     let citizen = support::rehab_citizen();
     env.grant_by_cli(&citizen, &CATEGORIES);
     let second = env.grant_by_cli(&citizen, &["jobnet.cv"]);
+    crate::health_send::configure_health(&env);
     let mut gw = env.start_gateway();
     for _ in 0..3 {
         let r = env
@@ -162,6 +164,14 @@ async fn an_installation_moves_from_sled_to_postgres() {
     place_blocks(&env, citizen);
     // One more start drains the blocks' records; what it shows is what the copy must show.
     let mut gw = env.start_gateway();
+    // A letter to the GP the hub does not take yet: still queued when the store moves.
+    crate::health_send::hub(&env, "down", 0, 0).await;
+    let letter = crate::health_send::letter(&citizen, "Flytning", "Sendt under flytningen.");
+    let letters = gw.url("/api/v1/health/letters");
+    let (status, location, queued) =
+        crate::health_send::post_with_key(&env, &letters, &env.rehab_token(), Some("flyt-1"), &letter).await;
+    assert_eq!(status, 202, "{queued}");
+    let location = location.unwrap();
     let before = look(&env, &gw, &auditor, &citizen).await;
     gw.terminate();
     assert_eq!(before.consents["consents"].as_array().map(Vec::len), Some(2), "{}", before.consents);
@@ -188,6 +198,7 @@ async fn an_installation_moves_from_sled_to_postgres() {
     assert!(out.status.success(), "store copy: {stderr}");
     assert!(stdout.contains("copied and verified: 3 consents"), "{stdout}");
     assert!(stdout.contains("2 blocks (3 events)"), "{stdout}");
+    assert!(stdout.contains("1 messages to GPs"), "{stdout}");
     assert!(stderr.contains(" consents") && stderr.contains(" audit records"), "no progress on stderr: {stderr}");
     for (what, s) in [("stdout", &stdout), ("stderr", &stderr)] {
         assert!(!s.contains("pw-not-to-print"), "the password is in the copy's {what}");
@@ -219,6 +230,17 @@ async fn an_installation_moves_from_sled_to_postgres() {
         "records about the citizen that sled did not have: {:?}",
         after.log.iter().filter(|(i, _)| *i > last).map(|(_, r)| r["kind"].clone()).collect::<Vec<_>>()
     );
+    // The queued letter is delivered from PostgreSQL, once; its key is known there.
+    crate::health_send::hub(&env, "normal", 0, 0).await;
+    let acked = crate::health_send::until_state(&env, &gw.url(&location), &env.rehab_token(), "acknowledged").await;
+    assert_eq!(acked["id"], queued["id"]);
+    let envelope = acked["envelope_id"].as_str().unwrap();
+    assert_eq!(crate::health_send::deliveries(&env).await[envelope], (1, 1), "delivered once");
+    let letters = gw.url("/api/v1/health/letters");
+    let (status, _, again) =
+        crate::health_send::post_with_key(&env, &letters, &env.rehab_token(), Some("flyt-1"), &letter).await;
+    assert_eq!((status, &again["id"]), (200, &queued["id"]), "{again}");
+
     // And it goes on: a case file served from PostgreSQL is released and recorded.
     let r = env
         .kk()

@@ -24,6 +24,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/faults/{source}", put(set))
         .route("/admin/receipts", get(receipts))
         .route("/admin/hub", put(crate::hub::settings).get(crate::hub::deliveries))
+        .route("/admin/hub/inbox", get(crate::hub::inbox::unread))
         .route("/admin/visits", get(visits).delete(forget_visits))
         .route("/admin/citizens", get(citizen_list))
         .route("/admin/residence", put(move_citizen))

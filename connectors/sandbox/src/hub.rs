@@ -15,7 +15,10 @@
 //! `negative` (the GP's system refuses every message with an XCTL02),
 //! `unknown_receipt` (the answer is a receipt for a message nobody sent), `answer_lost`
 //! (the message is delivered, but the answer to the first post of it is an HTTP 503, so the
-//! sender posts it again and gets the stored receipt: a duplicate receipt).
+//! sender posts it again and gets the stored receipt: a duplicate receipt), and the
+//! asynchronous receipts (`hub/inbox.rs`): `async_receipt` (the outbox answers 202 and the
+//! receipt waits in the hub's inbox), `duplicate_receipt` (it waits there twice),
+//! `stray_receipt` (a receipt for a message nobody sent waits before it).
 
 use std::time::Duration;
 
@@ -40,6 +43,8 @@ use crate::state::{AppState, cpr_header};
 use crate::{Source, citizens};
 
 pub(crate) mod book;
+pub mod documents;
+pub(crate) mod inbox;
 pub(crate) use book::Answered;
 pub use book::{Deliveries, HubMode, HubSettings};
 
@@ -96,6 +101,8 @@ struct Received {
     original: OriginalEmessage,
     patient: Cpr,
     request: Option<DdbForm>,
+    /// The documents a letter references (`Reference/BIN`).
+    attachments: Vec<String>,
 }
 
 fn received(message: Message) -> Result<Received, &'static str> {
@@ -110,6 +117,7 @@ fn received(message: Message) -> Result<Received, &'static str> {
             },
             patient: l.patient.cpr,
             request: None,
+            attachments: l.references.iter().map(|r| r.object_identifier.clone()).collect(),
         }),
         Message::Ddb(f) if f.form.type_code == DdbForm::LAE261 => Ok(Received {
             original: OriginalEmessage {
@@ -121,6 +129,7 @@ fn received(message: Message) -> Result<Received, &'static str> {
             },
             patient: f.patient.cpr,
             request: Some(*f),
+            attachments: Vec::new(),
         }),
         _ => Err("the hub takes XDIS91 letters and LÆ 261 requests only"),
     }
@@ -171,6 +180,8 @@ pub(crate) async fn outbox(State(s): State<AppState>, Extension(kill): Extension
         refuse(NegativeKind::Letter, HUB_EAN, "ukendtpatient", "Patienten kendes ikke.")
     } else if gp.as_ref().is_none_or(|g| g.ean != r.original.receiver_ean) {
         refuse(NegativeKind::Letter, HUB_EAN, "ukendtmodtager", "Modtageren er ikke patientens egen læge.")
+    } else if r.attachments.iter().any(|a| !documents::attachments_of(&r.patient).iter().any(|d| &d.id == a)) {
+        refuse(NegativeKind::Letter, HUB_EAN, "ukendtbilag", "Brevets bilag findes ikke i dokumentlageret.")
     } else if settings.mode == HubMode::Negative {
         refuse(
             NegativeKind::Letter,
@@ -208,6 +219,19 @@ pub(crate) async fn outbox(State(s): State<AppState>, Extension(kill): Extension
     if settings.mode == HubMode::AnswerLost && hub.deliveries()[&envelope].posts == 1 {
         return (StatusCode::SERVICE_UNAVAILABLE, "sandbox: the answer was lost").into_response();
     }
+    if settings.mode.asynchronous() {
+        let mut inbox = hub.inbox.lock().expect("not poisoned");
+        if settings.mode == HubMode::StrayReceipt {
+            let mut stray = Xctl03::for_letter_ids(&r.original, &r.original.receiver_ean, receipt_id, stamp(date));
+            stray.original.envelope_identifier = "UKENDT0000000".into();
+            inbox.push(stray.to_xml());
+        }
+        inbox.push(receipt.clone());
+        if settings.mode == HubMode::DuplicateReceipt {
+            inbox.push(receipt);
+        }
+        return StatusCode::ACCEPTED.into_response();
+    }
     faults::Answer::new(StatusCode::OK, XML, receipt).into_response()
 }
 
@@ -231,7 +255,7 @@ fn lae265_answer(request: &DdbForm, gp: &GpRecord) -> DdbForm {
         receiver: request.sender.clone(),
         patient: request.patient.clone(),
         fields: vec![
-            UserField { name: "Besvarer anmodning".into(), value: request.form.identifier.clone() },
+            UserField { name: DdbForm::ANSWERS.into(), value: request.form.identifier.clone() },
             UserField { name: "Spørgsmål".into(), value: questions.to_string() },
             UserField {
                 name: "Helbredsoplysninger".into(),

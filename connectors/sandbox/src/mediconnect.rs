@@ -64,6 +64,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(mc::RECEIPT_PATH, post(receipt))
         .route(connectors::health_hub::GP_PATH, get(crate::hub::gp))
         .route(connectors::health_hub::OUTBOX_PATH, post(crate::hub::outbox))
+        .route(connectors::health_hub::INBOX_PATH, get(crate::hub::inbox::list))
+        .route(&format!("{}/{{id}}", connectors::health_hub::DOCUMENTS_PATH), get(crate::hub::documents::document))
+        .route(
+            &format!("{}/{{id}}", connectors::health_hub::INBOX_PATH),
+            get(crate::hub::inbox::receipt).delete(crate::hub::inbox::mark_read),
+        )
         .with_state(state)
 }
 

@@ -84,6 +84,9 @@ pub enum AuditKind {
     MessageRejected,
     /// A message could not be delivered, after the last attempt.
     MessageFailed,
+    /// A caseworker read the state of a message to the citizen's GP (and, for a statement
+    /// request, asked for the GP's answer: its own decision and release records).
+    MessageRead,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1104,7 +1104,7 @@ fn merkle_batch(frontier: &mut Frontier, tag: &str, count: u64) -> Batch {
 }
 
 /// Fills `source` with some of everything (consents in every state with their texts,
-/// blocks placed and lifted, pending audit records, three audit batches with a pruned
+/// blocks placed and lifted, messages to GPs in several states, pending audit records, three audit batches with a pruned
 /// prefix), copies it into the empty `target` in batches of 2 (so every kind spans
 /// several), and checks that the target answers every query as the source does; then that
 /// a second copy into the target is refused and changes nothing, and that an import of a
@@ -1123,6 +1123,7 @@ pub async fn copy_between(source: &SharedStore, target: &SharedStore) {
     let lifted = BlockHistory::placed(bo, BlockTarget::Unit(unit(HOSPITAL)), t0()).lifted(t0() + Duration::days(3));
     commit_block(source, &placed).await;
     commit_block(source, &lifted).await;
+    let messages = health::fill_for_copy(source).await;
     // Drain some of the outbox into the log (as the writer does), leave the rest pending.
     let pending = source.audit_outbox(100).await.expect("audit_outbox");
     let (drained, waiting) = pending.split_at(pending.len() / 2);
@@ -1179,6 +1180,9 @@ pub async fn copy_between(source: &SharedStore, target: &SharedStore) {
         );
     }
     assert_eq!(target.audit_outbox(100).await.expect("audit_outbox"), waiting, "the copy's pending audit records");
+    assert_eq!(report.health_messages, messages.len() as u64, "{report:?}");
+    assert!(seen.contains(&(copy::Kind::HealthMessages, 4)), "{seen:?}");
+    health::assert_copied(target, &messages).await;
 
     // A second copy into the (now full) target is refused before it writes anything.
     let again = copy::copy(&**source, &**target, BatchSize::default(), &mut |_| {}).await;

@@ -5,8 +5,11 @@
 //! What moves: consents with all their events (the target builds its citizen, requested and
 //! active indexes from the states), blocks with their events (and the active-block index),
 //! consent texts, the audit log (leaves, the hashes of its complete subtrees, every
-//! checkpoint, the prune watermark), the per-citizen audit index and the audit records
-//! still waiting in the outbox. What does not: web sessions and one-use login states
+//! checkpoint, the prune watermark), the per-citizen audit index, the audit records
+//! still waiting in the outbox, and the health outbox's messages to GPs as they are (state,
+//! attempts, lease, MedCom identifiers and bytes, idempotency keys: a message queued in the
+//! source is sent from the target, once, with the identifiers the hub already knows). What
+//! does not: web sessions and one-use login states
 //! (citizens log in again after the move).
 //!
 //! The audit log moves batch by batch as the source wrote it: for each stored checkpoint
@@ -21,6 +24,7 @@
 //! runs the copy again. The source is only read, and must not be written meanwhile (the
 //! gateway stopped; for sled its lock ensures it).
 
+use super::health_outbox::{HealthMessageId, HealthOutbox};
 use super::{AuditBatch, AuditNode, AuditPrune, Import, Store, StoreError};
 use crate::block::BlockId;
 use crate::record::ConsentId;
@@ -29,8 +33,7 @@ use crate::record::ConsentId;
 /// stopped installation holds few or none).
 const OUTBOX_LIMIT: usize = 100_000;
 
-/// One kind of stored data, in the order a copy moves them. (The health-messaging outbox
-/// of migration 0002 joins here: see the `match` in [`copy`].)
+/// One kind of stored data, in the order a copy moves them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Texts,
@@ -39,12 +42,20 @@ pub enum Kind {
     AuditLog,
     AuditCitizens,
     AuditOutbox,
+    HealthMessages,
 }
 
 impl Kind {
     /// Every kind, in copy order.
-    pub const ALL: [Kind; 6] =
-        [Kind::Texts, Kind::Consents, Kind::Blocks, Kind::AuditLog, Kind::AuditCitizens, Kind::AuditOutbox];
+    pub const ALL: [Kind; 7] = [
+        Kind::Texts,
+        Kind::Consents,
+        Kind::Blocks,
+        Kind::AuditLog,
+        Kind::AuditCitizens,
+        Kind::AuditOutbox,
+        Kind::HealthMessages,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,6 +65,7 @@ impl Kind {
             Kind::AuditLog => "audit records",
             Kind::AuditCitizens => "citizen index entries",
             Kind::AuditOutbox => "pending audit records",
+            Kind::HealthMessages => "messages to GPs",
         }
     }
 }
@@ -73,6 +85,7 @@ pub struct CopyReport {
     pub citizen_entries: u64,
     pub outbox: u64,
     pub pruned_below: u64,
+    pub health_messages: u64,
 }
 
 /// Progress, after every batch: how many of `kind` are done.
@@ -127,7 +140,7 @@ fn tgt(e: StoreError) -> CopyError {
 }
 
 /// What `store` holds of anything a copy would write, if anything (`None`: empty).
-pub async fn holds_something<S: Store + ?Sized>(store: &S) -> Result<Option<&'static str>, StoreError> {
+pub async fn holds_something<S: Store + HealthOutbox + ?Sized>(store: &S) -> Result<Option<&'static str>, StoreError> {
     if !store.texts_after(None, 1).await?.is_empty() {
         return Ok(Some(Kind::Texts.as_str()));
     }
@@ -145,6 +158,9 @@ pub async fn holds_something<S: Store + ?Sized>(store: &S) -> Result<Option<&'st
     }
     if !store.audit_outbox(1).await?.is_empty() {
         return Ok(Some(Kind::AuditOutbox.as_str()));
+    }
+    if !store.health_messages_after(None, 1).await?.is_empty() {
+        return Ok(Some(Kind::HealthMessages.as_str()));
     }
     Ok(None)
 }
@@ -204,8 +220,8 @@ pub async fn copy<A, B>(
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<CopyReport, CopyError>
 where
-    A: Store + ?Sized,
-    B: Store + ?Sized,
+    A: Store + HealthOutbox + ?Sized,
+    B: Store + HealthOutbox + ?Sized,
 {
     if let Some(what) = holds_something(to).await.map_err(tgt)? {
         return Err(CopyError::TargetNotEmpty(what));
@@ -271,9 +287,6 @@ where
                     progress(Progress { kind, done: report.citizen_entries });
                 }
             }
-            // HERE: the health-messaging outbox (migration 0002) becomes a `Kind` of its own
-            // with an arm after this one, exported and imported in pages like the audit
-            // outbox, and compared in `verify`.
             Kind::AuditOutbox => {
                 let rows = from.audit_outbox(OUTBOX_LIMIT).await.map_err(src)?;
                 if rows.len() >= OUTBOX_LIMIT {
@@ -285,6 +298,17 @@ where
                     to.import(Import::AuditOutbox(chunk)).await.map_err(tgt)?;
                     report.outbox += chunk.len() as u64;
                     progress(Progress { kind, done: report.outbox });
+                }
+            }
+            Kind::HealthMessages => {
+                let mut after: Option<HealthMessageId> = None;
+                loop {
+                    let rows = from.health_messages_after(after, n).await.map_err(src)?;
+                    let Some(last) = rows.last() else { break };
+                    after = Some(last.id);
+                    to.health_import(&rows).await.map_err(tgt)?;
+                    report.health_messages += rows.len() as u64;
+                    progress(Progress { kind, done: report.health_messages });
                 }
             }
         }
@@ -304,8 +328,8 @@ async fn copy_audit_log<A, B>(
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<(), CopyError>
 where
-    A: Store + ?Sized,
-    B: Store + ?Sized,
+    A: Store + HealthOutbox + ?Sized,
+    B: Store + HealthOutbox + ?Sized,
 {
     let size = from.audit_size().await.map_err(src)?;
     let pruned = from.audit_pruned_below().await.map_err(src)?;
@@ -366,8 +390,8 @@ fn differs(what: impl std::fmt::Display) -> CopyError {
 /// compared; an error names the first difference (by id or index, never by citizen).
 pub async fn verify<A, B>(from: &A, to: &B, batch: BatchSize) -> Result<CopyReport, CopyError>
 where
-    A: Store + ?Sized,
-    B: Store + ?Sized,
+    A: Store + HealthOutbox + ?Sized,
+    B: Store + HealthOutbox + ?Sized,
 {
     let n = batch.get();
     let mut r = CopyReport::default();
@@ -477,6 +501,17 @@ where
         return Err(differs("the audit outbox"));
     }
     r.outbox = a.len() as u64;
+
+    let mut after = None;
+    loop {
+        let a = from.health_messages_after(after, n).await.map_err(src)?;
+        if a != to.health_messages_after(after, n).await.map_err(tgt)? {
+            return Err(differs(format!("the messages to GPs after {after:?}")));
+        }
+        let Some(last) = a.last() else { break };
+        after = Some(last.id);
+        r.health_messages += a.len() as u64;
+    }
     Ok(r)
 }
 

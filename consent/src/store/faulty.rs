@@ -375,6 +375,16 @@ impl<S: HealthOutbox> HealthOutbox for FaultyStore<S> {
     async fn health_by_envelope(&self, envelope_id: &str) -> Result<Option<HealthMessage>, StoreError> {
         self.run(Op::ConsentRead, || self.inner.health_by_envelope(envelope_id)).await
     }
+    async fn health_messages_after(
+        &self,
+        after: Option<HealthMessageId>,
+        limit: usize,
+    ) -> Result<Vec<HealthMessage>, StoreError> {
+        self.run(Op::ConsentRead, || self.inner.health_messages_after(after, limit)).await
+    }
+    async fn health_import(&self, messages: &[HealthMessage]) -> Result<(), StoreError> {
+        self.run(Op::ConsentWrite, || self.inner.health_import(messages)).await
+    }
 }
 
 #[async_trait::async_trait]

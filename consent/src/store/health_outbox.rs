@@ -207,6 +207,19 @@ pub trait HealthOutbox: Send + Sync + 'static {
 
     /// The message with this MedCom envelope identifier (what a receipt names).
     async fn health_by_envelope(&self, envelope_id: &str) -> Result<Option<HealthMessage>, StoreError>;
+
+    /// Export (`sammen store copy`): the stored messages with ids after `after`, in id
+    /// order, at most `limit`, as they are.
+    async fn health_messages_after(
+        &self,
+        after: Option<HealthMessageId>,
+        limit: usize,
+    ) -> Result<Vec<HealthMessage>, StoreError>;
+
+    /// Import (`sammen store copy`): stores `messages` as they are (state, attempts, lease,
+    /// idempotency key), in one transaction; durable on return. An id, envelope identifier
+    /// or idempotency key already stored refuses the whole batch ([`StoreError::Conflict`]).
+    async fn health_import(&self, messages: &[HealthMessage]) -> Result<(), StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -235,6 +248,16 @@ impl<T: HealthOutbox + ?Sized> HealthOutbox for std::sync::Arc<T> {
     }
     async fn health_by_envelope(&self, envelope_id: &str) -> Result<Option<HealthMessage>, StoreError> {
         (**self).health_by_envelope(envelope_id).await
+    }
+    async fn health_messages_after(
+        &self,
+        after: Option<HealthMessageId>,
+        limit: usize,
+    ) -> Result<Vec<HealthMessage>, StoreError> {
+        (**self).health_messages_after(after, limit).await
+    }
+    async fn health_import(&self, messages: &[HealthMessage]) -> Result<(), StoreError> {
+        (**self).health_import(messages).await
     }
 }
 

@@ -172,4 +172,50 @@ impl HealthOutbox for SledStore {
             None => Ok(None),
         }
     }
+
+    async fn health_messages_after(
+        &self,
+        after: Option<HealthMessageId>,
+        limit: usize,
+    ) -> Result<Vec<HealthMessage>, StoreError> {
+        let h = self.health();
+        let rows = match after {
+            Some(a) => {
+                h.messages.range((std::ops::Bound::Excluded(a.0.as_bytes().to_vec()), std::ops::Bound::Unbounded))
+            }
+            None => h.messages.iter(),
+        };
+        rows.values().take(limit).map(|v| from_json(&v?)).collect()
+    }
+
+    async fn health_import(&self, messages: &[HealthMessage]) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let h = self.health();
+        let _gate = self.gate().await;
+        let values: Vec<Vec<u8>> = messages.iter().map(to_json).collect();
+        let trees = (&h.messages, &h.envelopes, &h.idempotency, &h.queued);
+        trees.transaction(|(stored, envelopes, idempotency, queued)| {
+            for (m, value) in messages.iter().zip(&values) {
+                let id = m.id.0.as_bytes();
+                let taken = envelopes.insert(m.body.envelope_id.as_bytes(), &id[..])?.is_some()
+                    || stored.insert(&id[..], value.as_slice())?.is_some();
+                if taken {
+                    return Err(Abort::Abort(StoreError::Conflict { expected: 0 }));
+                }
+                if let Some(idem) = &m.body.idempotency
+                    && idempotency.insert(idempotency_key(&idem.scope, &idem.key), &id[..])?.is_some()
+                {
+                    return Err(Abort::Abort(StoreError::Conflict { expected: 0 }));
+                }
+                if m.state == DeliveryState::Queued {
+                    queued.insert(queued_key(m), &[])?;
+                }
+            }
+            Ok(())
+        })?;
+        self.durable().await?;
+        Ok(())
+    }
 }

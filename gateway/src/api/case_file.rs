@@ -124,6 +124,7 @@ async fn assemble(
                 categories: &req.categories,
                 case_reference: req.case_reference.as_deref(),
                 request_id: &request_id,
+                answering: None,
             },
             now,
         )
@@ -144,7 +145,7 @@ async fn assemble(
 }
 
 /// A released section as the API shows it.
-fn section_view(s: release::Section) -> Section {
+pub(super) fn section_view(s: release::Section) -> Section {
     Section {
         category: s.category.to_string(),
         status: match s.status {

@@ -2,10 +2,13 @@
 //!
 //! - `POST /api/v1/health/statement-requests`: order the GP's statement (an LÆ 261 asking
 //!   for an LÆ 265), with the questions and the deadline;
-//! - `POST /api/v1/health/letters`: a letter (subject and text), e.g. the rehabilitation
-//!   team's recommendation;
+//! - `POST /api/v1/health/letters`: a letter (subject, text, optionally a document in the
+//!   hub's document store as its attachment), e.g. the rehabilitation team's
+//!   recommendation;
 //! - `GET /api/v1/health/messages/{id}`: a sent message's state, for the system that sent
-//!   it (any other caller gets 404).
+//!   it and a caseworker of the unit it was sent for or above it (anyone else gets 404);
+//!   for an acknowledged statement request also the GP's answer, released through the
+//!   release pipeline (`core/send/status.rs`). Every read is recorded (`message_read`).
 //!
 //! Both POSTs are decided by the policies' `send` action; a denial is 403 and recorded. An
 //! `Idempotency-Key` header makes a retry safe: the same key and body answer the stored
@@ -27,7 +30,10 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::{Caller, Facts, refuse};
+use super::bodies::Section;
 use super::bodies::read_json;
+use super::case_file::section_view;
+use crate::core::send::status::StatusRequest;
 use crate::core::send::{Outgoing, SendError, SendRequest};
 use crate::http::problem::{ApiError, Problem, ProblemKind};
 use crate::http::request_id::RequestId;
@@ -65,6 +71,12 @@ pub struct LetterBody {
     pub subject: String,
     /// At most 20,000 characters; line breaks allowed, other control characters not.
     pub text: String,
+    /// A document about the citizen in the health hub's document store to attach (its
+    /// object identifier, 1 to 64 letters and digits), sent as the letter's MedCom
+    /// `Reference/BIN`. One the hub does not hold about the citizen is refused (422).
+    #[serde(default)]
+    #[schema(example = "BILAG0002")]
+    pub attachment: Option<String>,
 }
 
 /// A sent (or queued) message. Never the citizen's CPR number.
@@ -83,6 +95,11 @@ pub struct SentMessage {
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// For an acknowledged statement request, read by `GET`: the GP's answer as a
+    /// `health.lae265` case-file section released to the caller (`included` with the LÆ 265,
+    /// `no_data` while it has not arrived, or `denied` with the reason instead of it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<Section>,
 }
 
 impl SentMessage {
@@ -107,6 +124,7 @@ impl SentMessage {
             attempts: m.attempts,
             created_at: m.body.created_at,
             updated_at: m.updated_at,
+            statement: None,
         }
     }
 }
@@ -177,7 +195,7 @@ pub async fn statement_request(
         (status = 409, description = "The Idempotency-Key was used with another body", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid CPR number, purpose, subject or text; or the citizen has no GP", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid CPR number, purpose, subject, text or attachment; the citizen has no GP; or the attachment is no document about the citizen in the hub's store", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The audit log or the health hub is unavailable, or sending is not configured", body = Problem, content_type = "application/problem+json"),
     ),
     security(("mtls" = [], "bearer" = []))
@@ -197,12 +215,22 @@ pub async fn letter(
         let (citizen, purpose) = caller.citizen_and_purpose(&state, &req.citizen, &req.purpose, &mut facts)?;
         let subject = Subject::parse(&req.subject).map_err(invalid)?;
         let text = MessageText::parse(&req.text).map_err(invalid)?;
-        send(&state, &caller, id, &headers, raw, citizen, purpose, Outgoing::Letter { subject, text }).await
+        let attachment = match req.attachment {
+            Some(a) if a.is_empty() || a.len() > 64 || !a.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                return Err(ApiError::new(
+                    ProblemKind::InvalidRequest,
+                    "attachment must be 1 to 64 letters and digits",
+                ));
+            }
+            a => a,
+        };
+        send(&state, &caller, id, &headers, raw, citizen, purpose, Outgoing::Letter { subject, text, attachment }).await
     };
     answer(&state, &caller, id, inner.await, facts).await
 }
 
-/// A sent message's state.
+/// A sent message's state; for an acknowledged statement request, the GP's answer once it
+/// has arrived, released as a case file's section is. Every read is recorded.
 #[utoipa::path(
     get,
     path = "/api/v1/health/messages/{id}",
@@ -211,25 +239,44 @@ pub async fn letter(
     responses(
         (status = 200, description = "The message and its state", body = SentMessage),
         (status = 401, description = "No valid caseworker token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such message sent by the calling system", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Unknown certificate", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such message sent by the calling system for the caller's unit", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log is unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("mtls" = [], "bearer" = []))
 )]
 pub async fn message(
     State(state): State<AppState>,
+    Extension(rid): Extension<RequestId>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<SentMessage>, ApiError> {
-    caller.admit(&state)?;
-    let not_found = || ApiError::new(ProblemKind::NotFound, "no message with this id was sent by your system");
-    let id = HealthMessageId(id.parse().map_err(|_| not_found())?);
-    match state.core.sent_message(id, &caller.system.id).await {
-        Ok(Some(m)) => Ok(Json(SentMessage::of(&m))),
-        Ok(None) => Err(not_found()),
-        Err(e) => {
-            tracing::error!(error = %e, "reading a sent message failed");
-            Err(ApiError::internal("the message could not be read"))
+    let inner = async {
+        caller.admit(&state)?;
+        let not_found =
+            || ApiError::new(ProblemKind::NotFound, "no message with this id was sent by your system for your unit");
+        let id = HealthMessageId(id.parse().map_err(|_| not_found())?);
+        let request_id = rid.to_string();
+        let req = StatusRequest { caseworker: &caller.caseworker, system: &caller.system.id, request_id: &request_id };
+        let now = state.core.clock.now();
+        match state.core.message_status(id, &req, now).await {
+            Ok(Some(status)) => {
+                let mut view = SentMessage::of(&status.message);
+                view.statement = status.statement.map(section_view);
+                Ok(Json(view))
+            }
+            Ok(None) => Err(not_found()),
+            Err(SendError::AuditUnavailable(_)) => Err(ApiError::audit_unavailable()),
+            Err(e) => {
+                tracing::error!(error = %e, "reading a sent message failed");
+                Err(ApiError::internal("the message could not be read"))
+            }
         }
+    };
+    match inner.await {
+        Ok(v) => Ok(v),
+        Err(e) if e.kind == ProblemKind::NotFound => Err(e),
+        Err(e) => Err(refuse(&state, &caller, rid, Facts::default(), e).await),
     }
 }
 
@@ -313,6 +360,10 @@ async fn send(
         Err(SendError::NoGp) => Ok(Sent::Recorded(ApiError::new(
             ProblemKind::InvalidRequest,
             "the health hub knows no GP (egen læge) for the citizen; nothing was sent",
+        ))),
+        Err(SendError::UnknownAttachment) => Ok(Sent::Recorded(ApiError::new(
+            ProblemKind::InvalidRequest,
+            "attachment: the health hub holds no document with this reference about the citizen; nothing was sent",
         ))),
         Err(SendError::KeyReused) => Err(ApiError::new(
             ProblemKind::IdempotencyKeyReused,

@@ -149,7 +149,7 @@ async fn copy_stores(settings: &Settings, args: &CopyArgs) -> anyhow::Result<()>
     println!(
         "copied and verified: {} consents ({} events), {} blocks ({} events), {} texts, {} audit records \
          (root {}, {} checkpoints, {} subtree hashes, payloads pruned below {}), {} citizen index entries, \
-         {} pending audit records; sessions and login states are not copied",
+         {} pending audit records, {} messages to GPs; sessions and login states are not copied",
         report.consents,
         report.consent_events,
         report.blocks,
@@ -162,6 +162,7 @@ async fn copy_stores(settings: &Settings, args: &CopyArgs) -> anyhow::Result<()>
         report.pruned_below,
         report.citizen_entries,
         report.outbox,
+        report.health_messages,
     );
     Ok(())
 }

@@ -46,6 +46,10 @@ pub struct ReleaseRequest<'a> {
     pub case_reference: Option<&'a str>,
     /// The id the audit records and the answer carry.
     pub request_id: &'a str,
+    /// Only the GP's LÆ 265 answering the LÆ 261 request with this identifier (a sent
+    /// request's state, `core/send/status.rs`): every other document fetched is dropped
+    /// before the release is recorded, and none found is `no_data`.
+    pub answering: Option<&'a str>,
 }
 
 /// What became of one category.
@@ -339,7 +343,15 @@ impl Core {
                     reason: w.reason,
                     detail: Some(w.detail),
                 },
-                None => permitted_section(s, permit, source, outcome, at),
+                None => {
+                    let outcome = match (outcome, req.answering) {
+                        (Fetched::Documents(docs), Some(request)) => Fetched::Documents(
+                            docs.into_iter().filter(|d| connectors::mediconnect::answers_request(d, request)).collect(),
+                        ),
+                        (outcome, _) => outcome,
+                    };
+                    permitted_section(s, permit, source, outcome, at)
+                }
             };
             let mut r = self.record(req, after, AuditKind::Release, &permit.category);
             r.decision = Some(AuditDecision::Permit);
@@ -707,6 +719,7 @@ mod tests {
             categories: &categories,
             case_reference: None,
             request_id: "r-1",
+            answering: None,
         };
         f.core.release(&req, f.core.clock.now()).await
     }

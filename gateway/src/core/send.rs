@@ -31,6 +31,8 @@ use sha2::{Digest, Sha256};
 
 use super::Core;
 
+pub mod status;
+
 /// How messages are sent (from `[health]`).
 pub struct HealthSending {
     pub hub: HealthHub,
@@ -63,8 +65,9 @@ impl HealthSending {
 pub enum Outgoing {
     /// LÆ 261: the questions for the GP and the answer's deadline.
     StatementRequest { questions: MessageText, deadline: NaiveDate },
-    /// XDIS91: a letter.
-    Letter { subject: Subject, text: MessageText },
+    /// XDIS91: a letter, with the id of a document in the hub's document store about the
+    /// citizen to attach (checked to exist before anything is stored).
+    Letter { subject: Subject, text: MessageText, attachment: Option<String> },
 }
 
 impl Outgoing {
@@ -131,6 +134,9 @@ pub enum SendError {
     /// The hub knows no GP for the citizen (audited).
     #[error("the citizen has no GP the hub knows")]
     NoGp,
+    /// The attachment is no document about the citizen in the hub's store (audited).
+    #[error("the attachment is not a document about the citizen in the hub's store")]
+    UnknownAttachment,
     /// The idempotency key was used with another body.
     #[error("the idempotency key was used before with another request")]
     KeyReused,
@@ -245,6 +251,22 @@ impl Core {
             Err(e) => return Err(SendError::Hub(e.to_string())),
         };
 
+        // The attachment, which must be a document about the citizen the hub holds.
+        let attachment = match &req.message {
+            Outgoing::Letter { attachment: Some(id), .. } => {
+                match health.hub.attachment(&req.citizen, id, req.request_id).await {
+                    Ok(Some(found)) => Some(found.reference()),
+                    Ok(None) => {
+                        record.outcome = "unknown_attachment".into();
+                        self.append_now(record).await?;
+                        return Err(SendError::UnknownAttachment);
+                    }
+                    Err(e) => return Err(SendError::Hub(e.to_string())),
+                }
+            }
+            _ => None,
+        };
+
         let (envelope_id, letter_id) = (MedcomId::random(), MedcomId::random());
         let routing = Routing {
             envelope_id: &envelope_id,
@@ -266,7 +288,9 @@ impl Core {
             Outgoing::StatementRequest { questions, deadline } => {
                 outgoing::lae261_request(routing, questions, *deadline).to_xml()
             }
-            Outgoing::Letter { subject, text } => outgoing::xdis91_letter(routing, subject, text, None).to_xml(),
+            Outgoing::Letter { subject, text, .. } => {
+                outgoing::xdis91_letter(routing, subject, text, attachment).to_xml()
+            }
         };
         let payload_sha256: [u8; 32] = Sha256::digest(&payload).into();
         let meta = SendMeta {
@@ -314,13 +338,6 @@ impl Core {
         }
     }
 
-    /// A stored message, for the system that sent it; `None` for any other caller.
-    pub async fn sent_message(&self, id: HealthMessageId, system: &str) -> Result<Option<HealthMessage>, SendError> {
-        let m =
-            self.audit.store().health_message(id).await.map_err(|e| lookup("reading the message")(e.to_string()))?;
-        Ok(m.filter(|m| serde_json::from_slice::<SendMeta>(&m.body.meta).is_ok_and(|meta| meta.system == system)))
-    }
-
     fn send_record(
         &self,
         req: &SendRequest<'_>,
@@ -344,6 +361,14 @@ impl Core {
             SendError::AuditUnavailable(e.to_string())
         })
     }
+}
+
+/// The patient a stored message is about (its own bytes say), and what it was sent for.
+pub(super) fn message_facts(m: &HealthMessage) -> Option<(Cpr, SendMeta)> {
+    let meta: SendMeta = serde_json::from_slice(&m.body.meta).ok()?;
+    let cpr =
+        connectors::medcom::parse_message(&m.body.payload, connectors::xml::Limits::default()).ok()?.patient()?.cpr;
+    Some((cpr, meta))
 }
 
 pub(super) fn kind_name(k: HealthMessageKind) -> &'static str {

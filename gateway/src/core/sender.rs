@@ -8,6 +8,8 @@
 //!   `acknowledged` (`message_acknowledged`) or `rejected` with the receiver's reason
 //!   (`message_rejected`); a receipt that names another message is logged and ignored,
 //!   and the message stays `sent`;
+//! - the hub took the message and will deliver the receipt later (202): `sent`; the receipt
+//!   is then read from the hub's inbox (below);
 //! - the hub refused the message itself (4xx): `failed` (`message_failed`);
 //! - no answer, a timeout or a 5xx: queued again after a pause that doubles with every
 //!   attempt (at most five minutes), `failed` after the last attempt.
@@ -16,13 +18,21 @@
 //! the same bytes and identifiers; the next attempt posts them again and the hub, which
 //! deduplicates on the envelope identifier, answers its stored receipt. So a message is
 //! delivered once, however often it is posted.
+//!
+//! Every round also reads the receipts waiting in the hub's inbox ([`collect_receipts`]):
+//! each is applied to the message with its envelope identifier by the same compare-and-set
+//! from `sent`, then marked read at the hub. A receipt read twice (the hub delivered it
+//! twice, or we died before marking it read) finds the message settled and changes nothing:
+//! one state change, one audit record. A receipt for a message we never sent is logged (by
+//! its inbox id, never its content) and marked read; one for a message still queued (we
+//! died between posting it and recording `sent`) is left in the inbox until it is `sent`.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use connectors::health_hub::Delivered;
-use connectors::medcom::{self, Receipt};
-use connectors::xml::Limits;
+use connectors::FetchError;
+use connectors::health_hub::{Delivered, Waiting};
+use connectors::medcom::Receipt;
 use consent::audit::{AuditDecision, AuditKind, AuditRecord};
 use consent::store::HealthOutbox;
 use consent::store::health_outbox::{DeliveryState, HealthMessage, HealthTransition, StateTag};
@@ -30,7 +40,7 @@ use consent::{Cpr, StoreError};
 use tokio::sync::watch;
 
 use super::Core;
-use super::send::{SendMeta, kind_name};
+use super::send::{SendMeta, kind_name, message_facts as facts};
 
 /// How many messages one round claims.
 const BATCH: usize = 8;
@@ -42,10 +52,18 @@ pub async fn run(core: Core, owner: String, mut stop: watch::Receiver<bool>) {
     let Some(health) = core.health.as_ref() else { return };
     let poll = health.poll;
     loop {
-        match deliver_due(&core, &owner).await {
-            Ok(n) if n > 0 => continue,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "the health sender could not claim messages"),
+        let delivered = match deliver_due(&core, &owner).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "the health sender could not claim messages");
+                0
+            }
+        };
+        if let Err(e) = collect_receipts(&core).await {
+            tracing::warn!(error = %e, "the hub's inbox could not be read; trying again later");
+        }
+        if delivered > 0 {
+            continue;
         }
         tokio::select! {
             _ = health.wake.notified() => {}
@@ -69,13 +87,6 @@ pub async fn deliver_due(core: &Core, owner: &str) -> Result<usize, StoreError> 
         attempt(core, owner, m).await;
     }
     Ok(n)
-}
-
-/// The patient a stored message is about (its own bytes say), and what it was sent for.
-fn facts(m: &HealthMessage) -> Option<(Cpr, SendMeta)> {
-    let meta: SendMeta = serde_json::from_slice(&m.body.meta).ok()?;
-    let cpr = medcom::parse_message(&m.body.payload, Limits::default()).ok()?.patient()?.cpr;
-    Some((cpr, meta))
 }
 
 fn record(meta: &SendMeta, citizen: Cpr, m: &HealthMessage, at: DateTime<Utc>, kind: AuditKind) -> AuditRecord {
@@ -114,21 +125,34 @@ async fn attempt(core: &Core, owner: &str, m: HealthMessage) {
     let store = core.audit.store();
     let result = match outcome {
         Ok(Delivered::Receipt(receipt)) => {
-            let mut sent = record(&meta, citizen, &m, at, AuditKind::MessageSent);
-            sent.outcome = "sent".into();
-            sent.detail = Some(format!("{} envelope {}", kind_name(m.body.kind), m.body.envelope_id));
-            let rec = core.audit.outbox_record(&sent);
+            let rec = sent_record(core, &meta, citizen, &m, at);
             let step =
                 HealthTransition { lease_owner: Some(owner), ..change(StateTag::Queued, None, DeliveryState::Sent) };
             let mut records = vec![rec.clone()];
             let moved = store.health_transition(step, Some(rec.entry())).await;
             match moved {
                 Ok(_) => {
-                    let settled = settle(core, &meta, citizen, &m, receipt, at, attempts).await;
-                    if let Some(r) = settled {
-                        records.push(r);
+                    if receipt.original().envelope_identifier != m.body.envelope_id {
+                        tracing::warn!(message_id = %m.id, "the hub answered a receipt for a message we never sent; ignored");
+                    } else {
+                        match settle(core, &meta, citizen, &m, &receipt, at, attempts).await {
+                            Ok(r) => records.push(r),
+                            Err(e) => tracing::warn!(message_id = %m.id, error = %e, "the receipt was not recorded"),
+                        }
                     }
                     confirm(core, &records).await;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Ok(Delivered::Accepted) => {
+            let sent = sent_record(core, &meta, citizen, &m, at);
+            let step =
+                HealthTransition { lease_owner: Some(owner), ..change(StateTag::Queued, None, DeliveryState::Sent) };
+            match store.health_transition(step, Some(sent.entry())).await {
+                Ok(_) => {
+                    confirm(core, &[sent]).await;
                     Ok(())
                 }
                 Err(e) => Err(e),
@@ -159,22 +183,31 @@ async fn attempt(core: &Core, owner: &str, m: HealthMessage) {
     }
 }
 
-/// `sent` → `acknowledged` or `rejected` by a receipt that names the message; anything
-/// else is logged and ignored.
+fn sent_record(
+    core: &Core,
+    meta: &SendMeta,
+    citizen: Cpr,
+    m: &HealthMessage,
+    at: DateTime<Utc>,
+) -> consent::audit::OutboxRecord {
+    let mut sent = record(meta, citizen, m, at, AuditKind::MessageSent);
+    sent.outcome = "sent".into();
+    sent.detail = Some(format!("{} envelope {}", kind_name(m.body.kind), m.body.envelope_id));
+    core.audit.outbox_record(&sent)
+}
+
+/// `sent` → `acknowledged` or `rejected` by a receipt that names the message (the caller
+/// checked), with its audit record; a message no longer `sent` is a conflict.
 async fn settle(
     core: &Core,
     meta: &SendMeta,
     citizen: Cpr,
     m: &HealthMessage,
-    receipt: Receipt,
+    receipt: &Receipt,
     at: DateTime<Utc>,
     attempts: u32,
-) -> Option<consent::audit::OutboxRecord> {
-    if receipt.original().envelope_identifier != m.body.envelope_id {
-        tracing::warn!(message_id = %m.id, "the hub answered a receipt for a message we never sent; ignored");
-        return None;
-    }
-    let (kind, to, outcome) = match &receipt {
+) -> Result<consent::audit::OutboxRecord, StoreError> {
+    let (kind, to, outcome) = match receipt {
         Receipt::Positive(_) => (AuditKind::MessageAcknowledged, DeliveryState::Acknowledged, "acknowledged"),
         Receipt::Negative(r) => {
             let reason: String = r.error_text.chars().filter(|c| !c.is_control()).take(500).collect();
@@ -189,11 +222,73 @@ async fn settle(
     let rec = core.audit.outbox_record(&r);
     let step =
         HealthTransition { id: m.id, from: StateTag::Sent, lease_owner: None, to, attempts, next_attempt_at: at, at };
-    match core.audit.store().health_transition(step, Some(rec.entry())).await {
-        Ok(_) => Some(rec),
+    core.audit.store().health_transition(step, Some(rec.entry())).await?;
+    Ok(rec)
+}
+
+/// Reads the receipts waiting in the hub's inbox and applies each (see the module
+/// documentation). Returns how many were marked read.
+pub async fn collect_receipts(core: &Core) -> Result<usize, FetchError> {
+    let Some(health) = core.health.as_ref() else { return Ok(0) };
+    let correlation = format!("receipts-{}", uuid::Uuid::new_v4().simple());
+    let ids = health.hub.inbox(&correlation).await?;
+    let mut read = 0;
+    for id in ids {
+        let done = match health.hub.waiting(&id, &correlation).await? {
+            Waiting::Gone => false,
+            // Not logged: what does not read might quote anything.
+            Waiting::Unreadable(_) => {
+                tracing::warn!(inbox_id = %id, "a waiting receipt does not read; ignored");
+                true
+            }
+            Waiting::Receipt(receipt) => apply_receipt(core, &id, &receipt).await,
+        };
+        if done {
+            health.hub.mark_read(&id, &correlation).await?;
+            read += 1;
+        }
+    }
+    Ok(read)
+}
+
+/// Applies one waiting receipt; `true` when it may be marked read.
+async fn apply_receipt(core: &Core, inbox_id: &str, receipt: &Receipt) -> bool {
+    let store = core.audit.store();
+    let envelope = &receipt.original().envelope_identifier;
+    let m = match store.health_by_envelope(envelope).await {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            tracing::warn!(inbox_id, "the hub's inbox held a receipt for a message we never sent; ignored");
+            return true;
+        }
         Err(e) => {
-            tracing::warn!(message_id = %m.id, error = %e, "the receipt was not recorded");
-            None
+            tracing::warn!(inbox_id, error = %e, "the message a receipt names could not be read; trying again later");
+            return false;
+        }
+    };
+    match m.state.tag() {
+        // Posted, but `sent` not recorded yet (or a crash in between): wait for it.
+        StateTag::Queued => return false,
+        StateTag::Sent => {}
+        StateTag::Acknowledged | StateTag::Rejected | StateTag::Failed => {
+            tracing::info!(message_id = %m.id, inbox_id, "a duplicate receipt; the message is settled already");
+            return true;
+        }
+    }
+    let Some((citizen, meta)) = facts(&m) else {
+        tracing::error!(message_id = %m.id, "a stored message does not read; its receipt is ignored");
+        return true;
+    };
+    match settle(core, &meta, citizen, &m, receipt, core.clock.now(), m.attempts).await {
+        Ok(rec) => {
+            confirm(core, &[rec]).await;
+            true
+        }
+        // Settled meanwhile (another instance read the same receipt): nothing to do.
+        Err(StoreError::Conflict { .. }) => true,
+        Err(e) => {
+            tracing::warn!(message_id = %m.id, error = %e, "the receipt was not recorded; trying again later");
+            false
         }
     }
 }

@@ -40,6 +40,7 @@ pub fn kind_da(k: AuditKind) -> &'static str {
         AuditKind::MessageAcknowledged => "Din læge modtog brevet",
         AuditKind::MessageRejected => "Din læges system afviste brevet",
         AuditKind::MessageFailed => "Brevet kunne ikke sendes til din læge",
+        AuditKind::MessageRead => "En sagsbehandler så, hvordan det gik med et brev til din læge",
     }
 }
 
@@ -76,6 +77,7 @@ const WHAT: [(&str, &str, &[AuditKind]); 4] = [
             AuditKind::MessageAcknowledged,
             AuditKind::MessageRejected,
             AuditKind::MessageFailed,
+            AuditKind::MessageRead,
         ],
     ),
 ];

@@ -17,6 +17,19 @@ pub enum HubMode {
     Negative,
     UnknownReceipt,
     AnswerLost,
+    /// The outbox answers 202 at once; the receipt waits in the inbox.
+    AsyncReceipt,
+    /// As `async_receipt`, and the receipt is in the inbox twice.
+    DuplicateReceipt,
+    /// As `async_receipt`, and before the receipt a receipt for a message nobody sent.
+    StrayReceipt,
+}
+
+impl HubMode {
+    /// Whether receipts go to the inbox instead of the outbox's answer.
+    pub fn asynchronous(self) -> bool {
+        matches!(self, HubMode::AsyncReceipt | HubMode::DuplicateReceipt | HubMode::StrayReceipt)
+    }
 }
 
 /// `PUT /admin/hub`.
@@ -50,6 +63,21 @@ pub(crate) struct Hub {
     pub(crate) receipts: Mutex<BTreeMap<String, Vec<u8>>>,
     pub(crate) deliveries: Mutex<BTreeMap<String, Deliveries>>,
     pub(crate) answers: Mutex<BTreeMap<String, Answered>>,
+    pub(crate) inbox: Mutex<Inbox>,
+}
+
+/// Receipts waiting to be fetched, under ids the hub gives them, oldest first.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    next: u64,
+    pub(crate) unread: BTreeMap<String, Vec<u8>>,
+}
+
+impl Inbox {
+    pub(crate) fn push(&mut self, receipt: Vec<u8>) {
+        self.next += 1;
+        self.unread.insert(format!("K{:08}", self.next), receipt);
+    }
 }
 
 impl Hub {

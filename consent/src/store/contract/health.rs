@@ -233,3 +233,65 @@ pub async fn health_outbox_transitions<H: Harness>(h: &H) {
     let leaves: Vec<Vec<u8>> = s.audit_outbox(10).await.expect("audit_outbox").into_iter().map(|p| p.leaf).collect();
     assert_eq!(leaves, vec![b"decided".to_vec(), b"sent".to_vec(), b"rejected".to_vec()], "each record once, in order");
 }
+
+/// For `copy_between`: messages in every kind of state in `s` (queued, leased, sent,
+/// acknowledged, one under an idempotency key), as stored.
+pub(super) async fn fill_for_copy(s: &crate::store::SharedStore) -> Vec<HealthMessage> {
+    let mut queued = message(30, Some(("system-a", "copy-key", 3)));
+    queued.next_attempt_at = t0() + Duration::hours(1);
+    let leased = message(31, None);
+    let sent = message(32, None);
+    let acknowledged = message(33, None);
+    for m in [&queued, &leased, &sent, &acknowledged] {
+        s.health_enqueue(m, record(b"decided for the copy")).await.expect("enqueue");
+    }
+    let now = t0();
+    let lease = now + Duration::minutes(10);
+    let claimed = s.health_claim("copy-sender", now, lease, 3).await.expect("claim");
+    assert_eq!(claimed.len(), 3, "the three due claimed");
+    for m in [&sent, &acknowledged] {
+        s.health_transition(change(m, StateTag::Queued, Some("copy-sender"), DeliveryState::Sent), None)
+            .await
+            .expect("sent");
+    }
+    let stored = s.health_message(acknowledged.id).await.expect("read").expect("stored");
+    s.health_transition(change(&stored, StateTag::Sent, None, DeliveryState::Acknowledged), Some(record(b"acked")))
+        .await
+        .expect("acknowledged");
+    let mut all = Vec::new();
+    for m in [&queued, &leased, &sent, &acknowledged] {
+        all.push(s.health_message(m.id).await.expect("read").expect("stored"));
+    }
+    all
+}
+
+/// For `copy_between`: the copy holds `expected` as they were, by id and envelope, with the
+/// idempotency key, leases and queue honoured.
+pub(super) async fn assert_copied(t: &crate::store::SharedStore, expected: &[HealthMessage]) {
+    for m in expected {
+        assert_eq!(t.health_message(m.id).await.expect("read").as_ref(), Some(m), "the copy's message {}", m.id);
+        assert_eq!(
+            t.health_by_envelope(&m.body.envelope_id).await.expect("read").map(|c| c.id),
+            Some(m.id),
+            "the copy's envelope index"
+        );
+    }
+    let mut all = t.health_messages_after(None, 100).await.expect("export");
+    all.sort_by_key(|m| m.id);
+    let mut want = expected.to_vec();
+    want.sort_by_key(|m| m.id);
+    assert_eq!(all, want, "the copy holds exactly the messages");
+    // The idempotency key came along: the same key and body find the message.
+    let again = message(34, Some(("system-a", "copy-key", 3)));
+    match t.health_enqueue(&again, record(b"again")).await.expect("enqueue") {
+        Enqueued::Existing(m) => assert_eq!(m.id, expected[0].id),
+        other => panic!("the copy lost an idempotency key: {other:?}"),
+    }
+    // The lease and the queue came along: nothing is due while the lease holds and the
+    // queued message waits; after both, the leased message (due first), then the queued one.
+    let early = t0() + Duration::minutes(5);
+    assert!(t.health_claim("copy-target", early, early, 10).await.expect("claim").is_empty(), "claimable early");
+    let late = t0() + Duration::hours(2);
+    let got = t.health_claim("copy-target", late, late + Duration::seconds(30), 10).await.expect("claim");
+    assert_eq!(got.iter().map(|m| m.id).collect::<Vec<_>>(), vec![expected[1].id, expected[0].id], "claimable later");
+}

@@ -178,4 +178,69 @@ impl HealthOutbox for PgStore {
             .map_err(db_error)?;
         row.map(|r| from_json(r.get::<_, &[u8]>(0))).transpose()
     }
+
+    async fn health_messages_after(
+        &self,
+        after: Option<HealthMessageId>,
+        limit: usize,
+    ) -> Result<Vec<HealthMessage>, StoreError> {
+        let client = self.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match after {
+            Some(a) => {
+                client
+                    .query("SELECT record FROM health_messages WHERE id > $1 ORDER BY id LIMIT $2", &[&a.0, &limit])
+                    .await
+            }
+            None => client.query("SELECT record FROM health_messages ORDER BY id LIMIT $1", &[&limit]).await,
+        }
+        .map_err(db_error)?;
+        rows.iter().map(|r| from_json(r.get::<_, &[u8]>(0))).collect()
+    }
+
+    async fn health_import(&self, messages: &[HealthMessage]) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        for m in messages {
+            let (scope, key) = match &m.body.idempotency {
+                Some(i) => (Some(i.scope.as_str()), Some(i.key.as_str())),
+                None => (None, None),
+            };
+            let (owner, until) = match &m.lease {
+                Some(l) => (Some(l.owner.as_str()), Some(ms(l.until))),
+                None => (None, None),
+            };
+            let inserted = tx
+                .execute(
+                    "INSERT INTO health_messages \
+                     (id, envelope_id, idem_scope, idem_key, state, next_attempt_ms, lease_owner, lease_until_ms, record) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    &[
+                        &m.id.0,
+                        &m.body.envelope_id,
+                        &scope,
+                        &key,
+                        &m.state.tag().as_str(),
+                        &ms(m.next_attempt_at),
+                        &owner,
+                        &until,
+                        &to_json(m),
+                    ],
+                )
+                .await;
+            match inserted {
+                Ok(_) => {}
+                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                    return Err(StoreError::Conflict { expected: 0 });
+                }
+                Err(e) => return Err(db_error(e)),
+            }
+        }
+        let outcome = commit_within(tx, self.commit_limit).await;
+        settle(client, outcome)?;
+        Ok(())
+    }
 }

@@ -207,6 +207,7 @@ fn single_line(r: &AuditRecord, rules: &Rules) -> LogLine {
             format!("{u} bad din læge om en lægeerklæring (LÆ 261)")
         }
         (AuditKind::MessageSent, Some(u)) => format!("{u} sendte et brev til din læge"),
+        (AuditKind::MessageRead, Some(u)) => format!("{u} så, hvordan det gik med et brev til din læge"),
         _ => super::what_da(r),
     };
     let headline = match (r.kind, category_name(r, rules)) {

@@ -197,5 +197,10 @@ fn min_log_says_what_was_sent_to_the_gp() {
     );
     let acknowledged = rec("s3", AuditKind::MessageAcknowledged, "health.correspondence");
     assert_eq!(one(&[acknowledged]).headline, "Din læge modtog brevet");
+    let read = rec("s4", AuditKind::MessageRead, "health.lae265");
+    assert_eq!(
+        one(&[read]).headline,
+        "Rehabiliteringsteamet, Jobcenter København så, hvordan det gik med et brev til din læge"
+    );
     let _ = rules;
 }
