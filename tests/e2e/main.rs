@@ -62,6 +62,12 @@
 //!   statement ordered and its answer in the next case file, a letter once under its
 //!   Idempotency-Key, a negative receipt, a send without basis (403, recorded), bad input,
 //!   the hub down and back, SIGKILL while a post is at the hub (delivered exactly once).
+//! - `plan`: the shared overview across departments (one summary per department, a source
+//!   down costs only its part, no summary without a basis) and the coordinated plan read
+//!   and written by two departments: a stale version (409 naming the newer one), another
+//!   department's effort (403), a write without basis (403, recorded, nothing written),
+//!   bad elements (422 naming the field), a plan service answering about someone else.
+//!   The citizen's own statement ("Mit perspektiv") is in `portal`.
 //! - `postgres`: `sammen serve` on a throw-away PostgreSQL cluster: two gateways sharing one
 //!   audit log under load, a revocation seen by both at once, SIGKILL or SIGSTOP of one, the
 //!   primary killed and its synchronous standby promoted, the standby stopped (503 in time),
@@ -90,6 +96,7 @@ mod kill_loop;
 mod limits;
 mod notifications;
 mod operators;
+mod plan;
 mod portal;
 mod portal_csrf;
 mod postgres;

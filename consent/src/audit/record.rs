@@ -84,6 +84,15 @@ pub enum AuditKind {
     MessageRejected,
     /// A message could not be delivered, after the last attempt.
     MessageFailed,
+    /// The decision whether a contribution to a shared record about the citizen (the
+    /// coordinated plan) may be written, by a caseworker or by the citizen themselves.
+    WriteDecision,
+    /// A change about to be written (`documents`: the SHA-256 of the change), durable
+    /// before the source is asked.
+    Write,
+    /// What became of a write (`outcome`: `written`, `conflict`, `refused`, `not_owner`,
+    /// `failed`; `documents`: the digest of the record as it now is).
+    WriteResult,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -40,6 +40,9 @@ pub fn kind_da(k: AuditKind) -> &'static str {
         AuditKind::MessageAcknowledged => "Din læge modtog brevet",
         AuditKind::MessageRejected => "Din læges system afviste brevet",
         AuditKind::MessageFailed => "Brevet kunne ikke sendes til din læge",
+        AuditKind::WriteDecision => "Afgørelse om at skrive i din fælles plan",
+        AuditKind::Write => "Der blev skrevet i din fælles plan",
+        AuditKind::WriteResult => "Skrivningen i din fælles plan blev afsluttet",
     }
 }
 
@@ -52,7 +55,7 @@ pub(super) fn what_da(r: &AuditRecord) -> String {
 }
 
 /// What the filter's "Hvad" offers: a value, its Danish label, and the kinds it selects.
-const WHAT: [(&str, &str, &[AuditKind]); 4] = [
+const WHAT: [(&str, &str, &[AuditKind]); 5] = [
     ("access", "Adgang til dine oplysninger", &[AuditKind::Decision, AuditKind::Release, AuditKind::RequestRefused]),
     (
         "consents",
@@ -78,6 +81,7 @@ const WHAT: [(&str, &str, &[AuditKind]); 4] = [
             AuditKind::MessageFailed,
         ],
     ),
+    ("plan", "Din fælles plan", &[AuditKind::WriteDecision, AuditKind::Write, AuditKind::WriteResult]),
 ];
 
 /// `GET /log` query: a cursor and the filters. Unknown or repeated parameters are refused.
