@@ -20,7 +20,7 @@ const SOCIAL_UNIT: &str = "kk.social";
 
 /// Grants `categories` for `purpose` to all of Københavns Kommune (every unit below it)
 /// through `sammen consent grant` (the gateway must not be running).
-fn grant_to_kk(env: &Env, citizen: &Cpr, categories: &[&str]) {
+pub(crate) fn grant_to_kk(env: &Env, citizen: &Cpr, categories: &[&str]) {
     use std::io::Write;
     let mut cmd = support::procs::sammen();
     cmd.arg("consent").arg("--config").arg(&env.config).arg("--data-dir").arg(&env.data_dir).arg("grant").args([
