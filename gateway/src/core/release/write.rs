@@ -447,7 +447,208 @@ fn element_written(before: &Plan, after: &Plan, change: &PlanChange) -> Option<S
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+    use chrono::TimeDelta;
+    use connectors::{Connector, Document, Registry, Source, WriteRequest, Written};
+    use consent::audit::{AuditConfig, AuditLog, AuditRecord};
+    use consent::{Actor, Channel, ConsentService, Ledger, Period, SharedStore, TermsInput, UnitId};
+
     use super::*;
+    use crate::core::clock::{Clock, TestClock};
+    use crate::core::facts::UnknownResidence;
+    use crate::core::{Core, CoreConfig};
+
+    /// A plan service in memory: one plan whose effort `e-1` the rehabilitation team owns;
+    /// it keeps every change it is asked to write.
+    struct FakePlan {
+        categories: Vec<Category>,
+        written: Mutex<Vec<serde_json::Value>>,
+        clock: Arc<TestClock>,
+    }
+
+    impl FakePlan {
+        fn plan(&self, version: u64) -> Document {
+            let plan = Plan {
+                civil_registration_identifier: String::new(),
+                plan_id: "p-1".into(),
+                version,
+                goals: Vec::new(),
+                efforts: vec![connectors::plan::Effort {
+                    id: "e-1".into(),
+                    unit: "kk.jobcenter.rehab".into(),
+                    unit_name: "Rehabiliteringsteamet".into(),
+                    title: "Mentor".into(),
+                    description: String::new(),
+                    from: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+                    to: None,
+                }],
+                milestones: Vec::new(),
+                statements: Vec::new(),
+            };
+            let source = Source {
+                system: "fake".into(),
+                endpoint: "memory".into(),
+                organisation: None,
+                fetched_at: self.clock.now(),
+            };
+            Document::new("p-1", "Plan", "plan", None, source, &plan).unwrap()
+        }
+    }
+
+    #[async_trait]
+    impl Connector for FakePlan {
+        fn id(&self) -> &str {
+            "fake-plan"
+        }
+        fn categories(&self) -> &[Category] {
+            &self.categories
+        }
+        async fn fetch(&self, _req: &FetchRequest) -> Result<Vec<Document>, FetchError> {
+            Ok(vec![self.plan(1)])
+        }
+        async fn write(&self, req: &WriteRequest) -> Result<Written, SourceWriteError> {
+            self.written.lock().unwrap().push(req.change.clone());
+            Ok(Written { version: req.expected_version + 1, documents: vec![self.plan(req.expected_version + 1)] })
+        }
+    }
+
+    struct Fixture {
+        core: Core,
+        consents: ConsentService<SharedStore>,
+        source: Arc<FakePlan>,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::settings::Settings::load(None, Some(dir.path())).unwrap();
+        let rules = settings.domain.clone().into_rules().unwrap();
+        let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+        let engine = Arc::new(policies::PolicyEngine::load(&policies, &rules).unwrap());
+        let store = consent::store::open(&consent::Engine::Sled, dir.path()).unwrap();
+        let clock = Arc::new(TestClock::new("2025-03-01T10:00:00Z".parse().unwrap()));
+        let config = AuditConfig { clock: clock.clone(), ..AuditConfig::default() };
+        let audit = AuditLog::open(store.clone(), consent::audit::generate_signing_key(), config).await.unwrap();
+        let ledger = Ledger::new(store, rules);
+        let consents = ConsentService::new(ledger.clone(), audit.clone());
+        let source = Arc::new(FakePlan {
+            categories: vec![plan_category()],
+            written: Mutex::new(Vec::new()),
+            clock: clock.clone(),
+        });
+        let core = Core::new(CoreConfig {
+            ledger,
+            audit,
+            engine,
+            registry: Registry::from_connectors([source.clone() as Arc<dyn Connector>]).unwrap(),
+            case_file_deadline: std::time::Duration::from_secs(5),
+            clock,
+            residence: Arc::new(UnknownResidence),
+            health: None,
+        });
+        Fixture { core, consents, source, _dir: dir }
+    }
+
+    fn citizen() -> Cpr {
+        Cpr::parse("0101709901").unwrap()
+    }
+
+    async fn consent_to_kk(f: &Fixture) {
+        let now = f.core.clock.now();
+        let terms = TermsInput {
+            citizen: citizen(),
+            grantee: UnitId::parse("kk").unwrap(),
+            include_subunits: true,
+            purpose: "coordinated-plan".parse().unwrap(),
+            categories: BTreeSet::from([plan_category()]),
+            period: Period { from: now - TimeDelta::minutes(1), until: now + TimeDelta::days(30) },
+            data_period: None,
+            text_version: "t-1".into(),
+            text_body: "Ja.".into(),
+        };
+        f.consents.grant(terms, &citizen(), &Actor::citizen(Channel::Portal), now).await.unwrap();
+    }
+
+    async fn write(f: &Fixture, unit: &str, role: &str, edit: PlanEdit) -> Result<PlanWritten, PlanWriteError> {
+        let cw = Caseworker {
+            id: "cw-1".into(),
+            unit: UnitId::parse(unit).unwrap(),
+            roles: BTreeSet::from([role.to_string()]),
+        };
+        let purpose: Purpose = "coordinated-plan".parse().unwrap();
+        let req = PlanWriteRequest {
+            caseworker: &cw,
+            system: "test-system",
+            citizen: citizen(),
+            purpose: &purpose,
+            request_id: "w-1",
+            version: 1,
+            edit,
+        };
+        f.core.write_plan(&req, f.core.clock.now()).await
+    }
+
+    async fn records(f: &Fixture) -> Vec<AuditRecord> {
+        let all = f.core.audit.entries(0, f.core.audit.tree_size()).await.unwrap();
+        all.into_iter().map(|(_, r)| r).filter(|r| r.request_id == "w-1").collect()
+    }
+
+    fn effort(id: Option<&str>) -> PlanEdit {
+        PlanEdit::Effort {
+            id: id.map(String::from),
+            title: "Bostøtte".into(),
+            description: String::new(),
+            from: chrono::NaiveDate::from_ymd_opt(2025, 4, 1).unwrap(),
+            to: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_without_basis_is_recorded_and_writes_nothing() {
+        let f = fixture().await;
+        let e = write(&f, "kk.social", "social-caseworker", effort(None)).await.unwrap_err();
+        assert!(matches!(e, PlanWriteError::Denied { .. }), "{e:?}");
+        let r = records(&f).await;
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].kind, r[0].decision), (AuditKind::WriteDecision, Some(AuditDecision::Deny)));
+        assert!(f.source.written.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_department_changes_only_its_own_effort() {
+        let f = fixture().await;
+        consent_to_kk(&f).await;
+        let e = write(&f, "kk.social", "social-caseworker", effort(Some("e-1"))).await.unwrap_err();
+        assert!(matches!(e, PlanWriteError::NotOwner), "{e:?}");
+        let kinds: Vec<_> = records(&f).await.iter().map(|r| (r.kind, r.outcome.clone())).collect();
+        assert_eq!(kinds, [(AuditKind::WriteDecision, "permit".into()), (AuditKind::WriteResult, "not_owner".into())]);
+        assert!(f.source.written.lock().unwrap().is_empty());
+        // The owner may.
+        let w = write(&f, "kk.jobcenter.rehab", "rehab-team-member", effort(Some("e-1"))).await.unwrap();
+        assert_eq!((w.version, w.element.as_str()), (2, "e-1"));
+    }
+
+    #[tokio::test]
+    async fn a_write_is_recorded_with_the_digest_of_the_change_before_and_after() {
+        let f = fixture().await;
+        consent_to_kk(&f).await;
+        let w = write(&f, "kk.social", "social-caseworker", effort(None)).await.unwrap();
+        assert_eq!(w.version, 2);
+        let written = f.source.written.lock().unwrap().clone();
+        assert_eq!(written.len(), 1);
+        assert_eq!(written[0]["unit"], "kk.social", "a new effort belongs to the writer's unit");
+        assert_eq!(w.change_sha256, change_digest(&written[0]));
+        let r = records(&f).await;
+        let kinds: Vec<_> = r.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, [AuditKind::WriteDecision, AuditKind::Write, AuditKind::WriteResult]);
+        assert_eq!(r[1].documents, vec![w.change_sha256.clone()]);
+        assert_eq!(r[2].outcome, "written");
+        assert!(r.iter().all(|r| r.citizen == Some(citizen()) && r.unit == Some(UnitId::parse("kk.social").unwrap())));
+    }
 
     #[test]
     fn the_digest_is_of_the_canonical_json() {
