@@ -6,6 +6,7 @@
 //!   visitation and status, contact history, current plan);
 //! - `GET /jobcenter/v1/benefits[?dateFrom=YYYY-MM-DD]` → [`BenefitsResponse`]
 //!   (`jobcenter.benefits`: payments, a separate category because it is financial);
+//! - `POST /jobcenter/v1/summary` → [`crate::summary::Summary`] (`jobcenter.summary`);
 //! - 404: the citizen is not known (`no_data`); `GET /jobcenter/v1/health`.
 
 use async_trait::async_trait;
@@ -20,6 +21,8 @@ use crate::{Connector, Document, FetchError, FetchRequest, check_citizen, source
 pub const CASE_PATH: &str = "/jobcenter/v1/case";
 pub const BENEFITS_PATH: &str = "/jobcenter/v1/benefits";
 pub const HEALTH_PATH: &str = "/jobcenter/v1/health";
+/// The department summary for the shared overview (`jobcenter.summary`, [`crate::summary`]).
+pub const SUMMARY_PATH: &str = "/jobcenter/v1/summary";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -109,6 +112,7 @@ impl Jobcenter {
         let categories = vec![
             Category::parse("jobcenter.case").expect("valid name"),
             Category::parse("jobcenter.benefits").expect("valid name"),
+            Category::parse("jobcenter.summary").expect("valid name"),
         ];
         Jobcenter { id: id.to_string(), http, categories }
     }
@@ -201,6 +205,7 @@ impl Connector for Jobcenter {
         match req.category.as_str() {
             "jobcenter.case" => self.http.bounded(self.case(req)).await,
             "jobcenter.benefits" => self.http.bounded(self.benefits(req)).await,
+            "jobcenter.summary" => crate::summary::fetch(&self.id, &self.http, SUMMARY_PATH, req).await,
             other => Err(FetchError::Unavailable(format!("{} does not serve {other}", self.id))),
         }
     }

@@ -28,9 +28,11 @@ pub mod json;
 pub mod medcom;
 pub mod mediconnect;
 pub mod person;
+pub mod plan;
 pub mod registry;
 pub mod soap;
 pub mod social;
+pub mod summary;
 pub mod xml;
 
 use std::sync::Arc;
@@ -73,6 +75,49 @@ pub trait Connector: Send + Sync {
     async fn health(&self) -> Result<(), FetchError> {
         Ok(())
     }
+    /// Writes a change to a writable category (the coordinated plan, [`plan`]). Sources
+    /// that take no writes refuse; the gateway calls it only with a write permit.
+    async fn write(&self, req: &WriteRequest) -> Result<Written, WriteError> {
+        Err(WriteError::Source(FetchError::Unavailable(format!("{} takes no writes of {}", self.id(), req.category))))
+    }
+}
+
+/// What the gateway asks a connector to write: one change to one category of one citizen's
+/// data, made against the version the caller saw (optimistic concurrency).
+#[derive(Debug, Clone)]
+pub struct WriteRequest {
+    pub citizen: Cpr,
+    pub category: Category,
+    /// The version the change was made against; a newer one at the source is a conflict.
+    pub expected_version: u64,
+    /// The change, as the source's JSON (its SHA-256 is in the audit log).
+    pub change: serde_json::Value,
+    pub request_id: String,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A change the source accepted: the new version and the documents as they now are.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub version: u64,
+    pub documents: Vec<Document>,
+}
+
+/// Why a write did not happen (or its outcome is unknown).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// The source holds a newer version than the one the change was made against.
+    #[error("the source holds version {current}, newer than the version written against")]
+    Conflict { current: u64 },
+    /// The source refused the change as invalid (the field it named).
+    #[error("the source refused the change: {0}")]
+    Refused(String),
+    /// The source knows nothing to change for the citizen.
+    #[error("the source holds nothing to change for the citizen")]
+    NotFound,
+    /// The source failed, answered wrongly or not in time.
+    #[error("{0}")]
+    Source(FetchError),
 }
 
 /// True when a document dated `date` lies within the data period (undated documents do).

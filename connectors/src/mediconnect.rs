@@ -24,6 +24,9 @@ use crate::{ConfigError, Connector, Document, FetchError, FetchRequest, Source, 
 pub const LIST_PATH: &str = "/mediconnect/v1/messages";
 pub const RECEIPT_PATH: &str = "/mediconnect/v1/receipts";
 pub const HEALTH_PATH: &str = "/mediconnect/v1/health";
+/// The health summary for the shared overview (`health.summary`: the citizen's GP and
+/// open courses, REST/JSON beside the MedCom messages, [`crate::summary`]).
+pub const SUMMARY_PATH: &str = "/mediconnect/v1/summary";
 pub const TYPE_XDIS91: &str = "XDIS91";
 pub const TYPE_LAE265: &str = "LAE265";
 /// The location number (EAN/GLN) we send receipts as, unless `options.our_ean` says.
@@ -72,7 +75,11 @@ impl Mediconnect {
             id: id.to_string(),
             http,
             our_ean,
-            categories: vec![lae265.clone(), correspondence.clone()],
+            categories: vec![
+                lae265.clone(),
+                correspondence.clone(),
+                Category::parse("health.summary").expect("valid name"),
+            ],
             lae265,
             correspondence,
         })
@@ -237,6 +244,8 @@ impl Connector for Mediconnect {
             TYPE_LAE265
         } else if req.category == self.correspondence {
             TYPE_XDIS91
+        } else if req.category.as_str() == "health.summary" {
+            return crate::summary::fetch(&self.id, &self.http, SUMMARY_PATH, req).await;
         } else {
             return Err(FetchError::Unavailable(format!("{} does not serve {}", self.id, req.category)));
         };

@@ -17,7 +17,7 @@ pub type Factory =
 pub struct Kinds(BTreeMap<String, Factory>);
 
 impl Kinds {
-    /// The four built-in kinds: `mediconnect`, `jobcenter`, `social`, `jobnet_cv`.
+    /// The built-in kinds: `mediconnect`, `jobcenter`, `social`, `jobnet_cv`, `plan`.
     pub fn builtin() -> Self {
         let mut kinds = Kinds(BTreeMap::new());
         kinds.register("mediconnect", |id, cfg, http| {
@@ -31,6 +31,9 @@ impl Kinds {
         });
         kinds.register("jobnet_cv", |id, _cfg, http| {
             Ok(Arc::new(crate::jobnet_cv::JobnetCv::new(id, http)) as Arc<dyn Connector>)
+        });
+        kinds.register("plan", |id, _cfg, http| {
+            Ok(Arc::new(crate::plan::PlanService::new(id, http)) as Arc<dyn Connector>)
         });
         kinds
     }

@@ -22,6 +22,9 @@ use crate::{Connector, Document, FetchError, FetchRequest, check_citizen, source
 
 pub const SOAP_PATH: &str = "/social/v1/soap";
 pub const HEALTH_PATH: &str = "/social/v1/health";
+/// The department summary for the shared overview (`social.summary`, REST/JSON beside
+/// the SOAP service, [`crate::summary`]).
+pub const SUMMARY_PATH: &str = "/social/v1/summary";
 pub const NS_SOCIAL: &str = "urn:sammen:social:1";
 pub const SOAP_ACTION: &str = "\"urn:sammen:social:1#GetMeasures\"";
 pub const UNKNOWN_CITIZEN: &str = "UnknownCitizen";
@@ -161,7 +164,11 @@ pub struct Social {
 
 impl Social {
     pub fn new(id: &str, http: HttpSource) -> Self {
-        Social { id: id.to_string(), http, categories: vec![Category::parse("social.case").expect("valid name")] }
+        let categories = vec![
+            Category::parse("social.case").expect("valid name"),
+            Category::parse("social.summary").expect("valid name"),
+        ];
+        Social { id: id.to_string(), http, categories }
     }
 
     async fn measures(&self, req: &FetchRequest) -> Result<Vec<Document>, FetchError> {
@@ -218,6 +225,9 @@ impl Connector for Social {
     async fn fetch(&self, req: &FetchRequest) -> Result<Vec<Document>, FetchError> {
         if !self.categories.contains(&req.category) {
             return Err(FetchError::Unavailable(format!("{} does not serve {}", self.id, req.category)));
+        }
+        if req.category.as_str() == "social.summary" {
+            return crate::summary::fetch(&self.id, &self.http, SUMMARY_PATH, req).await;
         }
         self.http.bounded(self.measures(req)).await
     }

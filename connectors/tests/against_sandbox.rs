@@ -168,6 +168,7 @@ fn probe(source: Source) -> (Cpr, &'static str) {
         Source::JobnetCv => (citizen(0), "jobnet.cv"),
         Source::Cpr => unreachable!("the person register is not a connector"),
         Source::Mailbox => unreachable!("the mailbox is not a connector"),
+        Source::Plan => (citizen(7), "plan"),
     }
 }
 
@@ -344,7 +345,55 @@ async fn registry_from_configuration() {
     with_new.sources.insert("fixed".into(), connectors::SourceConfig::new("http://127.0.0.1:9"));
     let registry = Registry::from_config_with(&with_new, &kinds).unwrap();
     assert_eq!(registry.for_category(&cat("housing.lease")).unwrap().id(), "fixed");
-    assert_eq!(registry.all().count(), 5);
+    // The four document sources, the plan service and the new kind.
+    assert_eq!(registry.all().count(), 6);
+}
+
+/// The department summaries and the coordinated plan: read, written against the version
+/// read (a stale version is a conflict naming the current one), a bad field named, and an
+/// answer about another citizen refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summaries_and_the_plan_answer_and_refuse_what_they_must() {
+    use connectors::plan::Plan;
+    use connectors::{WriteError, WriteRequest};
+    let (running, registry) = start(SandboxConfig::default()).await;
+    let seven = citizen(7);
+    for c in ["jobcenter.summary", "social.summary", "health.summary"] {
+        let docs = fetch(&registry, seven, c).await.unwrap();
+        assert_eq!(docs.len(), 1, "{c}");
+        assert!(docs[0].content.get("civilRegistrationIdentifier").is_none(), "{c}: the number is left out");
+    }
+    assert!(fetch(&registry, citizen(2), "social.summary").await.unwrap().is_empty(), "no data: no summary");
+    let plan: Plan = serde_json::from_value(fetch(&registry, seven, "plan").await.unwrap()[0].content.clone()).unwrap();
+    assert_eq!(plan.version, 1);
+    assert_eq!(plan.owner_of("e-2"), Some("kk.social"));
+
+    let connector = registry.for_category(&cat("plan")).unwrap();
+    let write = |version: u64, change: serde_json::Value| WriteRequest {
+        citizen: seven,
+        category: cat("plan"),
+        expected_version: version,
+        change,
+        request_id: "test-write".into(),
+        clock: Arc::new(consent::clock::SystemClock),
+    };
+    let statement = serde_json::json!({"kind": "statement", "date": "2025-03-01", "text": "Jeg vil gerne i praktik."});
+    let written = connector.write(&write(1, statement.clone())).await.unwrap();
+    assert_eq!(written.version, 2);
+    assert_eq!(connector.write(&write(1, statement.clone())).await.unwrap_err(), WriteError::Conflict { current: 2 });
+    let empty = serde_json::json!({"kind": "statement", "date": "2025-03-01", "text": " "});
+    assert_eq!(connector.write(&write(2, empty)).await.unwrap_err(), WriteError::Refused("field change.text".into()));
+    // A source that answers about someone else: refused, on reading and on writing.
+    running.set_faults(Source::Plan, SourceFaults::fault(Fault::WrongPatient));
+    assert_eq!(fetch(&registry, seven, "plan").await.unwrap_err().status(), "invalid_response");
+    assert!(matches!(
+        connector.write(&write(2, statement)).await,
+        Err(WriteError::Source(FetchError::InvalidResponse(_)))
+    ));
+    running.set_faults(Source::Jobcenter, SourceFaults::fault(Fault::WrongPatient));
+    assert_eq!(fetch(&registry, seven, "jobcenter.summary").await.unwrap_err().status(), "invalid_response");
+    // No CPR number in any URL asked.
+    assert!(running.visits().iter().all(|v| !v.url_holds_cpr));
 }
 
 /// The person register (not a connector): where a citizen lives, and every fault gives its

@@ -3,6 +3,8 @@
 //! Code map: [`systems`] (certificate → registered system), [`token`] (caseworker JWT and
 //! JWKS), [`auth`] (the [`auth::Caller`] extractor and admission checks), [`case_file`]
 //! (decide, audit, fetch, audit, answer), [`consent_api`] (consent requests and search),
+//! [`overview_api`] (the shared overview across departments), [`plan_api`] (the
+//! coordinated plan: read, and write the caller's department's part),
 //! [`bodies`] (request and response bodies), [`routes`] (the router and the OpenAPI
 //! document).
 
@@ -11,6 +13,8 @@ pub mod bodies;
 pub mod case_file;
 pub mod consent_api;
 pub mod health_api;
+pub mod overview_api;
+pub mod plan_api;
 pub mod routes;
 pub mod systems;
 pub mod token;

@@ -214,7 +214,7 @@ fn starting() -> Response {
 /// Every path of the portal. [`router`] registers exactly these, each with [`methods`]:
 /// a path missing here is not served, and one here without methods stops the start, so
 /// tests can walk every route (e.g. every POST for its CSRF check) from this list.
-pub const PATHS: [&str; 19] = [
+pub const PATHS: [&str; 20] = [
     "/",
     "/login",
     "/auth/callback",
@@ -226,6 +226,7 @@ pub const PATHS: [&str; 19] = [
     "/blocks",
     "/blocks/{id}/lift",
     "/min-sag",
+    "/min-sag/perspektiv",
     "/notifications",
     "/log",
     "/log/download",
@@ -250,6 +251,7 @@ fn methods(path: &str) -> MethodRouter<PortalState> {
         "/blocks" => get(blocks::list).post(blocks::place),
         "/blocks/{id}/lift" => post(blocks::lift),
         "/min-sag" => get(own_case::own_case),
+        "/min-sag/perspektiv" => post(own_case::perspective),
         "/notifications" => get(notifications::show).post(notifications::save),
         "/log" => get(log::log),
         "/log/download" => get(log::download),

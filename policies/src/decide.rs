@@ -25,7 +25,9 @@ pub(crate) struct Names {
     document: EntityTypeName,
     pub(crate) read: EntityUid,
     read_own: EntityUid,
+    write_own: EntityUid,
     send: EntityUid,
+    write: EntityUid,
 }
 
 impl Names {
@@ -40,7 +42,9 @@ impl Names {
             document: t("Sammen::Document"),
             read: r#"Sammen::Action::"read""#.parse().expect("valid action"),
             read_own: r#"Sammen::Action::"read_own""#.parse().expect("valid action"),
+            write_own: r#"Sammen::Action::"write_own""#.parse().expect("valid action"),
             send: r#"Sammen::Action::"send""#.parse().expect("valid action"),
+            write: r#"Sammen::Action::"write""#.parse().expect("valid action"),
         }
     }
 
@@ -48,6 +52,7 @@ impl Names {
         match a {
             Action::Read => &self.read,
             Action::Send => &self.send,
+            Action::Write => &self.write,
         }
     }
 

@@ -32,10 +32,15 @@ use crate::decision::{Basis, CategoryDecision, NO_BASIS_DA, NO_BASIS_EN, Reason}
 use crate::load::{Loaded, PolicyMeta};
 
 /// [`read_digest`] of the policy set this file translates. Update it only after checking
-/// every rule below against the new policies. Last review: the block guardrails were
-/// widened to `action in [read, send]` (health messaging); for `read` they forbid exactly
-/// as before, and the fast path still leaves every request with a block in force to Cedar.
-pub const WRITTEN_FOR: &str = "cfdb20fba3afd91f25d5b8aece861aa15d31b4c973c86dc7b50aacf911ded11d";
+/// every rule below against the new policies. Last review: the shared overview and the
+/// coordinated plan added four categories (`jobcenter.summary`, `social.summary`,
+/// `health.summary`, `plan`), each with a role gate of its own scoped to its category, and
+/// listed them in `role-gate.unlisted`; the block guardrails were widened to `action in
+/// [read, send, write]`. For the six categories of [`GATES`] every policy forbids or
+/// permits exactly as before (the new gates do not reach them, `role-gate.unlisted` still
+/// spares them, the guardrails read as before for `read`), and the new categories are not
+/// in [`GATES`], so the fast path leaves them to Cedar.
+pub const WRITTEN_FOR: &str = "e9d7997601298750b13a16b2464d7bb16d4db7ec413976c8bff32a315344a837";
 
 /// The role gates (`policy-set/40-roles.cedar`): per category, the roles that may read it.
 const GATES: &[(&str, &[&str])] = &[

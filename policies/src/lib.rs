@@ -211,7 +211,7 @@ impl PolicyEngine {
         self.current.load().fast.is_some()
     }
 
-    /// Decides `action` (the policies' `read` or `send`) for every requested category.
+    /// Decides `action` (the policies' `read`, `send` or `write`) for every requested category.
     pub fn decide_action(&self, req: &DecisionRequest<'_>, action: Action) -> Result<Decision, DecisionError> {
         let current = self.current.load();
         self.decider(&current).decide(req, decide::Route::Fast, action)
@@ -221,7 +221,14 @@ impl PolicyEngine {
     /// set (Cedar; the fast path is for `read` only), with the basis the permitting policy names.
     pub fn decide_own(&self, req: &OwnAccessRequest<'_>) -> Result<Decision, DecisionError> {
         let current = self.current.load();
-        self.decider(&current).decide_own(req)
+        self.decider(&current).decide_own(req, false)
+    }
+
+    /// The citizen's own statement to each category (action `write_own`: "Mit perspektiv"
+    /// in the coordinated plan), decided by the policy set (Cedar).
+    pub fn decide_own_write(&self, req: &OwnAccessRequest<'_>) -> Result<Decision, DecisionError> {
+        let current = self.current.load();
+        self.decider(&current).decide_own(req, true)
     }
 
     fn decider<'e>(&'e self, current: &'e InForce) -> decide::Decider<'e> {

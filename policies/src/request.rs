@@ -52,4 +52,7 @@ pub enum Action {
     /// Send a message of the category about the citizen to their GP through the health hub
     /// (the LÆ 261 request for an LÆ 265: `health.lae265`; a letter: `health.correspondence`).
     Send,
+    /// Write the caseworker's department's part of a shared record about the citizen (an
+    /// effort or a milestone in the coordinated plan: `plan`).
+    Write,
 }

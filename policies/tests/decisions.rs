@@ -693,7 +693,132 @@ fn cases() -> Vec<Case> {
             policies: &[CONSENT],
             ..Case::default()
         },
+        // --- the shared overview and the coordinated plan (40-roles, 60-write) -------
+        Case {
+            name: "overview: a social caseworker reads the job centre's summary on consent",
+            unit: "kk.social",
+            roles: &["social-caseworker"],
+            purpose: "coordinated-plan",
+            category: "jobcenter.summary",
+            consents: vec![kk_plan(&["jobcenter.summary"])],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
+        Case {
+            name: "overview: no summary without a basis",
+            unit: "kk.social",
+            roles: &["social-caseworker"],
+            purpose: "coordinated-plan",
+            category: "social.summary",
+            ..Case::default()
+        },
+        Case {
+            name: "overview: the health summary needs a consent like all health data",
+            purpose: "coordinated-plan",
+            category: "health.summary",
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "overview: a benefits officer takes no part in the coordinated effort",
+            unit: "kk.jobcenter.ydelse",
+            roles: &["benefits-officer"],
+            purpose: "coordinated-plan",
+            category: "jobcenter.summary",
+            consents: vec![kk_plan(&["jobcenter.summary"])],
+            policies: &["role-gate.jobcenter.summary"],
+            ..Case::default()
+        },
+        Case {
+            name: "overview: the social summary's role gate",
+            unit: "kk.jobcenter.ydelse",
+            roles: &["benefits-officer"],
+            purpose: "coordinated-plan",
+            category: "social.summary",
+            consents: vec![kk_plan(&["social.summary"])],
+            policies: &["role-gate.social.summary"],
+            ..Case::default()
+        },
+        Case {
+            name: "overview: the health summary's role gate",
+            unit: "kk.jobcenter.ydelse",
+            roles: &["benefits-officer"],
+            purpose: "coordinated-plan",
+            category: "health.summary",
+            consents: vec![kk_plan(&["health.summary"])],
+            policies: &["role-gate.health.summary"],
+            ..Case::default()
+        },
+        Case {
+            name: "plan: the plan's role gate for reading",
+            unit: "kk.jobcenter.ydelse",
+            roles: &["benefits-officer"],
+            purpose: "coordinated-plan",
+            category: "plan",
+            consents: vec![kk_plan(&["plan"])],
+            policies: &["role-gate.plan"],
+            ..Case::default()
+        },
+        Case {
+            name: "plan: a department writes on the citizen's consent to the coordinated plan",
+            unit: "kk.social",
+            roles: &["social-caseworker"],
+            purpose: "coordinated-plan",
+            category: "plan",
+            consents: vec![kk_plan(&["plan"])],
+            want: Want::Consent(0),
+            policies: &["write.consent.matching"],
+            action: Action::Write,
+            ..Case::default()
+        },
+        Case {
+            name: "plan: no write without a consent",
+            unit: "kk.social",
+            roles: &["social-caseworker"],
+            purpose: "coordinated-plan",
+            category: "plan",
+            action: Action::Write,
+            ..Case::default()
+        },
+        Case {
+            name: "plan: only the plan is written",
+            purpose: "coordinated-plan",
+            category: "jobcenter.case",
+            consents: vec![kk_plan(&["jobcenter.case"])],
+            policies: &["write.purpose.coordinated-plan"],
+            action: Action::Write,
+            ..Case::default()
+        },
+        Case {
+            name: "plan: a benefits officer does not write the plan",
+            unit: "kk.jobcenter.ydelse",
+            roles: &["benefits-officer"],
+            purpose: "coordinated-plan",
+            category: "plan",
+            consents: vec![kk_plan(&["plan"])],
+            policies: &["write.role-gate.plan"],
+            action: Action::Write,
+            ..Case::default()
+        },
+        Case {
+            name: "plan: a blocked unit does not write",
+            unit: "kk.social",
+            roles: &["social-caseworker"],
+            purpose: "coordinated-plan",
+            category: "plan",
+            consents: vec![kk_plan(&["plan"])],
+            blocks: vec![(BlockTarget::Unit(unit("kk.social")), false)],
+            policies: &[BLOCK_UNIT],
+            action: Action::Write,
+            ..Case::default()
+        },
     ]
+}
+
+/// An active consent of the citizen to all of Københavns Kommune for the coordinated plan.
+fn kk_plan(categories: &[&str]) -> Consent {
+    consent(citizen(), "kk", true, "coordinated-plan", categories, t(FROM), t(UNTIL), State::Active)
 }
 
 fn caseworker(c: &Case) -> Caseworker {
@@ -804,6 +929,15 @@ fn every_policy_is_exercised_by_the_table() {
     for s in own.sections {
         seen.extend(s.policies().iter().cloned());
     }
+    let plan = [consent::Category::parse("plan").unwrap()];
+    let own = engine.decide_own_write(&policies::OwnAccessRequest { categories: &plan, now: t(NOW) }).unwrap();
+    assert_eq!(own.sections[0].effect(), Effect::Permit, "the citizen adds their own statement to the plan");
+    for s in own.sections {
+        seen.extend(s.policies().iter().cloned());
+    }
+    let jobnet = [consent::Category::parse("jobnet.cv").unwrap()];
+    let own = engine.decide_own_write(&policies::OwnAccessRequest { categories: &jobnet, now: t(NOW) }).unwrap();
+    assert_eq!(own.sections[0].effect(), Effect::Deny, "no other category takes the citizen's writing");
     let missing: Vec<_> = engine
         .summary()
         .policies

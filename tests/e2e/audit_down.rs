@@ -7,7 +7,10 @@
 //!   answers: the sources were asked, yet the answer is 503 with no document; after healing
 //!   no `release` record of that request exists and the log verifies.
 //!
-//! Neither is a hang: each answer arrives within a bound.
+//! - audit appends failing before a write to the coordinated plan: 503, the plan service is
+//!   never asked; healed, the same write goes through against the same version.
+//!
+//! None is a hang: each answer arrives within a bound.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,6 +143,46 @@ async fn audit_appends_failing_while_a_source_is_slow_release_nothing() {
     let records = records_of(&running, &id).await;
     assert_eq!(records.iter().filter(|r| r.kind == AuditKind::Decision).count(), CATEGORIES.len(), "{records:?}");
     assert!(records.iter().all(|r| r.kind != AuditKind::Release), "{records:?}");
+    verify(&env, &store).await;
+    running.shutdown().await;
+}
+
+/// A write to the coordinated plan while the audit log fails: 503 problem+json, and the
+/// plan service is never asked (the decision could not be recorded, so nothing is
+/// written); healed, the same write goes through against the same version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_write_while_the_audit_log_fails_writes_nothing() {
+    let env = Env::new(10_000);
+    let citizen = support::rehab_citizen();
+    crate::plan::grant_to_kk(&env, &citizen, &["plan"]);
+    let faulty = FaultyStore::new(SledStore::open(&env.data_dir.join("store")).unwrap());
+    let faults = faulty.faults();
+    let store: SharedStore = Arc::new(faulty);
+    let running = gateway::app::start_with_store(env.settings(), store.clone()).await.unwrap();
+    let url = format!("{}/api/v1/plans/efforts", running.url());
+    let token = env.token("cw-sofie", "kk.social", &["social-caseworker"]);
+    let body = json!({ "citizen": citizen.expose(), "purpose": "coordinated-plan", "version": 1,
+                       "effort": { "id": "e-2", "title": "Støtte i hjemmet", "from": "2025-04-01" } });
+    let changes = |visits: Vec<sandbox::visits::Visit>| {
+        visits.iter().filter(|v| v.source == "plan" && v.path == connectors::plan::CHANGE_PATH).count()
+    };
+
+    faults.fail(Op::AuditAppend);
+    let (status, headers, answer) =
+        tokio::time::timeout(ANSWER_BOUND, post(&env.kk(), &url, &token, &body)).await.expect("an answer in time");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/problem+json"));
+    assert_eq!(answer["type"], "https://sammen.dk/problems/audit-unavailable");
+    assert_eq!(changes(env.sandbox.visits().await), 0, "nothing was sent to the plan service");
+
+    faults.heal_everything();
+    let (status, _, answer) = post(&env.kk(), &url, &token, &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["version"], 2, "the failed attempt wrote nothing");
+    assert_eq!(changes(env.sandbox.visits().await), 1);
+    let records = records_of(&running, answer["request_id"].as_str().unwrap()).await;
+    let kinds: Vec<AuditKind> = records.iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, [AuditKind::WriteDecision, AuditKind::Write, AuditKind::WriteResult]);
     verify(&env, &store).await;
     running.shutdown().await;
 }

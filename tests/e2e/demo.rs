@@ -57,6 +57,14 @@ fn assert_case_file(stdout: &str) {
         assert!(line.contains("included") && line.contains("consent:"), "{cat}: {line:?}\n{stdout}");
     }
     assert!(section("social.case").contains("denied"), "{stdout}");
+    // The coordinated effort: the overview of three departments and a plan update.
+    for cat in ["jobcenter.summary", "social.summary", "health.summary"] {
+        assert!(section(cat).contains("included"), "{cat}: {stdout}");
+    }
+    assert!(stdout.contains("effort e-2 written, version 2"), "{stdout}");
+    for path in ["/api/v1/overviews", "/api/v1/plans/read", "/api/v1/plans/efforts"] {
+        assert!(stdout.contains(path), "no command for {path}: {stdout}");
+    }
 }
 
 /// The printed commands point at files that exist in `dir`, and the output shows no CPR number.

@@ -67,6 +67,12 @@
 //!   role), 404 for another unit or system, every read recorded; receipts delivered later
 //!   through the hub's inbox (once, twice, after a stray one); a letter's attachment from
 //!   the hub's document store; the remaining bad input.
+//! - `plan`: the shared overview across departments (one summary per department, a source
+//!   down costs only its part, no summary without a basis) and the coordinated plan read
+//!   and written by two departments: a stale version (409 naming the newer one), another
+//!   department's effort (403), a write without basis (403, recorded, nothing written),
+//!   bad elements (422 naming the field), a plan service answering about someone else.
+//!   The citizen's own statement ("Mit perspektiv") is in `portal`.
 //! - `postgres`: `sammen serve` on a throw-away PostgreSQL cluster: two gateways sharing one
 //!   audit log under load, a revocation seen by both at once, SIGKILL or SIGSTOP of one, the
 //!   primary killed and its synchronous standby promoted, the standby stopped (503 in time),
@@ -96,6 +102,7 @@ mod kill_loop;
 mod limits;
 mod notifications;
 mod operators;
+mod plan;
 mod portal;
 mod portal_csrf;
 mod postgres;

@@ -505,7 +505,7 @@ async fn min_sag_shows_my_own_data_live_audited_and_says_which_source_is_down() 
     assert!(page.body.contains("Fra: Jobnet"));
 
     // Every source down: one clear Danish sentence at the top, still a page, still audited.
-    for source in ["mediconnect", "jobcenter", "social", "jobnet_cv"] {
+    for source in ["mediconnect", "jobcenter", "social", "jobnet_cv", "plan"] {
         env.sandbox.fault(source, Some(json!({"kind": "connection_reset"}))).await;
     }
     let page = get(&c, &format!("{portal}/min-sag")).await;
@@ -513,6 +513,69 @@ async fn min_sag_shows_my_own_data_live_audited_and_says_which_source_is_down() 
     assert!(page.body.contains("Vi kunne ikke få svar fra nogen af myndighederne lige nu"), "{}", page.body);
     assert_eq!(count_own().await, 6 * categories);
     env.sandbox.clear_faults().await;
+    running.shutdown().await;
+}
+
+/// "Mit perspektiv": the citizen reads the coordinated plan in Min sag and adds their own
+/// statement (a CSRF-protected POST, decided by `write_own`, audited); a caseworker of
+/// another department with a consent to the plan then reads it, and Min log says both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_citizens_statement_in_the_plan_appears_for_a_caseworker() {
+    let env = Env::new(5_000);
+    let citizen = support::rehab_citizen();
+    let port = free_port();
+    let node = start_node_with_citizen_7(&env, port, &citizen);
+    let running = start(&env, port, &node.issuer, None).await;
+    let portal = format!("https://localhost:{port}");
+    let now = Utc::now();
+    let mut t = terms(citizen, 30, now - chrono::Duration::minutes(1));
+    t.grantee = UnitId::parse("kk").unwrap();
+    t.include_subunits = true;
+    t.purpose = Purpose::parse("coordinated-plan").unwrap();
+    t.categories = [Category::parse("plan").unwrap()].into();
+    running.consents().grant(t, &citizen, &Actor::citizen(Channel::Cli), now).await.unwrap();
+
+    let c = browser(&env, None);
+    login_node(&c, &portal, &node.issuer, "citizen-7").await;
+    let page = get(&c, &format!("{portal}/min-sag")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Din fælles plan på tværs af forvaltninger"), "{}", page.body);
+    assert!(page.body.contains("Indsatser") && page.body.contains("Ressourceforløb med mentor"), "{}", page.body);
+    assert!(page.body.contains("action=\"/min-sag/perspektiv\""), "the statement form");
+    let csrf = field(&page.body, "csrf");
+    let said = "Jeg vil gerne starte med få timer om ugen.";
+    let done = post_form(&c, &format!("{portal}/min-sag/perspektiv"), &[("csrf", &csrf), ("text", said)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Dit perspektiv er tilføjet"), "{}", done.body);
+    // An empty statement is refused, and nothing is written.
+    let empty = post_form(&c, &format!("{portal}/min-sag/perspektiv"), &[("csrf", &csrf), ("text", "  ")]).await;
+    assert_eq!(empty.status, 422);
+
+    // The social services read the plan through the API: the statement is there.
+    let api = |p: &str| format!("{}{p}", running.url());
+    let social = env.token("cw-sofie", "kk.social", &["social-caseworker"]);
+    let (status, _, p) = post(
+        &env.kk(),
+        &api("/api/v1/plans/read"),
+        &social,
+        &json!({ "citizen": citizen.expose(), "purpose": "coordinated-plan" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["version"], 2);
+    let statements = &p["section"]["documents"][0]["content"]["statements"];
+    assert_eq!(statements[0]["text"], said, "{p}");
+
+    // Min log: the citizen's own statement and the social services' read.
+    let log = get(&c, &format!("{portal}/log")).await;
+    assert!(log.body.contains("Du skrev dit perspektiv i din fælles plan"), "{}", log.body);
+    assert!(log.body.contains("Socialforvaltningen, Københavns Kommune hentede din fælles plan"), "{}", log.body);
+    let f = AuditFilter { citizen: Some(citizen), ..Default::default() };
+    let records = running.audit().query(&f, None, 100_000).await.unwrap().records;
+    let written: Vec<_> = records.iter().filter(|(_, r)| r.kind == AuditKind::Write).collect();
+    assert_eq!(written.len(), 1, "one statement written");
+    assert_eq!(written[0].1.system.as_deref(), Some("portal"));
+    assert_eq!(written[0].1.documents.len(), 1);
     running.shutdown().await;
 }
 

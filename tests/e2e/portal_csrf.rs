@@ -65,6 +65,7 @@ async fn every_portal_post_refuses_a_missing_wrong_or_foreign_csrf_token() {
             ],
             "/blocks" => vec![("target", "category:social.case")],
             "/notifications" => vec![("access", "on")],
+            "/min-sag/perspektiv" => vec![("text", "Jeg vil gerne i praktik.")],
             _ => vec![],
         }
     };
@@ -115,6 +116,7 @@ async fn every_portal_post_refuses_a_missing_wrong_or_foreign_csrf_token() {
         "/blocks",
         "/blocks/{id}/lift",
         "/notifications",
+        "/min-sag/perspektiv",
     ] {
         assert!(takes_post.contains(path), "POST {path} was not found in the portal's routes: {takes_post:?}");
     }

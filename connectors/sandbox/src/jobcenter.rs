@@ -21,6 +21,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(jc::HEALTH_PATH, get(health))
         .route(jc::CASE_PATH, get(case))
         .route(jc::BENEFITS_PATH, get(benefits))
+        .route(jc::SUMMARY_PATH, axum::routing::post(crate::summary::handler(Source::Jobcenter)))
         .with_state(state)
 }
 

@@ -1,4 +1,6 @@
-//! sammen's sandbox: the four document source systems and the person register simulated over their real protocols, in one
+//! sammen's sandbox: the four document source systems (each with its department summary
+//! for the shared overview, [`summary`]), the coordinated plan service ([`plan`]) and the
+//! person register simulated over their real protocols, in one
 //! process, each on its own port, with deterministic synthetic citizens ([`citizens`])
 //! and fault injection per source ([`Fault`], by configuration or by
 //! `PUT /admin/faults/{source}` on the admin port).
@@ -20,9 +22,11 @@ mod jobnet;
 pub mod mailbox;
 mod mediconnect;
 mod person;
+pub mod plan;
 mod serve;
 mod social;
 mod state;
+pub mod summary;
 pub mod tls;
 pub mod visits;
 
@@ -57,14 +61,24 @@ pub enum Source {
     Cpr,
     /// The Digital Post mailbox notifications go to: not a connector either.
     Mailbox,
+    /// The coordinated plan service ("fælles plan"): a connector that also takes writes;
+    /// not in [`Source::ALL`], which lists the four document sources.
+    Plan,
 }
 
 impl Source {
     /// The four document sources (the connectors).
     pub const ALL: [Source; 4] = [Source::Mediconnect, Source::Jobcenter, Source::Social, Source::JobnetCv];
     /// Every simulated service: the document sources and the person register.
-    pub const EVERY: [Source; 6] =
-        [Source::Mediconnect, Source::Jobcenter, Source::Social, Source::JobnetCv, Source::Cpr, Source::Mailbox];
+    pub const EVERY: [Source; 7] = [
+        Source::Mediconnect,
+        Source::Jobcenter,
+        Source::Social,
+        Source::JobnetCv,
+        Source::Cpr,
+        Source::Mailbox,
+        Source::Plan,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -74,6 +88,7 @@ impl Source {
             Source::JobnetCv => "jobnet_cv",
             Source::Cpr => "cpr",
             Source::Mailbox => "mailbox",
+            Source::Plan => "plan",
         }
     }
 
@@ -94,6 +109,8 @@ pub struct Ports {
     pub cpr: u16,
     /// The Digital Post mailbox.
     pub mailbox: u16,
+    /// The coordinated plan service.
+    pub plan: u16,
     pub admin: u16,
     /// The sandbox MitID broker.
     pub broker: u16,
@@ -157,6 +174,7 @@ pub struct Addrs {
     pub jobnet_cv: SocketAddr,
     pub cpr: SocketAddr,
     pub mailbox: SocketAddr,
+    pub plan: SocketAddr,
     pub admin: SocketAddr,
     pub broker: SocketAddr,
 }
@@ -214,6 +232,12 @@ impl Sandbox {
                 acceptor.clone(),
             )
             .await?,
+            plan: bind(
+                cfg.ports.plan,
+                recorded(plan::router(state.clone()), state.0.visits.clone(), Source::Plan),
+                acceptor.clone(),
+            )
+            .await?,
             admin: bind(cfg.ports.admin, admin::router(state.clone()), None).await?,
             broker: {
                 // The issuer URL names the bound port, so bind before building the router.
@@ -260,6 +284,7 @@ impl RunningSandbox {
             Source::JobnetCv => self.addrs.jobnet_cv,
             Source::Cpr => self.addrs.cpr,
             Source::Mailbox => self.addrs.mailbox,
+            Source::Plan => self.addrs.plan,
         };
         let host = if self.ca_pem.is_some() { "localhost".to_string() } else { addr.ip().to_string() };
         format!("{}://{host}:{}", self.scheme(), addr.port())
@@ -357,7 +382,7 @@ impl RunningSandbox {
     /// A connectors configuration pointing at this sandbox (trusting its CA with TLS).
     pub fn connectors_config(&self) -> ConnectorsConfig {
         let mut cfg = ConnectorsConfig::default();
-        for s in Source::ALL {
+        for s in Source::ALL.into_iter().chain([Source::Plan]) {
             let mut source = SourceConfig::new(self.url(s));
             source.ca_pem = self.ca_pem.clone();
             cfg.sources.insert(s.name().to_string(), source);

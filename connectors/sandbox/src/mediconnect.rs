@@ -62,6 +62,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(mc::LIST_PATH, get(list))
         .route(&format!("{}/{{id}}", mc::LIST_PATH), get(message))
         .route(mc::RECEIPT_PATH, post(receipt))
+        .route(mc::SUMMARY_PATH, post(crate::summary::handler(Source::Mediconnect)))
         .route(connectors::health_hub::GP_PATH, get(crate::hub::gp))
         .route(connectors::health_hub::OUTBOX_PATH, post(crate::hub::outbox))
         .route(connectors::health_hub::INBOX_PATH, get(crate::hub::inbox::list))

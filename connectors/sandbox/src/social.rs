@@ -20,7 +20,11 @@ use crate::{Source, find};
 const XML: &str = "text/xml; charset=utf-8";
 
 pub(crate) fn router(state: AppState) -> Router {
-    Router::new().route(so::HEALTH_PATH, get(health)).route(so::SOAP_PATH, post(call)).with_state(state)
+    Router::new()
+        .route(so::HEALTH_PATH, get(health))
+        .route(so::SOAP_PATH, post(call))
+        .route(so::SUMMARY_PATH, post(crate::summary::handler(Source::Social)))
+        .with_state(state)
 }
 
 fn fault(status: StatusCode, code: &str, text: &str, detail: Option<&str>) -> Response {

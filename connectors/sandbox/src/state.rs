@@ -30,6 +30,8 @@ pub(crate) struct Inner {
     pub mailbox: Mutex<Vec<Received>>,
     /// The hub's receiving side (`hub.rs`).
     pub hub: crate::hub::book::Hub,
+    /// The coordinated plans (`plan.rs`).
+    pub plans: crate::plan::Plans,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             residences: RwLock::new(BTreeMap::new()),
             mailbox: Mutex::new(Vec::new()),
             hub: crate::hub::book::Hub::default(),
+            plans: crate::plan::Plans::default(),
         }))
     }
 

@@ -87,6 +87,15 @@ pub enum AuditKind {
     /// A caseworker read the state of a message to the citizen's GP (and, for a statement
     /// request, asked for the GP's answer: its own decision and release records).
     MessageRead,
+    /// The decision whether a contribution to a shared record about the citizen (the
+    /// coordinated plan) may be written, by a caseworker or by the citizen themselves.
+    WriteDecision,
+    /// A change about to be written (`documents`: the SHA-256 of the change), durable
+    /// before the source is asked.
+    Write,
+    /// What became of a write (`outcome`: `written`, `conflict`, `refused`, `not_owner`,
+    /// `failed`; `documents`: the digest of the record as it now is).
+    WriteResult,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

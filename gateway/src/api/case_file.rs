@@ -145,7 +145,7 @@ async fn assemble(
 }
 
 /// A released section as the API shows it.
-pub(super) fn section_view(s: release::Section) -> Section {
+pub(crate) fn section_view(s: release::Section) -> Section {
     Section {
         category: s.category.to_string(),
         status: match s.status {

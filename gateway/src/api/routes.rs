@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::{case_file, consent_api, health_api};
+use super::{case_file, consent_api, health_api, overview_api, plan_api};
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::http::request_id;
 
@@ -21,7 +21,7 @@ use crate::http::request_id;
 #[openapi(
     info(
         title = "sammen gateway API",
-        description = "One API for caseworker systems: the case file on demand, consent requests, the consents a unit holds, and messages to the citizen's GP. \
+        description = "One API for caseworker systems: the case file on demand, consent requests, the consents a unit holds, messages to the citizen's GP, the shared overview across departments and the coordinated plan. \
                        Callers authenticate twice: a client certificate (mTLS) for the system and a bearer JWT for the caseworker. \
                        Errors are RFC 9457 problem details. Every answer carries an `x-request-id` header, the id of its audit records.",
         license(name = "EUPL-1.2")
@@ -31,6 +31,7 @@ use crate::http::request_id;
         (name = "case files", description = "Assemble a case file from the source systems, decided per category"),
         (name = "consents", description = "Consent requests and the consents a unit holds"),
         (name = "health", description = "Messages to the citizen's own GP through the health hub: the GP's statement ordered, letters"),
+        (name = "coordinated effort", description = "The shared overview of a citizen across departments, and the coordinated plan: read it, and write the caller's department's effort or milestone"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -67,6 +68,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(health_api::statement_request))
         .routes(routes!(health_api::letter))
         .routes(routes!(health_api::message))
+        .routes(routes!(overview_api::create))
+        .routes(routes!(plan_api::read))
+        .routes(routes!(plan_api::effort))
+        .routes(routes!(plan_api::milestone))
         .routes(routes!(openapi_json))
 }
 
@@ -155,6 +160,10 @@ mod tests {
                 "post /api/v1/consents/search",
                 "post /api/v1/health/letters",
                 "post /api/v1/health/statement-requests",
+                "post /api/v1/overviews",
+                "post /api/v1/plans/efforts",
+                "post /api/v1/plans/milestones",
+                "post /api/v1/plans/read",
             ]
         );
         let json = doc.to_json().unwrap();
@@ -169,6 +178,10 @@ mod tests {
             "StatementRequestBody",
             "LetterBody",
             "SentMessage",
+            "Overview",
+            "PlanRead",
+            "EffortWrite",
+            "PlanWriteAnswer",
         ] {
             assert!(json.contains(&format!("\"{schema}\"")), "schema {schema} missing");
         }

@@ -256,6 +256,57 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         }),
     )?;
 
+    // The coordinated effort: citizen 7 (in a resource programme) has a plan with two
+    // departments (the rehabilitation team and the social services) in the sandbox's plan
+    // service, and consents to all of Københavns Kommune seeing the departments' summaries
+    // and taking part in the plan.
+    let planned = sandbox::citizens::cpr_of(7);
+    let planned_who = sandbox::citizens::find(&planned).map(|c| c.name()).unwrap_or_default();
+    let coordinated = consents
+        .grant(
+            TermsInput {
+                citizen: planned,
+                grantee: UnitId::parse("kk")?,
+                include_subunits: true,
+                purpose: Purpose::parse("coordinated-plan")?,
+                categories: ["jobcenter.summary", "social.summary", "health.summary", "plan"]
+                    .iter()
+                    .map(|c| Category::parse(c))
+                    .collect::<Result<BTreeSet<_>, _>>()?,
+                period: Period { from: now, until: now.checked_add_months(Months::new(6)).context("period")? },
+                data_period: None,
+                text_version: "demo-plan-1".into(),
+                text_body: "Du giver Københavns Kommunes forvaltninger lov til at se et overblik over hinandens \
+                            kontakt med dig og til at arbejde i én fælles plan med dig i 6 måneder."
+                    .into(),
+            },
+            &planned,
+            &Actor::citizen(Channel::Portal),
+            now,
+        )
+        .await?;
+    // A social caseworker, the plan's second department.
+    let social_token = issuer.mint_bound(
+        AUDIENCE,
+        "sofie.dahl",
+        "kk.social",
+        &["social-caseworker"],
+        Duration::hours(8),
+        &pki.client_sha256,
+    );
+    std::fs::write(dir.join("social-token"), &social_token)?;
+    let overview_body = json!({ "citizen": planned.expose(), "purpose": "coordinated-plan" });
+    write_json(&dir.join("overview-request.json"), &overview_body)?;
+    write_json(&dir.join("plan-read.json"), &overview_body)?;
+    let effort_body = |version: u64| {
+        json!({
+            "citizen": planned.expose(), "purpose": "coordinated-plan", "version": version,
+            "effort": { "id": "e-2", "title": "Socialpædagogisk støtte og bostøtte",
+                        "description": "Støtte i hjemmet to gange om ugen; hjælp til at finde egen bolig.",
+                        "from": "2023-04-01" },
+        })
+    };
+
     // Prove it works: one case file through the real API.
     let client = client(&pki)?;
     let answer: Value = client
@@ -357,6 +408,65 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     println!();
     println!("The citizen portal: open it in a browser (the demo's CA is in {d}/pki/ca.pem; accept the warning)");
     println!("and log in on the sandbox MitID broker as {who} (the first citizen in the list), level Betydelig.");
+    // The overview across departments, and the social services' update of their effort.
+    let overview: Value = client
+        .post(format!("{url}/api/v1/overviews"))
+        .bearer_auth(&token)
+        .json(&overview_body)
+        .send()
+        .await
+        .context("calling the gateway")?
+        .error_for_status()
+        .context("the gateway refused the demo's overview")?
+        .json()
+        .await?;
+    let written: Value = client
+        .post(format!("{url}/api/v1/plans/efforts"))
+        .bearer_auth(&social_token)
+        .json(&effort_body(1))
+        .send()
+        .await
+        .context("calling the gateway")?
+        .error_for_status()
+        .context("the gateway refused the demo's plan update")?
+        .json()
+        .await?;
+    let version = written["version"].as_u64().unwrap_or(1);
+    write_json(&dir.join("plan-effort.json"), &effort_body(version))?;
+    println!();
+    println!(
+        "The coordinated effort: {planned_who} ({}, synthetic) granted consent {} to all of Københavns Kommune",
+        planned.masked(),
+        coordinated.id
+    );
+    println!("for coordinated-plan: the departments' summaries and the plan. The overview, just now as anna.jensen:");
+    for d in overview["departments"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<18} {:<12} {}",
+            d["category"].as_str().unwrap_or_default(),
+            d["status"].as_str().unwrap_or_default(),
+            d["summary"]["responsibleUnit"].as_str().unwrap_or_default()
+        );
+    }
+    println!(
+        "The plan (two departments) updated just now by the social services (sofie.dahl, kk.social): effort {} written, version {version}.",
+        written["element"].as_str().unwrap_or_default()
+    );
+    println!();
+    println!("  # the overview: who works with the citizen, measures, next appointments, open cases");
+    println!("  curl -s {tls} \\");
+    println!("    -H \"authorization: Bearer $(cat {d}/token)\" -H 'content-type: application/json' \\");
+    println!("    -d @{d}/overview-request.json {url}/api/v1/overviews");
+    println!();
+    println!("  # read the plan (note its version), then update the social services' effort against it;");
+    println!("  # sent twice, the second is 409 naming the newer version");
+    println!("  curl -s {tls} \\");
+    println!("    -H \"authorization: Bearer $(cat {d}/social-token)\" -H 'content-type: application/json' \\");
+    println!("    -d @{d}/plan-read.json {url}/api/v1/plans/read");
+    println!("  curl -s {tls} \\");
+    println!("    -H \"authorization: Bearer $(cat {d}/social-token)\" -H 'content-type: application/json' \\");
+    println!("    -d @{d}/plan-effort.json {url}/api/v1/plans/efforts");
+    println!();
     println!(
         "{who} has one request waiting ({}) to approve or reject, sees their own data under Min sag, can revoke,\nblock, read Min log (and download it with proofs), and choose letters under Beskeder.",
         requested.id

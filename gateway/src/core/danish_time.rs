@@ -30,6 +30,11 @@ pub fn date(t: DateTime<Utc>) -> String {
     (t + Duration::hours(offset_hours(t))).format("%d.%m.%Y").to_string()
 }
 
+/// The Danish calendar day of `t`, as a date.
+pub fn local_date(t: DateTime<Utc>) -> NaiveDate {
+    (t + Duration::hours(offset_hours(t))).date_naive()
+}
+
 /// The moment a Danish calendar day begins (midnight, local time), in UTC.
 pub fn day_start(d: NaiveDate) -> DateTime<Utc> {
     let midnight = d.and_hms_opt(0, 0, 0).expect("valid").and_utc();

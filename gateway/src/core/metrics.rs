@@ -67,6 +67,10 @@ impl Connector for Measured {
         r
     }
 
+    async fn write(&self, req: &connectors::WriteRequest) -> Result<connectors::Written, connectors::WriteError> {
+        self.inner.write(req).await
+    }
+
     async fn health(&self) -> Result<(), FetchError> {
         let r = self.inner.health().await;
         let outcome = if r.is_ok() { "up" } else { "down" };

@@ -31,7 +31,9 @@ use super::Core;
 use super::clock::Clock;
 
 mod own;
+mod write;
 pub use own::{OWN_ACCESS_SYSTEM, OwnRequest};
+pub use write::{PlanEdit, PlanWriteError, PlanWriteRequest, PlanWritten, WritePermit, change_digest, plan_category};
 
 /// A checked request: the caller was admitted and the input parsed.
 #[derive(Debug, Clone, Copy)]

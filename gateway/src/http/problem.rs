@@ -38,6 +38,10 @@ pub enum ProblemKind {
     IdempotencyKeyReused,
     /// A service the request needs (the health hub) is not configured or not answering.
     Unavailable,
+    /// A write to a part of a shared plan another department owns.
+    NotOwnPart,
+    /// A write against a version older than the one the source holds.
+    VersionConflict,
 }
 
 impl ProblemKind {
@@ -62,6 +66,8 @@ impl ProblemKind {
             ProblemKind::NoBasis => "no-basis",
             ProblemKind::IdempotencyKeyReused => "idempotency-key-reused",
             ProblemKind::Unavailable => "unavailable",
+            ProblemKind::NotOwnPart => "not-own-part",
+            ProblemKind::VersionConflict => "version-conflict",
         }
     }
 
@@ -85,6 +91,8 @@ impl ProblemKind {
             ProblemKind::NoBasis => StatusCode::FORBIDDEN,
             ProblemKind::IdempotencyKeyReused => StatusCode::CONFLICT,
             ProblemKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::NotOwnPart => StatusCode::FORBIDDEN,
+            ProblemKind::VersionConflict => StatusCode::CONFLICT,
         }
     }
 
@@ -109,6 +117,8 @@ impl ProblemKind {
             ProblemKind::NoBasis => "There is no basis for this; it was refused and recorded",
             ProblemKind::IdempotencyKeyReused => "The Idempotency-Key was used before with another request",
             ProblemKind::Unavailable => "A service this request needs is unavailable",
+            ProblemKind::NotOwnPart => "Another department owns this part of the plan; it was refused and recorded",
+            ProblemKind::VersionConflict => "The record has changed since it was read",
         }
     }
 

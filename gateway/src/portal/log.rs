@@ -41,6 +41,9 @@ pub fn kind_da(k: AuditKind) -> &'static str {
         AuditKind::MessageRejected => "Din læges system afviste brevet",
         AuditKind::MessageFailed => "Brevet kunne ikke sendes til din læge",
         AuditKind::MessageRead => "En sagsbehandler så, hvordan det gik med et brev til din læge",
+        AuditKind::WriteDecision => "Afgørelse om at skrive i din fælles plan",
+        AuditKind::Write => "Der blev skrevet i din fælles plan",
+        AuditKind::WriteResult => "Skrivningen i din fælles plan blev afsluttet",
     }
 }
 
@@ -53,7 +56,7 @@ pub(super) fn what_da(r: &AuditRecord) -> String {
 }
 
 /// What the filter's "Hvad" offers: a value, its Danish label, and the kinds it selects.
-const WHAT: [(&str, &str, &[AuditKind]); 4] = [
+const WHAT: [(&str, &str, &[AuditKind]); 5] = [
     ("access", "Adgang til dine oplysninger", &[AuditKind::Decision, AuditKind::Release, AuditKind::RequestRefused]),
     (
         "consents",
@@ -80,6 +83,7 @@ const WHAT: [(&str, &str, &[AuditKind]); 4] = [
             AuditKind::MessageRead,
         ],
     ),
+    ("plan", "Din fælles plan", &[AuditKind::WriteDecision, AuditKind::Write, AuditKind::WriteResult]),
 ];
 
 /// `GET /log` query: a cursor and the filters. Unknown or repeated parameters are refused.

@@ -2,18 +2,24 @@
 //! release pipeline on the basis of their own right of access (`Core::release_own`, GDPR
 //! art. 15 in the policy set). Each section says where it came from and when, or that the
 //! source could not be reached. Nothing is stored; every view is in the audit log and in
-//! Min log ("Du så …").
+//! Min log ("Du så …"). The coordinated plan is shown with a form for the citizen's own
+//! statement ("Mit perspektiv", `POST /min-sag/perspektiv`, CSRF-protected), written through
+//! the write pipeline (`Core::write_own_statement`, action `write_own`), audited.
 
 mod view;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use consent::Category;
 
 use super::pages::{OwnCasePage, OwnDocument, OwnSection, date, render, time};
-use super::{PortalState, failure, require_session};
-use crate::core::release::{OwnRequest, Section, SectionStatus};
+use super::{FormData, PortalState, failure, page, require_form_session, require_session};
+use crate::core::release::{OwnRequest, PlanWriteError, Section, SectionStatus};
+
+/// The longest statement a citizen can add to their plan.
+pub const MAX_STATEMENT: usize = 2000;
 
 /// Where a category's data comes from, as the citizen knows it (by the category's domain).
 fn source_da(category: &Category) -> &'static str {
@@ -22,6 +28,7 @@ fn source_da(category: &Category) -> &'static str {
         "jobcenter" => "Jobcentret",
         "social" => "Socialforvaltningen",
         "jobnet" => "Jobnet",
+        "plan" => "Den fælles plan på tværs af forvaltninger",
         _ => "En myndighed",
     }
 }
@@ -59,6 +66,7 @@ fn section_view(s: &Section, rules: &consent::Rules) -> OwnSection {
                 }
             })
             .collect(),
+        plan: s.category.as_str() == connectors::plan::CATEGORY,
     }
 }
 
@@ -91,9 +99,76 @@ pub async fn own_case(State(state): State<PortalState>, headers: HeaderMap) -> R
         &OwnCasePage {
             title: "Min sag".into(),
             nav: Some(session.csrf.clone()),
+            csrf: session.csrf.clone(),
             assembled: time(release.assembled_at),
             all_down,
             sections,
         },
     )
+}
+
+/// `POST /min-sag/perspektiv` with `text`: the citizen's own statement in their plan.
+pub async fn perspective(State(state): State<PortalState>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = state.clock.now();
+    let form = FormData::parse(&body);
+    let session = match require_form_session(&state, &headers, &form, now).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let back = [("/min-sag", "Tilbage til Min sag")];
+    let text: String = form.get("text").unwrap_or("").replace("\r\n", "\n").trim().to_string();
+    if text.is_empty() || text.chars().count() > MAX_STATEMENT || text.chars().any(|c| c.is_control() && c != '\n') {
+        return page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Skriv dit perspektiv",
+            &["Dit perspektiv skal være mellem 1 og 2000 tegn. Der er ikke gemt noget."],
+            &back,
+            Some(&session),
+        );
+    }
+    let request_id =
+        crate::http::request_id::current().map(|r| r.to_string()).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    match state.core.write_own_statement(session.cpr, &text, &request_id, now).await {
+        Ok(_) => page(
+            StatusCode::OK,
+            "Dit perspektiv er tilføjet",
+            &[
+                "Dit perspektiv står nu i den fælles plan. Alle de forvaltninger, der arbejder med din plan, kan læse det.",
+                "Det står også i Min log.",
+            ],
+            &back,
+            Some(&session),
+        ),
+        Err(PlanWriteError::NoPlan) => page(
+            StatusCode::OK,
+            "Du har ingen fælles plan endnu",
+            &["Der er ikke lavet en fælles plan for dig, så dit perspektiv er ikke gemt. Tal med din sagsbehandler."],
+            &back,
+            Some(&session),
+        ),
+        Err(PlanWriteError::Denied { .. }) => page(
+            StatusCode::FORBIDDEN,
+            "Dit perspektiv kunne ikke tilføjes",
+            &["Du kan ikke skrive i denne plan. Der er ikke gemt noget."],
+            &back,
+            Some(&session),
+        ),
+        Err(PlanWriteError::AuditUnavailable(_)) => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Prøv igen om lidt",
+            &["Vi kunne ikke skrive i loggen, så dit perspektiv er ikke gemt. Prøv igen om lidt."],
+            &back,
+            Some(&session),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "the citizen's statement could not be written");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Planen kunne ikke nås",
+                &["Vi kunne ikke få svar fra den fælles plan lige nu. Prøv igen om lidt."],
+                &back,
+                Some(&session),
+            )
+        }
+    }
 }

@@ -286,6 +286,8 @@ pub struct OwnSection {
     /// Why there is nothing to show (empty when `ok`).
     pub note: String,
     pub documents: Vec<OwnDocument>,
+    /// The coordinated plan, shown with the form for the citizen's own statement.
+    pub plan: bool,
 }
 
 #[derive(Template)]
@@ -293,6 +295,8 @@ pub struct OwnSection {
 pub struct OwnCasePage {
     pub title: String,
     pub nav: Option<String>,
+    /// The session's CSRF token, for the "Mit perspektiv" form.
+    pub csrf: String,
     pub assembled: String,
     /// Every source failed: say so plainly at the top.
     pub all_down: bool,

@@ -218,8 +218,13 @@ fn the_gateways_sources_are_the_sandbox_services_ports() {
         Settings::load_with_env(Some(&dir.join("gateway.toml")), None, Figment::new()).expect("compose/gateway.toml");
     let p = sandbox.ports;
     let url = |port: u16| format!("https://sandbox:{port}");
-    let sources =
-        [("mediconnect", p.mediconnect), ("jobcenter", p.jobcenter), ("social", p.social), ("jobnet_cv", p.jobnet_cv)];
+    let sources = [
+        ("mediconnect", p.mediconnect),
+        ("jobcenter", p.jobcenter),
+        ("social", p.social),
+        ("jobnet_cv", p.jobnet_cv),
+        ("plan", p.plan),
+    ];
     assert_eq!(s.connectors.sources.len(), sources.len());
     for (name, port) in sources {
         assert_eq!(s.connectors.sources[name].base_url, url(port), "[connectors.sources.{name}]");

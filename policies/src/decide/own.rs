@@ -1,5 +1,5 @@
 //! The citizen's own access (action `read_own`, "Min sag"): may the logged-in citizen read
-//! their own data of each category? The policy set decides (`50-own-access.cedar`), like
+//! their own data of each category? And (action `write_own`) add their own statement? The policy set decides (`50-own-access.cedar`), like
 //! every other decision; this builds the request: the citizen as principal (the same
 //! opaque id as the documents' owner, never the CPR number), one document per category.
 
@@ -12,8 +12,10 @@ use crate::error::DecisionError;
 use crate::request::OwnAccessRequest;
 
 impl Decider<'_> {
-    pub fn decide_own(&self, req: &OwnAccessRequest<'_>) -> Result<Decision, DecisionError> {
+    /// `write`: the citizen's own statement (action `write_own`) instead of reading.
+    pub fn decide_own(&self, req: &OwnAccessRequest<'_>, write: bool) -> Result<Decision, DecisionError> {
         let n = self.names;
+        let action = if write { &n.write_own } else { &n.read_own };
         if req.categories.is_empty() {
             return Err(DecisionError::NoCategories);
         }
@@ -55,7 +57,7 @@ impl Decider<'_> {
                 .map_err(|e| DecisionError::Request(e.to_string()))?;
             let request = Request::new(
                 citizen.clone(),
-                n.read_own.clone(),
+                action.clone(),
                 Names::uid(&n.document, c.as_str()),
                 ctx,
                 checked(&self.loaded.schema),

@@ -96,7 +96,7 @@ impl Sandbox {
                 }
             }
         }
-        assert_eq!(urls.len(), 4, "{lines:?}");
+        assert_eq!(urls.len(), 5, "the four document sources and the plan service: {lines:?}");
         Sandbox {
             child,
             urls,

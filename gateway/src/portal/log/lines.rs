@@ -93,12 +93,60 @@ pub fn lines(records: &[&AuditRecord], rules: &Rules) -> Vec<LogLine> {
             }
             out.push(access_line(&records[i..j], rules));
             i = j;
+        } else if is_write(r.kind) {
+            let mut j = i + 1;
+            while j < records.len() && records[j].request_id == r.request_id && is_write(records[j].kind) {
+                j += 1;
+            }
+            out.push(write_line(&records[i..j], rules));
+            i = j;
         } else {
             out.push(single_line(r, rules));
             i += 1;
         }
     }
     out
+}
+
+fn is_write(k: AuditKind) -> bool {
+    matches!(k, AuditKind::WriteDecision | AuditKind::Write | AuditKind::WriteResult)
+}
+
+/// One write to the coordinated plan (its decision, the write and its result) as one line:
+/// who wrote, whether it was written, and why not.
+fn write_line(group: &[&AuditRecord], rules: &Rules) -> LogLine {
+    // Newest first: the last record is the decision, the first the latest outcome.
+    let first = group.last().copied().unwrap_or(group[0]);
+    let own = first.caseworker.is_none() && first.system.as_deref() == Some(crate::core::release::OWN_ACCESS_SYSTEM);
+    let who = if own { "Du".to_string() } else { unit_name(first, rules).unwrap_or_else(|| "En myndighed".into()) };
+    let denied = group.iter().any(|r| r.kind == AuditKind::WriteDecision && r.decision == Some(AuditDecision::Deny));
+    let result = group.iter().find(|r| r.kind == AuditKind::WriteResult).map(|r| r.outcome.as_str());
+    let what = if own { "dit perspektiv i din fælles plan" } else { "i din fælles plan" };
+    let (headline, why, tone) = if denied {
+        (
+            format!("{who} ville skrive i din fælles plan, men fik ikke lov"),
+            Some("fordi der ikke var grundlag for det (intet blev skrevet)".to_string()),
+            Tone::Refused,
+        )
+    } else {
+        match result {
+            Some("written") => {
+                (format!("{who} skrev {what}"), (!own).then(|| "fordi du gav samtykke".to_string()), Tone::Released)
+            }
+            Some("not_owner") => (
+                format!("{who} ville ændre en anden forvaltnings del af din fælles plan, men fik ikke lov"),
+                Some("fordi hver forvaltning kun må ændre sin egen del (intet blev skrevet)".to_string()),
+                Tone::Refused,
+            ),
+            Some("conflict") => (
+                format!("{who} ville skrive {what}, men planen var ændret i mellemtiden"),
+                Some("intet blev skrevet".to_string()),
+                Tone::Info,
+            ),
+            _ => (format!("{who} ville skrive {what}, men det lykkedes ikke"), None, Tone::Info),
+        }
+    };
+    LogLine { time: time(first.time), headline, why, rest: None, details: details(first, rules), tone }
 }
 
 /// One request about data: what was fetched, what was refused, what could not be fetched.
@@ -144,8 +192,12 @@ fn access_line(group: &[&AuditRecord], rules: &Rules) -> LogLine {
             _ => failed.push(cat),
         }
     }
+    // The shared overview ("glasplade"): every category a department's summary.
+    let overview = !own && group.iter().all(|r| r.category.as_ref().is_some_and(|c| c.as_str().ends_with(".summary")));
     let mut sentence = Vec::new();
-    if !fetched.is_empty() {
+    if overview && !fetched.is_empty() {
+        sentence.push(format!("{who} så overblikket over din kontakt med kommunen: {}", and_list(&fetched)));
+    } else if !fetched.is_empty() {
         sentence.push(format!("{who} {fetched_verb} {}", and_list(&fetched)));
     }
     if !refused.is_empty() {

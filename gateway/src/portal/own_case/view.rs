@@ -66,6 +66,20 @@ fn label(key: &str) -> Option<&'static str> {
         "flexjob" => "Fleksjob",
         "follow_up_category" => "Opfølgningskategori",
         "sent" => "Sendt",
+        // The coordinated plan and the departments' summaries.
+        "goals" => "Mål",
+        "efforts" => "Indsatser",
+        "unit_name" => "Ansvarlig",
+        "milestones" => "Delmål",
+        "due" => "Frist",
+        "reached" => "Nået",
+        "statements" => "Mit perspektiv",
+        "version" => "Version",
+        "contact" => "Din kontaktperson",
+        "phone" => "Telefon",
+        "appointments" => "Næste aftaler",
+        "open_cases" => "Åbne sager",
+        "opened" => "Oprettet",
         _ => return None,
     })
 }

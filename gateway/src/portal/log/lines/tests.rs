@@ -204,3 +204,51 @@ fn min_log_says_what_was_sent_to_the_gp() {
     );
     let _ = rules;
 }
+
+#[test]
+fn min_log_says_who_saw_the_overview_and_who_wrote_in_the_plan() {
+    let basis = "consent:0193a000-0000-7000-8000-000000000001";
+    let rs = newest_first(vec![
+        decision("o1", "jobcenter.summary", true, Some(basis)),
+        decision("o1", "social.summary", true, Some(basis)),
+        release("o1", "jobcenter.summary", "included", basis),
+        release("o1", "social.summary", "unavailable", basis),
+    ]);
+    let l = one(&rs);
+    assert!(
+        l.headline.starts_with("Rehabiliteringsteamet, Jobcenter København så overblikket over din kontakt med kommunen: overblik fra jobcentret"),
+        "{}",
+        l.headline
+    );
+    assert_eq!(l.why.as_deref(), Some("fordi du gav samtykke"));
+
+    let write = |kind, outcome: &str, decision: AuditDecision| {
+        let mut r = rec("w1", kind, "plan");
+        r.decision = Some(decision);
+        r.outcome = outcome.into();
+        r
+    };
+    let written = newest_first(vec![
+        write(AuditKind::WriteDecision, "permit", AuditDecision::Permit),
+        write(AuditKind::Write, "writing", AuditDecision::Permit),
+        write(AuditKind::WriteResult, "written", AuditDecision::Permit),
+    ]);
+    let l = one(&written);
+    assert_eq!(l.headline, "Rehabiliteringsteamet, Jobcenter København skrev i din fælles plan");
+    let refused = newest_first(vec![write(AuditKind::WriteDecision, "denied", AuditDecision::Deny)]);
+    assert_eq!(
+        one(&refused).headline,
+        "Rehabiliteringsteamet, Jobcenter København ville skrive i din fælles plan, men fik ikke lov"
+    );
+    let not_owner = newest_first(vec![
+        write(AuditKind::WriteDecision, "permit", AuditDecision::Permit),
+        write(AuditKind::WriteResult, "not_owner", AuditDecision::Deny),
+    ]);
+    assert!(one(&not_owner).headline.contains("en anden forvaltnings del"), "{}", one(&not_owner).headline);
+
+    let mut own = write(AuditKind::WriteResult, "written", AuditDecision::Permit);
+    own.system = Some("portal".into());
+    own.caseworker = None;
+    own.unit = None;
+    assert_eq!(one(&[own]).headline, "Du skrev dit perspektiv i din fælles plan");
+}
