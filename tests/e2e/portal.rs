@@ -523,7 +523,7 @@ async fn min_sag_shows_my_own_data_live_audited_and_says_which_source_is_down() 
 async fn the_citizens_statement_in_the_plan_appears_for_a_caseworker() {
     let env = Env::new(5_000);
     let citizen = support::rehab_citizen();
-    let port = free_port();
+    let port = support::reserved_port();
     let node = start_node_with_citizen_7(&env, port, &citizen);
     let running = start(&env, port, &node.issuer, None).await;
     let portal = format!("https://localhost:{port}");

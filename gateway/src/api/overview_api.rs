@@ -139,6 +139,7 @@ async fn assemble(
                 categories: &categories,
                 case_reference: None,
                 request_id: &request_id,
+                answering: None,
             },
             now,
         )

@@ -186,6 +186,7 @@ async fn read_plan(
                 categories: &categories,
                 case_reference: None,
                 request_id: &request_id,
+                answering: None,
             },
             state.clock.now(),
         )
