@@ -100,6 +100,15 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("{what} failed; nothing was released"))
 }
 
+/// What the caller is told when the release pipeline refused: 503 while the audit log is
+/// down, 500 (logged, naming only the step) when a lookup failed. Nothing was released.
+pub(crate) fn release_error(e: ReleaseError) -> ApiError {
+    match e {
+        ReleaseError::AuditUnavailable(_) => ApiError::audit_unavailable(),
+        ReleaseError::Lookup { what, message } => internal(what, message),
+    }
+}
+
 async fn assemble(
     state: &AppState,
     caller: &Caller,
@@ -129,10 +138,7 @@ async fn assemble(
             now,
         )
         .await
-        .map_err(|e| match e {
-            ReleaseError::AuditUnavailable(_) => ApiError::audit_unavailable(),
-            ReleaseError::Lookup { what, message } => internal(what, message),
-        })?;
+        .map_err(release_error)?;
     Ok(CaseFile {
         request_id,
         citizen: req.citizen.masked(),

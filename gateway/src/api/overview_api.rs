@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::{Caller, Facts, refuse};
 use super::bodies::{self as api, Basis, Reason, SectionStatus};
-use crate::core::release::{ReleaseError, ReleaseRequest};
+use crate::core::release::ReleaseRequest;
 use crate::http::problem::{ApiError, Problem};
 use crate::http::request_id::RequestId;
 
@@ -144,13 +144,7 @@ async fn assemble(
             now,
         )
         .await
-        .map_err(|e| match e {
-            ReleaseError::AuditUnavailable(_) => ApiError::audit_unavailable(),
-            ReleaseError::Lookup { what, message } => {
-                tracing::error!(error = %message, "{what} failed");
-                ApiError::internal(format!("{what} failed; nothing was released"))
-            }
-        })?;
+        .map_err(super::case_file::release_error)?;
     let departments = released
         .sections
         .into_iter()

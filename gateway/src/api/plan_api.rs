@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::{Caller, Facts, refuse};
 use super::bodies::{self as api, Section};
-use crate::core::release::{PlanEdit, PlanWriteError, PlanWriteRequest, ReleaseError, ReleaseRequest, plan_category};
+use crate::core::release::{PlanEdit, PlanWriteError, PlanWriteRequest, ReleaseRequest, plan_category};
 use crate::http::problem::{ApiError, Problem, ProblemKind};
 use crate::http::request_id::RequestId;
 
@@ -191,13 +191,7 @@ async fn read_plan(
             state.clock.now(),
         )
         .await
-        .map_err(|e| match e {
-            ReleaseError::AuditUnavailable(_) => ApiError::audit_unavailable(),
-            ReleaseError::Lookup { what, message } => {
-                tracing::error!(error = %message, "{what} failed");
-                ApiError::internal(format!("{what} failed; nothing was released"))
-            }
-        })?;
+        .map_err(super::case_file::release_error)?;
     let section = released.sections.into_iter().next().map(super::case_file::section_view);
     let section = section.ok_or_else(|| ApiError::internal("the plan section is missing"))?;
     let version = section.documents.first().and_then(|d| d.content.get("version")).and_then(|v| v.as_u64());
