@@ -1,6 +1,7 @@
 //! One 4-category decision for instruction counting under callgrind (BENCHMARKS.md,
-//! `scripts/callgrind-decision.sh`): the ledger lookup (`Ledger::covering` per category +
-//! `Ledger::blocks`) in `lookup_once` and `PolicyEngine::decide` in `decide_once`, each
+//! `scripts/callgrind.sh decision`): the ledger lookup (`Ledger::covering_each` for the four
+//! categories + `Ledger::blocks`; with `SAMMEN_IR_PER_CATEGORY=1` one `Ledger::covering` per
+//! category, as before) in `lookup_once` and `PolicyEngine::decide` in `decide_once`, each
 //! `#[inline(never)]` so callgrind's inclusive count per call can be read by name. The
 //! store is the scale curve's (`<target>/tmp/scale-N`, the harness's synthetic mix), built
 //! on the first run; run that first run without valgrind.
@@ -74,10 +75,16 @@ type Found = (Vec<(Category, Vec<Consent>)>, Vec<Block>);
 #[inline(never)]
 fn lookup_once(rt: &tokio::runtime::Runtime, ledger: &Ledger<SledStore>, f: &Fixed, who: &Cpr) -> Found {
     rt.block_on(async {
-        let mut found = Vec::with_capacity(f.categories.len());
-        for c in &f.categories {
-            found.push((c.clone(), ledger.covering(who, &f.caseworker.unit, &f.purpose, c, f.now).await.unwrap()));
-        }
+        let found = if std::env::var_os("SAMMEN_IR_PER_CATEGORY").is_some() {
+            // The lookup before `covering_each`: one `covering` per category.
+            let mut found = Vec::with_capacity(f.categories.len());
+            for c in &f.categories {
+                found.push((c.clone(), ledger.covering(who, &f.caseworker.unit, &f.purpose, c, f.now).await.unwrap()));
+            }
+            found
+        } else {
+            ledger.covering_each(who, &f.caseworker.unit, &f.purpose, &f.categories, f.now).await.unwrap()
+        };
         (found, ledger.blocks(who).await.unwrap())
     })
 }

@@ -1,5 +1,5 @@
 //! The scale curve (BENCHMARKS.md): the ledger lookup of one 4-category case file
-//! (`Ledger::covering` per category + `Ledger::blocks`) and the policy decision over its
+//! (`Ledger::covering_each` for the four categories + `Ledger::blocks`) and the policy decision over its
 //! result, with 10,000, 100,000 and 1,000,000 consents stored, and the store's size on
 //! disk per consent. The latency should stay flat as the store grows.
 //!
@@ -107,10 +107,7 @@ fn main() {
         let citizens = n.div_ceil(preload::PER_CITIZEN);
         let lookup = |who: &Cpr| -> (Vec<(Category, Vec<Consent>)>, Vec<consent::Block>) {
             rt.block_on(async {
-                let mut found = Vec::with_capacity(categories.len());
-                for c in &categories {
-                    found.push((c.clone(), ledger.covering(who, &caseworker.unit, &purpose, c, now).await.unwrap()));
-                }
+                let found = ledger.covering_each(who, &caseworker.unit, &purpose, &categories, now).await.unwrap();
                 (found, ledger.blocks(who).await.unwrap())
             })
         };

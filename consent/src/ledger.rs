@@ -373,4 +373,27 @@ impl<S: Store> Ledger<S> {
         v.retain(|c| covers(c, lineage, t));
         Ok(v)
     }
+
+    /// [`Ledger::covering`] for each of `categories` (a case file's), read at once: per
+    /// category, in the order given, the consents `covering` finds for it.
+    pub async fn covering_each(
+        &self,
+        citizen: &Cpr,
+        unit: &UnitId,
+        purpose: &Purpose,
+        categories: &[Category],
+        t: DateTime<Utc>,
+    ) -> Result<Vec<(Category, Vec<Consent>)>, LedgerError> {
+        let lineage = self.rules.directory.lineage(unit)?;
+        let found = self.store.active_for_each(citizen, lineage, purpose, categories).await?;
+        Ok(categories
+            .iter()
+            .cloned()
+            .zip(found)
+            .map(|(c, mut v)| {
+                v.retain(|k| covers(k, lineage, t));
+                (c, v)
+            })
+            .collect())
+    }
 }

@@ -256,6 +256,23 @@ pub trait Store: Send + Sync + 'static {
         category: &Category,
     ) -> Result<Vec<Consent>, StoreError>;
 
+    /// [`Store::active_for`] for several categories at once: for each category, in the
+    /// order given, exactly what `active_for` answers for it, in the same order. The engines
+    /// read once for all of them (a case file asks for several categories).
+    async fn active_for_each(
+        &self,
+        citizen: &Cpr,
+        grantees: &[UnitId],
+        purpose: &Purpose,
+        categories: &[Category],
+    ) -> Result<Vec<Vec<Consent>>, StoreError> {
+        let mut out = Vec::with_capacity(categories.len());
+        for c in categories {
+            out.push(self.active_for(citizen, grantees, purpose, c).await?);
+        }
+        Ok(out)
+    }
+
     /// Consents in the recorded state `requested` of `citizen`.
     async fn requested_of(&self, citizen: &Cpr) -> Result<Vec<Consent>, StoreError>;
 
@@ -445,6 +462,15 @@ impl<T: Store + ?Sized> Store for Arc<T> {
         category: &Category,
     ) -> Result<Vec<Consent>, StoreError> {
         (**self).active_for(citizen, grantees, purpose, category).await
+    }
+    async fn active_for_each(
+        &self,
+        citizen: &Cpr,
+        grantees: &[UnitId],
+        purpose: &Purpose,
+        categories: &[Category],
+    ) -> Result<Vec<Vec<Consent>>, StoreError> {
+        (**self).active_for_each(citizen, grantees, purpose, categories).await
     }
     async fn requested_of(&self, citizen: &Cpr) -> Result<Vec<Consent>, StoreError> {
         (**self).requested_of(citizen).await

@@ -19,7 +19,7 @@
 //! |----------------------------------------|----------------------------------------------------------------|
 //! | [`durability_of_acknowledged_writes`]  | what a write acknowledged is there after reopening, indexes too |
 //! | [`version_conflicts`]                  | a change not at stored version + 1 is a conflict, writes nothing |
-//! | [`lookups_at_time`]                    | `active_for` answers exactly what was asked; `covers` at `t`    |
+//! | [`lookups_at_time`]                    | `active_for` (and `active_for_each`) answers exactly what was asked; `covers` at `t` |
 //! | [`audit_append_compare_and_swap`]      | a batch not at the stored size is refused whole (`AuditMoved`)  |
 //! | [`audit_prune_watermark`]              | pruning is a prefix from the watermark; payloads only           |
 //! | [`session_take_once`]                  | one of many concurrent takes gets the value; expiry; purge      |
@@ -698,6 +698,16 @@ pub async fn lookups_at_time<H: Harness>(h: &H) {
         async move {
             let grantees: Vec<_> = grantees.iter().map(|g| unit(g)).collect();
             let found = s.active_for(&who, &grantees, &purpose(p), &category(cat)).await.expect("active_for");
+            // active_for_each answers the same, in the same order, for each category asked
+            // with others (and twice).
+            let cats = [category(CASE), category(cat), category(HEALTH), category(CV), category(cat)];
+            let each = s.active_for_each(&who, &grantees, &purpose(p), &cats).await.expect("active_for_each");
+            assert_eq!(each.len(), cats.len(), "active_for_each answers every category asked");
+            for (c, e) in cats.iter().zip(&each) {
+                let one = s.active_for(&who, &grantees, &purpose(p), c).await.expect("active_for");
+                let order = |v: &[Consent]| v.iter().map(|k| k.id).collect::<Vec<_>>();
+                assert_eq!(order(e), order(&one), "active_for_each for {c} differs from active_for");
+            }
             ids(&found)
         }
     };

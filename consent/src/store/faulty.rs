@@ -267,6 +267,15 @@ impl<S: Store> Store for FaultyStore<S> {
     ) -> Result<Vec<Consent>, StoreError> {
         self.run(Op::ConsentRead, || self.inner.active_for(citizen, grantees, purpose, category)).await
     }
+    async fn active_for_each(
+        &self,
+        citizen: &Cpr,
+        grantees: &[UnitId],
+        purpose: &Purpose,
+        categories: &[Category],
+    ) -> Result<Vec<Vec<Consent>>, StoreError> {
+        self.run(Op::ConsentRead, || self.inner.active_for_each(citizen, grantees, purpose, categories)).await
+    }
     async fn requested_of(&self, citizen: &Cpr) -> Result<Vec<Consent>, StoreError> {
         self.run(Op::ConsentRead, || self.inner.requested_of(citizen)).await
     }

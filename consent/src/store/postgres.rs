@@ -462,6 +462,40 @@ impl Store for PgStore {
         .await
     }
 
+    /// One query for every category, in `active_for`'s order per category.
+    async fn active_for_each(
+        &self,
+        citizen: &Cpr,
+        grantees: &[UnitId],
+        purpose: &Purpose,
+        categories: &[Category],
+    ) -> Result<Vec<Vec<Consent>>, StoreError> {
+        let mut out: Vec<Vec<Consent>> = vec![Vec::new(); categories.len()];
+        if grantees.is_empty() || categories.is_empty() {
+            return Ok(out);
+        }
+        let grantees: Vec<&str> = grantees.iter().map(|g| g.as_str()).collect();
+        let names: Vec<&str> = categories.iter().map(|c| c.as_str()).collect();
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT a.category, c.state FROM active_index a JOIN consents c ON c.id = a.consent_id \
+                 WHERE a.citizen = $1 AND a.grantee = ANY($2) AND a.purpose = $3 AND a.category = ANY($4) \
+                 ORDER BY a.grantee, a.consent_id",
+                &[&citizen.expose(), &grantees, &purpose.as_str(), &names],
+            )
+            .await
+            .map_err(db_error)?;
+        for r in &rows {
+            let name: &str = r.get(0);
+            let consent: Consent = from_json(r.get::<_, &[u8]>(1))?;
+            for (i, _) in categories.iter().enumerate().filter(|(_, c)| c.as_str() == name) {
+                out[i].push(consent.clone());
+            }
+        }
+        Ok(out)
+    }
+
     async fn requested_of(&self, citizen: &Cpr) -> Result<Vec<Consent>, StoreError> {
         self.consents_where(
             "SELECT state FROM consents WHERE citizen = $1 AND requested ORDER BY id",

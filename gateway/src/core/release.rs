@@ -254,15 +254,11 @@ impl Core {
         let unit = &req.caseworker.unit;
 
         // Facts.
-        let mut consents: Vec<(Category, Vec<Consent>)> = Vec::with_capacity(req.categories.len());
-        for c in req.categories {
-            let found = self
-                .ledger
-                .covering(&req.citizen, unit, req.purpose, c, now)
-                .await
-                .map_err(|e| lookup("the consent lookup")(e.to_string()))?;
-            consents.push((c.clone(), found));
-        }
+        let consents: Vec<(Category, Vec<Consent>)> = self
+            .ledger
+            .covering_each(&req.citizen, unit, req.purpose, req.categories, now)
+            .await
+            .map_err(|e| lookup("the consent lookup")(e.to_string()))?;
         let blocks = self.ledger.blocks(&req.citizen).await.map_err(|e| lookup("the block lookup")(e.to_string()))?;
         let (municipality, residence_failed) = match self.residence.municipality(&req.citizen).await {
             Ok(m) => (m, false),
