@@ -28,6 +28,7 @@ pub mod json;
 pub mod medcom;
 pub mod mediconnect;
 pub mod person;
+pub mod power_of_attorney;
 pub mod registry;
 pub mod soap;
 pub mod social;

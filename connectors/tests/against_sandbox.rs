@@ -168,6 +168,7 @@ fn probe(source: Source) -> (Cpr, &'static str) {
         Source::JobnetCv => (citizen(0), "jobnet.cv"),
         Source::Cpr => unreachable!("the person register is not a connector"),
         Source::Mailbox => unreachable!("the mailbox is not a connector"),
+        Source::Fuldmagt => unreachable!("the power-of-attorney registry is not a connector"),
     }
 }
 

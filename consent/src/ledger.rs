@@ -153,12 +153,13 @@ impl<S: Store> Ledger<S> {
         &self,
         input: TermsInput,
         actor: &Cpr,
+        by: Grantor,
         channel: Channel,
         now: DateTime<Utc>,
         audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
     ) -> Result<(Consent, OutboxRecord), LedgerError> {
         let (terms, body) = input.into_terms();
-        let kind = EventKind::Granted { terms: Box::new(terms), by: Grantor::Citizen };
+        let kind = EventKind::Granted { terms: Box::new(terms), by };
         self.create(kind, Some(actor), body, channel, now, audit).await
     }
 
@@ -218,22 +219,24 @@ impl<S: Store> Ledger<S> {
         &self,
         id: ConsentId,
         actor: &Cpr,
+        by: Grantor,
         channel: Channel,
         now: DateTime<Utc>,
         audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
     ) -> Result<(Consent, OutboxRecord), LedgerError> {
-        self.transition(id, actor, channel, now, || EventKind::Approved { by: Grantor::Citizen }, audit).await
+        self.transition(id, actor, channel, now, || EventKind::Approved { by: by.clone() }, audit).await
     }
 
     pub(crate) async fn reject(
         &self,
         id: ConsentId,
         actor: &Cpr,
+        by: Grantor,
         channel: Channel,
         now: DateTime<Utc>,
         audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
     ) -> Result<(Consent, OutboxRecord), LedgerError> {
-        self.transition(id, actor, channel, now, || EventKind::Rejected { by: Grantor::Citizen }, audit).await
+        self.transition(id, actor, channel, now, || EventKind::Rejected { by: by.clone() }, audit).await
     }
 
     /// Revocation is immediate: the next lookup no longer finds the consent.
@@ -241,11 +244,12 @@ impl<S: Store> Ledger<S> {
         &self,
         id: ConsentId,
         actor: &Cpr,
+        by: Grantor,
         channel: Channel,
         now: DateTime<Utc>,
         audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
     ) -> Result<(Consent, OutboxRecord), LedgerError> {
-        self.transition(id, actor, channel, now, || EventKind::Revoked { by: Grantor::Citizen }, audit).await
+        self.transition(id, actor, channel, now, || EventKind::Revoked { by: by.clone() }, audit).await
     }
 
     async fn transition(

@@ -15,7 +15,7 @@ use chrono::{DateTime, Months, Utc};
 
 use crate::cpr::Cpr;
 use crate::organisation::{Directory, OrganisationError};
-use crate::record::{Consent, ConsentEvent, ConsentStatus, EventKind, Grantor, State, Terms};
+use crate::record::{Consent, ConsentEvent, ConsentStatus, EventKind, Grantor, Privilege, State, Terms};
 use crate::vocabulary::{Vocabulary, VocabularyError};
 
 /// Why a change to a consent was refused. Each message says what to do instead.
@@ -39,8 +39,8 @@ pub enum RuleError {
     MissingText,
     #[error("the caseworker's explanation to the citizen must not be empty")]
     MissingExplanation,
-    #[error("acting on another's behalf (power of attorney) is not supported yet; the citizen must act personally")]
-    PowerOfAttorneyNotSupported,
+    #[error("the power of attorney lets its holder see the consents only, not change them")]
+    BeyondPrivilege,
     #[error("only the citizen the consent is about can do this")]
     NotTheCitizen,
     #[error("this consent is {status}; only a requested consent can be approved or rejected")]
@@ -142,7 +142,8 @@ impl Rules {
 fn check_grantor(by: &Grantor) -> Result<(), RuleError> {
     match by {
         Grantor::Citizen => Ok(()),
-        Grantor::PowerOfAttorney { .. } => Err(RuleError::PowerOfAttorneyNotSupported),
+        Grantor::PowerOfAttorney { privilege: Privilege::Consent, .. } => Ok(()),
+        Grantor::PowerOfAttorney { privilege: Privilege::View, .. } => Err(RuleError::BeyondPrivilege),
     }
 }
 
@@ -209,4 +210,74 @@ pub fn replay<'a>(events: impl IntoIterator<Item = &'a ConsentEvent>) -> Result<
         state = Some(apply(state, e)?);
     }
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Channel, ConsentId, ConsentText, Period};
+    use crate::{Category, Purpose, UnitId};
+
+    fn rules() -> Rules {
+        let all: toml::Table = toml::from_str(crate::DEFAULT_CONFIG).unwrap();
+        let domain: crate::DomainConfig = all["domain"].clone().try_into().unwrap();
+        domain.into_rules().unwrap()
+    }
+
+    fn grant_by(citizen: Cpr, by: Grantor, now: DateTime<Utc>) -> ConsentEvent {
+        let terms = Terms {
+            citizen,
+            grantee: UnitId::parse("kk.jobcenter").unwrap(),
+            include_subunits: false,
+            purpose: Purpose::parse("rehabilitation-team").unwrap(),
+            categories: [Category::parse("jobnet.cv").unwrap()].into(),
+            period: Period { from: now, until: now + chrono::Duration::days(30) },
+            data_period: None,
+            text: ConsentText { version: "t-1".into(), sha256: "ab".repeat(32) },
+        };
+        ConsentEvent {
+            consent_id: ConsentId::new(),
+            version: 1,
+            at: now,
+            channel: Channel::Portal,
+            kind: EventKind::Granted { terms: Box::new(terms), by },
+        }
+    }
+
+    fn holder(privilege: Privilege) -> Grantor {
+        Grantor::PowerOfAttorney {
+            holder: "poa-holder:ab".into(),
+            holder_name: "Lars".into(),
+            represented_name: "Mette".into(),
+            reference: "r".into(),
+            privilege,
+        }
+    }
+
+    #[test]
+    fn a_holder_acts_within_the_privilege_and_only_for_the_represented_citizen() {
+        let now: DateTime<Utc> = "2025-03-01T10:00:00Z".parse().unwrap();
+        let citizen = Cpr::parse("0101609900").unwrap();
+        let other = Cpr::parse("0102609901").unwrap();
+        let r = rules();
+        assert_eq!(r.check(None, &grant_by(citizen, holder(Privilege::Consent), now), Some(&citizen), now), Ok(()));
+        assert_eq!(
+            r.check(None, &grant_by(citizen, holder(Privilege::View), now), Some(&citizen), now),
+            Err(RuleError::BeyondPrivilege)
+        );
+        assert_eq!(
+            r.check(None, &grant_by(citizen, holder(Privilege::Consent), now), Some(&other), now),
+            Err(RuleError::NotTheCitizen)
+        );
+        // A view-only holder cannot revoke either.
+        let active = apply(None, &grant_by(citizen, Grantor::Citizen, now)).unwrap();
+        let revoke = ConsentEvent {
+            consent_id: active.id,
+            version: 2,
+            at: now,
+            channel: Channel::Portal,
+            kind: EventKind::Revoked { by: holder(Privilege::View) },
+        };
+        assert_eq!(r.check(Some(&active), &revoke, Some(&citizen), now), Err(RuleError::BeyondPrivilege));
+    }
 }

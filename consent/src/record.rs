@@ -51,9 +51,56 @@ impl std::str::FromStr for ConsentId {
 pub enum Grantor {
     /// The citizen personally.
     Citizen,
-    /// A holder of a power of attorney (fuldmagt) acting for the citizen. The ledger does
-    /// not accept this yet; the field exists so records need no migration when it does.
-    PowerOfAttorney { holder: Cpr },
+    /// A holder of a power of attorney (fuldmagt, Digital Fuldmagt style) acting for the
+    /// citizen, checked against the power-of-attorney registry at the moment of the action.
+    /// The holder is named by a pseudonymous id (a keyed hash of their CPR number, see the
+    /// gateway's `core::representation`), never by their CPR number.
+    PowerOfAttorney {
+        /// The holder's pseudonymous id (`poa-holder:<hex>`).
+        holder: String,
+        /// The holder's name, as the receipt shows it.
+        holder_name: String,
+        /// The represented citizen's name as the registry gave it, for the receipt.
+        represented_name: String,
+        /// The power of attorney's reference in the registry.
+        reference: String,
+        /// The privilege the action was taken under.
+        privilege: Privilege,
+    },
+}
+
+impl Grantor {
+    /// Whether someone acted for the citizen.
+    pub fn is_representative(&self) -> bool {
+        !matches!(self, Grantor::Citizen)
+    }
+}
+
+/// What a power of attorney lets its holder do (the registry's privileges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Privilege {
+    /// See the citizen's consents and requests ("se").
+    View,
+    /// Also approve, reject, grant and revoke consents for the citizen ("samtykke").
+    Consent,
+}
+
+impl Privilege {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Privilege::View => "view",
+            Privilege::Consent => "consent",
+        }
+    }
+
+    /// The privilege's Danish name.
+    pub fn da(self) -> &'static str {
+        match self {
+            Privilege::View => "se samtykker",
+            Privilege::Consent => "give og tilbagekalde samtykker",
+        }
+    }
 }
 
 /// How a change reached the ledger.

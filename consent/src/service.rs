@@ -17,12 +17,12 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::{AuditError, AuditKind, AuditLog, AuditRecord, OutboxRecord};
+use crate::audit::{AuditError, AuditKind, AuditLog, AuditRecord, OnBehalf, OutboxRecord};
 use crate::block::{Block, BlockEvent, BlockEventKind, BlockId, BlockTarget};
 use crate::cpr::Cpr;
 use crate::ledger::{Ledger, LedgerError, TermsInput};
 use crate::organisation::UnitId;
-use crate::record::{Channel, Consent, ConsentEvent, ConsentId, EventKind, Requester};
+use crate::record::{Channel, Consent, ConsentEvent, ConsentId, EventKind, Grantor, Requester};
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +52,9 @@ pub struct Actor {
     pub caseworker: Option<String>,
     /// The caseworker's unit. `None`: the record names the consent's grantee instead.
     pub unit: Option<UnitId>,
+    /// Who gives, answers or withdraws a consent: the citizen, or a representative whose
+    /// authority the caller has just checked (the event and the audit record name them).
+    pub grantor: Grantor,
 }
 
 impl Actor {
@@ -64,7 +67,14 @@ impl Actor {
             system: Some(channel_name(channel).into()),
             caseworker: None,
             unit: None,
+            grantor: Grantor::Citizen,
         }
+    }
+
+    /// A representative acting for the citizen through `channel`, under the authority
+    /// `grantor` names (checked by the caller against the registry at this action).
+    pub fn representative(channel: Channel, grantor: Grantor) -> Self {
+        Self { grantor, ..Self::citizen(channel) }
     }
 
     /// A caseworker in `unit` through the registered `system`, in API request `request_id`.
@@ -80,6 +90,7 @@ impl Actor {
             system: Some(system.into()),
             caseworker: Some(caseworker.into()),
             unit: Some(unit),
+            grantor: Grantor::Citizen,
         }
     }
 
@@ -88,6 +99,7 @@ impl Actor {
         r.system = self.system.clone();
         r.caseworker = self.caseworker.clone();
         r.unit = self.unit.clone();
+        r.on_behalf = OnBehalf::of(&self.grantor);
         r
     }
 }
@@ -117,7 +129,8 @@ pub fn consent_record(event: &ConsentEvent, state: &Consent, actor: &Actor, now:
     r.citizen = Some(state.terms.citizen);
     r.purpose = Some(state.terms.purpose.clone());
     r.basis = Some(format!("consent:{}", state.id));
-    r.detail = Some(format!("consent {} {verb} via {}", state.id, channel_name(event.channel)));
+    let by = if actor.grantor.is_representative() { " by a representative" } else { "" };
+    r.detail = Some(format!("consent {} {verb}{by} via {}", state.id, channel_name(event.channel)));
     r.subject = Some(format!("consent:{}.{}", event.consent_id, event.version));
     r
 }
@@ -226,7 +239,10 @@ impl<S: Store + Clone> ConsentService<S> {
         now: DateTime<Utc>,
     ) -> Result<Consent, ServiceError> {
         self.admit()?;
-        let changed = self.ledger.grant(input, citizen, actor.channel, now, self.consent_audit(actor, now)).await?;
+        let changed = self
+            .ledger
+            .grant(input, citizen, actor.grantor.clone(), actor.channel, now, self.consent_audit(actor, now))
+            .await?;
         self.done(changed).await
     }
 
@@ -238,7 +254,10 @@ impl<S: Store + Clone> ConsentService<S> {
         now: DateTime<Utc>,
     ) -> Result<Consent, ServiceError> {
         self.admit()?;
-        let changed = self.ledger.approve(id, citizen, actor.channel, now, self.consent_audit(actor, now)).await?;
+        let changed = self
+            .ledger
+            .approve(id, citizen, actor.grantor.clone(), actor.channel, now, self.consent_audit(actor, now))
+            .await?;
         self.done(changed).await
     }
 
@@ -250,7 +269,10 @@ impl<S: Store + Clone> ConsentService<S> {
         now: DateTime<Utc>,
     ) -> Result<Consent, ServiceError> {
         self.admit()?;
-        let changed = self.ledger.reject(id, citizen, actor.channel, now, self.consent_audit(actor, now)).await?;
+        let changed = self
+            .ledger
+            .reject(id, citizen, actor.grantor.clone(), actor.channel, now, self.consent_audit(actor, now))
+            .await?;
         self.done(changed).await
     }
 
@@ -263,7 +285,10 @@ impl<S: Store + Clone> ConsentService<S> {
         now: DateTime<Utc>,
     ) -> Result<Consent, ServiceError> {
         self.admit()?;
-        let changed = self.ledger.revoke(id, citizen, actor.channel, now, self.consent_audit(actor, now)).await?;
+        let changed = self
+            .ledger
+            .revoke(id, citizen, actor.grantor.clone(), actor.channel, now, self.consent_audit(actor, now))
+            .await?;
         self.done(changed).await
     }
 

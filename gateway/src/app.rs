@@ -212,6 +212,8 @@ struct Opening {
     engine: Arc<PolicyEngine>,
     registry: Registry,
     residence: Arc<dyn ResidenceLookup>,
+    /// `[representation]`: acting for someone else, when configured.
+    representation: Option<Arc<crate::core::representation::Representation>>,
     case_file_deadline: Duration,
     retention_days: u32,
     /// The audit log's name in its signed notes (`[audit] origin`).
@@ -247,6 +249,7 @@ impl Opening {
             clock: self.clock,
             residence: self.residence,
             health: self.health,
+            representation: self.representation,
         });
         if core.sends_health_messages() {
             let owner = format!("sammen-{}", uuid::Uuid::new_v4().simple());
@@ -334,6 +337,15 @@ async fn launch(settings: Settings, store: SharedStore, wait_for_database: bool)
         )),
         None => Arc::new(UnknownResidence),
     };
+    // Acting for someone else: the power-of-attorney registry when `[representation]` names
+    // one; otherwise nobody can (fail closed).
+    let representation = match &settings.representation {
+        Some(r) => Some(Arc::new(crate::core::representation::Representation::new(
+            connectors::power_of_attorney::PowerOfAttorneyRegistry::from_config(&r.source)?,
+            r.key().map_err(crate::settings::SettingsError::Invalid)?,
+        ))),
+        None => None,
+    };
     let (stop, stopped) = watch::channel(false);
     let (api, pending_api) = crate::api::bind(&settings, stopped.clone()).await?;
     let (portal, pending_portal) = match &settings.portal {
@@ -367,6 +379,7 @@ async fn launch(settings: Settings, store: SharedStore, wait_for_database: bool)
         engine,
         registry,
         residence,
+        representation,
         case_file_deadline: Duration::from_millis(settings.server.case_file_deadline_ms),
         retention_days: settings.audit.retention_days(),
         origin: settings.audit.origin()?,

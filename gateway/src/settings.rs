@@ -10,6 +10,7 @@ pub mod admin;
 pub mod health;
 pub mod notifications;
 pub mod portal;
+pub mod representation;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,10 @@ pub struct Settings {
     /// municipality is unknown and no statute that needs it applies (fail closed).
     #[serde(default)]
     pub residence: Option<ResidenceSettings>,
+    /// `[representation]`: the power-of-attorney registry and the holders' pseudonym key;
+    /// when absent nobody can act for another person.
+    #[serde(default)]
+    pub representation: Option<representation::RepresentationSettings>,
     /// `[notifications]`: letters to citizens in their Digital Post mailbox; off when absent.
     #[serde(default)]
     pub notifications: Option<notifications::NotificationSettings>,
@@ -397,6 +402,9 @@ impl Settings {
         admin::check(self)?;
         if let Some(n) = &self.notifications {
             n.check().map_err(SettingsError::Invalid)?;
+        }
+        if let Some(r) = &self.representation {
+            r.key().map_err(SettingsError::Invalid)?;
         }
         if self.systems.is_empty() {
             return bad("no [[systems]] are registered; no caseworker system could call the API".into());

@@ -1,4 +1,4 @@
-//! sammen's sandbox: the four document source systems and the person register simulated over their real protocols, in one
+//! sammen's sandbox: the four document source systems, the person register and the power-of-attorney registry simulated over their real protocols, in one
 //! process, each on its own port, with deterministic synthetic citizens ([`citizens`])
 //! and fault injection per source ([`Fault`], by configuration or by
 //! `PUT /admin/faults/{source}` on the admin port).
@@ -14,6 +14,7 @@ mod admin;
 pub mod broker;
 pub mod citizens;
 pub mod faults;
+pub mod fuldmagt;
 pub mod hub;
 mod jobcenter;
 mod jobnet;
@@ -57,14 +58,23 @@ pub enum Source {
     Cpr,
     /// The Digital Post mailbox notifications go to: not a connector either.
     Mailbox,
+    /// The power-of-attorney registry (Digital Fuldmagt style): not a connector.
+    Fuldmagt,
 }
 
 impl Source {
     /// The four document sources (the connectors).
     pub const ALL: [Source; 4] = [Source::Mediconnect, Source::Jobcenter, Source::Social, Source::JobnetCv];
     /// Every simulated service: the document sources and the person register.
-    pub const EVERY: [Source; 6] =
-        [Source::Mediconnect, Source::Jobcenter, Source::Social, Source::JobnetCv, Source::Cpr, Source::Mailbox];
+    pub const EVERY: [Source; 7] = [
+        Source::Mediconnect,
+        Source::Jobcenter,
+        Source::Social,
+        Source::JobnetCv,
+        Source::Cpr,
+        Source::Mailbox,
+        Source::Fuldmagt,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -74,6 +84,7 @@ impl Source {
             Source::JobnetCv => "jobnet_cv",
             Source::Cpr => "cpr",
             Source::Mailbox => "mailbox",
+            Source::Fuldmagt => "fuldmagt",
         }
     }
 
@@ -94,6 +105,8 @@ pub struct Ports {
     pub cpr: u16,
     /// The Digital Post mailbox.
     pub mailbox: u16,
+    /// The power-of-attorney registry.
+    pub fuldmagt: u16,
     pub admin: u16,
     /// The sandbox MitID broker.
     pub broker: u16,
@@ -157,6 +170,7 @@ pub struct Addrs {
     pub jobnet_cv: SocketAddr,
     pub cpr: SocketAddr,
     pub mailbox: SocketAddr,
+    pub fuldmagt: SocketAddr,
     pub admin: SocketAddr,
     pub broker: SocketAddr,
 }
@@ -214,6 +228,12 @@ impl Sandbox {
                 acceptor.clone(),
             )
             .await?,
+            fuldmagt: bind(
+                cfg.ports.fuldmagt,
+                recorded(fuldmagt::router(state.clone()), state.0.visits.clone(), Source::Fuldmagt),
+                acceptor.clone(),
+            )
+            .await?,
             admin: bind(cfg.ports.admin, admin::router(state.clone()), None).await?,
             broker: {
                 // The issuer URL names the bound port, so bind before building the router.
@@ -260,6 +280,7 @@ impl RunningSandbox {
             Source::JobnetCv => self.addrs.jobnet_cv,
             Source::Cpr => self.addrs.cpr,
             Source::Mailbox => self.addrs.mailbox,
+            Source::Fuldmagt => self.addrs.fuldmagt,
         };
         let host = if self.ca_pem.is_some() { "localhost".to_string() } else { addr.ip().to_string() };
         format!("{}://{host}:{}", self.scheme(), addr.port())
@@ -317,6 +338,18 @@ impl RunningSandbox {
         let mut source = SourceConfig::new(self.url(Source::Cpr));
         source.ca_pem = self.ca_pem.clone();
         source
+    }
+
+    /// A power-of-attorney registry client configuration pointing at this sandbox.
+    pub fn fuldmagt_config(&self) -> SourceConfig {
+        let mut source = SourceConfig::new(self.url(Source::Fuldmagt));
+        source.ca_pem = self.ca_pem.clone();
+        source
+    }
+
+    /// Revokes or ends a synthetic power of attorney (as `PUT /admin/fuldmagt/{reference}` does).
+    pub fn change_power(&self, reference: uuid::Uuid, change: fuldmagt::PowerChange) {
+        self.state.change_power(reference, change);
     }
 
     /// A Digital Post client configuration pointing at this sandbox's mailbox.

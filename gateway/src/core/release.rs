@@ -658,6 +658,7 @@ mod tests {
             clock,
             residence,
             health: None,
+            representation: None,
         });
         Fixture { core, consents, source, _dir: dir }
     }

@@ -46,6 +46,27 @@ pub fn for_record(index: u64, r: &AuditRecord, requested: Option<&Consent>, rule
     let recipient = r.citizen?;
     let who = unit_name(r, rules);
     let (subject, body) = match r.kind {
+        // Someone with a power of attorney acted for the citizen: always told.
+        AuditKind::ConsentGranted
+        | AuditKind::ConsentApproved
+        | AuditKind::ConsentRejected
+        | AuditKind::ConsentRevoked
+            if r.on_behalf.is_some() =>
+        {
+            let what = match r.kind {
+                AuditKind::ConsentGranted => format!("gav samtykke til {who}"),
+                AuditKind::ConsentApproved => format!("godkendte en anmodning om samtykke fra {who}"),
+                AuditKind::ConsentRejected => format!("afviste en anmodning om samtykke fra {who}"),
+                _ => format!("tilbagekaldte dit samtykke til {who}"),
+            };
+            (
+                "Der er handlet på dine vegne".to_string(),
+                format!(
+                    "En person med fuldmagt fra dig {what} på dine vegne {}. Du kan se det i Min log, og du kan selv ændre det under Mine samtykker.\n\n{FOOTER}",
+                    day(r.time)
+                ),
+            )
+        }
         AuditKind::ConsentRequested => {
             let by =
                 requested.and_then(|c| c.respond_by).map(|t| format!(" Svar senest {}.", day(t))).unwrap_or_default();

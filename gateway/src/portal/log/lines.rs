@@ -209,6 +209,21 @@ fn single_line(r: &AuditRecord, rules: &Rules) -> LogLine {
         (AuditKind::MessageSent, Some(u)) => format!("{u} sendte et brev til din læge"),
         _ => super::what_da(r),
     };
+    let headline = match (&r.on_behalf, r.kind, &unit) {
+        (Some(_), AuditKind::ConsentGranted, Some(u)) => {
+            format!("Din fuldmægtig gav samtykke til {u} på dine vegne")
+        }
+        (Some(_), AuditKind::ConsentApproved, Some(u)) => {
+            format!("Din fuldmægtig godkendte en anmodning om samtykke fra {u} på dine vegne")
+        }
+        (Some(_), AuditKind::ConsentRejected, Some(u)) => {
+            format!("Din fuldmægtig afviste en anmodning om samtykke fra {u} på dine vegne")
+        }
+        (Some(_), AuditKind::ConsentRevoked, Some(u)) => {
+            format!("Din fuldmægtig tilbagekaldte dit samtykke til {u} på dine vegne")
+        }
+        _ => headline,
+    };
     let headline = match (r.kind, category_name(r, rules)) {
         (AuditKind::BlockPlaced, Some(c)) if unit.is_none() => format!("Du spærrede for {c}"),
         (AuditKind::BlockLifted, Some(c)) if unit.is_none() => format!("Du ophævede spærringen for {c}"),
