@@ -34,6 +34,10 @@ pub enum ReceiptAction {
     Approved,
     Rejected,
     Revoked,
+    /// A consent signed on paper, registered by a caseworker system.
+    RegisteredFromPaper,
+    /// The citizen confirmed a paper consent digitally.
+    Confirmed,
 }
 
 impl ReceiptAction {
@@ -45,6 +49,8 @@ impl ReceiptAction {
             EventKind::Approved { .. } => Some(ReceiptAction::Approved),
             EventKind::Rejected { .. } => Some(ReceiptAction::Rejected),
             EventKind::Revoked { .. } => Some(ReceiptAction::Revoked),
+            EventKind::RegisteredFromPaper { .. } => Some(ReceiptAction::RegisteredFromPaper),
+            EventKind::Confirmed { .. } => Some(ReceiptAction::Confirmed),
         }
     }
 
@@ -55,6 +61,8 @@ impl ReceiptAction {
             ReceiptAction::Approved => "Du godkendte en anmodning om samtykke",
             ReceiptAction::Rejected => "Du afviste en anmodning om samtykke",
             ReceiptAction::Revoked => "Du tilbagekaldte dit samtykke",
+            ReceiptAction::RegisteredFromPaper => "Dit samtykke på papir blev registreret",
+            ReceiptAction::Confirmed => "Du bekræftede dit samtykke på papir digitalt",
         }
     }
 }
@@ -141,11 +149,12 @@ pub struct Representative {
 impl Representative {
     fn of(kind: &EventKind) -> Option<Representative> {
         let by = match kind {
-            EventKind::Requested { .. } => return None,
+            EventKind::Requested { .. } | EventKind::RegisteredFromPaper { .. } => return None,
             EventKind::Granted { by, .. }
             | EventKind::Approved { by }
             | EventKind::Rejected { by }
-            | EventKind::Revoked { by } => by,
+            | EventKind::Revoked { by }
+            | EventKind::Confirmed { by } => by,
         };
         match by {
             Grantor::Citizen => None,

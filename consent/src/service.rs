@@ -22,7 +22,7 @@ use crate::block::{Block, BlockEvent, BlockEventKind, BlockId, BlockTarget};
 use crate::cpr::Cpr;
 use crate::ledger::{Ledger, LedgerError, TermsInput};
 use crate::organisation::UnitId;
-use crate::record::{Channel, Consent, ConsentEvent, ConsentId, EventKind, Grantor, Requester};
+use crate::record::{Channel, Consent, ConsentEvent, ConsentId, EventKind, Grantor, PaperRecord, Requester};
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +109,7 @@ fn channel_name(channel: Channel) -> &'static str {
         Channel::Portal => "portal",
         Channel::Api => "api",
         Channel::Cli => "cli",
+        Channel::Paper => "paper",
     }
 }
 
@@ -121,6 +122,8 @@ pub fn consent_record(event: &ConsentEvent, state: &Consent, actor: &Actor, now:
         EventKind::Approved { .. } => (AuditKind::ConsentApproved, "approved"),
         EventKind::Rejected { .. } => (AuditKind::ConsentRejected, "rejected"),
         EventKind::Revoked { .. } => (AuditKind::ConsentRevoked, "revoked"),
+        EventKind::RegisteredFromPaper { .. } => (AuditKind::ConsentRegisteredFromPaper, "registered from paper"),
+        EventKind::Confirmed { .. } => (AuditKind::ConsentConfirmed, "confirmed"),
     };
     let mut r = actor.record(kind, now);
     if r.unit.is_none() {
@@ -132,6 +135,16 @@ pub fn consent_record(event: &ConsentEvent, state: &Consent, actor: &Actor, now:
     let by = if actor.grantor.is_representative() { " by a representative" } else { "" };
     r.detail = Some(format!("consent {} {verb}{by} via {}", state.id, channel_name(event.channel)));
     r.subject = Some(format!("consent:{}.{}", event.consent_id, event.version));
+    if let EventKind::RegisteredFromPaper { paper, .. } = &event.kind {
+        // The scan's digest, like a released document's; its reference in the detail.
+        r.documents = vec![paper.scan_sha256.clone()];
+        r.detail = Some(format!(
+            "consent {} registered from paper (scan {}), to be confirmed by {}",
+            state.id,
+            paper.scan_reference,
+            paper.confirm_by.to_rfc3339()
+        ));
+    }
     r
 }
 
@@ -288,6 +301,37 @@ impl<S: Store + Clone> ConsentService<S> {
         let changed = self
             .ledger
             .revoke(id, citizen, actor.grantor.clone(), actor.channel, now, self.consent_audit(actor, now))
+            .await?;
+        self.done(changed).await
+    }
+
+    /// A caseworker system registers a consent the citizen signed on paper: active at once,
+    /// "på papir" until the citizen confirms it (by `paper.confirm_by`, within the cap).
+    pub async fn register_paper(
+        &self,
+        input: TermsInput,
+        paper: PaperRecord,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Consent, ServiceError> {
+        self.admit()?;
+        let changed =
+            self.ledger.register_paper(input, paper, Channel::Paper, now, self.consent_audit(actor, now)).await?;
+        self.done(changed).await
+    }
+
+    /// The citizen confirms a paper consent digitally: it then lasts its whole period.
+    pub async fn confirm_paper(
+        &self,
+        id: ConsentId,
+        citizen: &Cpr,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Consent, ServiceError> {
+        self.admit()?;
+        let changed = self
+            .ledger
+            .confirm(id, citizen, actor.grantor.clone(), actor.channel, now, self.consent_audit(actor, now))
             .await?;
         self.done(changed).await
     }

@@ -11,6 +11,7 @@ pub mod bodies;
 pub mod case_file;
 pub mod consent_api;
 pub mod health_api;
+pub mod paper_api;
 pub mod routes;
 pub mod systems;
 pub mod token;

@@ -216,7 +216,7 @@ fn starting() -> Response {
 /// Every path of the portal. [`router`] registers exactly these, each with [`methods`]:
 /// a path missing here is not served, and one here without methods stops the start, so
 /// tests can walk every route (e.g. every POST for its CSRF check) from this list.
-pub const PATHS: [&str; 24] = [
+pub const PATHS: [&str; 25] = [
     "/",
     "/login",
     "/auth/callback",
@@ -224,6 +224,7 @@ pub const PATHS: [&str; 24] = [
     "/requests/{id}",
     "/consents/{id}",
     "/consents/{id}/revoke",
+    "/consents/{id}/confirm",
     "/grant",
     "/blocks",
     "/blocks/{id}/lift",
@@ -253,6 +254,7 @@ fn methods(path: &str) -> MethodRouter<PortalState> {
         "/requests/{id}" => get(consents::request).post(consents::answer),
         "/consents/{id}" => get(consents::consent),
         "/consents/{id}/revoke" => get(consents::revoke_confirm).post(consents::revoke),
+        "/consents/{id}/confirm" => post(consents::confirm),
         "/grant" => get(consents::grant_form).post(consents::grant),
         "/blocks" => get(blocks::list).post(blocks::place),
         "/blocks/{id}/lift" => post(blocks::lift),

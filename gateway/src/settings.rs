@@ -208,6 +208,10 @@ pub struct SystemSettings {
     /// issues certificates for caseworker systems alone.
     #[serde(default)]
     pub cert_subject_cn: Option<String>,
+    /// Whether the system may register consents citizens signed on paper
+    /// (`POST /api/v1/paper-consents`). Off unless set.
+    #[serde(default)]
+    pub paper_consents: bool,
 }
 
 /// `[caseworker_issuer]`: the trusted issuer of caseworker tokens.

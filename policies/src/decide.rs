@@ -347,7 +347,8 @@ impl Decider<'_> {
             ),
             ("active".to_string(), RestrictedExpression::new_bool(k.state == consent::State::Active)),
             ("from".to_string(), RestrictedExpression::new_long(millis(t.period.from, false))),
-            ("until".to_string(), RestrictedExpression::new_long(millis(t.period.until, true))),
+            // A paper consent not confirmed digitally ends at its confirmation deadline.
+            ("until".to_string(), RestrictedExpression::new_long(millis(k.effective_until(), true))),
         ])
         .map_err(|e| DecisionError::Request(e.to_string()))
     }

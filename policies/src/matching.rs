@@ -40,7 +40,7 @@ pub(crate) fn matches(
         && t.categories.contains(category)
         && (lineage.first() == Some(&t.grantee) || (t.include_subunits && lineage.contains(&t.grantee)))
         && millis(t.period.from, false) <= now
-        && now < millis(t.period.until, true)
+        && now < millis(k.effective_until(), true)
 }
 
 /// The consent Cedar is asked about for a category: the first candidate that matches, else

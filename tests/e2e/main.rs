@@ -34,6 +34,10 @@
 //!   person, the ledger, audit records, receipts, Min log and letters naming it; powers
 //!   that are view-only, expired, revoked (also between page load and POST), not held, or
 //!   a registry that is down refuse the action and change nothing.
+//! - `paper`: consents signed on paper registered through the API: active at once, told to
+//!   the citizen, marked "på papir", confirmed in the portal; a period over the cap, an
+//!   unknown unit, a CPR number as scan reference and a system not allowed are refused and
+//!   audited.
 //! - `portal_csrf`: every POST route of the portal (from its own route table) refuses a
 //!   missing, wrong or other session's CSRF token and changes nothing.
 //! - `cpr_in_url`: proptest writes CPR numbers in many formattings into every URL position
@@ -95,6 +99,7 @@ mod kill_loop;
 mod limits;
 mod notifications;
 mod operators;
+mod paper;
 mod portal;
 mod portal_csrf;
 mod postgres;

@@ -23,14 +23,14 @@ use serde_json::json;
 use crate::portal::{CLIENT_ID, SECRET, browser, field, free_port, get, post_form, start_tweaked, terms};
 use crate::support::{Env, REHAB_UNIT};
 
-struct Rig {
-    env: Env,
-    broker: sandbox::RunningSandbox,
-    running: RunningGateway,
-    portal: String,
+pub(crate) struct Rig {
+    pub env: Env,
+    pub broker: sandbox::RunningSandbox,
+    pub running: RunningGateway,
+    pub portal: String,
 }
 
-async fn rig() -> Rig {
+pub(crate) async fn rig() -> Rig {
     let env = Env::new(5_000);
     let broker = sandbox::Sandbox::start(sandbox::SandboxConfig {
         tls: Some(sandbox::tls::generate().unwrap()),
@@ -62,7 +62,7 @@ async fn rig() -> Rig {
 
 impl Rig {
     /// Logs citizen `i` in through the broker's form; returns their browser.
-    async fn login(&self, i: usize) -> reqwest::Client {
+    pub(crate) async fn login(&self, i: usize) -> reqwest::Client {
         let c = browser(&self.env, self.broker.ca_pem());
         let start = get(&c, &format!("{}/login", self.portal)).await;
         assert_eq!(start.status, 303, "{}", start.body);
@@ -80,11 +80,11 @@ impl Rig {
         c
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.portal)
     }
 
-    async fn csrf(&self, c: &reqwest::Client) -> String {
+    pub(crate) async fn csrf(&self, c: &reqwest::Client) -> String {
         field(&get(c, &self.url("/")).await.body, "csrf")
     }
 
@@ -117,7 +117,12 @@ fn holds_no_cpr(text: &str) {
     }
 }
 
-async fn letters(env: &Env, citizen: &consent::Cpr, subject: &str, want: usize) -> Vec<sandbox::mailbox::Received> {
+pub(crate) async fn letters(
+    env: &Env,
+    citizen: &consent::Cpr,
+    subject: &str,
+    want: usize,
+) -> Vec<sandbox::mailbox::Received> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let mine: Vec<_> = env

@@ -102,6 +102,10 @@ pub enum AuditKind {
     ConsentApproved,
     ConsentRejected,
     ConsentRevoked,
+    /// A caseworker system registered a consent the citizen signed on paper.
+    ConsentRegisteredFromPaper,
+    /// The citizen confirmed a paper consent digitally.
+    ConsentConfirmed,
     BlockPlaced,
     BlockLifted,
     AuditRead,

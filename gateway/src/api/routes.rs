@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::{case_file, consent_api, health_api};
+use super::{case_file, consent_api, health_api, paper_api};
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::http::request_id;
 
@@ -64,6 +64,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(consent_api::create_request))
         .routes(routes!(consent_api::get_request))
         .routes(routes!(consent_api::search))
+        .routes(routes!(paper_api::register))
         .routes(routes!(health_api::statement_request))
         .routes(routes!(health_api::letter))
         .routes(routes!(health_api::message))
@@ -155,6 +156,7 @@ mod tests {
                 "post /api/v1/consents/search",
                 "post /api/v1/health/letters",
                 "post /api/v1/health/statement-requests",
+                "post /api/v1/paper-consents",
             ]
         );
         let json = doc.to_json().unwrap();

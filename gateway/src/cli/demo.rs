@@ -80,6 +80,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         purposes: settings.domain.purposes.keys().cloned().collect(),
         cert_sha256: Some(pki.client_sha256.clone()),
         cert_subject_cn: None,
+        paper_consents: true,
     }];
     settings.caseworker_issuer = Some(IssuerSettings {
         issuer: ISSUER.into(),

@@ -200,7 +200,9 @@ impl Notifier {
                 }
                 (Some(_), kind) => {
                     let requested = match (kind, r.subject.as_deref().and_then(consent_of)) {
-                        (AuditKind::ConsentRequested, Some(id)) => self.ledger.consent(id).await.ok(),
+                        (AuditKind::ConsentRequested | AuditKind::ConsentRegisteredFromPaper, Some(id)) => {
+                            self.ledger.consent(id).await.ok()
+                        }
                         _ => None,
                     };
                     for_record(index, r, requested.as_ref(), rules)

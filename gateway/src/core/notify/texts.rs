@@ -81,6 +81,19 @@ pub fn for_record(index: u64, r: &AuditRecord, requested: Option<&Consent>, rule
                 format!("{who} beder om dit samtykke til at se oplysninger om dig.{purpose}{by}\n\n{FOOTER}"),
             )
         }
+        AuditKind::ConsentRegisteredFromPaper => {
+            let by = requested
+                .and_then(|c| c.paper.as_ref())
+                .map(|p| format!(" Bekræft det senest {}, ellers udløber det.", day(p.confirm_by)))
+                .unwrap_or_default();
+            (
+                "Bekræft dit samtykke på papir".to_string(),
+                format!(
+                    "{who} har registreret et samtykke, du har skrevet under på papir. Det gælder nu.{by} \
+                     Log ind i sammen for at bekræfte det eller tilbagekalde det, hvis det ikke er rigtigt.\n\n{FOOTER}"
+                ),
+            )
+        }
         AuditKind::ConsentRevoked => (
             "Dit samtykke er tilbagekaldt".to_string(),
             format!(

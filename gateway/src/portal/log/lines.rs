@@ -200,6 +200,10 @@ fn single_line(r: &AuditRecord, rules: &Rules) -> LogLine {
         (AuditKind::ConsentApproved, Some(u)) => format!("Du godkendte en anmodning om samtykke fra {u}"),
         (AuditKind::ConsentRejected, Some(u)) => format!("Du afviste en anmodning om samtykke fra {u}"),
         (AuditKind::ConsentRevoked, Some(u)) => format!("Du tilbagekaldte dit samtykke til {u}"),
+        (AuditKind::ConsentRegisteredFromPaper, Some(u)) => {
+            format!("{u} registrerede et samtykke, du har skrevet under på papir")
+        }
+        (AuditKind::ConsentConfirmed, Some(u)) => format!("Du bekræftede dit samtykke på papir til {u}"),
         (AuditKind::BlockPlaced, Some(u)) => format!("Du spærrede for {u}"),
         (AuditKind::BlockLifted, Some(u)) => format!("Du ophævede spærringen for {u}"),
         (AuditKind::AuditRead, _) => "Driften læste loggen om dig".into(),

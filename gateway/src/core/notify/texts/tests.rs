@@ -98,6 +98,7 @@ fn ends_of_consents_are_told_once_each_and_never_for_revoked_ones() {
         requested_by: None,
         explanation: None,
         respond_by: None,
+        paper: None,
         channel: consent::Channel::Portal,
         created_at: now - TimeDelta::days(300),
         updated_at: now - TimeDelta::days(300),
