@@ -349,6 +349,7 @@ impl Decider<'_> {
             ("from".to_string(), RestrictedExpression::new_long(millis(t.period.from, false))),
             // A paper consent not confirmed digitally ends at its confirmation deadline.
             ("until".to_string(), RestrictedExpression::new_long(millis(k.effective_until(), true))),
+            ("given_by".to_string(), RestrictedExpression::new_string(crate::matching::given_by(k).to_string())),
         ])
         .map_err(|e| DecisionError::Request(e.to_string()))
     }

@@ -17,7 +17,9 @@
 //!    `role-gate.unlisted` cannot fire;
 //! 2. no block in force applies: no blocked unit is the caseworker's unit or above it,
 //!    and no blocked category is the category or its domain (so neither `block.*` fires);
-//! 3. the rest it decides exactly: the role gate (`role-gate.<category>`), the consent
+//! 3. the consent Cedar would be asked about, if any, was given by the citizen personally
+//!    (`given_by` is `citizen`; a representative's or a paper consent goes to Cedar);
+//! 4. the rest it decides exactly: the role gate (`role-gate.<category>`), the consent
 //!    (`consent.matching`, whose conditions `guardrail.health-needs-consent` repeats, see
 //!    `matching.rs`), and the statute (`statute.rsl-11a-2.benefits`).
 //!
@@ -32,10 +34,11 @@ use crate::decision::{Basis, CategoryDecision, NO_BASIS_DA, NO_BASIS_EN, Reason}
 use crate::load::{Loaded, PolicyMeta};
 
 /// [`read_digest`] of the policy set this file translates. Update it only after checking
-/// every rule below against the new policies. Last review: the block guardrails were
-/// widened to `action in [read, send]` (health messaging); for `read` they forbid exactly
-/// as before, and the fast path still leaves every request with a block in force to Cedar.
-pub const WRITTEN_FOR: &str = "cfdb20fba3afd91f25d5b8aece861aa15d31b4c973c86dc7b50aacf911ded11d";
+/// every rule below against the new policies. Last review: `consent.matching` now requires
+/// `given_by == "citizen"`, and `consent.representative` and `consent.paper` were added for
+/// the other givers; the fast path leaves every request whose chosen consent was not given
+/// by the citizen personally to Cedar, so for the rest it decides exactly as before.
+pub const WRITTEN_FOR: &str = "ea2d734275530746c107a61d9f5c12126c3a2e1779ba5eaa888d7ba9c533348a";
 
 /// The role gates (`policy-set/40-roles.cedar`): per category, the roles that may read it.
 const GATES: &[(&str, &[&str])] = &[
@@ -155,6 +158,11 @@ impl FastPath {
         matching: bool,
     ) -> Option<CategoryDecision> {
         let (_, admitted, gate) = self.gates.iter().find(|(c, _, _)| c == category)?;
+        // A consent given by a representative or on paper has policies of its own
+        // (`consent.representative`, `consent.paper`): left to Cedar.
+        if chosen.is_some_and(|k| crate::matching::given_by(k) != "citizen") {
+            return None;
+        }
         if f.blocks.iter().any(|b| applies(b, f.lineage, category)) {
             return None;
         }

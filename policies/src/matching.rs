@@ -71,3 +71,16 @@ mod tests {
         assert_eq!(millis(before, false), 0);
     }
 }
+
+/// Who gave a consent, as the policies name it (`ConsentFacts.given_by`): `paper` for a
+/// paper consent not yet confirmed, `power_of_attorney` for one a holder gave, otherwise
+/// `citizen`.
+pub(crate) fn given_by(k: &Consent) -> &'static str {
+    if k.awaits_confirmation() {
+        "paper"
+    } else if matches!(k.grantor, Some(consent::Grantor::PowerOfAttorney { .. })) {
+        "power_of_attorney"
+    } else {
+        "citizen"
+    }
+}

@@ -89,6 +89,35 @@ fn lae() -> Consent {
     active("kk.jobcenter.rehab", false, &["health.lae265"])
 }
 
+/// [`lae`], given by a holder of a power of attorney.
+fn by_representative() -> Consent {
+    Consent {
+        grantor: Some(consent::Grantor::PowerOfAttorney {
+            holder: "poa-holder:00".into(),
+            holder_name: "Lars".into(),
+            represented_name: "Mette".into(),
+            reference: "r-1".into(),
+            privilege: consent::record::Privilege::Consent,
+        }),
+        ..lae()
+    }
+}
+
+/// [`lae`], signed on paper, to be confirmed by `confirm_by` (or confirmed).
+fn on_paper(confirm_by: DateTime<Utc>, confirmed: bool) -> Consent {
+    Consent {
+        channel: consent::Channel::Paper,
+        paper: Some(consent::PaperRecord {
+            scan_sha256: "ab".repeat(32),
+            scan_reference: "S-1".into(),
+            registered_by: consent::Requester { caseworker: "cw".into(), system: "sys".into() },
+            confirm_by,
+            confirmed_at: confirmed.then(|| t(FROM)),
+        }),
+        ..lae()
+    }
+}
+
 fn cases() -> Vec<Case> {
     let now = t(NOW);
     let ms = TimeDelta::milliseconds(1);
@@ -101,6 +130,34 @@ fn cases() -> Vec<Case> {
         ..Case::default()
     };
     vec![
+        // --- consents given by a representative or on paper ---------------------------
+        Case {
+            name: "consent given by a holder of a power of attorney",
+            consents: vec![by_representative()],
+            want: Want::Consent(0),
+            policies: &["consent.representative"],
+            ..Case::default()
+        },
+        Case {
+            name: "paper consent within its confirmation period",
+            consents: vec![on_paper(now + TimeDelta::days(1), false)],
+            want: Want::Consent(0),
+            policies: &["consent.paper"],
+            ..Case::default()
+        },
+        Case {
+            name: "paper consent past its confirmation deadline",
+            consents: vec![on_paper(now - ms, false)],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "paper consent confirmed: the citizen's own, past the deadline",
+            consents: vec![on_paper(now - ms, true)],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
         // --- consent.matching and the health guardrail -------------------------------
         Case {
             name: "consent to the caseworker's own unit",
@@ -825,6 +882,13 @@ fn reasons_and_basis_read_well() {
     assert_eq!(s.reason().en, policies::NO_BASIS_EN);
     let s = &run(&engine, &Case::default()).unwrap().sections[0];
     assert!(s.reason().da.contains("sundhedsloven § 43"), "{}", s.reason().da);
+    // Whose consent it is, the reason says.
+    let c = Case { consents: vec![by_representative()], want: Want::Consent(0), ..Case::default() };
+    let s = &run(&engine, &c).unwrap().sections[0];
+    assert!(s.reason().da.contains("fuldmagt"), "{}", s.reason().da);
+    let c = Case { consents: vec![on_paper(t(NOW) + TimeDelta::days(1), false)], ..Case::default() };
+    let s = &run(&engine, &c).unwrap().sections[0];
+    assert!(s.reason().da.contains("på papir"), "{}", s.reason().da);
 }
 
 #[test]

@@ -51,6 +51,9 @@ async fn a_paper_consent_is_active_at_once_told_confirmed_and_refusals_are_audit
     assert_eq!(status, 200, "{f}");
     assert_eq!(f["sections"][0]["status"], "included", "{f}");
     assert_eq!(f["sections"][0]["basis"]["reference"], id.to_string(), "{f}");
+    // The decision says the basis is a paper consent within its confirmation period.
+    assert_eq!(f["sections"][0]["policies"], json!(["consent.paper"]), "{f}");
+    assert!(f["sections"][0]["reason"]["da"].as_str().unwrap().contains("på papir"), "{f}");
 
     // Audited with the scan's digest and who registered it.
     let all = r
