@@ -55,6 +55,19 @@ pub(crate) fn choose<'k>(
     candidates.clone().find(|k| matches(k, req, lineage, category, now)).or_else(|| candidates.clone().next())
 }
 
+/// Who gave a consent, as the policies name it (`ConsentFacts.given_by`): `paper` for a
+/// paper consent not yet confirmed, `power_of_attorney` for one a holder gave, otherwise
+/// `citizen`.
+pub(crate) fn given_by(k: &Consent) -> &'static str {
+    if k.awaits_confirmation() {
+        "paper"
+    } else if matches!(k.grantor, Some(consent::Grantor::PowerOfAttorney { .. })) {
+        "power_of_attorney"
+    } else {
+        "citizen"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,15 +85,3 @@ mod tests {
     }
 }
 
-/// Who gave a consent, as the policies name it (`ConsentFacts.given_by`): `paper` for a
-/// paper consent not yet confirmed, `power_of_attorney` for one a holder gave, otherwise
-/// `citizen`.
-pub(crate) fn given_by(k: &Consent) -> &'static str {
-    if k.awaits_confirmation() {
-        "paper"
-    } else if matches!(k.grantor, Some(consent::Grantor::PowerOfAttorney { .. })) {
-        "power_of_attorney"
-    } else {
-        "citizen"
-    }
-}

@@ -64,7 +64,7 @@ async fn a_paper_consent_is_active_at_once_told_confirmed_and_refusals_are_audit
         .unwrap()
         .records;
     let reg = all.iter().find(|(_, x)| x.kind == AuditKind::ConsentRegisteredFromPaper).expect("the record").1.clone();
-    assert_eq!(reg.documents, [p.scan_sha256.clone()]);
+    assert_eq!(reg.documents, std::slice::from_ref(&p.scan_sha256));
     assert_eq!((reg.system.as_deref(), reg.caseworker.as_deref()), (Some("kk-sagssystem"), Some("cw-anna")));
 
     // The citizen is told and asked to confirm by the deadline.
@@ -109,7 +109,7 @@ async fn a_paper_consent_is_active_at_once_told_confirmed_and_refusals_are_audit
     let cases = [
         (kk.clone(), body(&other, 500, REHAB_UNIT, "SCAN-1"), 422, "invalid-request", "at most"),
         (kk.clone(), body(&other, 90, "kk.ukendt", "SCAN-1"), 422, "invalid-request", "unit"),
-        (kk.clone(), body(&other, 90, REHAB_UNIT, &other.expose().to_string()), 422, "invalid-request", "scan"),
+        (kk.clone(), body(&other, 90, REHAB_UNIT, other.expose()), 422, "invalid-request", "scan"),
         (
             r.env.client(Some(&r.env.pki.kk_other)),
             body(&other, 90, REHAB_UNIT, "SCAN-1"),
