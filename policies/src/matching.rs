@@ -84,4 +84,3 @@ mod tests {
         assert_eq!(millis(before, false), 0);
     }
 }
-

@@ -191,9 +191,9 @@ fn a_citizen_logs_in_approves_and_revokes_in_a_real_browser_and_every_page_passe
     let pages = summary["pages"].as_u64().unwrap();
     assert!(pages >= 20, "only {pages} pages checked: {summary}");
     for acting in ["fuldmagter", "on-behalf-overview", "on-behalf-granted", "on-behalf-revoked", "on-behalf-320"] {
-        let found = std::fs::read_dir(&shots).unwrap().any(|e| {
-            e.unwrap().file_name().to_string_lossy().ends_with(&format!("-{acting}.png"))
-        });
+        let found = std::fs::read_dir(&shots)
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(&format!("-{acting}.png")));
         assert!(found, "no screenshot of {acting} in {}", shots.display());
     }
     let pngs = std::fs::read_dir(&shots)
