@@ -13,7 +13,10 @@ use crate::load::{BasisKind, Loaded};
 use crate::matching::{self, millis};
 use crate::request::{Action, DecisionRequest};
 
+mod custody;
 mod own;
+
+pub use custody::CustodyDecision;
 
 /// Cedar's entity type names and the action, parsed once.
 pub(crate) struct Names {
@@ -26,6 +29,7 @@ pub(crate) struct Names {
     pub(crate) read: EntityUid,
     read_own: EntityUid,
     send: EntityUid,
+    represent: EntityUid,
 }
 
 impl Names {
@@ -41,6 +45,7 @@ impl Names {
             read: r#"Sammen::Action::"read""#.parse().expect("valid action"),
             read_own: r#"Sammen::Action::"read_own""#.parse().expect("valid action"),
             send: r#"Sammen::Action::"send""#.parse().expect("valid action"),
+            represent: r#"Sammen::Action::"represent""#.parse().expect("valid action"),
         }
     }
 

@@ -861,6 +861,10 @@ fn every_policy_is_exercised_by_the_table() {
     for s in own.sections {
         seen.extend(s.policies().iter().cloned());
     }
+    // A parent acting for a child (its own test below).
+    for age in [3, 17] {
+        seen.extend(engine.decide_custody("custody", age).unwrap().policies);
+    }
     let missing: Vec<_> = engine
         .summary()
         .policies
@@ -1045,4 +1049,25 @@ fn a_send_decision_says_why_in_danish_and_names_its_basis() {
     // The same facts decided as `read` by a caseworker who may read: the read policies.
     let read = Case { action: Action::Read, ..with };
     assert_eq!(run(&engine, &read).unwrap().sections[0].policies(), [CONSENT.to_string()]);
+}
+
+/// The age rules for parents acting for their children are policies: under 15 a holder of
+/// custody may act, from 15 the child decides; without custody nobody may.
+#[test]
+fn a_parent_acts_for_a_child_under_15_and_not_after() {
+    let engine = engine();
+    for age in [0, 9, 14] {
+        let d = engine.decide_custody("custody", age).unwrap();
+        assert!(d.allowed, "{age}: {d:?}");
+        assert_eq!(d.policies, ["custody.parent-for-child"]);
+        assert!(d.reason.da.contains("forældremyndigheden"), "{}", d.reason.da);
+    }
+    for age in [15, 16, 30] {
+        let d = engine.decide_custody("custody", age).unwrap();
+        assert!(!d.allowed, "{age}: {d:?}");
+        assert_eq!(d.policies, ["custody.self-determination"]);
+        assert!(d.reason.da.contains("fyldt 15"), "{}", d.reason.da);
+    }
+    let d = engine.decide_custody("neighbour", 5).unwrap();
+    assert!(!d.allowed && d.policies.is_empty(), "{d:?}");
 }
