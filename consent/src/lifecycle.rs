@@ -175,6 +175,7 @@ fn check_grantor(by: &Grantor) -> Result<(), RuleError> {
         Grantor::Citizen => Ok(()),
         Grantor::PowerOfAttorney { privilege: Privilege::Consent, .. } => Ok(()),
         Grantor::PowerOfAttorney { privilege: Privilege::View, .. } => Err(RuleError::BeyondPrivilege),
+        Grantor::Custody { .. } => Ok(()),
     }
 }
 

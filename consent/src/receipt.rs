@@ -138,7 +138,7 @@ pub struct Representative {
     pub name: String,
     /// The name of the person they acted for (the principal).
     pub on_behalf_of: String,
-    /// `power_of_attorney`.
+    /// `power_of_attorney` or `custody`.
     pub basis: String,
     /// The power of attorney's reference in the registry.
     pub reference: String,
@@ -167,6 +167,13 @@ impl Representative {
                     privilege: privilege.as_str().into(),
                 })
             }
+            Grantor::Custody { holder_name, represented_name, reference, .. } => Some(Representative {
+                name: holder_name.clone(),
+                on_behalf_of: represented_name.clone(),
+                basis: "custody".into(),
+                reference: reference.clone(),
+                privilege: "consent".into(),
+            }),
         }
     }
 }

@@ -67,6 +67,18 @@ pub enum Grantor {
         /// The privilege the action was taken under.
         privilege: Privilege,
     },
+    /// A parent with custody (forældremyndighed) acting for their child, checked against
+    /// the person register's custody relations and the age rules in the policies at the
+    /// moment of the action. The parent is named by the same kind of pseudonymous id.
+    Custody {
+        /// The parent's pseudonymous id.
+        holder: String,
+        holder_name: String,
+        /// The child's name as the register gave it, for the receipt.
+        represented_name: String,
+        /// The opaque reference of the custody relation (a keyed hash of parent and child).
+        reference: String,
+    },
 }
 
 impl Grantor {

@@ -339,11 +339,18 @@ async fn launch(settings: Settings, store: SharedStore, wait_for_database: bool)
     };
     // Acting for someone else: the power-of-attorney registry when `[representation]` names
     // one; otherwise nobody can (fail closed).
+    // Parents act for their children when the person register (`[residence]`) is there too.
     let representation = match &settings.representation {
-        Some(r) => Some(Arc::new(crate::core::representation::Representation::new(
-            connectors::power_of_attorney::PowerOfAttorneyRegistry::from_config(&r.source)?,
-            r.key().map_err(crate::settings::SettingsError::Invalid)?,
-        ))),
+        Some(r) => {
+            let mut rep = crate::core::representation::Representation::new(
+                connectors::power_of_attorney::PowerOfAttorneyRegistry::from_config(&r.source)?,
+                r.key().map_err(crate::settings::SettingsError::Invalid)?,
+            );
+            if let Some(res) = &settings.residence {
+                rep = rep.with_custody(PersonRegister::from_config(&res.source)?, engine.clone());
+            }
+            Some(Arc::new(rep))
+        }
         None => None,
     };
     let (stop, stopped) = watch::channel(false);

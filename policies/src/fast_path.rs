@@ -35,10 +35,10 @@ use crate::load::{Loaded, PolicyMeta};
 
 /// [`read_digest`] of the policy set this file translates. Update it only after checking
 /// every rule below against the new policies. Last review: `consent.matching` now requires
-/// `given_by == "citizen"`, and `consent.representative` and `consent.paper` were added for
-/// the other givers; the fast path leaves every request whose chosen consent was not given
+/// `given_by == "citizen"`, and `consent.representative`, `consent.custody` and
+/// `consent.paper` were added for the other givers; the fast path leaves every request whose chosen consent was not given
 /// by the citizen personally to Cedar, so for the rest it decides exactly as before.
-pub const WRITTEN_FOR: &str = "ea2d734275530746c107a61d9f5c12126c3a2e1779ba5eaa888d7ba9c533348a";
+pub const WRITTEN_FOR: &str = "95b00d3b308ddd3b7612568ca355a397d145797b810e447d7054ac0c7f46d91e";
 
 /// The role gates (`policy-set/40-roles.cedar`): per category, the roles that may read it.
 const GATES: &[(&str, &[&str])] = &[
@@ -158,8 +158,8 @@ impl FastPath {
         matching: bool,
     ) -> Option<CategoryDecision> {
         let (_, admitted, gate) = self.gates.iter().find(|(c, _, _)| c == category)?;
-        // A consent given by a representative or on paper has policies of its own
-        // (`consent.representative`, `consent.paper`): left to Cedar.
+        // A consent given by a representative, a parent or on paper has policies of its own
+        // (`consent.representative`, `consent.custody`, `consent.paper`): left to Cedar.
         if chosen.is_some_and(|k| crate::matching::given_by(k) != "citizen") {
             return None;
         }

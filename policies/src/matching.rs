@@ -56,13 +56,16 @@ pub(crate) fn choose<'k>(
 }
 
 /// Who gave a consent, as the policies name it (`ConsentFacts.given_by`): `paper` for a
-/// paper consent not yet confirmed, `power_of_attorney` for one a holder gave, otherwise
+/// paper consent not yet confirmed, `power_of_attorney` for one a holder gave, `custody`
+/// for one a parent gave for their child, otherwise
 /// `citizen`.
 pub(crate) fn given_by(k: &Consent) -> &'static str {
     if k.awaits_confirmation() {
         "paper"
     } else if matches!(k.grantor, Some(consent::Grantor::PowerOfAttorney { .. })) {
         "power_of_attorney"
+    } else if matches!(k.grantor, Some(consent::Grantor::Custody { .. })) {
+        "custody"
     } else {
         "citizen"
     }

@@ -139,6 +139,21 @@ fn cases() -> Vec<Case> {
             ..Case::default()
         },
         Case {
+            name: "consent given by a parent with custody",
+            consents: vec![Consent {
+                grantor: Some(consent::Grantor::Custody {
+                    holder: "poa-holder:01".into(),
+                    holder_name: "Mette".into(),
+                    represented_name: "Emil".into(),
+                    reference: "c-1".into(),
+                }),
+                ..lae()
+            }],
+            want: Want::Consent(0),
+            policies: &["consent.custody"],
+            ..Case::default()
+        },
+        Case {
             name: "paper consent within its confirmation period",
             consents: vec![on_paper(now + TimeDelta::days(1), false)],
             want: Want::Consent(0),

@@ -33,7 +33,9 @@
 //!   registry process and broker, in-process gateway): approve, grant and revoke for the
 //!   person, the ledger, audit records, receipts, Min log and letters naming it; powers
 //!   that are view-only, expired, revoked (also between page load and POST), not held, or
-//!   a registry that is down refuse the action and change nothing.
+//!   a registry that is down refuse the action and change nothing; a parent acts for a
+//!   child under 15 (custody from the person register, joint custody seen by both), not
+//!   for one of 15 or older.
 //! - `paper`: consents signed on paper registered through the API: active at once, told to
 //!   the citizen, marked "på papir", confirmed in the portal; a period over the cap, an
 //!   unknown unit, a CPR number as scan reference and a system not allowed are refused and

@@ -380,3 +380,88 @@ async fn powers_that_do_not_cover_the_action_refuse_it_and_change_nothing() {
     assert_eq!(r.running.ledger().consent(mine.id).await.unwrap().state, State::Revoked);
     r.running.shutdown().await;
 }
+
+/// Parents for their children (the person register's custody relations in the sandbox
+/// process): citizen 0 has custody of Emil (born 2014) jointly with citizen 5, and of Ida
+/// (born 2009, 15 or older).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_acts_for_a_young_child_and_not_for_one_who_decides_herself() {
+    let r = rig().await;
+    let kids = sandbox::custody::children();
+    let (emil, ida) = (&kids[0], &kids[1]);
+    let key = hex::decode("5a".repeat(32)).unwrap();
+    let emil_ref = gateway::core::representation::custody_reference(&key, &cpr_of(0), &emil.cpr);
+    let ida_ref = gateway::core::representation::custody_reference(&key, &cpr_of(0), &ida.cpr);
+
+    // The list names both children; only Emil (under 15) can be chosen.
+    let c = r.login(0).await;
+    let list = get(&c, &r.url("/fuldmagter")).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.body.contains("Emil Nielsen") && list.body.contains("Ida Nielsen"), "{}", list.body);
+    assert!(list.body.contains(&format!("/fuldmagter/{emil_ref}")), "{}", list.body);
+    assert!(!list.body.contains(&format!("/fuldmagter/{ida_ref}")), "{}", list.body);
+    assert!(list.body.contains("bestemmer nu selv"), "{}", list.body);
+    holds_no_cpr(&list.body);
+
+    // Grant for Emil: recorded as the parent's, under custody.
+    let csrf = r.csrf(&c).await;
+    let g = post_form(
+        &c,
+        &r.url(&format!("/fuldmagter/{emil_ref}/grant")),
+        &[
+            ("csrf", &csrf),
+            ("unit", REHAB_UNIT),
+            ("purpose", crate::support::PURPOSE),
+            ("category", "jobnet.cv"),
+            ("months", "3"),
+        ],
+    )
+    .await;
+    assert_eq!(g.status, 200, "{}", g.body);
+    let granted = r.running.ledger().consents_of(&emil.cpr).await.unwrap();
+    assert_eq!(granted.len(), 1);
+    assert!(matches!(granted[0].grantor, Some(Grantor::Custody { .. })), "{:?}", granted[0].grantor);
+    let f = AuditFilter { citizen: Some(emil.cpr), ..Default::default() };
+    let records = r.running.audit().query(&f, None, 100).await.unwrap().records;
+    let rec = records.iter().find(|(_, x)| x.kind == AuditKind::ConsentGranted).unwrap();
+    assert_eq!(rec.1.on_behalf.as_ref().map(|o| o.kind.as_str()), Some("custody"));
+    assert!(!serde_json::to_string(&rec.1).unwrap().contains(cpr_of(0).expose()));
+
+    // The other parent (joint custody) sees the consent and can act too.
+    let other = r.login(5).await;
+    let page = get(
+        &other,
+        &r.url(&format!(
+            "/fuldmagter/{}",
+            gateway::core::representation::custody_reference(&key, &cpr_of(5), &emil.cpr)
+        )),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Du handler på vegne af Emil Nielsen"), "{}", page.body);
+    assert!(page.body.contains(&format!("/consents/{}/revoke", granted[0].id)), "{}", page.body);
+    // But not through the first parent's reference (it names their relation, not this one).
+    let a = get(&other, &r.url(&format!("/fuldmagter/{emil_ref}"))).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
+
+    // Ida has reached the age of self-determination: the parent can no longer act.
+    let before = r.snapshot(&ida.cpr).await;
+    let a = get(&c, &r.url(&format!("/fuldmagter/{ida_ref}"))).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert!(a.body.contains("Barnet bestemmer nu selv") && a.body.contains("fyldt 15"), "{}", a.body);
+    let a = post_form(
+        &c,
+        &r.url(&format!("/fuldmagter/{ida_ref}/grant")),
+        &[
+            ("csrf", &csrf),
+            ("unit", REHAB_UNIT),
+            ("purpose", crate::support::PURPOSE),
+            ("category", "jobnet.cv"),
+            ("months", "3"),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert_eq!(r.snapshot(&ida.cpr).await, before, "nothing changed for Ida");
+    r.running.shutdown().await;
+}

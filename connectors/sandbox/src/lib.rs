@@ -13,6 +13,7 @@
 mod admin;
 pub mod broker;
 pub mod citizens;
+pub mod custody;
 pub mod faults;
 pub mod fuldmagt;
 pub mod hub;

@@ -45,6 +45,13 @@ async fn person(State(s): State<AppState>, Extension(kill): Extension<Kill>, hea
         civil_registration_identifier: cpr.expose().to_string(),
         municipality_code: Some(municipality),
         address_protection: c.address_protection,
+        custody: crate::custody::children_of(&cpr)
+            .into_iter()
+            .map(|k| pr::CustodyEntry {
+                child_civil_registration_identifier: k.cpr.expose().to_string(),
+                child_name: k.name.clone(),
+            })
+            .collect(),
     };
     let body = serde_json::to_vec(&answer).expect("serializes");
     faults::after(f, Answer::new(StatusCode::OK, "application/json", body), Some(&cpr), s.0.oversized_bytes)

@@ -66,7 +66,7 @@ pub struct AuditRecord {
 /// never the holder's CPR number, only their pseudonymous id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OnBehalf {
-    /// `power_of_attorney`.
+    /// `power_of_attorney` or `custody`.
     pub kind: String,
     /// The holder's pseudonymous id.
     pub holder: String,
@@ -86,6 +86,12 @@ impl OnBehalf {
                 holder: holder.clone(),
                 reference: reference.clone(),
                 privilege: privilege.as_str().into(),
+            }),
+            crate::record::Grantor::Custody { holder, reference, .. } => Some(OnBehalf {
+                kind: "custody".into(),
+                holder: holder.clone(),
+                reference: reference.clone(),
+                privilege: "consent".into(),
             }),
         }
     }

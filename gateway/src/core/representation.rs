@@ -1,5 +1,7 @@
 //! Acting for someone else: a holder of a power of attorney (Digital Fuldmagt style) acts
-//! for the person who gave it, within its privileges, while it is valid.
+//! for the person who gave it, within its privileges, while it is valid; a parent with
+//! custody (the person register's custody relations) acts for their child while the age
+//! rules in the policies (`60-custody.cedar`) permit it.
 //!
 //! The registry is asked at every action, not once at login: a power revoked or ended
 //! meanwhile stops the very next action. A registry that cannot be reached means the holder
@@ -14,12 +16,16 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Utc};
 use connectors::FetchError;
+use connectors::person::PersonRegister;
 use connectors::power_of_attorney::{PowerOfAttorney, PowerOfAttorneyRegistry};
 use consent::record::Privilege;
 use consent::{Actor, Channel, Cpr, Grantor};
 use hmac::{Hmac, Mac};
+use policies::PolicyEngine;
 use sha2::Sha256;
 
 /// The service name powers of attorney must cover to count here.
@@ -43,13 +49,28 @@ pub enum RepresentationError {
     /// The power of attorney does not give the privilege the action needs.
     #[error("the power of attorney does not give this privilege")]
     BeyondPrivilege,
+    /// The child has reached the age at which they decide themselves (the policies' reason,
+    /// in Danish).
+    #[error("the child decides for themselves now")]
+    ChildDecides(String),
+}
+
+/// How the holder may act for the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// A power of attorney in the registry.
+    PowerOfAttorney,
+    /// Custody of a child, by the person register.
+    Custody,
 }
 
 /// One person the holder may act for, as the list of powers shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Represented {
-    /// The registry's reference: the opaque id in the portal's URLs and forms.
+    /// The registry's reference (or the custody relation's keyed id): the opaque id in the
+    /// portal's URLs and forms.
     pub reference: uuid::Uuid,
+    pub relation: Relation,
     pub name: String,
     pub privileges: BTreeSet<Privilege>,
     pub valid: bool,
@@ -64,6 +85,7 @@ pub struct Mandate {
     reference: uuid::Uuid,
     privilege: Privilege,
     holder: String,
+    relation: Relation,
 }
 
 impl Mandate {
@@ -88,13 +110,25 @@ impl Mandate {
     /// The grantor the ledger records: the holder's pseudonymous id and name, the reference
     /// and the privilege.
     pub fn grantor(&self, holder_name: &str) -> Grantor {
-        Grantor::PowerOfAttorney {
-            holder: self.holder.clone(),
-            holder_name: holder_name.to_string(),
-            represented_name: self.represented_name.clone(),
-            reference: self.reference.to_string(),
-            privilege: self.privilege,
+        match self.relation {
+            Relation::PowerOfAttorney => Grantor::PowerOfAttorney {
+                holder: self.holder.clone(),
+                holder_name: holder_name.to_string(),
+                represented_name: self.represented_name.clone(),
+                reference: self.reference.to_string(),
+                privilege: self.privilege,
+            },
+            Relation::Custody => Grantor::Custody {
+                holder: self.holder.clone(),
+                holder_name: holder_name.to_string(),
+                represented_name: self.represented_name.clone(),
+                reference: self.reference.to_string(),
+            },
         }
+    }
+
+    pub fn relation(&self) -> Relation {
+        self.relation
     }
 
     /// Who acts, as the ledger and the audit record name them.
@@ -103,10 +137,22 @@ impl Mandate {
     }
 }
 
-/// The registry and the pseudonym key.
+/// The registry, the pseudonym key, and for parents the person register (custody) and
+/// the policy engine (the age rules).
 pub struct Representation {
     registry: PowerOfAttorneyRegistry,
     key: Vec<u8>,
+    custody: Option<(PersonRegister, Arc<PolicyEngine>)>,
+}
+
+/// Whole years from `born` to `now`.
+pub fn age_years(born: chrono::NaiveDate, now: DateTime<Utc>) -> u32 {
+    let today = now.date_naive();
+    let mut years = today.year() - born.year();
+    if (today.month(), today.day()) < (born.month(), born.day()) {
+        years -= 1;
+    }
+    years.max(0) as u32
 }
 
 fn privileges(p: &PowerOfAttorney) -> BTreeSet<Privilege> {
@@ -129,7 +175,44 @@ fn privileges(p: &PowerOfAttorney) -> BTreeSet<Privilege> {
 
 impl Representation {
     pub fn new(registry: PowerOfAttorneyRegistry, key: Vec<u8>) -> Self {
-        Self { registry, key }
+        Self { registry, key, custody: None }
+    }
+
+    /// Parents may act for their children: custody from `register`, the age rules from
+    /// `engine`'s policies.
+    pub fn with_custody(mut self, register: PersonRegister, engine: Arc<PolicyEngine>) -> Self {
+        self.custody = Some((register, engine));
+        self
+    }
+
+    fn custody_reference(&self, parent: &Cpr, child: &Cpr) -> uuid::Uuid {
+        custody_reference(&self.key, parent, child)
+    }
+
+    /// The holder's children in custody: each with its reference and whether the age
+    /// rules let the parent act now (with the policies' reason when not).
+    async fn children(
+        &self,
+        parent: &Cpr,
+        request_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(uuid::Uuid, connectors::person::Child, Result<(), String>)>, RepresentationError> {
+        let Some((register, engine)) = &self.custody else { return Ok(Vec::new()) };
+        let kids = register.custody_of(parent, request_id).await.map_err(|e| {
+            tracing::warn!(error = %e, "the person register failed (custody)");
+            RepresentationError::Unavailable(e.to_string())
+        })?;
+        let mut out = Vec::with_capacity(kids.len());
+        for k in kids {
+            let age = age_years(k.cpr.birth_date(), now);
+            let d = engine.decide_custody("custody", age).map_err(|e| {
+                tracing::error!(error = %e, "the custody decision failed");
+                RepresentationError::Unavailable(e.to_string())
+            })?;
+            let allowed = if d.allowed { Ok(()) } else { Err(d.reason.da) };
+            out.push((self.custody_reference(parent, &k.cpr), k, allowed));
+        }
+        Ok(out)
     }
 
     /// The holder's pseudonymous id (`poa-holder:` and 32 hex digits).
@@ -158,12 +241,27 @@ impl Representation {
             .into_iter()
             .map(|p| Represented {
                 reference: p.reference,
+                relation: Relation::PowerOfAttorney,
                 name: p.grantor_name.clone(),
                 privileges: privileges(&p),
                 valid: p.valid_at(now),
                 valid_to: p.valid_to,
             })
             .collect();
+        for (reference, child, allowed) in self.children(holder, request_id, now).await? {
+            v.push(Represented {
+                reference,
+                relation: Relation::Custody,
+                name: child.name,
+                privileges: if allowed.is_ok() {
+                    [Privilege::View, Privilege::Consent].into()
+                } else {
+                    BTreeSet::new()
+                },
+                valid: allowed.is_ok(),
+                valid_to: None,
+            });
+        }
         v.sort_by(|a, b| b.valid.cmp(&a.valid).then(a.name.cmp(&b.name)));
         Ok(v)
     }
@@ -181,7 +279,18 @@ impl Representation {
         let Ok(reference) = uuid::Uuid::try_parse(reference) else { return Err(RepresentationError::NotFound) };
         let powers = self.powers(holder, request_id).await?;
         let Some(p) = powers.into_iter().find(|p| p.reference == reference) else {
-            return Err(RepresentationError::NotFound);
+            // A child in the holder's custody, under the age rules now.
+            let found = self.children(holder, request_id, now).await?.into_iter().find(|(r, _, _)| *r == reference);
+            let Some((reference, child, allowed)) = found else { return Err(RepresentationError::NotFound) };
+            allowed.map_err(RepresentationError::ChildDecides)?;
+            return Ok(Mandate {
+                represented: child.cpr,
+                represented_name: child.name,
+                reference,
+                privilege: Privilege::Consent,
+                holder: self.pseudonym(holder),
+                relation: Relation::Custody,
+            });
         };
         if !p.valid_at(now) {
             return Err(RepresentationError::NoLongerValid);
@@ -197,6 +306,7 @@ impl Representation {
             reference,
             privilege,
             holder: self.pseudonym(holder),
+            relation: Relation::PowerOfAttorney,
         })
     }
 
@@ -204,6 +314,20 @@ impl Representation {
     pub async fn health(&self) -> Result<(), FetchError> {
         self.registry.health().await
     }
+}
+
+/// The opaque reference of `parent`'s custody of `child` under `key` (a keyed hash: stable,
+/// and it names neither).
+pub fn custody_reference(key: &[u8], parent: &Cpr, child: &Cpr) -> uuid::Uuid {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(b"sammen custody\n");
+    mac.update(parent.expose().as_bytes());
+    mac.update(b"\n");
+    mac.update(child.expose().as_bytes());
+    let d = mac.finalize().into_bytes();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    uuid::Uuid::from_bytes(b)
 }
 
 fn pseudonym(key: &[u8], holder: &Cpr) -> String {
@@ -227,6 +351,14 @@ mod tests {
         assert_ne!(a, pseudonym(&[1; 32], &Cpr::parse("0101609900").unwrap()));
         assert!(a.starts_with("poa-holder:") && a.len() == "poa-holder:".len() + 32);
         assert!(!a.contains(cpr.expose()));
+    }
+
+    #[test]
+    fn age_in_whole_years_turns_on_the_birthday() {
+        let born = chrono::NaiveDate::from_ymd_opt(2011, 6, 1).unwrap();
+        assert_eq!(age_years(born, "2026-05-31T23:59:59Z".parse().unwrap()), 14);
+        assert_eq!(age_years(born, "2026-06-01T00:00:00Z".parse().unwrap()), 15);
+        assert_eq!(age_years(born, "2010-01-01T00:00:00Z".parse().unwrap()), 0);
     }
 
     #[test]

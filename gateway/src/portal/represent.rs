@@ -27,7 +27,7 @@ use self::views::{GrantForPage, ListPage, OverviewForPage, Person, RequestForPag
 use super::pages::{ConsentView, date, render};
 use super::session::Session;
 use super::{FormData, PortalState, ledger_refusal, page, require_form_session, require_session, service_refusal};
-use crate::core::representation::{Mandate, RepresentationError};
+use crate::core::representation::{Mandate, Relation, RepresentationError};
 
 /// The version of the text shown for a consent granted by a representative.
 const GRANT_TEXT_VERSION: &str = "portal-grant-representative-1";
@@ -55,6 +55,11 @@ fn refusal(e: RepresentationError, session: &Session) -> Response {
             "Fuldmagten gælder ikke længere",
             "Fuldmagten er tilbagekaldt eller udløbet, så du kan ikke længere handle på vegne af denne person. Der er ikke ændret noget.",
         ),
+        RepresentationError::ChildDecides(reason) => {
+            tracing::info!("portal: a parent tried to act for a child who decides for themselves");
+            let text = format!("{reason} Der er ikke ændret noget.");
+            return page(StatusCode::FORBIDDEN, "Barnet bestemmer nu selv", &[&text], &back, Some(session));
+        }
         RepresentationError::BeyondPrivilege => (
             StatusCode::FORBIDDEN,
             "Det giver din fuldmagt ikke lov til",
@@ -150,7 +155,16 @@ pub async fn list(State(state): State<PortalState>, headers: HeaderMap) -> Respo
             name: p.name,
             privileges: p.privileges.iter().map(|p| p.da()).collect::<Vec<_>>().join(" og "),
             valid: p.valid,
-            until: p.valid_to.map(|t| format!("Fuldmagten gælder til {}.", date(t))).unwrap_or_default(),
+            not_valid: match p.relation {
+                Relation::Custody => "Barnet er fyldt 15 år og bestemmer nu selv over sine samtykker.".into(),
+                Relation::PowerOfAttorney => "Fuldmagten gælder ikke nu (udløbet eller tilbagekaldt).".into(),
+            },
+            until: match p.relation {
+                Relation::Custody => "Du har forældremyndigheden.".into(),
+                Relation::PowerOfAttorney => {
+                    p.valid_to.map(|t| format!("Fuldmagten gælder til {}.", date(t))).unwrap_or_default()
+                }
+            },
         })
         .collect();
     render(StatusCode::OK, &ListPage { title: "Fuldmagter".into(), nav: Some(session.csrf.clone()), people })

@@ -62,7 +62,11 @@ pub fn for_record(index: u64, r: &AuditRecord, requested: Option<&Consent>, rule
             (
                 "Der er handlet på dine vegne".to_string(),
                 format!(
-                    "En person med fuldmagt fra dig {what} på dine vegne {}. Du kan se det i Min log, og du kan selv ændre det under Mine samtykker.\n\n{FOOTER}",
+                    "{} {what} på dine vegne {}. Du kan se det i Min log, og du kan selv ændre det under Mine samtykker.\n\n{FOOTER}",
+                    match r.on_behalf.as_ref().map(|o| o.kind.as_str()) {
+                        Some("custody") => "En forælder med forældremyndighed over dig",
+                        _ => "En person med fuldmagt fra dig",
+                    },
                     day(r.time)
                 ),
             )

@@ -213,18 +213,22 @@ fn single_line(r: &AuditRecord, rules: &Rules) -> LogLine {
         (AuditKind::MessageSent, Some(u)) => format!("{u} sendte et brev til din læge"),
         _ => super::what_da(r),
     };
+    let who = match r.on_behalf.as_ref().map(|o| o.kind.as_str()) {
+        Some("custody") => "Din forælder",
+        _ => "Din fuldmægtig",
+    };
     let headline = match (&r.on_behalf, r.kind, &unit) {
         (Some(_), AuditKind::ConsentGranted, Some(u)) => {
-            format!("Din fuldmægtig gav samtykke til {u} på dine vegne")
+            format!("{who} gav samtykke til {u} på dine vegne")
         }
         (Some(_), AuditKind::ConsentApproved, Some(u)) => {
-            format!("Din fuldmægtig godkendte en anmodning om samtykke fra {u} på dine vegne")
+            format!("{who} godkendte en anmodning om samtykke fra {u} på dine vegne")
         }
         (Some(_), AuditKind::ConsentRejected, Some(u)) => {
-            format!("Din fuldmægtig afviste en anmodning om samtykke fra {u} på dine vegne")
+            format!("{who} afviste en anmodning om samtykke fra {u} på dine vegne")
         }
         (Some(_), AuditKind::ConsentRevoked, Some(u)) => {
-            format!("Din fuldmægtig tilbagekaldte dit samtykke til {u} på dine vegne")
+            format!("{who} tilbagekaldte dit samtykke til {u} på dine vegne")
         }
         _ => headline,
     };

@@ -13,6 +13,8 @@ pub struct Person {
     pub privileges: String,
     pub valid: bool,
     pub until: String,
+    /// Why the holder cannot act for the person now.
+    pub not_valid: String,
 }
 
 #[derive(Template)]
