@@ -34,6 +34,9 @@ pub struct PersonResponse {
     /// relations; absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custody: Vec<CustodyEntry>,
+    /// For a child: who holds custody of them (CPR numbers); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custody_holders: Vec<String>,
 }
 
 /// One child in the person's custody, as the register writes it.
@@ -156,6 +159,40 @@ impl PersonRegister {
                     let cpr = Cpr::parse(e.child_civil_registration_identifier.trim())
                         .map_err(|_| FetchError::InvalidResponse("a custody relation names no valid child".into()))?;
                     Ok(Child { cpr, name: e.child_name })
+                })
+                .collect()
+        };
+        self.http.bounded(work).await
+    }
+
+    /// Who holds custody of `child` (none when the register does not know the child).
+    pub async fn custody_holders_of(&self, child: &Cpr, request_id: &str) -> Result<Vec<Cpr>, FetchError> {
+        let url = self.http.url(PERSON_PATH);
+        let digits = child.expose().to_string();
+        let work = async {
+            let reply = self
+                .http
+                .send(true, &http::retry_server_errors, &|c| {
+                    c.get(&url)
+                        .header(http::CPR_HEADER, &digits)
+                        .header(http::REQUEST_ID_HEADER, http::new_call_id())
+                        .header(http::CORRELATION_HEADER, request_id)
+                        .header(reqwest::header::ACCEPT, "application/json")
+                })
+                .await?;
+            let Some(p) = crate::json::citizen_reply::<PersonResponse>(&reply, self.http.max_response_bytes())? else {
+                return Ok(Vec::new());
+            };
+            if p.civil_registration_identifier.trim() != digits {
+                return Err(FetchError::InvalidResponse(
+                    "the answer is about another person than the one requested".into(),
+                ));
+            }
+            p.custody_holders
+                .iter()
+                .map(|h| {
+                    Cpr::parse(h.trim())
+                        .map_err(|_| FetchError::InvalidResponse("a custody holder is not a valid CPR number".into()))
                 })
                 .collect()
         };

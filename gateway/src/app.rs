@@ -261,7 +261,8 @@ impl Opening {
         }
         if let Some(n) = &self.notifications {
             match crate::core::notify::Notifier::new(n, core.audit.clone(), core.ledger.clone(), core.clock.clone()) {
-                Ok(notifier) => {
+                Ok(mut notifier) => {
+                    notifier.representation = core.representation.clone();
                     tokio::spawn(notifier.run(self.stopped.clone()));
                 }
                 // Checked at start (`launch`), so this does not happen.

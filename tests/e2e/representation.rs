@@ -427,6 +427,14 @@ async fn a_parent_acts_for_a_young_child_and_not_for_one_who_decides_herself() {
     assert_eq!(rec.1.on_behalf.as_ref().map(|o| o.kind.as_str()), Some("custody"));
     assert!(!serde_json::to_string(&rec.1).unwrap().contains(cpr_of(0).expose()));
 
+    // The other parent (joint custody) is told; the acting parent is not told of their own
+    // action; the child gets the letter a represented person gets.
+    let told = letters(&r.env, &cpr_of(5), "Der er handlet for jeres barn", 1).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].message.body.contains("Den anden forælder"), "{}", told[0].message.body);
+    assert!(letters(&r.env, &emil.cpr, "Der er handlet på dine vegne", 1).await.len() == 1);
+    assert!(letters(&r.env, &cpr_of(0), "Der er handlet for jeres barn", 0).await.is_empty());
+
     // The other parent (joint custody) sees the consent and can act too.
     let other = r.login(5).await;
     let page = get(
@@ -440,6 +448,22 @@ async fn a_parent_acts_for_a_young_child_and_not_for_one_who_decides_herself() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Du handler på vegne af Emil Nielsen"), "{}", page.body);
     assert!(page.body.contains(&format!("/consents/{}/revoke", granted[0].id)), "{}", page.body);
+    // They revoke it; now the first parent is told.
+    let csrf5 = r.csrf(&other).await;
+    let ref5 = gateway::core::representation::custody_reference(&key, &cpr_of(5), &emil.cpr);
+    let rv = post_form(
+        &other,
+        &r.url(&format!("/fuldmagter/{ref5}/consents/{}/revoke", granted[0].id)),
+        &[("csrf", &csrf5)],
+    )
+    .await;
+    assert_eq!(rv.status, 200, "{}", rv.body);
+    let told = letters(&r.env, &cpr_of(0), "Der er handlet for jeres barn", 1).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    // Each parent was told once: of the other's action, never of their own.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(letters(&r.env, &cpr_of(5), "Der er handlet for jeres barn", 2).await.len(), 1);
+    assert_eq!(letters(&r.env, &cpr_of(0), "Der er handlet for jeres barn", 2).await.len(), 1);
     // But not through the first parent's reference (it names their relation, not this one).
     let a = get(&other, &r.url(&format!("/fuldmagter/{emil_ref}"))).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);

@@ -310,6 +310,21 @@ impl Representation {
         })
     }
 
+    /// Everyone who holds custody of `child`, with their pseudonymous ids (for telling each
+    /// parent what the other did). Empty when parents are not offered.
+    pub async fn custody_holders(
+        &self,
+        child: &Cpr,
+        request_id: &str,
+    ) -> Result<Vec<(Cpr, String)>, RepresentationError> {
+        let Some((register, _)) = &self.custody else { return Ok(Vec::new()) };
+        let holders = register
+            .custody_holders_of(child, request_id)
+            .await
+            .map_err(|e| RepresentationError::Unavailable(e.to_string()))?;
+        Ok(holders.into_iter().map(|h| (h, self.pseudonym(&h))).collect())
+    }
+
     /// The registry's probe (readiness).
     pub async fn health(&self) -> Result<(), FetchError> {
         self.registry.health().await

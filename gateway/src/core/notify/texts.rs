@@ -120,6 +120,29 @@ pub fn for_record(index: u64, r: &AuditRecord, requested: Option<&Consent>, rule
     Some(Notification { id: notification_id(&format!("audit:{index}")), recipient, subject, body })
 }
 
+/// The letter to a parent with custody about what another holder of custody did for
+/// their child (audit record `r` at `index`, by a parent acting under custody).
+pub fn for_co_parent(index: u64, r: &AuditRecord, parent: Cpr, parent_id: &str, rules: &Rules) -> Option<Notification> {
+    let o = r.on_behalf.as_ref().filter(|o| o.kind == "custody" && o.holder != parent_id)?;
+    let who = unit_name(r, rules);
+    let what = match r.kind {
+        AuditKind::ConsentGranted => format!("gav samtykke til {who}"),
+        AuditKind::ConsentApproved => format!("godkendte en anmodning om samtykke fra {who}"),
+        AuditKind::ConsentRejected => format!("afviste en anmodning om samtykke fra {who}"),
+        AuditKind::ConsentRevoked => format!("tilbagekaldte et samtykke til {who}"),
+        _ => return None,
+    };
+    Some(Notification {
+        id: notification_id(&format!("audit:{index}:co-parent:{parent_id}:{}", o.holder)),
+        recipient: parent,
+        subject: "Der er handlet for jeres barn".to_string(),
+        body: format!(
+            "Den anden forælder med forældremyndighed {what} på jeres barns vegne {}. Du kan se det under Fuldmagter i sammen.\n\n{FOOTER}",
+            day(r.time)
+        ),
+    })
+}
+
 /// The notification about one caseworker request that released data about the citizen
 /// (`releases`: its release records, in order, starting at audit index `first`), for a
 /// citizen who asked to be told of every access. `None` when nothing was released.
