@@ -487,5 +487,10 @@ async fn a_parent_acts_for_a_young_child_and_not_for_one_who_decides_herself() {
     .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
     assert_eq!(r.snapshot(&ida.cpr).await, before, "nothing changed for Ida");
+    // Ida herself can (the ledger lets the citizen act; the broker has no login for her).
+    let now = Utc::now();
+    let own =
+        r.running.consents().grant(terms(ida.cpr, 30, now), &ida.cpr, &Actor::citizen(Channel::Portal), now).await;
+    assert!(own.is_ok(), "{own:?}");
     r.running.shutdown().await;
 }
