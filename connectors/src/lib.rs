@@ -29,6 +29,7 @@ pub mod medcom;
 pub mod mediconnect;
 pub mod person;
 pub mod plan;
+pub mod power_of_attorney;
 pub mod registry;
 pub mod soap;
 pub mod social;

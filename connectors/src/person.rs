@@ -30,6 +30,28 @@ pub struct PersonResponse {
     /// be shown to anyone outside the authorities that need them, nor logged.
     #[serde(default)]
     pub address_protection: bool,
+    /// The children the person holds custody of (forældremyndighed), by CPR's custody
+    /// relations; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custody: Vec<CustodyEntry>,
+    /// For a child: who holds custody of them (CPR numbers); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custody_holders: Vec<String>,
+}
+
+/// One child in the person's custody, as the register writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustodyEntry {
+    pub child_civil_registration_identifier: String,
+    pub child_name: String,
+}
+
+/// A child in the person's custody, as the gateway keeps it (`Debug` masks the CPR number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Child {
+    pub cpr: Cpr,
+    pub name: String,
 }
 
 /// What the gateway keeps of an answer. Its `Debug` never shows the municipality.
@@ -104,6 +126,75 @@ impl PersonRegister {
                     })?),
                 };
             Ok(Some(Person { municipality, address_protection: p.address_protection }))
+        };
+        self.http.bounded(work).await
+    }
+
+    /// The children `parent` holds custody of (none when the register does not know them).
+    pub async fn custody_of(&self, parent: &Cpr, request_id: &str) -> Result<Vec<Child>, FetchError> {
+        let url = self.http.url(PERSON_PATH);
+        let digits = parent.expose().to_string();
+        let work = async {
+            let reply = self
+                .http
+                .send(true, &http::retry_server_errors, &|c| {
+                    c.get(&url)
+                        .header(http::CPR_HEADER, &digits)
+                        .header(http::REQUEST_ID_HEADER, http::new_call_id())
+                        .header(http::CORRELATION_HEADER, request_id)
+                        .header(reqwest::header::ACCEPT, "application/json")
+                })
+                .await?;
+            let Some(p) = crate::json::citizen_reply::<PersonResponse>(&reply, self.http.max_response_bytes())? else {
+                return Ok(Vec::new());
+            };
+            if p.civil_registration_identifier.trim() != digits {
+                return Err(FetchError::InvalidResponse(
+                    "the answer is about another person than the one requested".into(),
+                ));
+            }
+            p.custody
+                .into_iter()
+                .map(|e| {
+                    let cpr = Cpr::parse(e.child_civil_registration_identifier.trim())
+                        .map_err(|_| FetchError::InvalidResponse("a custody relation names no valid child".into()))?;
+                    Ok(Child { cpr, name: e.child_name })
+                })
+                .collect()
+        };
+        self.http.bounded(work).await
+    }
+
+    /// Who holds custody of `child` (none when the register does not know the child).
+    pub async fn custody_holders_of(&self, child: &Cpr, request_id: &str) -> Result<Vec<Cpr>, FetchError> {
+        let url = self.http.url(PERSON_PATH);
+        let digits = child.expose().to_string();
+        let work = async {
+            let reply = self
+                .http
+                .send(true, &http::retry_server_errors, &|c| {
+                    c.get(&url)
+                        .header(http::CPR_HEADER, &digits)
+                        .header(http::REQUEST_ID_HEADER, http::new_call_id())
+                        .header(http::CORRELATION_HEADER, request_id)
+                        .header(reqwest::header::ACCEPT, "application/json")
+                })
+                .await?;
+            let Some(p) = crate::json::citizen_reply::<PersonResponse>(&reply, self.http.max_response_bytes())? else {
+                return Ok(Vec::new());
+            };
+            if p.civil_registration_identifier.trim() != digits {
+                return Err(FetchError::InvalidResponse(
+                    "the answer is about another person than the one requested".into(),
+                ));
+            }
+            p.custody_holders
+                .iter()
+                .map(|h| {
+                    Cpr::parse(h.trim())
+                        .map_err(|_| FetchError::InvalidResponse("a custody holder is not a valid CPR number".into()))
+                })
+                .collect()
         };
         self.http.bounded(work).await
     }

@@ -169,6 +169,7 @@ fn probe(source: Source) -> (Cpr, &'static str) {
         Source::Cpr => unreachable!("the person register is not a connector"),
         Source::Mailbox => unreachable!("the mailbox is not a connector"),
         Source::Plan => (citizen(7), "plan"),
+        Source::Fuldmagt => unreachable!("the power-of-attorney registry is not a connector"),
     }
 }
 

@@ -40,7 +40,7 @@ pub use citizen_log::{
 pub use merkle::{Hash, MemoryTree, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion};
 pub use note::{CheckpointNote, MAX_NOTE_BYTES, NoteError, NoteVerifier, Origin, note_key_hash};
 pub use query::{AuditEntry, AuditFilter, AuditPage};
-pub use record::{AuditDecision, AuditKind, AuditRecord, RECORD_VERSION};
+pub use record::{AuditDecision, AuditKind, AuditRecord, OnBehalf, RECORD_VERSION};
 pub use retention::PruneReport;
 pub use verify::{VerifyError, VerifyReport, verify_store};
 

@@ -22,8 +22,8 @@ use crate::cpr::Cpr;
 use crate::lifecycle::{RuleError, Rules, apply};
 use crate::organisation::{Directory, OrganisationError, Unit, UnitId};
 use crate::record::{
-    Channel, Consent, ConsentEvent, ConsentId, ConsentStatus, ConsentText, DataPeriod, EventKind, Grantor, Period,
-    Requester, Terms,
+    Channel, Consent, ConsentEvent, ConsentId, ConsentStatus, ConsentText, DataPeriod, EventKind, Grantor, PaperRecord,
+    Period, Requester, Terms,
 };
 use crate::store::{ConsentChange, Store, StoreError, covers};
 use crate::vocabulary::{Category, Description, Purpose, Vocabulary};
@@ -54,6 +54,9 @@ impl From<OrganisationError> for LedgerError {
 pub struct DomainConfig {
     #[serde(default = "default_cap")]
     pub max_validity_months: u32,
+    /// Days a citizen has to confirm a paper consent digitally before it expires.
+    #[serde(default = "default_paper_days")]
+    pub paper_confirmation_days: u32,
     pub purposes: std::collections::BTreeMap<Purpose, Description>,
     pub categories: std::collections::BTreeMap<Category, Description>,
     pub units: Vec<Unit>,
@@ -63,10 +66,15 @@ fn default_cap() -> u32 {
     12
 }
 
+fn default_paper_days() -> u32 {
+    30
+}
+
 impl DomainConfig {
     pub fn into_rules(self) -> Result<Rules, OrganisationError> {
         Ok(Rules {
             max_validity_months: self.max_validity_months,
+            paper_confirmation_days: self.paper_confirmation_days,
             vocabulary: Vocabulary { purposes: self.purposes, categories: self.categories },
             directory: Directory::new(self.units)?,
         })
@@ -153,13 +161,41 @@ impl<S: Store> Ledger<S> {
         &self,
         input: TermsInput,
         actor: &Cpr,
+        by: Grantor,
         channel: Channel,
         now: DateTime<Utc>,
         audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
     ) -> Result<(Consent, OutboxRecord), LedgerError> {
         let (terms, body) = input.into_terms();
-        let kind = EventKind::Granted { terms: Box::new(terms), by: Grantor::Citizen };
+        let kind = EventKind::Granted { terms: Box::new(terms), by };
         self.create(kind, Some(actor), body, channel, now, audit).await
+    }
+
+    /// A caseworker system registers a consent the citizen signed on paper.
+    pub(crate) async fn register_paper(
+        &self,
+        input: TermsInput,
+        paper: PaperRecord,
+        channel: Channel,
+        now: DateTime<Utc>,
+        audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
+    ) -> Result<(Consent, OutboxRecord), LedgerError> {
+        let (terms, body) = input.into_terms();
+        let kind = EventKind::RegisteredFromPaper { terms: Box::new(terms), paper: Box::new(paper) };
+        self.create(kind, None, body, channel, now, audit).await
+    }
+
+    /// The citizen (or a representative) confirms a paper consent digitally.
+    pub(crate) async fn confirm(
+        &self,
+        id: ConsentId,
+        actor: &Cpr,
+        by: Grantor,
+        channel: Channel,
+        now: DateTime<Utc>,
+        audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
+    ) -> Result<(Consent, OutboxRecord), LedgerError> {
+        self.transition(id, actor, channel, now, || EventKind::Confirmed { by: by.clone() }, audit).await
     }
 
     /// Imports consents the citizens granted elsewhere (e.g. on paper, or in a system being
@@ -218,22 +254,24 @@ impl<S: Store> Ledger<S> {
         &self,
         id: ConsentId,
         actor: &Cpr,
+        by: Grantor,
         channel: Channel,
         now: DateTime<Utc>,
         audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
     ) -> Result<(Consent, OutboxRecord), LedgerError> {
-        self.transition(id, actor, channel, now, || EventKind::Approved { by: Grantor::Citizen }, audit).await
+        self.transition(id, actor, channel, now, || EventKind::Approved { by: by.clone() }, audit).await
     }
 
     pub(crate) async fn reject(
         &self,
         id: ConsentId,
         actor: &Cpr,
+        by: Grantor,
         channel: Channel,
         now: DateTime<Utc>,
         audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
     ) -> Result<(Consent, OutboxRecord), LedgerError> {
-        self.transition(id, actor, channel, now, || EventKind::Rejected { by: Grantor::Citizen }, audit).await
+        self.transition(id, actor, channel, now, || EventKind::Rejected { by: by.clone() }, audit).await
     }
 
     /// Revocation is immediate: the next lookup no longer finds the consent.
@@ -241,11 +279,12 @@ impl<S: Store> Ledger<S> {
         &self,
         id: ConsentId,
         actor: &Cpr,
+        by: Grantor,
         channel: Channel,
         now: DateTime<Utc>,
         audit: impl Fn(&ConsentEvent, &Consent) -> OutboxRecord,
     ) -> Result<(Consent, OutboxRecord), LedgerError> {
-        self.transition(id, actor, channel, now, || EventKind::Revoked { by: Grantor::Citizen }, audit).await
+        self.transition(id, actor, channel, now, || EventKind::Revoked { by: by.clone() }, audit).await
     }
 
     async fn transition(

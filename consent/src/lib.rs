@@ -23,7 +23,8 @@ pub use ledger::{DomainConfig, Ledger, LedgerError, TermsInput};
 pub use lifecycle::{RuleError, Rules};
 pub use organisation::{Directory, MunicipalityCode, Unit, UnitId, UnitKind};
 pub use record::{
-    Channel, Consent, ConsentEvent, ConsentId, ConsentStatus, DataPeriod, Grantor, Period, Requester, State,
+    Channel, Consent, ConsentEvent, ConsentId, ConsentStatus, DataPeriod, Grantor, PaperRecord, Period, Requester,
+    State,
 };
 pub use service::{Actor, ConsentService, ServiceError};
 pub use store::SessionStore;

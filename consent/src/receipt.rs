@@ -20,7 +20,7 @@ use crate::audit::key_id;
 use crate::cpr::Cpr;
 use crate::lifecycle::Rules;
 use crate::organisation::UnitId;
-use crate::record::{Consent, ConsentEvent, ConsentId, EventKind, Period};
+use crate::record::{Consent, ConsentEvent, ConsentId, EventKind, Grantor, Period};
 use crate::vocabulary::{Category, Purpose};
 
 /// The version of the receipt format.
@@ -34,6 +34,10 @@ pub enum ReceiptAction {
     Approved,
     Rejected,
     Revoked,
+    /// A consent signed on paper, registered by a caseworker system.
+    RegisteredFromPaper,
+    /// The citizen confirmed a paper consent digitally.
+    Confirmed,
 }
 
 impl ReceiptAction {
@@ -45,6 +49,8 @@ impl ReceiptAction {
             EventKind::Approved { .. } => Some(ReceiptAction::Approved),
             EventKind::Rejected { .. } => Some(ReceiptAction::Rejected),
             EventKind::Revoked { .. } => Some(ReceiptAction::Revoked),
+            EventKind::RegisteredFromPaper { .. } => Some(ReceiptAction::RegisteredFromPaper),
+            EventKind::Confirmed { .. } => Some(ReceiptAction::Confirmed),
         }
     }
 
@@ -55,6 +61,8 @@ impl ReceiptAction {
             ReceiptAction::Approved => "Du godkendte en anmodning om samtykke",
             ReceiptAction::Rejected => "Du afviste en anmodning om samtykke",
             ReceiptAction::Revoked => "Du tilbagekaldte dit samtykke",
+            ReceiptAction::RegisteredFromPaper => "Dit samtykke på papir blev registreret",
+            ReceiptAction::Confirmed => "Du bekræftede dit samtykke på papir digitalt",
         }
     }
 }
@@ -117,6 +125,57 @@ pub struct ConsentReceipt {
     pub withdrawal_method: String,
     /// Who issued the receipt (the portal's public URL).
     pub issuer: String,
+    /// Someone acted for the principal (a power of attorney): their name and authority.
+    /// Absent when the principal acted personally (so older receipts are unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub representative: Option<Representative>,
+}
+
+/// The person who acted for the principal, and under which authority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Representative {
+    /// The holder's name (their CPR number is never in a receipt).
+    pub name: String,
+    /// The name of the person they acted for (the principal).
+    pub on_behalf_of: String,
+    /// `power_of_attorney` or `custody`.
+    pub basis: String,
+    /// The power of attorney's reference in the registry.
+    pub reference: String,
+    /// `view` or `consent`.
+    pub privilege: String,
+}
+
+impl Representative {
+    fn of(kind: &EventKind) -> Option<Representative> {
+        let by = match kind {
+            EventKind::Requested { .. } | EventKind::RegisteredFromPaper { .. } => return None,
+            EventKind::Granted { by, .. }
+            | EventKind::Approved { by }
+            | EventKind::Rejected { by }
+            | EventKind::Revoked { by }
+            | EventKind::Confirmed { by } => by,
+        };
+        match by {
+            Grantor::Citizen => None,
+            Grantor::PowerOfAttorney { holder_name, represented_name, reference, privilege, .. } => {
+                Some(Representative {
+                    name: holder_name.clone(),
+                    on_behalf_of: represented_name.clone(),
+                    basis: "power_of_attorney".into(),
+                    reference: reference.clone(),
+                    privilege: privilege.as_str().into(),
+                })
+            }
+            Grantor::Custody { holder_name, represented_name, reference, .. } => Some(Representative {
+                name: holder_name.clone(),
+                on_behalf_of: represented_name.clone(),
+                basis: "custody".into(),
+                reference: reference.clone(),
+                privilege: "consent".into(),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -173,6 +232,7 @@ impl ConsentReceipt {
                  Det virker med det samme."
             ),
             issuer: issuer.to_string(),
+            representative: Representative::of(&event.kind),
         })
     }
 
@@ -218,7 +278,7 @@ pub fn jwks(key: &VerifyingKey) -> serde_json::Value {
 mod tests {
     use super::*;
     use crate::audit::generate_signing_key;
-    use crate::record::{Channel, ConsentText, Grantor, State, Terms};
+    use crate::record::{Channel, ConsentText, Privilege, State, Terms};
 
     fn rules() -> Rules {
         let all: toml::Table = toml::from_str(crate::DEFAULT_CONFIG).unwrap();
@@ -294,5 +354,45 @@ mod tests {
             ..event
         };
         assert_eq!(ConsentReceipt::for_event(&consent, &req, &rules, "x").unwrap_err(), ReceiptError::NoReceipt);
+        assert!(r.representative.is_none(), "the citizen acted personally");
+        assert!(!String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap().contains("representative"));
+    }
+
+    #[test]
+    fn a_receipt_of_a_representative_names_both_people_and_no_holder_cpr() {
+        let now: DateTime<Utc> = "2025-03-01T10:00:00Z".parse().unwrap();
+        let citizen = Cpr::parse("0101609900").unwrap();
+        let terms = Terms {
+            citizen,
+            grantee: UnitId::parse("kk.jobcenter").unwrap(),
+            include_subunits: false,
+            purpose: Purpose::parse("rehabilitation-team").unwrap(),
+            categories: [Category::parse("jobnet.cv").unwrap()].into(),
+            period: Period { from: now, until: now + chrono::Duration::days(30) },
+            data_period: None,
+            text: ConsentText { version: "t-1".into(), sha256: "ab".repeat(32) },
+        };
+        let by = Grantor::PowerOfAttorney {
+            holder: "poa-holder:00ff".into(),
+            holder_name: "Lars Jensen".into(),
+            represented_name: "Mette Nielsen".into(),
+            reference: "0195e8d0-0000-7000-8000-000000000001".into(),
+            privilege: Privilege::Consent,
+        };
+        let event = ConsentEvent {
+            consent_id: ConsentId::new(),
+            version: 1,
+            at: now,
+            channel: Channel::Portal,
+            kind: EventKind::Granted { terms: Box::new(terms), by },
+        };
+        let consent = crate::lifecycle::apply(None, &event).unwrap();
+        let r = ConsentReceipt::for_event(&consent, &event, &rules(), "https://portal.example").unwrap();
+        let rep = r.representative.clone().expect("the representative is named");
+        assert_eq!(
+            (rep.name.as_str(), rep.on_behalf_of.as_str(), rep.privilege.as_str()),
+            ("Lars Jensen", "Mette Nielsen", "consent")
+        );
+        assert_eq!(r.principal.id, citizen);
     }
 }

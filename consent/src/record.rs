@@ -51,9 +51,68 @@ impl std::str::FromStr for ConsentId {
 pub enum Grantor {
     /// The citizen personally.
     Citizen,
-    /// A holder of a power of attorney (fuldmagt) acting for the citizen. The ledger does
-    /// not accept this yet; the field exists so records need no migration when it does.
-    PowerOfAttorney { holder: Cpr },
+    /// A holder of a power of attorney (fuldmagt, Digital Fuldmagt style) acting for the
+    /// citizen, checked against the power-of-attorney registry at the moment of the action.
+    /// The holder is named by a pseudonymous id (a keyed hash of their CPR number, see the
+    /// gateway's `core::representation`), never by their CPR number.
+    PowerOfAttorney {
+        /// The holder's pseudonymous id (`poa-holder:<hex>`).
+        holder: String,
+        /// The holder's name, as the receipt shows it.
+        holder_name: String,
+        /// The represented citizen's name as the registry gave it, for the receipt.
+        represented_name: String,
+        /// The power of attorney's reference in the registry.
+        reference: String,
+        /// The privilege the action was taken under.
+        privilege: Privilege,
+    },
+    /// A parent with custody (forældremyndighed) acting for their child, checked against
+    /// the person register's custody relations and the age rules in the policies at the
+    /// moment of the action. The parent is named by the same kind of pseudonymous id.
+    Custody {
+        /// The parent's pseudonymous id.
+        holder: String,
+        holder_name: String,
+        /// The child's name as the register gave it, for the receipt.
+        represented_name: String,
+        /// The opaque reference of the custody relation (a keyed hash of parent and child).
+        reference: String,
+    },
+}
+
+impl Grantor {
+    /// Whether someone acted for the citizen.
+    pub fn is_representative(&self) -> bool {
+        !matches!(self, Grantor::Citizen)
+    }
+}
+
+/// What a power of attorney lets its holder do (the registry's privileges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Privilege {
+    /// See the citizen's consents and requests ("se").
+    View,
+    /// Also approve, reject, grant and revoke consents for the citizen ("samtykke").
+    Consent,
+}
+
+impl Privilege {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Privilege::View => "view",
+            Privilege::Consent => "consent",
+        }
+    }
+
+    /// The privilege's Danish name.
+    pub fn da(self) -> &'static str {
+        match self {
+            Privilege::View => "se samtykker",
+            Privilege::Consent => "give og tilbagekalde samtykker",
+        }
+    }
 }
 
 /// How a change reached the ledger.
@@ -66,6 +125,8 @@ pub enum Channel {
     Api,
     /// The operator command line.
     Cli,
+    /// A consent the citizen signed on paper, registered by a caseworker system.
+    Paper,
 }
 
 /// A half-open validity period `[from, until)`.
@@ -130,6 +191,23 @@ pub enum State {
     Revoked,
 }
 
+/// A consent signed on paper and brought in by a caseworker system: the scan's digest and
+/// reference, who registered it, and by when the citizen must confirm it digitally.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaperRecord {
+    /// SHA-256 (hex) of the scanned paper.
+    pub scan_sha256: String,
+    /// The scan's reference in the caseworker system's archive.
+    pub scan_reference: String,
+    /// The caseworker and system that registered it.
+    pub registered_by: Requester,
+    /// An unconfirmed paper consent ends here (or at its period's end, if sooner).
+    pub confirm_by: DateTime<Utc>,
+    /// When the citizen confirmed it digitally; `None` until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_at: Option<DateTime<Utc>>,
+}
+
 /// The state as a person sees it at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -170,6 +248,9 @@ pub struct Consent {
     /// A request not answered by then has expired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub respond_by: Option<DateTime<Utc>>,
+    /// Signed on paper ("på papir"): its scan and confirmation deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paper: Option<PaperRecord>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The number of events applied: the version the next event must follow.
@@ -185,16 +266,31 @@ impl Consent {
                 ConsentStatus::Expired
             }
             State::Requested => ConsentStatus::Requested,
-            State::Active if t >= self.terms.period.until => ConsentStatus::Expired,
+            State::Active if t >= self.effective_until() => ConsentStatus::Expired,
             State::Active => ConsentStatus::Active,
             State::Rejected => ConsentStatus::Rejected,
             State::Revoked => ConsentStatus::Revoked,
         }
     }
 
-    /// Active and inside its period at `t`.
+    /// Active and inside its period at `t` (for a paper consent not yet confirmed, also
+    /// before its confirmation deadline).
     pub fn in_force_at(&self, t: DateTime<Utc>) -> bool {
-        self.state == State::Active && self.terms.period.contains(t)
+        self.state == State::Active && self.terms.period.from <= t && t < self.effective_until()
+    }
+
+    /// When the consent stops being a basis: its period's end, or for a paper consent not
+    /// confirmed digitally, its confirmation deadline if that is sooner.
+    pub fn effective_until(&self) -> DateTime<Utc> {
+        match &self.paper {
+            Some(p) if p.confirmed_at.is_none() => self.terms.period.until.min(p.confirm_by),
+            _ => self.terms.period.until,
+        }
+    }
+
+    /// A paper consent the citizen has not confirmed digitally.
+    pub fn awaits_confirmation(&self) -> bool {
+        self.paper.as_ref().is_some_and(|p| p.confirmed_at.is_none())
     }
 
     /// Whether this consent's grantee covers `unit`, given `unit`'s lineage (itself first).
@@ -241,6 +337,16 @@ pub enum EventKind {
     Revoked {
         by: Grantor,
     },
+    /// A caseworker system registered a consent the citizen signed on paper: active at
+    /// once, until the confirmation deadline unless the citizen confirms it.
+    RegisteredFromPaper {
+        terms: Box<Terms>,
+        paper: Box<PaperRecord>,
+    },
+    /// The citizen confirmed a paper consent digitally.
+    Confirmed {
+        by: Grantor,
+    },
 }
 
 impl EventKind {
@@ -251,6 +357,8 @@ impl EventKind {
             EventKind::Approved { .. } => "approved",
             EventKind::Rejected { .. } => "rejected",
             EventKind::Revoked { .. } => "revoked",
+            EventKind::RegisteredFromPaper { .. } => "registered_from_paper",
+            EventKind::Confirmed { .. } => "confirmed",
         }
     }
 }

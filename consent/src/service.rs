@@ -17,12 +17,12 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::{AuditError, AuditKind, AuditLog, AuditRecord, OutboxRecord};
+use crate::audit::{AuditError, AuditKind, AuditLog, AuditRecord, OnBehalf, OutboxRecord};
 use crate::block::{Block, BlockEvent, BlockEventKind, BlockId, BlockTarget};
 use crate::cpr::Cpr;
 use crate::ledger::{Ledger, LedgerError, TermsInput};
 use crate::organisation::UnitId;
-use crate::record::{Channel, Consent, ConsentEvent, ConsentId, EventKind, Requester};
+use crate::record::{Channel, Consent, ConsentEvent, ConsentId, EventKind, Grantor, PaperRecord, Requester};
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +52,9 @@ pub struct Actor {
     pub caseworker: Option<String>,
     /// The caseworker's unit. `None`: the record names the consent's grantee instead.
     pub unit: Option<UnitId>,
+    /// Who gives, answers or withdraws a consent: the citizen, or a representative whose
+    /// authority the caller has just checked (the event and the audit record name them).
+    pub grantor: Grantor,
 }
 
 impl Actor {
@@ -64,7 +67,14 @@ impl Actor {
             system: Some(channel_name(channel).into()),
             caseworker: None,
             unit: None,
+            grantor: Grantor::Citizen,
         }
+    }
+
+    /// A representative acting for the citizen through `channel`, under the authority
+    /// `grantor` names (checked by the caller against the registry at this action).
+    pub fn representative(channel: Channel, grantor: Grantor) -> Self {
+        Self { grantor, ..Self::citizen(channel) }
     }
 
     /// A caseworker in `unit` through the registered `system`, in API request `request_id`.
@@ -80,6 +90,7 @@ impl Actor {
             system: Some(system.into()),
             caseworker: Some(caseworker.into()),
             unit: Some(unit),
+            grantor: Grantor::Citizen,
         }
     }
 
@@ -88,6 +99,7 @@ impl Actor {
         r.system = self.system.clone();
         r.caseworker = self.caseworker.clone();
         r.unit = self.unit.clone();
+        r.on_behalf = OnBehalf::of(&self.grantor);
         r
     }
 }
@@ -97,6 +109,7 @@ fn channel_name(channel: Channel) -> &'static str {
         Channel::Portal => "portal",
         Channel::Api => "api",
         Channel::Cli => "cli",
+        Channel::Paper => "paper",
     }
 }
 
@@ -109,6 +122,8 @@ pub fn consent_record(event: &ConsentEvent, state: &Consent, actor: &Actor, now:
         EventKind::Approved { .. } => (AuditKind::ConsentApproved, "approved"),
         EventKind::Rejected { .. } => (AuditKind::ConsentRejected, "rejected"),
         EventKind::Revoked { .. } => (AuditKind::ConsentRevoked, "revoked"),
+        EventKind::RegisteredFromPaper { .. } => (AuditKind::ConsentRegisteredFromPaper, "registered from paper"),
+        EventKind::Confirmed { .. } => (AuditKind::ConsentConfirmed, "confirmed"),
     };
     let mut r = actor.record(kind, now);
     if r.unit.is_none() {
@@ -117,8 +132,19 @@ pub fn consent_record(event: &ConsentEvent, state: &Consent, actor: &Actor, now:
     r.citizen = Some(state.terms.citizen);
     r.purpose = Some(state.terms.purpose.clone());
     r.basis = Some(format!("consent:{}", state.id));
-    r.detail = Some(format!("consent {} {verb} via {}", state.id, channel_name(event.channel)));
+    let by = if actor.grantor.is_representative() { " by a representative" } else { "" };
+    r.detail = Some(format!("consent {} {verb}{by} via {}", state.id, channel_name(event.channel)));
     r.subject = Some(format!("consent:{}.{}", event.consent_id, event.version));
+    if let EventKind::RegisteredFromPaper { paper, .. } = &event.kind {
+        // The scan's digest, like a released document's; its reference in the detail.
+        r.documents = vec![paper.scan_sha256.clone()];
+        r.detail = Some(format!(
+            "consent {} registered from paper (scan {}), to be confirmed by {}",
+            state.id,
+            paper.scan_reference,
+            paper.confirm_by.to_rfc3339()
+        ));
+    }
     r
 }
 
@@ -226,7 +252,10 @@ impl<S: Store + Clone> ConsentService<S> {
         now: DateTime<Utc>,
     ) -> Result<Consent, ServiceError> {
         self.admit()?;
-        let changed = self.ledger.grant(input, citizen, actor.channel, now, self.consent_audit(actor, now)).await?;
+        let changed = self
+            .ledger
+            .grant(input, citizen, actor.grantor.clone(), actor.channel, now, self.consent_audit(actor, now))
+            .await?;
         self.done(changed).await
     }
 
@@ -238,7 +267,10 @@ impl<S: Store + Clone> ConsentService<S> {
         now: DateTime<Utc>,
     ) -> Result<Consent, ServiceError> {
         self.admit()?;
-        let changed = self.ledger.approve(id, citizen, actor.channel, now, self.consent_audit(actor, now)).await?;
+        let changed = self
+            .ledger
+            .approve(id, citizen, actor.grantor.clone(), actor.channel, now, self.consent_audit(actor, now))
+            .await?;
         self.done(changed).await
     }
 
@@ -250,7 +282,10 @@ impl<S: Store + Clone> ConsentService<S> {
         now: DateTime<Utc>,
     ) -> Result<Consent, ServiceError> {
         self.admit()?;
-        let changed = self.ledger.reject(id, citizen, actor.channel, now, self.consent_audit(actor, now)).await?;
+        let changed = self
+            .ledger
+            .reject(id, citizen, actor.grantor.clone(), actor.channel, now, self.consent_audit(actor, now))
+            .await?;
         self.done(changed).await
     }
 
@@ -263,7 +298,41 @@ impl<S: Store + Clone> ConsentService<S> {
         now: DateTime<Utc>,
     ) -> Result<Consent, ServiceError> {
         self.admit()?;
-        let changed = self.ledger.revoke(id, citizen, actor.channel, now, self.consent_audit(actor, now)).await?;
+        let changed = self
+            .ledger
+            .revoke(id, citizen, actor.grantor.clone(), actor.channel, now, self.consent_audit(actor, now))
+            .await?;
+        self.done(changed).await
+    }
+
+    /// A caseworker system registers a consent the citizen signed on paper: active at once,
+    /// "på papir" until the citizen confirms it (by `paper.confirm_by`, within the cap).
+    pub async fn register_paper(
+        &self,
+        input: TermsInput,
+        paper: PaperRecord,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Consent, ServiceError> {
+        self.admit()?;
+        let changed =
+            self.ledger.register_paper(input, paper, Channel::Paper, now, self.consent_audit(actor, now)).await?;
+        self.done(changed).await
+    }
+
+    /// The citizen confirms a paper consent digitally: it then lasts its whole period.
+    pub async fn confirm_paper(
+        &self,
+        id: ConsentId,
+        citizen: &Cpr,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Consent, ServiceError> {
+        self.admit()?;
+        let changed = self
+            .ledger
+            .confirm(id, citizen, actor.grantor.clone(), actor.channel, now, self.consent_audit(actor, now))
+            .await?;
         self.done(changed).await
     }
 

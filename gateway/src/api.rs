@@ -14,6 +14,7 @@ pub mod case_file;
 pub mod consent_api;
 pub mod health_api;
 pub mod overview_api;
+pub mod paper_api;
 pub mod plan_api;
 pub mod routes;
 pub mod systems;

@@ -212,6 +212,8 @@ struct Opening {
     engine: Arc<PolicyEngine>,
     registry: Registry,
     residence: Arc<dyn ResidenceLookup>,
+    /// `[representation]`: acting for someone else, when configured.
+    representation: Option<Arc<crate::core::representation::Representation>>,
     case_file_deadline: Duration,
     retention_days: u32,
     /// The audit log's name in its signed notes (`[audit] origin`).
@@ -247,6 +249,7 @@ impl Opening {
             clock: self.clock,
             residence: self.residence,
             health: self.health,
+            representation: self.representation,
         });
         if core.sends_health_messages() {
             let owner = format!("sammen-{}", uuid::Uuid::new_v4().simple());
@@ -258,7 +261,8 @@ impl Opening {
         }
         if let Some(n) = &self.notifications {
             match crate::core::notify::Notifier::new(n, core.audit.clone(), core.ledger.clone(), core.clock.clone()) {
-                Ok(notifier) => {
+                Ok(mut notifier) => {
+                    notifier.representation = core.representation.clone();
                     tokio::spawn(notifier.run(self.stopped.clone()));
                 }
                 // Checked at start (`launch`), so this does not happen.
@@ -334,6 +338,22 @@ async fn launch(settings: Settings, store: SharedStore, wait_for_database: bool)
         )),
         None => Arc::new(UnknownResidence),
     };
+    // Acting for someone else: the power-of-attorney registry when `[representation]` names
+    // one; otherwise nobody can (fail closed).
+    // Parents act for their children when the person register (`[residence]`) is there too.
+    let representation = match &settings.representation {
+        Some(r) => {
+            let mut rep = crate::core::representation::Representation::new(
+                connectors::power_of_attorney::PowerOfAttorneyRegistry::from_config(&r.source)?,
+                r.key().map_err(crate::settings::SettingsError::Invalid)?,
+            );
+            if let Some(res) = &settings.residence {
+                rep = rep.with_custody(PersonRegister::from_config(&res.source)?, engine.clone());
+            }
+            Some(Arc::new(rep))
+        }
+        None => None,
+    };
     let (stop, stopped) = watch::channel(false);
     let (api, pending_api) = crate::api::bind(&settings, stopped.clone()).await?;
     let (portal, pending_portal) = match &settings.portal {
@@ -367,6 +387,7 @@ async fn launch(settings: Settings, store: SharedStore, wait_for_database: bool)
         engine,
         registry,
         residence,
+        representation,
         case_file_deadline: Duration::from_millis(settings.server.case_file_deadline_ms),
         retention_days: settings.audit.retention_days(),
         origin: settings.audit.origin()?,

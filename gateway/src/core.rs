@@ -12,6 +12,7 @@ pub mod facts;
 pub mod metrics;
 pub mod notify;
 pub mod release;
+pub mod representation;
 pub mod send;
 pub mod sender;
 
@@ -40,6 +41,8 @@ pub struct CoreConfig {
     pub residence: Arc<dyn ResidenceLookup>,
     /// Sending to citizens' GPs through the health hub (`[health]`); `None`: not offered.
     pub health: Option<send::HealthSending>,
+    /// Acting for someone else (`[representation]`); `None`: not offered.
+    pub representation: Option<Arc<representation::Representation>>,
 }
 
 /// The services every surface shares. Cheap to clone.
@@ -57,6 +60,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// Where the citizen lives, for the statutory bases.
     pub residence: Arc<dyn ResidenceLookup>,
+    /// The power-of-attorney registry and the holders' pseudonyms; `None`: not offered.
+    pub representation: Option<Arc<representation::Representation>>,
     /// The connectors behind the release pipeline (private: a fetch needs a permit).
     sources: Sources,
     /// The health hub behind the send pipeline (private: a message is sent only from the
@@ -81,6 +86,7 @@ impl Core {
             engine: c.engine,
             clock: c.clock,
             residence: c.residence,
+            representation: c.representation,
             sources: Sources::new(c.registry, c.case_file_deadline),
             health: c.health,
         }))

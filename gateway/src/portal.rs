@@ -7,7 +7,8 @@
 //! Every change goes through the same [`ConsentService`] as the API: it commits the change
 //! with its audit record and is answered only after the record is in the audit log. Code map: [`config`] (`[portal]`), [`oidc`] (login, ID token
 //! checks), [`session`] (cookies, sessions, CSRF), [`pages`] (templates and views),
-//! [`login`], [`consents`], [`blocks`], [`log`], [`receipts`] (the handlers).
+//! [`login`], [`consents`], [`blocks`], [`log`], [`receipts`], [`represent`] (acting for
+//! someone else with a power of attorney) (the handlers).
 
 pub mod blocks;
 pub mod consents;
@@ -18,6 +19,7 @@ pub mod oidc;
 pub mod own_case;
 pub mod pages;
 pub mod receipts;
+pub mod represent;
 pub mod session;
 
 use std::net::SocketAddr;
@@ -214,7 +216,7 @@ fn starting() -> Response {
 /// Every path of the portal. [`router`] registers exactly these, each with [`methods`]:
 /// a path missing here is not served, and one here without methods stops the start, so
 /// tests can walk every route (e.g. every POST for its CSRF check) from this list.
-pub const PATHS: [&str; 20] = [
+pub const PATHS: [&str; 26] = [
     "/",
     "/login",
     "/auth/callback",
@@ -222,6 +224,7 @@ pub const PATHS: [&str; 20] = [
     "/requests/{id}",
     "/consents/{id}",
     "/consents/{id}/revoke",
+    "/consents/{id}/confirm",
     "/grant",
     "/blocks",
     "/blocks/{id}/lift",
@@ -235,6 +238,11 @@ pub const PATHS: [&str; 20] = [
     "/receipts/{id}/json",
     "/.well-known/jwks.json",
     "/static/portal.css",
+    "/fuldmagter",
+    "/fuldmagter/{reference}",
+    "/fuldmagter/{reference}/requests/{id}",
+    "/fuldmagter/{reference}/consents/{id}/revoke",
+    "/fuldmagter/{reference}/grant",
 ];
 
 /// The handlers of one of [`PATHS`].
@@ -247,6 +255,7 @@ fn methods(path: &str) -> MethodRouter<PortalState> {
         "/requests/{id}" => get(consents::request).post(consents::answer),
         "/consents/{id}" => get(consents::consent),
         "/consents/{id}/revoke" => get(consents::revoke_confirm).post(consents::revoke),
+        "/consents/{id}/confirm" => post(consents::confirm),
         "/grant" => get(consents::grant_form).post(consents::grant),
         "/blocks" => get(blocks::list).post(blocks::place),
         "/blocks/{id}/lift" => post(blocks::lift),
@@ -260,6 +269,11 @@ fn methods(path: &str) -> MethodRouter<PortalState> {
         "/receipts/{id}/json" => get(receipts::json),
         "/.well-known/jwks.json" => get(receipts::jwks),
         "/static/portal.css" => get(stylesheet),
+        "/fuldmagter" => get(represent::list),
+        "/fuldmagter/{reference}" => get(represent::overview),
+        "/fuldmagter/{reference}/requests/{id}" => get(represent::request).post(represent::answer),
+        "/fuldmagter/{reference}/consents/{id}/revoke" => get(represent::revoke_confirm).post(represent::revoke),
+        "/fuldmagter/{reference}/grant" => get(represent::grant_form).post(represent::grant),
         other => panic!("the portal path {other} has no handlers"),
     }
 }

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod health;
 pub mod notifications;
 pub mod portal;
+pub mod representation;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,10 @@ pub struct Settings {
     /// municipality is unknown and no statute that needs it applies (fail closed).
     #[serde(default)]
     pub residence: Option<ResidenceSettings>,
+    /// `[representation]`: the power-of-attorney registry and the holders' pseudonym key;
+    /// when absent nobody can act for another person.
+    #[serde(default)]
+    pub representation: Option<representation::RepresentationSettings>,
     /// `[notifications]`: letters to citizens in their Digital Post mailbox; off when absent.
     #[serde(default)]
     pub notifications: Option<notifications::NotificationSettings>,
@@ -203,6 +208,10 @@ pub struct SystemSettings {
     /// issues certificates for caseworker systems alone.
     #[serde(default)]
     pub cert_subject_cn: Option<String>,
+    /// Whether the system may register consents citizens signed on paper
+    /// (`POST /api/v1/paper-consents`). Off unless set.
+    #[serde(default)]
+    pub paper_consents: bool,
 }
 
 /// `[caseworker_issuer]`: the trusted issuer of caseworker tokens.
@@ -397,6 +406,9 @@ impl Settings {
         admin::check(self)?;
         if let Some(n) = &self.notifications {
             n.check().map_err(SettingsError::Invalid)?;
+        }
+        if let Some(r) = &self.representation {
+            r.key().map_err(SettingsError::Invalid)?;
         }
         if self.systems.is_empty() {
             return bad("no [[systems]] are registered; no caseworker system could call the API".into());

@@ -13,7 +13,10 @@ use crate::load::{BasisKind, Loaded};
 use crate::matching::{self, millis};
 use crate::request::{Action, DecisionRequest};
 
+mod custody;
 mod own;
+
+pub use custody::CustodyDecision;
 
 /// Cedar's entity type names and the action, parsed once.
 pub(crate) struct Names {
@@ -28,6 +31,7 @@ pub(crate) struct Names {
     write_own: EntityUid,
     send: EntityUid,
     write: EntityUid,
+    represent: EntityUid,
 }
 
 impl Names {
@@ -45,6 +49,7 @@ impl Names {
             write_own: r#"Sammen::Action::"write_own""#.parse().expect("valid action"),
             send: r#"Sammen::Action::"send""#.parse().expect("valid action"),
             write: r#"Sammen::Action::"write""#.parse().expect("valid action"),
+            represent: r#"Sammen::Action::"represent""#.parse().expect("valid action"),
         }
     }
 
@@ -352,7 +357,9 @@ impl Decider<'_> {
             ),
             ("active".to_string(), RestrictedExpression::new_bool(k.state == consent::State::Active)),
             ("from".to_string(), RestrictedExpression::new_long(millis(t.period.from, false))),
-            ("until".to_string(), RestrictedExpression::new_long(millis(t.period.until, true))),
+            // A paper consent not confirmed digitally ends at its confirmation deadline.
+            ("until".to_string(), RestrictedExpression::new_long(millis(k.effective_until(), true))),
+            ("given_by".to_string(), RestrictedExpression::new_string(crate::matching::given_by(k).to_string())),
         ])
         .map_err(|e| DecisionError::Request(e.to_string()))
     }

@@ -122,6 +122,7 @@ pub fn decide(engine: &PolicyEngine, req: &ExplainRequest) -> Result<Decision, E
             requested_by: None,
             explanation: None,
             respond_by: None,
+            paper: None,
             created_at: epoch,
             updated_at: epoch,
             version: 1,

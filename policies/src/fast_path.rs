@@ -17,7 +17,9 @@
 //!    `role-gate.unlisted` cannot fire;
 //! 2. no block in force applies: no blocked unit is the caseworker's unit or above it,
 //!    and no blocked category is the category or its domain (so neither `block.*` fires);
-//! 3. the rest it decides exactly: the role gate (`role-gate.<category>`), the consent
+//! 3. the consent Cedar would be asked about, if any, was given by the citizen personally
+//!    (`given_by` is `citizen`; a representative's or a paper consent goes to Cedar);
+//! 4. the rest it decides exactly: the role gate (`role-gate.<category>`), the consent
 //!    (`consent.matching`, whose conditions `guardrail.health-needs-consent` repeats, see
 //!    `matching.rs`), and the statute (`statute.rsl-11a-2.benefits`).
 //!
@@ -40,7 +42,11 @@ use crate::load::{Loaded, PolicyMeta};
 /// permits exactly as before (the new gates do not reach them, `role-gate.unlisted` still
 /// spares them, the guardrails read as before for `read`), and the new categories are not
 /// in [`GATES`], so the fast path leaves them to Cedar.
-pub const WRITTEN_FOR: &str = "e9d7997601298750b13a16b2464d7bb16d4db7ec413976c8bff32a315344a837";
+/// Then: `consent.matching` now requires
+/// `given_by == "citizen"`, and `consent.representative`, `consent.custody` and
+/// `consent.paper` were added for the other givers; the fast path leaves every request whose chosen consent was not given
+/// by the citizen personally to Cedar, so for the rest it decides exactly as before.
+pub const WRITTEN_FOR: &str = "0b87ebbba624becff800fd0e38185337af7760c3b563c69326812cb0fc8c88b3";
 
 /// The role gates (`policy-set/40-roles.cedar`): per category, the roles that may read it.
 const GATES: &[(&str, &[&str])] = &[
@@ -160,6 +166,11 @@ impl FastPath {
         matching: bool,
     ) -> Option<CategoryDecision> {
         let (_, admitted, gate) = self.gates.iter().find(|(c, _, _)| c == category)?;
+        // A consent given by a representative, a parent or on paper has policies of its own
+        // (`consent.representative`, `consent.custody`, `consent.paper`): left to Cedar.
+        if chosen.is_some_and(|k| crate::matching::given_by(k) != "citizen") {
+            return None;
+        }
         if f.blocks.iter().any(|b| applies(b, f.lineage, category)) {
             return None;
         }

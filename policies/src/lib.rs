@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use consent::{Rules, UnitId};
 
+pub use decide::CustodyDecision;
 pub use decision::{Basis, CategoryDecision, Decision, Effect, NO_BASIS_DA, NO_BASIS_EN, Reason};
 pub use error::{DecisionError, PolicyError, Problem};
 pub use load::{BUILTIN_ORIGIN, POLICY_DIR, SCHEMA_FILE};
@@ -229,6 +230,13 @@ impl PolicyEngine {
     pub fn decide_own_write(&self, req: &OwnAccessRequest<'_>) -> Result<Decision, DecisionError> {
         let current = self.current.load();
         self.decider(&current).decide_own(req, true)
+    }
+
+    /// Whether a holder of custody may act for a child of `child_age_years` (action
+    /// `represent`, `60-custody.cedar`: the age rules are policies).
+    pub fn decide_custody(&self, relation: &str, child_age_years: u32) -> Result<CustodyDecision, DecisionError> {
+        let current = self.current.load();
+        self.decider(&current).decide_custody(relation, child_age_years)
     }
 
     fn decider<'e>(&'e self, current: &'e InForce) -> decide::Decider<'e> {

@@ -40,7 +40,7 @@ pub(crate) fn matches(
         && t.categories.contains(category)
         && (lineage.first() == Some(&t.grantee) || (t.include_subunits && lineage.contains(&t.grantee)))
         && millis(t.period.from, false) <= now
-        && now < millis(t.period.until, true)
+        && now < millis(k.effective_until(), true)
 }
 
 /// The consent Cedar is asked about for a category: the first candidate that matches, else
@@ -53,6 +53,22 @@ pub(crate) fn choose<'k>(
     now: i64,
 ) -> Option<&'k Consent> {
     candidates.clone().find(|k| matches(k, req, lineage, category, now)).or_else(|| candidates.clone().next())
+}
+
+/// Who gave a consent, as the policies name it (`ConsentFacts.given_by`): `paper` for a
+/// paper consent not yet confirmed, `power_of_attorney` for one a holder gave, `custody`
+/// for one a parent gave for their child, otherwise
+/// `citizen`.
+pub(crate) fn given_by(k: &Consent) -> &'static str {
+    if k.awaits_confirmation() {
+        "paper"
+    } else if matches!(k.grantor, Some(consent::Grantor::PowerOfAttorney { .. })) {
+        "power_of_attorney"
+    } else if matches!(k.grantor, Some(consent::Grantor::Custody { .. })) {
+        "custody"
+    } else {
+        "citizen"
+    }
 }
 
 #[cfg(test)]

@@ -89,6 +89,35 @@ fn lae() -> Consent {
     active("kk.jobcenter.rehab", false, &["health.lae265"])
 }
 
+/// [`lae`], given by a holder of a power of attorney.
+fn by_representative() -> Consent {
+    Consent {
+        grantor: Some(consent::Grantor::PowerOfAttorney {
+            holder: "poa-holder:00".into(),
+            holder_name: "Lars".into(),
+            represented_name: "Mette".into(),
+            reference: "r-1".into(),
+            privilege: consent::record::Privilege::Consent,
+        }),
+        ..lae()
+    }
+}
+
+/// [`lae`], signed on paper, to be confirmed by `confirm_by` (or confirmed).
+fn on_paper(confirm_by: DateTime<Utc>, confirmed: bool) -> Consent {
+    Consent {
+        channel: consent::Channel::Paper,
+        paper: Some(consent::PaperRecord {
+            scan_sha256: "ab".repeat(32),
+            scan_reference: "S-1".into(),
+            registered_by: consent::Requester { caseworker: "cw".into(), system: "sys".into() },
+            confirm_by,
+            confirmed_at: confirmed.then(|| t(FROM)),
+        }),
+        ..lae()
+    }
+}
+
 fn cases() -> Vec<Case> {
     let now = t(NOW);
     let ms = TimeDelta::milliseconds(1);
@@ -101,6 +130,49 @@ fn cases() -> Vec<Case> {
         ..Case::default()
     };
     vec![
+        // --- consents given by a representative or on paper ---------------------------
+        Case {
+            name: "consent given by a holder of a power of attorney",
+            consents: vec![by_representative()],
+            want: Want::Consent(0),
+            policies: &["consent.representative"],
+            ..Case::default()
+        },
+        Case {
+            name: "consent given by a parent with custody",
+            consents: vec![Consent {
+                grantor: Some(consent::Grantor::Custody {
+                    holder: "poa-holder:01".into(),
+                    holder_name: "Mette".into(),
+                    represented_name: "Emil".into(),
+                    reference: "c-1".into(),
+                }),
+                ..lae()
+            }],
+            want: Want::Consent(0),
+            policies: &["consent.custody"],
+            ..Case::default()
+        },
+        Case {
+            name: "paper consent within its confirmation period",
+            consents: vec![on_paper(now + TimeDelta::days(1), false)],
+            want: Want::Consent(0),
+            policies: &["consent.paper"],
+            ..Case::default()
+        },
+        Case {
+            name: "paper consent past its confirmation deadline",
+            consents: vec![on_paper(now - ms, false)],
+            policies: &[HEALTH],
+            ..Case::default()
+        },
+        Case {
+            name: "paper consent confirmed: the citizen's own, past the deadline",
+            consents: vec![on_paper(now - ms, true)],
+            want: Want::Consent(0),
+            policies: &[CONSENT],
+            ..Case::default()
+        },
         // --- consent.matching and the health guardrail -------------------------------
         Case {
             name: "consent to the caseworker's own unit",
@@ -938,6 +1010,10 @@ fn every_policy_is_exercised_by_the_table() {
     let jobnet = [consent::Category::parse("jobnet.cv").unwrap()];
     let own = engine.decide_own_write(&policies::OwnAccessRequest { categories: &jobnet, now: t(NOW) }).unwrap();
     assert_eq!(own.sections[0].effect(), Effect::Deny, "no other category takes the citizen's writing");
+    // A parent acting for a child (its own test below).
+    for age in [3, 17] {
+        seen.extend(engine.decide_custody("custody", age).unwrap().policies);
+    }
     let missing: Vec<_> = engine
         .summary()
         .policies
@@ -959,6 +1035,13 @@ fn reasons_and_basis_read_well() {
     assert_eq!(s.reason().en, policies::NO_BASIS_EN);
     let s = &run(&engine, &Case::default()).unwrap().sections[0];
     assert!(s.reason().da.contains("sundhedsloven § 43"), "{}", s.reason().da);
+    // Whose consent it is, the reason says.
+    let c = Case { consents: vec![by_representative()], want: Want::Consent(0), ..Case::default() };
+    let s = &run(&engine, &c).unwrap().sections[0];
+    assert!(s.reason().da.contains("fuldmagt"), "{}", s.reason().da);
+    let c = Case { consents: vec![on_paper(t(NOW) + TimeDelta::days(1), false)], ..Case::default() };
+    let s = &run(&engine, &c).unwrap().sections[0];
+    assert!(s.reason().da.contains("på papir"), "{}", s.reason().da);
 }
 
 #[test]
@@ -1115,4 +1198,25 @@ fn a_send_decision_says_why_in_danish_and_names_its_basis() {
     // The same facts decided as `read` by a caseworker who may read: the read policies.
     let read = Case { action: Action::Read, ..with };
     assert_eq!(run(&engine, &read).unwrap().sections[0].policies(), [CONSENT.to_string()]);
+}
+
+/// The age rules for parents acting for their children are policies: under 15 a holder of
+/// custody may act, from 15 the child decides; without custody nobody may.
+#[test]
+fn a_parent_acts_for_a_child_under_15_and_not_after() {
+    let engine = engine();
+    for age in [0, 9, 14] {
+        let d = engine.decide_custody("custody", age).unwrap();
+        assert!(d.allowed, "{age}: {d:?}");
+        assert_eq!(d.policies, ["custody.parent-for-child"]);
+        assert!(d.reason.da.contains("forældremyndigheden"), "{}", d.reason.da);
+    }
+    for age in [15, 16, 30] {
+        let d = engine.decide_custody("custody", age).unwrap();
+        assert!(!d.allowed, "{age}: {d:?}");
+        assert_eq!(d.policies, ["custody.self-determination"]);
+        assert!(d.reason.da.contains("fyldt 15"), "{}", d.reason.da);
+    }
+    let d = engine.decide_custody("neighbour", 5).unwrap();
+    assert!(!d.allowed && d.policies.is_empty(), "{d:?}");
 }

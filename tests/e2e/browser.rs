@@ -1,7 +1,9 @@
 //! The citizen portal in a real browser: `sammen demo` on free ports, then
 //! `node tests/js/portal-browser.mjs` drives Debian's headless chromium through login on the
 //! sandbox MitID broker (citizen 0, level substantial), approving the seeded request,
-//! revoking the consent and "Min log", running axe-core on every page. The screenshots are
+//! revoking the consent and "Min log"; then as citizen 1, who holds a power of attorney for
+//! citizen 0, acting on their behalf (grant, revoke) at 320, 390 and 1280 px; running
+//! axe-core on every page. The screenshots are
 //! kept in `<target>/portal-screenshots`. Needs node, `tests/js/node_modules` and
 //! `/usr/bin/chromium` (`scripts/install-test-deps.sh` installs them): without them the test
 //! fails, it does not skip.
@@ -145,10 +147,12 @@ fn run_bounded(mut cmd: Command, dir: &Path, wait: Duration) -> (bool, String, S
 }
 
 fn assert_no_cpr(text: &str, what: &str) {
-    let cpr = sandbox::citizens::cpr_of(0);
-    let digits = cpr.expose();
-    let hyphenated = format!("{}-{}", &digits[..6], &digits[6..]);
-    assert!(!text.contains(digits) && !text.contains(&hyphenated), "a CPR number in {what}");
+    for i in [0, 1] {
+        let cpr = sandbox::citizens::cpr_of(i);
+        let digits = cpr.expose();
+        let hyphenated = format!("{}-{}", &digits[..6], &digits[6..]);
+        assert!(!text.contains(digits) && !text.contains(&hyphenated), "a CPR number in {what}");
+    }
 }
 
 #[test]
@@ -185,7 +189,13 @@ fn a_citizen_logs_in_approves_and_revokes_in_a_real_browser_and_every_page_passe
     assert_eq!(summary["ok"], true, "{summary}");
     assert_eq!(summary["violations"], 0, "{summary}");
     let pages = summary["pages"].as_u64().unwrap();
-    assert!(pages >= 12, "only {pages} pages checked: {summary}");
+    assert!(pages >= 20, "only {pages} pages checked: {summary}");
+    for acting in ["fuldmagter", "on-behalf-overview", "on-behalf-granted", "on-behalf-revoked", "on-behalf-320"] {
+        let found = std::fs::read_dir(&shots)
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(&format!("-{acting}.png")));
+        assert!(found, "no screenshot of {acting} in {}", shots.display());
+    }
     let pngs = std::fs::read_dir(&shots)
         .unwrap()
         .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "png"))

@@ -29,6 +29,17 @@
 //! - `portal`: the citizen portal: login against panva's oidc-provider (Node) and the sandbox
 //!   MitID broker, approve, revoke, receipts, Min log, and every bad login and form input;
 //!   a whole portal session logged at trace level holds no CPR number.
+//! - `representation`: acting for someone else with a power of attorney (the sandbox's
+//!   registry process and broker, in-process gateway): approve, grant and revoke for the
+//!   person, the ledger, audit records, receipts, Min log and letters naming it; powers
+//!   that are view-only, expired, revoked (also between page load and POST), not held, or
+//!   a registry that is down refuse the action and change nothing; a parent acts for a
+//!   child under 15 (custody from the person register, joint custody seen by both), not
+//!   for one of 15 or older.
+//! - `paper`: consents signed on paper registered through the API: active at once, told to
+//!   the citizen, marked "på papir", confirmed in the portal; a period over the cap, an
+//!   unknown unit, a CPR number as scan reference and a system not allowed are refused and
+//!   audited.
 //! - `portal_csrf`: every POST route of the portal (from its own route table) refuses a
 //!   missing, wrong or other session's CSRF token and changes nothing.
 //! - `cpr_in_url`: proptest writes CPR numbers in many formattings into every URL position
@@ -102,12 +113,14 @@ mod kill_loop;
 mod limits;
 mod notifications;
 mod operators;
+mod paper;
 mod plan;
 mod portal;
 mod portal_csrf;
 mod postgres;
 mod refusals;
 mod release_race;
+mod representation;
 mod residence;
 mod schemathesis;
 mod sources;

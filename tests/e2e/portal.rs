@@ -24,8 +24,8 @@ use serde_json::{Value, json};
 
 use crate::support::{self, Env, PURPOSE, REHAB_UNIT, case_file_body, post, statuses};
 
-const CLIENT_ID: &str = "sammen-portal";
-const SECRET: &str = "portal-test-secret-0123456789";
+pub(crate) const CLIENT_ID: &str = "sammen-portal";
+pub(crate) const SECRET: &str = "portal-test-secret-0123456789";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -57,6 +57,18 @@ async fn start(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>) -> 
 
 /// [`start`], with letters to the sandbox's mailbox when `notify`.
 async fn start_with(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>, notify: bool) -> RunningGateway {
+    start_tweaked(env, port, issuer, ca_file, notify, |_| {}).await
+}
+
+/// [`start_with`], with the settings changed by `tweak` before the start.
+pub(crate) async fn start_tweaked(
+    env: &Env,
+    port: u16,
+    issuer: &str,
+    ca_file: Option<PathBuf>,
+    notify: bool,
+    tweak: impl FnOnce(&mut gateway::settings::Settings),
+) -> RunningGateway {
     let mut settings = env.settings();
     if notify {
         let mut mailbox = connectors::SourceConfig::new(env.sandbox.mailbox.clone());
@@ -89,6 +101,7 @@ async fn start_with(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>
             allow_insecure_issuer: issuer.starts_with("http://"),
         },
     });
+    tweak(&mut settings);
     std::fs::create_dir_all(&env.data_dir).unwrap();
     let store = consent::store::open(&consent::Engine::Sled, &env.data_dir).unwrap();
     let running = gateway::app::start_with_store(settings, store).await.unwrap();
@@ -98,7 +111,7 @@ async fn start_with(env: &Env, port: u16, issuer: &str, ca_file: Option<PathBuf>
 
 /// A browser: a cookie jar, no automatic redirects (each step is checked), trusting the
 /// gateway's CA and `extra_ca`.
-fn browser(env: &Env, extra_ca: Option<&str>) -> reqwest::Client {
+pub(crate) fn browser(env: &Env, extra_ca: Option<&str>) -> reqwest::Client {
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)

@@ -134,6 +134,7 @@ id = "kk-sagssystem"
 organisation = "kk"
 purposes = ["rehabilitation-team", "coordinated-plan", "benefit-administration"]
 cert_sha256 = "{kk}"
+paper_consents = true
 
 [[systems]]
 id = "kk-andet"

@@ -4,7 +4,9 @@
 //   node tests/js/portal-browser.mjs <portal-url> <screenshot-dir>
 //
 // Logs in on the sandbox MitID broker as citizen 0 with level `substantial`, approves the
-// pending consent request, revokes the consent, opens "Min log" and logs out. Every page is
+// pending consent request, revokes the consent, opens "Min log" and logs out; then logs in
+// as citizen 1, who holds a power of attorney for citizen 0, and acts on their behalf
+// (Fuldmagter: grant, then revoke, "Du handler på vegne af …"). Every page is
 // saved as a screenshot (NN-step.png) and checked: axe-core (serious or critical violations
 // fail the run) and the portal contract's page rules (lang="da", a title, one <h1>, a
 // viewport meta tag). Exit 0 when all is well, 1 on any violation or a broken step; the
@@ -273,6 +275,61 @@ async function run() {
     await loggedOut(page);
     await visit(page, 'logged-out-again');
     await page.goto(portalUrl);
+    await loggedOut(page);
+
+    // Acting for someone else: citizen 1 holds a power of attorney for citizen 0 in the
+    // sandbox's registry.
+    step = 'log in as the holder of a power of attorney';
+    await go(page, control(page, 'Log ind med MitID').first());
+    await page.locator('select[name="citizen"]').waitFor();
+    await page.locator('select[name="citizen"]').selectOption('1');
+    await page.locator('input[name="loa"][value="substantial"]').check();
+    await go(page, page.getByRole('button', { name: 'Log ind', exact: true }));
+    await expectHeading(page, 'Dine samtykker', 1);
+
+    step = 'Fuldmagter';
+    await go(page, page.getByRole('navigation').getByRole('link', { name: 'Fuldmagter', exact: true }));
+    await expectHeading(page, 'Handl på vegne af en anden', 1);
+    await visit(page, 'fuldmagter');
+    // The sandbox's power of attorney number 1 (for citizen 0, see sandbox/src/fuldmagt.rs).
+    const actFor = page.locator('a[href="/fuldmagter/0195e8d0-0000-7000-8000-000000000001"]').first();
+    await go(page, actFor);
+    await expectText(page, 'Du handler på vegne af');
+    await visit(page, 'on-behalf-overview');
+    const onBehalf = new URL(page.url()).pathname;
+
+    step = 'grant on behalf';
+    await go(page, page.getByRole('link', { name: /^Giv samtykke på vegne af / }).first());
+    await visit(page, 'on-behalf-grant');
+    await page.locator('input[name="category"]').first().check();
+    await go(page, page.getByRole('button', { name: /^Giv samtykke på vegne af / }));
+    await expectText(page, 'Du har givet samtykke');
+    await visit(page, 'on-behalf-granted');
+
+    step = 'revoke on behalf';
+    await page.goto(new URL(onBehalf, page.url()).href);
+    await go(page, page.getByRole('link', { name: 'Tilbagekald samtykket', exact: true }).first());
+    await page.getByRole('button', { name: 'Ja, tilbagekald', exact: true }).waitFor();
+    await visit(page, 'on-behalf-revoke-confirm');
+    await go(page, page.getByRole('button', { name: 'Ja, tilbagekald', exact: true }));
+    await expectText(page, 'Samtykket er tilbagekaldt');
+    await visit(page, 'on-behalf-revoked');
+
+    // The pages of acting for someone else at the narrowest phone and on a desktop.
+    for (const width of [320, 1280]) {
+      for (const [path, name] of [['/fuldmagter', 'fuldmagter'], [onBehalf, 'on-behalf']]) {
+        step = `${name} at ${width} px`;
+        await page.setViewportSize({ width, height: 900 });
+        await page.goto(new URL(path, page.url()).href);
+        await visit(page, `${name}-${width}`);
+        const wide = await page.evaluate((w) => document.documentElement.scrollWidth > w + 1, width);
+        if (wide) throw new Error(`${name} scrolls sideways at ${width} px`);
+      }
+    }
+    await page.setViewportSize({ width: 390, height: 844 });
+
+    step = 'log out the holder';
+    await go(page, page.getByRole('navigation').getByRole('button', { name: 'Log ud', exact: true }));
     await loggedOut(page);
   } catch (err) {
     const at = await where(page);

@@ -1,7 +1,9 @@
 //! The admin endpoint: `GET /admin/faults`, `PUT /admin/faults/{source}` (JSON
 //! [`SourceFaults`]), `DELETE /admin/faults` (clear all), `GET /admin/receipts` (the
 //! XCTL03 receipts received, as envelope ids), `PUT /admin/residence` (JSON `{"cpr":
-//! "...", "municipality_code": "0751"}`: the citizen moves, in the person register), `GET /admin/visits` and `DELETE
+//! "...", "municipality_code": "0751"}`: the citizen moves, in the person register),
+//! `PUT /admin/fuldmagt/{reference}` (JSON `{"revoked": true}` or `{"valid_to": "…"}`: a
+//! power of attorney revoked or ended, [`crate::fuldmagt`]), `GET /admin/visits` and `DELETE
 //! /admin/visits` (what the sources were asked, [`crate::visits`]), `GET /admin/citizens`, `GET /admin/mailbox` and `DELETE /admin/mailbox` (the Digital Post
 //! mailbox, [`crate::mailbox`]),
 //! and for the MitID broker `PUT /admin/broker/mode` (JSON `{"mode": "wrong_nonce"}`, see
@@ -28,6 +30,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/visits", get(visits).delete(forget_visits))
         .route("/admin/citizens", get(citizen_list))
         .route("/admin/residence", put(move_citizen))
+        .route("/admin/fuldmagt/{reference}", put(change_power))
         .route("/admin/mailbox", get(mailbox).delete(empty_mailbox))
         .route("/admin/broker/mode", put(broker_mode).get(get_broker_mode))
         .route("/admin/broker/clients/{client_id}", put(broker_client))
@@ -89,6 +92,22 @@ async fn move_citizen(State(s): State<AppState>, Json(m): Json<Move>) -> Respons
         return (StatusCode::NOT_FOUND, "no such citizen").into_response();
     }
     s.move_to(cpr, m.municipality_code);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `PUT /admin/fuldmagt/{reference}`: revoke or end a synthetic power of attorney.
+async fn change_power(
+    State(s): State<AppState>,
+    Path(reference): Path<String>,
+    Json(change): Json<crate::fuldmagt::PowerChange>,
+) -> Response {
+    let Ok(r) = reference.parse::<uuid::Uuid>() else {
+        return (StatusCode::BAD_REQUEST, "not a reference").into_response();
+    };
+    if !crate::fuldmagt::powers().iter().any(|(_, e)| e.reference == r.to_string()) {
+        return (StatusCode::NOT_FOUND, "no such power of attorney").into_response();
+    }
+    s.change_power(r, change);
     StatusCode::NO_CONTENT.into_response()
 }
 

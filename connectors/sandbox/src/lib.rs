@@ -1,6 +1,7 @@
 //! sammen's sandbox: the four document source systems (each with its department summary
-//! for the shared overview, [`summary`]), the coordinated plan service ([`plan`]) and the
-//! person register simulated over their real protocols, in one
+//! for the shared overview, [`summary`]), the coordinated plan service ([`plan`]), the
+//! person register and the power-of-attorney registry simulated over their real protocols,
+//! in one
 //! process, each on its own port, with deterministic synthetic citizens ([`citizens`])
 //! and fault injection per source ([`Fault`], by configuration or by
 //! `PUT /admin/faults/{source}` on the admin port).
@@ -15,7 +16,9 @@
 mod admin;
 pub mod broker;
 pub mod citizens;
+pub mod custody;
 pub mod faults;
+pub mod fuldmagt;
 pub mod hub;
 mod jobcenter;
 mod jobnet;
@@ -64,13 +67,15 @@ pub enum Source {
     /// The coordinated plan service ("fælles plan"): a connector that also takes writes;
     /// not in [`Source::ALL`], which lists the four document sources.
     Plan,
+    /// The power-of-attorney registry (Digital Fuldmagt style): not a connector.
+    Fuldmagt,
 }
 
 impl Source {
     /// The four document sources (the connectors).
     pub const ALL: [Source; 4] = [Source::Mediconnect, Source::Jobcenter, Source::Social, Source::JobnetCv];
     /// Every simulated service: the document sources and the person register.
-    pub const EVERY: [Source; 7] = [
+    pub const EVERY: [Source; 8] = [
         Source::Mediconnect,
         Source::Jobcenter,
         Source::Social,
@@ -78,6 +83,7 @@ impl Source {
         Source::Cpr,
         Source::Mailbox,
         Source::Plan,
+        Source::Fuldmagt,
     ];
 
     pub fn name(self) -> &'static str {
@@ -89,6 +95,7 @@ impl Source {
             Source::Cpr => "cpr",
             Source::Mailbox => "mailbox",
             Source::Plan => "plan",
+            Source::Fuldmagt => "fuldmagt",
         }
     }
 
@@ -111,6 +118,8 @@ pub struct Ports {
     pub mailbox: u16,
     /// The coordinated plan service.
     pub plan: u16,
+    /// The power-of-attorney registry.
+    pub fuldmagt: u16,
     pub admin: u16,
     /// The sandbox MitID broker.
     pub broker: u16,
@@ -175,6 +184,7 @@ pub struct Addrs {
     pub cpr: SocketAddr,
     pub mailbox: SocketAddr,
     pub plan: SocketAddr,
+    pub fuldmagt: SocketAddr,
     pub admin: SocketAddr,
     pub broker: SocketAddr,
 }
@@ -238,6 +248,12 @@ impl Sandbox {
                 acceptor.clone(),
             )
             .await?,
+            fuldmagt: bind(
+                cfg.ports.fuldmagt,
+                recorded(fuldmagt::router(state.clone()), state.0.visits.clone(), Source::Fuldmagt),
+                acceptor.clone(),
+            )
+            .await?,
             admin: bind(cfg.ports.admin, admin::router(state.clone()), None).await?,
             broker: {
                 // The issuer URL names the bound port, so bind before building the router.
@@ -285,6 +301,7 @@ impl RunningSandbox {
             Source::Cpr => self.addrs.cpr,
             Source::Mailbox => self.addrs.mailbox,
             Source::Plan => self.addrs.plan,
+            Source::Fuldmagt => self.addrs.fuldmagt,
         };
         let host = if self.ca_pem.is_some() { "localhost".to_string() } else { addr.ip().to_string() };
         format!("{}://{host}:{}", self.scheme(), addr.port())
@@ -342,6 +359,18 @@ impl RunningSandbox {
         let mut source = SourceConfig::new(self.url(Source::Cpr));
         source.ca_pem = self.ca_pem.clone();
         source
+    }
+
+    /// A power-of-attorney registry client configuration pointing at this sandbox.
+    pub fn fuldmagt_config(&self) -> SourceConfig {
+        let mut source = SourceConfig::new(self.url(Source::Fuldmagt));
+        source.ca_pem = self.ca_pem.clone();
+        source
+    }
+
+    /// Revokes or ends a synthetic power of attorney (as `PUT /admin/fuldmagt/{reference}` does).
+    pub fn change_power(&self, reference: uuid::Uuid, change: fuldmagt::PowerChange) {
+        self.state.change_power(reference, change);
     }
 
     /// A Digital Post client configuration pointing at this sandbox's mailbox.

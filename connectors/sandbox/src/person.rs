@@ -38,6 +38,24 @@ async fn person(State(s): State<AppState>, Extension(kill): Extension<Kill>, hea
         Err(e) => return e.into_response(),
     };
     let Some(c) = find(&cpr) else {
+        // A synthetic child: lives with the first holder of custody.
+        if let Some(k) = crate::custody::children().into_iter().find(|k| k.cpr == cpr) {
+            let first = &crate::citizens()[k.custody[0]];
+            let answer = pr::PersonResponse {
+                civil_registration_identifier: cpr.expose().to_string(),
+                municipality_code: Some(s.residence(&first.cpr).unwrap_or_else(|| first.municipality_code.clone())),
+                address_protection: false,
+                custody: Vec::new(),
+                custody_holders: k.custody.iter().map(|i| crate::citizens::cpr_of(*i).expose().to_string()).collect(),
+            };
+            let body = serde_json::to_vec(&answer).expect("serializes");
+            return faults::after(
+                f,
+                Answer::new(StatusCode::OK, "application/json", body),
+                Some(&cpr),
+                s.0.oversized_bytes,
+            );
+        }
         return (StatusCode::NOT_FOUND, "no such person").into_response();
     };
     let municipality = s.residence(&cpr).unwrap_or_else(|| c.municipality_code.clone());
@@ -45,6 +63,14 @@ async fn person(State(s): State<AppState>, Extension(kill): Extension<Kill>, hea
         civil_registration_identifier: cpr.expose().to_string(),
         municipality_code: Some(municipality),
         address_protection: c.address_protection,
+        custody: crate::custody::children_of(&cpr)
+            .into_iter()
+            .map(|k| pr::CustodyEntry {
+                child_civil_registration_identifier: k.cpr.expose().to_string(),
+                child_name: k.name.clone(),
+            })
+            .collect(),
+        custody_holders: Vec::new(),
     };
     let body = serde_json::to_vec(&answer).expect("serializes");
     faults::after(f, Answer::new(StatusCode::OK, "application/json", body), Some(&cpr), s.0.oversized_bytes)

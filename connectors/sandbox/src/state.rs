@@ -32,6 +32,8 @@ pub(crate) struct Inner {
     pub hub: crate::hub::book::Hub,
     /// The coordinated plans (`plan.rs`).
     pub plans: crate::plan::Plans,
+    /// Run-time changes to the power-of-attorney registry's powers, by reference.
+    pub power_changes: RwLock<BTreeMap<uuid::Uuid, crate::fuldmagt::PowerChange>>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             mailbox: Mutex::new(Vec::new()),
             hub: crate::hub::book::Hub::default(),
             plans: crate::plan::Plans::default(),
+            power_changes: RwLock::new(BTreeMap::new()),
         }))
     }
 
@@ -78,6 +81,23 @@ impl AppState {
     /// Moves the citizen to the municipality `code` (four digits).
     pub(crate) fn move_to(&self, cpr: Cpr, code: String) {
         self.0.residences.write().expect("not poisoned").insert(cpr, code);
+    }
+
+    /// The run-time change to power of attorney `reference`, if any.
+    pub(crate) fn power_change(&self, reference: uuid::Uuid) -> Option<crate::fuldmagt::PowerChange> {
+        self.0.power_changes.read().expect("not poisoned").get(&reference).copied()
+    }
+
+    /// Revokes or ends power of attorney `reference` (merged with earlier changes).
+    pub(crate) fn change_power(&self, reference: uuid::Uuid, change: crate::fuldmagt::PowerChange) {
+        let mut all = self.0.power_changes.write().expect("not poisoned");
+        let e = all.entry(reference).or_default();
+        if change.revoked.is_some() {
+            e.revoked = change.revoked;
+        }
+        if change.valid_to.is_some() {
+            e.valid_to = change.valid_to;
+        }
     }
 
     /// Remembers a request id; false if it was seen before.

@@ -56,6 +56,45 @@ pub struct AuditRecord {
     /// `block:<id>.<version>` (the event's version). Absent in other records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// Someone acted for the citizen (a power of attorney): who, under which authority and
+    /// privilege. Absent when the citizen acted personally, and in every other record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf: Option<OnBehalf>,
+}
+
+/// The representation a consent change was made under, as the audit record names it:
+/// never the holder's CPR number, only their pseudonymous id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnBehalf {
+    /// `power_of_attorney` or `custody`.
+    pub kind: String,
+    /// The holder's pseudonymous id.
+    pub holder: String,
+    /// The power of attorney's reference in the registry.
+    pub reference: String,
+    /// `view` or `consent`.
+    pub privilege: String,
+}
+
+impl OnBehalf {
+    /// The representation `grantor` names; `None` for the citizen personally.
+    pub fn of(grantor: &crate::record::Grantor) -> Option<OnBehalf> {
+        match grantor {
+            crate::record::Grantor::Citizen => None,
+            crate::record::Grantor::PowerOfAttorney { holder, reference, privilege, .. } => Some(OnBehalf {
+                kind: "power_of_attorney".into(),
+                holder: holder.clone(),
+                reference: reference.clone(),
+                privilege: privilege.as_str().into(),
+            }),
+            crate::record::Grantor::Custody { holder, reference, .. } => Some(OnBehalf {
+                kind: "custody".into(),
+                holder: holder.clone(),
+                reference: reference.clone(),
+                privilege: "consent".into(),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,6 +108,10 @@ pub enum AuditKind {
     ConsentApproved,
     ConsentRejected,
     ConsentRevoked,
+    /// A caseworker system registered a consent the citizen signed on paper.
+    ConsentRegisteredFromPaper,
+    /// The citizen confirmed a paper consent digitally.
+    ConsentConfirmed,
     BlockPlaced,
     BlockLifted,
     AuditRead,
@@ -126,6 +169,7 @@ impl AuditRecord {
             documents: Vec::new(),
             detail: None,
             subject: None,
+            on_behalf: None,
         }
     }
 

@@ -49,7 +49,8 @@ use crate::cpr::Cpr;
 use crate::lifecycle::apply;
 use crate::organisation::UnitId;
 use crate::record::{
-    Channel, Consent, ConsentEvent, ConsentId, ConsentText, EventKind, Grantor, Period, Requester, State, Terms,
+    Channel, Consent, ConsentEvent, ConsentId, ConsentText, EventKind, Grantor, PaperRecord, Period, Requester, State,
+    Terms,
 };
 use crate::vocabulary::{Category, Purpose};
 
@@ -762,6 +763,35 @@ pub async fn lookups_at_time<H: Harness>(h: &H) {
     let r = stored(&revoked).await;
     assert_eq!(r.state, State::Revoked, "the stored state of a revoked consent");
     assert!(!covers(&r, &jobcenter, t0() + Duration::hours(1)), "a revoked consent is not in force inside its period");
+
+    // A consent signed on paper: found like any other, stored with its paper record, in
+    // force until its confirmation deadline, and for its whole period once confirmed.
+    let deadline = t0() + Duration::days(5);
+    let paper = History::start(
+        &About::new(bo, HOSPITAL, TREATMENT, &[CASE]),
+        EventKind::RegisteredFromPaper {
+            terms: Box::new(About::new(bo, HOSPITAL, TREATMENT, &[CASE]).terms()),
+            paper: Box::new(PaperRecord {
+                scan_sha256: "ab".repeat(32),
+                scan_reference: "SCAN-1".into(),
+                registered_by: Requester { caseworker: "cw-1".into(), system: "sys-a".into() },
+                confirm_by: deadline,
+                confirmed_at: None,
+            }),
+        },
+    );
+    commit(&s, &paper).await;
+    assert_eq!(lookup(bo, &[HOSPITAL], TREATMENT, CASE).await, set(&[&paper]), "a paper consent is looked up");
+    let hospital = [unit(HOSPITAL)];
+    let p = stored(&paper).await;
+    assert_eq!(p.paper.as_ref().map(|x| x.confirm_by), Some(deadline), "the paper record is stored");
+    assert!(covers(&p, &hospital, deadline - Duration::seconds(1)), "a paper consent is in force before its deadline");
+    assert!(!covers(&p, &hospital, deadline), "an unconfirmed paper consent is not in force at its deadline");
+    let confirmed = paper.then(EventKind::Confirmed { by: Grantor::Citizen }, t0() + Duration::days(1));
+    commit_from(&s, &confirmed, 1).await;
+    let p = stored(&paper).await;
+    assert!(p.paper.as_ref().is_some_and(|x| x.confirmed_at.is_some()), "the confirmation is stored");
+    assert!(covers(&p, &hospital, deadline + Duration::days(1)), "a confirmed paper consent lasts its period");
 
     // Revoking takes a consent out of the lookup at once.
     let base_revoked = base.revoked(t0() + Duration::days(2));

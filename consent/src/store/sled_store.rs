@@ -460,7 +460,8 @@ impl Store for SledStore {
                     return Err(StoreError::Corrupt("an active index key of the wrong shape".into()));
                 };
                 let name = &k[prefix.len()..rest];
-                let mut wanted = categories.iter().enumerate().filter(|(_, c)| c.as_str().as_bytes() == name).peekable();
+                let mut wanted =
+                    categories.iter().enumerate().filter(|(_, c)| c.as_str().as_bytes() == name).peekable();
                 if wanted.peek().is_none() {
                     continue;
                 }

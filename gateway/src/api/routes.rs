@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::{case_file, consent_api, health_api, overview_api, plan_api};
+use super::{case_file, consent_api, health_api, overview_api, paper_api, plan_api};
 use crate::http::problem::{ApiError, ProblemKind};
 use crate::http::request_id;
 
@@ -65,6 +65,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(consent_api::create_request))
         .routes(routes!(consent_api::get_request))
         .routes(routes!(consent_api::search))
+        .routes(routes!(paper_api::register))
         .routes(routes!(health_api::statement_request))
         .routes(routes!(health_api::letter))
         .routes(routes!(health_api::message))
@@ -164,6 +165,7 @@ mod tests {
                 "post /api/v1/plans/efforts",
                 "post /api/v1/plans/milestones",
                 "post /api/v1/plans/read",
+                "post /api/v1/paper-consents",
             ]
         );
         let json = doc.to_json().unwrap();

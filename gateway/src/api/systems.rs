@@ -14,6 +14,8 @@ pub struct System {
     pub id: String,
     pub organisation: UnitId,
     pub purposes: Vec<Purpose>,
+    /// May register consents signed on paper.
+    pub paper_consents: bool,
 }
 
 /// Lookup by certificate fingerprint first, then by subject common name.
@@ -31,6 +33,7 @@ impl Systems {
                 id: s.id.clone(),
                 organisation: s.organisation.clone(),
                 purposes: s.purposes.clone(),
+                paper_consents: s.paper_consents,
             });
             if let Some(fp) = &s.cert_sha256 {
                 systems.by_sha256.insert(crate::http::tls::normalise_fingerprint(fp), sys.clone());
@@ -62,6 +65,7 @@ mod tests {
                 purposes: vec![],
                 cert_sha256: Some("AA:BB".into()),
                 cert_subject_cn: None,
+                paper_consents: false,
             },
             SystemSettings {
                 id: "b".into(),
@@ -69,6 +73,7 @@ mod tests {
                 purposes: vec![],
                 cert_sha256: None,
                 cert_subject_cn: Some("sys-b".into()),
+                paper_consents: false,
             },
         ];
         let s = Systems::new(&settings);

@@ -80,6 +80,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         purposes: settings.domain.purposes.keys().cloned().collect(),
         cert_sha256: Some(pki.client_sha256.clone()),
         cert_subject_cn: None,
+        paper_consents: true,
     }];
     settings.caseworker_issuer = Some(IssuerSettings {
         issuer: ISSUER.into(),
@@ -98,6 +99,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     // retssikkerhedsloven § 11 a, stk. 2 can apply.
     settings.residence =
         Some(gateway::settings::ResidenceSettings { source: sandbox.person_register_config(), cache_ms: 10_000 });
+    // Acting for someone else: the sandbox's power-of-attorney registry, in which the second
+    // synthetic citizen holds a power of attorney for the first. The pseudonym key is kept
+    // in the demo's directory, so a holder keeps their pseudonymous id across runs.
+    settings.representation = Some(gateway::settings::representation::RepresentationSettings {
+        source: sandbox.fuldmagt_config(),
+        pseudonym_key: demo_pseudonym_key(&dir)?,
+    });
     // Letters to citizens go to the sandbox's Digital Post mailbox (GET /admin/mailbox).
     settings.notifications = Some(gateway::settings::notifications::NotificationSettings {
         mailbox: sandbox.mailbox_config(),
@@ -346,6 +354,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         sandbox.url(sandbox::Source::Cpr)
     );
     println!("  Digital Post (sandbox)    {}/admin/mailbox  (the letters citizens get)", sandbox.admin_url());
+    println!(
+        "  fuldmagt (sandbox)        {}  (powers of attorney; PUT /admin/fuldmagt/{{reference}} revokes one)",
+        sandbox.url(sandbox::Source::Fuldmagt)
+    );
     println!("  policy set                {policy_source}");
     println!();
     println!("Seeded: {who} ({citizen}, synthetic) granted consent {} to {CASEWORKER_UNIT}", granted.id);
@@ -471,6 +483,12 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
         "{who} has one request waiting ({}) to approve or reject, sees their own data under Min sag, can revoke,\nblock, read Min log (and download it with proofs), and choose letters under Beskeder.",
         requested.id
     );
+    let holder = &sandbox::citizens()[1];
+    println!(
+        "{} (the second citizen in the list) holds a power of attorney for {who} in the sandbox's registry:\nlog in as {} and choose Fuldmagter to act on {who}'s behalf (\"Du handler på vegne af {who}\").",
+        holder.name(),
+        holder.name()
+    );
     println!();
     println!("Portal (borgere): {portal_url}/");
 
@@ -483,6 +501,20 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<()> {
     gateway.run_until_signal().await?;
     drop(sandbox);
     Ok(())
+}
+
+/// The demo's pseudonym key for holders of powers of attorney: read from
+/// `<dir>/pseudonym.key`, made (32 random bytes, hex) on the first run.
+fn demo_pseudonym_key(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("pseudonym.key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        return Ok(k.trim().to_string());
+    }
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+    let hex = hex::encode(key);
+    std::fs::write(&path, &hex).with_context(|| format!("writing {}", path.display()))?;
+    Ok(hex)
 }
 
 fn write_json(path: &Path, v: &Value) -> anyhow::Result<()> {

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-pub use texts::{Notification, for_access, for_expiry, for_record, notification_id};
+pub use texts::{Notification, for_access, for_co_parent, for_expiry, for_record, notification_id};
 
 use super::clock::Clock;
 use crate::settings::notifications::NotificationSettings;
@@ -110,6 +110,9 @@ pub struct Notifier {
     pub poll: Duration,
     pub expiry_scan: Duration,
     pub expiry_warning: chrono::Duration,
+    /// Parents with joint custody are told of each other's actions (the person register's
+    /// custody holders); `None`: not offered.
+    pub representation: Option<Arc<super::representation::Representation>>,
 }
 
 /// At most this many records per pass.
@@ -131,6 +134,7 @@ impl Notifier {
             poll: Duration::from_millis(s.poll_ms),
             expiry_scan: Duration::from_millis(s.expiry_scan_ms),
             expiry_warning: chrono::Duration::days(i64::from(s.expiry_warning_days)),
+            representation: None,
         })
     }
 
@@ -200,13 +204,30 @@ impl Notifier {
                 }
                 (Some(_), kind) => {
                     let requested = match (kind, r.subject.as_deref().and_then(consent_of)) {
-                        (AuditKind::ConsentRequested, Some(id)) => self.ledger.consent(id).await.ok(),
+                        (AuditKind::ConsentRequested | AuditKind::ConsentRegisteredFromPaper, Some(id)) => {
+                            self.ledger.consent(id).await.ok()
+                        }
                         _ => None,
                     };
                     for_record(index, r, requested.as_ref(), rules)
                 }
             };
-            if let Some(n) = notification {
+            let mut notifications: Vec<Notification> = notification.into_iter().collect();
+            if let (Some(rep), Some(child), Some(_)) =
+                (&self.representation, r.citizen, r.on_behalf.as_ref().filter(|o| o.kind == "custody"))
+            {
+                let holders = match rep.custody_holders(&child, &r.request_id).await {
+                    Ok(h) => h,
+                    Err(e) => {
+                        if done > start {
+                            self.save_cursor(done, now).await?;
+                        }
+                        return Err(format!("the custody holders could not be read (kept for the next try): {e}"));
+                    }
+                };
+                notifications.extend(holders.iter().filter_map(|(p, id)| for_co_parent(index, r, *p, id, rules)));
+            }
+            for n in notifications {
                 if let Err(e) = self.channel.deliver(&n).await {
                     if done > start {
                         self.save_cursor(done, now).await?;

@@ -668,6 +668,7 @@ mod tests {
             clock,
             residence,
             health: None,
+            representation: None,
         });
         Fixture { core, consents, source, _dir: dir }
     }
@@ -852,6 +853,42 @@ mod tests {
         // The audit writer signs with the same clock: the last checkpoint is at the moved time.
         let cp = f.core.audit.latest_checkpoint().await.unwrap().unwrap();
         assert_eq!(cp.time, f.core.clock.now());
+    }
+
+    /// A consent signed on paper and not confirmed: included until its confirmation
+    /// deadline (decided by `consent.paper`), denied after it, though its period runs on.
+    #[tokio::test]
+    async fn an_unconfirmed_paper_consent_permits_until_its_deadline_only() {
+        let f = fixture(&["jobnet.cv"], During::Nothing, Arc::new(UnknownResidence)).await;
+        let now = f.core.clock.now();
+        let input = TermsInput {
+            citizen: citizen(),
+            grantee: UnitId::parse("kk.jobcenter.rehab").unwrap(),
+            include_subunits: false,
+            purpose: "rehabilitation-team".parse().unwrap(),
+            categories: BTreeSet::from(["jobnet.cv".parse().unwrap()]),
+            period: Period { from: now - TimeDelta::minutes(1), until: now + TimeDelta::days(90) },
+            data_period: None,
+            text_version: "blanket-1".into(),
+            text_body: "Ja.".into(),
+        };
+        let paper = consent::PaperRecord {
+            scan_sha256: "ab".repeat(32),
+            scan_reference: "SCAN-1".into(),
+            registered_by: consent::Requester { caseworker: "cw".into(), system: "sys".into() },
+            confirm_by: now + TimeDelta::days(14),
+            confirmed_at: None,
+        };
+        let actor = Actor::caseworker("sys", "cw", UnitId::parse("kk.jobcenter.rehab").unwrap(), "r-0");
+        let c = f.consents.register_paper(input, paper, &actor, now).await.unwrap();
+        *f.source.consent.lock().unwrap() = Some(c.id);
+        let cw = caseworker("kk.jobcenter.rehab", "rehab-team-member");
+        let r = release(&f, &cw, "rehabilitation-team", "jobnet.cv").await.unwrap();
+        assert_eq!(r.sections[0].status, SectionStatus::Included, "{:?}", r.sections[0]);
+        assert_eq!(r.sections[0].policies, ["consent.paper"], "{:?}", r.sections[0]);
+        f.source.clock.advance(TimeDelta::days(14));
+        let r = release(&f, &cw, "rehabilitation-team", "jobnet.cv").await.unwrap();
+        assert_eq!(r.sections[0].status, SectionStatus::Denied, "expired at the deadline: {:?}", r.sections[0]);
     }
 
     #[tokio::test]

@@ -27,6 +27,8 @@ pub enum ProblemKind {
     UnknownClientCertificate,
     InvalidToken,
     PurposeNotAllowed,
+    /// The system is not registered to bring in consents signed on paper.
+    PaperNotAllowed,
     UnitOutsideOrganisation,
     NotFound,
     MethodNotAllowed,
@@ -58,6 +60,7 @@ impl ProblemKind {
             ProblemKind::UnknownClientCertificate => "unknown-client-certificate",
             ProblemKind::InvalidToken => "invalid-token",
             ProblemKind::PurposeNotAllowed => "purpose-not-allowed",
+            ProblemKind::PaperNotAllowed => "paper-not-allowed",
             ProblemKind::UnitOutsideOrganisation => "unit-outside-organisation",
             ProblemKind::NotFound => "not-found",
             ProblemKind::MethodNotAllowed => "method-not-allowed",
@@ -83,6 +86,7 @@ impl ProblemKind {
             ProblemKind::MissingClientCertificate | ProblemKind::InvalidToken => StatusCode::UNAUTHORIZED,
             ProblemKind::UnknownClientCertificate
             | ProblemKind::PurposeNotAllowed
+            | ProblemKind::PaperNotAllowed
             | ProblemKind::UnitOutsideOrganisation => StatusCode::FORBIDDEN,
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -109,6 +113,7 @@ impl ProblemKind {
             ProblemKind::UnknownClientCertificate => "The client certificate belongs to no registered system",
             ProblemKind::InvalidToken => "The caseworker's bearer token is missing or not valid",
             ProblemKind::PurposeNotAllowed => "The system is not allowed this purpose",
+            ProblemKind::PaperNotAllowed => "The system may not register consents signed on paper",
             ProblemKind::UnitOutsideOrganisation => "The caseworker's unit is not within the system's organisation",
             ProblemKind::NotFound => "Not found",
             ProblemKind::MethodNotAllowed => "Method not allowed",
@@ -288,6 +293,7 @@ mod tests {
             ProblemKind::UnknownClientCertificate,
             ProblemKind::InvalidToken,
             ProblemKind::PurposeNotAllowed,
+            ProblemKind::PaperNotAllowed,
             ProblemKind::UnitOutsideOrganisation,
             ProblemKind::NotFound,
             ProblemKind::MethodNotAllowed,

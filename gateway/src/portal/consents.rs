@@ -236,7 +236,14 @@ pub async fn consent(State(state): State<PortalState>, headers: HeaderMap, Path(
     let v = view(&state, &c, now).await;
     render(
         StatusCode::OK,
-        &ConsentPage { title: "Samtykke".into(), nav: Some(session.csrf.clone()), c: v, active, receipts },
+        &ConsentPage {
+            title: "Samtykke".into(),
+            nav: Some(session.csrf.clone()),
+            csrf: session.csrf.clone(),
+            c: v,
+            active,
+            receipts,
+        },
     )
 }
 
@@ -282,6 +289,45 @@ pub async fn revoke(
         "Samtykket er tilbagekaldt",
         &[
             "Samtykket er tilbagekaldt. Det virker med det samme: fra nu af kan de ikke hente oplysningerne med dette samtykke.",
+        ],
+        &[(&receipt, "Se kvittering"), ("/", "Tilbage til oversigten")],
+        Some(&session),
+    )
+}
+
+/// `POST /consents/{id}/confirm`: the citizen confirms a consent signed on paper; it then
+/// lasts its whole period.
+pub async fn confirm(
+    State(state): State<PortalState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let now = state.clock.now();
+    let form = FormData::parse(&body);
+    let (session, c) = match posted_consent(&state, &headers, &form, &id, now).await {
+        Ok(sc) => sc,
+        Err(r) => return r,
+    };
+    let updated = match state.consents.confirm_paper(c.id, &session.cpr, &citizen_actor(), now).await {
+        Ok(u) => u,
+        Err(consent::ServiceError::Ledger(consent::LedgerError::Rule(consent::RuleError::NotAwaitingConfirmation))) => {
+            return page(
+                StatusCode::CONFLICT,
+                "Samtykket kan ikke bekræftes",
+                &["Det er ikke et samtykke på papir, der venter på at blive bekræftet. Der er ikke ændret noget."],
+                &[("/", "Tilbage til oversigten")],
+                Some(&session),
+            );
+        }
+        Err(e) => return service_refusal(e, &session),
+    };
+    let receipt = receipt_link(&updated);
+    page(
+        StatusCode::OK,
+        "Samtykket er bekræftet",
+        &[
+            "Du har bekræftet samtykket, du gav på papir. Det gælder nu hele perioden, og du kan altid trække det tilbage.",
         ],
         &[(&receipt, "Se kvittering"), ("/", "Tilbage til oversigten")],
         Some(&session),

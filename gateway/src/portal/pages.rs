@@ -64,6 +64,8 @@ pub struct ConsentView {
     pub explanation: Option<String>,
     pub status: String,
     pub text: String,
+    /// Signed on paper and not yet confirmed: the date by which to confirm it.
+    pub paper_until: Option<String>,
 }
 
 pub fn status_da(s: ConsentStatus) -> &'static str {
@@ -99,6 +101,11 @@ impl ConsentView {
             explanation: c.explanation.clone(),
             status: status_da(c.status_at(now)).to_string(),
             text: text.unwrap_or_default(),
+            paper_until: c
+                .paper
+                .as_ref()
+                .filter(|p| p.confirmed_at.is_none() && c.status_at(now) == ConsentStatus::Active)
+                .map(|p| date(p.confirm_by)),
         }
     }
 }
@@ -134,6 +141,7 @@ pub struct RequestPage {
 pub struct ConsentPage {
     pub title: String,
     pub nav: Option<String>,
+    pub csrf: String,
     pub c: ConsentView,
     pub active: bool,
     /// (receipt id, what it records)

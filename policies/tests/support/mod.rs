@@ -82,6 +82,7 @@ pub fn consent(
         requested_by: None,
         explanation: None,
         respond_by: None,
+        paper: None,
         created_at: from,
         updated_at: from,
         version: 1,

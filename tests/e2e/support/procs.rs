@@ -59,6 +59,8 @@ pub struct Sandbox {
     pub cpr: String,
     /// The Digital Post mailbox's base URL.
     pub mailbox: String,
+    /// The power-of-attorney registry's base URL.
+    pub fuldmagt: String,
     pub admin: String,
     pub ca_file: PathBuf,
 }
@@ -80,6 +82,7 @@ impl Sandbox {
         let mut admin = None;
         let mut cpr = None;
         let mut mailbox = None;
+        let mut fuldmagt = None;
         for l in &lines {
             let mut parts = l.split_whitespace();
             if let (Some(name), Some(url)) = (parts.next(), parts.next())
@@ -91,6 +94,8 @@ impl Sandbox {
                     cpr = Some(url.to_string());
                 } else if name == "mailbox" {
                     mailbox = Some(url.to_string());
+                } else if name == "fuldmagt" {
+                    fuldmagt = Some(url.to_string());
                 } else {
                     urls.push((name.to_string(), url.to_string()));
                 }
@@ -102,6 +107,7 @@ impl Sandbox {
             urls,
             cpr: cpr.expect("person register URL"),
             mailbox: mailbox.expect("mailbox URL"),
+            fuldmagt: fuldmagt.expect("power-of-attorney registry URL"),
             admin: admin.expect("admin URL"),
             ca_file,
         }
@@ -168,6 +174,17 @@ impl Sandbox {
             self.cpr,
             self.ca_file.display()
         )
+    }
+
+    /// Revokes or ends a synthetic power of attorney (`PUT /admin/fuldmagt/{reference}`).
+    pub async fn change_power(&self, reference: uuid::Uuid, change: serde_json::Value) {
+        let r = reqwest::Client::new()
+            .put(format!("{}/admin/fuldmagt/{reference}", self.admin))
+            .json(&change)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
     }
 
     /// The `[connectors]` part of a gateway configuration.

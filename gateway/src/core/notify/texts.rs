@@ -46,6 +46,31 @@ pub fn for_record(index: u64, r: &AuditRecord, requested: Option<&Consent>, rule
     let recipient = r.citizen?;
     let who = unit_name(r, rules);
     let (subject, body) = match r.kind {
+        // Someone with a power of attorney acted for the citizen: always told.
+        AuditKind::ConsentGranted
+        | AuditKind::ConsentApproved
+        | AuditKind::ConsentRejected
+        | AuditKind::ConsentRevoked
+            if r.on_behalf.is_some() =>
+        {
+            let what = match r.kind {
+                AuditKind::ConsentGranted => format!("gav samtykke til {who}"),
+                AuditKind::ConsentApproved => format!("godkendte en anmodning om samtykke fra {who}"),
+                AuditKind::ConsentRejected => format!("afviste en anmodning om samtykke fra {who}"),
+                _ => format!("tilbagekaldte dit samtykke til {who}"),
+            };
+            (
+                "Der er handlet på dine vegne".to_string(),
+                format!(
+                    "{} {what} på dine vegne {}. Du kan se det i Min log, og du kan selv ændre det under Mine samtykker.\n\n{FOOTER}",
+                    match r.on_behalf.as_ref().map(|o| o.kind.as_str()) {
+                        Some("custody") => "En forælder med forældremyndighed over dig",
+                        _ => "En person med fuldmagt fra dig",
+                    },
+                    day(r.time)
+                ),
+            )
+        }
         AuditKind::ConsentRequested => {
             let by =
                 requested.and_then(|c| c.respond_by).map(|t| format!(" Svar senest {}.", day(t))).unwrap_or_default();
@@ -58,6 +83,19 @@ pub fn for_record(index: u64, r: &AuditRecord, requested: Option<&Consent>, rule
             (
                 "Du er blevet bedt om et samtykke".to_string(),
                 format!("{who} beder om dit samtykke til at se oplysninger om dig.{purpose}{by}\n\n{FOOTER}"),
+            )
+        }
+        AuditKind::ConsentRegisteredFromPaper => {
+            let by = requested
+                .and_then(|c| c.paper.as_ref())
+                .map(|p| format!(" Bekræft det senest {}, ellers udløber det.", day(p.confirm_by)))
+                .unwrap_or_default();
+            (
+                "Bekræft dit samtykke på papir".to_string(),
+                format!(
+                    "{who} har registreret et samtykke, du har skrevet under på papir. Det gælder nu.{by} \
+                     Log ind i sammen for at bekræfte det eller tilbagekalde det, hvis det ikke er rigtigt.\n\n{FOOTER}"
+                ),
             )
         }
         AuditKind::ConsentRevoked => (
@@ -80,6 +118,29 @@ pub fn for_record(index: u64, r: &AuditRecord, requested: Option<&Consent>, rule
         _ => return None,
     };
     Some(Notification { id: notification_id(&format!("audit:{index}")), recipient, subject, body })
+}
+
+/// The letter to a parent with custody about what another holder of custody did for
+/// their child (audit record `r` at `index`, by a parent acting under custody).
+pub fn for_co_parent(index: u64, r: &AuditRecord, parent: Cpr, parent_id: &str, rules: &Rules) -> Option<Notification> {
+    let o = r.on_behalf.as_ref().filter(|o| o.kind == "custody" && o.holder != parent_id)?;
+    let who = unit_name(r, rules);
+    let what = match r.kind {
+        AuditKind::ConsentGranted => format!("gav samtykke til {who}"),
+        AuditKind::ConsentApproved => format!("godkendte en anmodning om samtykke fra {who}"),
+        AuditKind::ConsentRejected => format!("afviste en anmodning om samtykke fra {who}"),
+        AuditKind::ConsentRevoked => format!("tilbagekaldte et samtykke til {who}"),
+        _ => return None,
+    };
+    Some(Notification {
+        id: notification_id(&format!("audit:{index}:co-parent:{parent_id}:{}", o.holder)),
+        recipient: parent,
+        subject: "Der er handlet for jeres barn".to_string(),
+        body: format!(
+            "Den anden forælder med forældremyndighed {what} på jeres barns vegne {}. Du kan se det under Fuldmagter i sammen.\n\n{FOOTER}",
+            day(r.time)
+        ),
+    })
 }
 
 /// The notification about one caseworker request that released data about the citizen

@@ -549,6 +549,7 @@ mod tests {
             clock,
             residence: Arc::new(UnknownResidence),
             health: None,
+            representation: None,
         });
         Fixture { core, consents, source, _dir: dir }
     }

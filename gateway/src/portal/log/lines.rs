@@ -252,6 +252,10 @@ fn single_line(r: &AuditRecord, rules: &Rules) -> LogLine {
         (AuditKind::ConsentApproved, Some(u)) => format!("Du godkendte en anmodning om samtykke fra {u}"),
         (AuditKind::ConsentRejected, Some(u)) => format!("Du afviste en anmodning om samtykke fra {u}"),
         (AuditKind::ConsentRevoked, Some(u)) => format!("Du tilbagekaldte dit samtykke til {u}"),
+        (AuditKind::ConsentRegisteredFromPaper, Some(u)) => {
+            format!("{u} registrerede et samtykke, du har skrevet under på papir")
+        }
+        (AuditKind::ConsentConfirmed, Some(u)) => format!("Du bekræftede dit samtykke på papir til {u}"),
         (AuditKind::BlockPlaced, Some(u)) => format!("Du spærrede for {u}"),
         (AuditKind::BlockLifted, Some(u)) => format!("Du ophævede spærringen for {u}"),
         (AuditKind::AuditRead, _) => "Driften læste loggen om dig".into(),
@@ -261,6 +265,25 @@ fn single_line(r: &AuditRecord, rules: &Rules) -> LogLine {
         (AuditKind::MessageSent, Some(u)) => format!("{u} sendte et brev til din læge"),
         (AuditKind::MessageRead, Some(u)) => format!("{u} så, hvordan det gik med et brev til din læge"),
         _ => super::what_da(r),
+    };
+    let who = match r.on_behalf.as_ref().map(|o| o.kind.as_str()) {
+        Some("custody") => "Din forælder",
+        _ => "Din fuldmægtig",
+    };
+    let headline = match (&r.on_behalf, r.kind, &unit) {
+        (Some(_), AuditKind::ConsentGranted, Some(u)) => {
+            format!("{who} gav samtykke til {u} på dine vegne")
+        }
+        (Some(_), AuditKind::ConsentApproved, Some(u)) => {
+            format!("{who} godkendte en anmodning om samtykke fra {u} på dine vegne")
+        }
+        (Some(_), AuditKind::ConsentRejected, Some(u)) => {
+            format!("{who} afviste en anmodning om samtykke fra {u} på dine vegne")
+        }
+        (Some(_), AuditKind::ConsentRevoked, Some(u)) => {
+            format!("{who} tilbagekaldte dit samtykke til {u} på dine vegne")
+        }
+        _ => headline,
     };
     let headline = match (r.kind, category_name(r, rules)) {
         (AuditKind::BlockPlaced, Some(c)) if unit.is_none() => format!("Du spærrede for {c}"),

@@ -98,6 +98,7 @@ fn ends_of_consents_are_told_once_each_and_never_for_revoked_ones() {
         requested_by: None,
         explanation: None,
         respond_by: None,
+        paper: None,
         channel: consent::Channel::Portal,
         created_at: now - TimeDelta::days(300),
         updated_at: now - TimeDelta::days(300),
@@ -115,4 +116,31 @@ fn ends_of_consents_are_told_once_each_and_never_for_revoked_ones() {
     for n in [n, for_record(1, &rec(AuditKind::ConsentRequested), None, &rules).unwrap()] {
         assert!(!holds_digits(&n.subject) && !holds_digits(&n.body), "{n:?}");
     }
+}
+
+#[test]
+fn a_representatives_action_is_told_to_the_person_and_a_parents_to_the_other_parent() {
+    let rules = rules();
+    let mut r = rec(AuditKind::ConsentApproved);
+    assert!(for_record(1, &r, None, &rules).is_none(), "the citizen's own approval is not told");
+    r.on_behalf = Some(consent::audit::OnBehalf {
+        kind: "power_of_attorney".into(),
+        holder: "poa-holder:aa".into(),
+        reference: "ref-1".into(),
+        privilege: "consent".into(),
+    });
+    let n = for_record(1, &r, None, &rules).unwrap();
+    assert_eq!(n.subject, "Der er handlet på dine vegne");
+    assert!(n.body.starts_with("En person med fuldmagt fra dig godkendte"), "{}", n.body);
+    assert!(!holds_digits(&n.body));
+    // A power of attorney: no letter to co-parents.
+    let parent = Cpr::parse("0101609900").unwrap();
+    assert!(for_co_parent(1, &r, parent, "poa-holder:bb", &rules).is_none());
+    r.on_behalf.as_mut().unwrap().kind = "custody".into();
+    let n = for_record(1, &r, None, &rules).unwrap();
+    assert!(n.body.starts_with("En forælder med forældremyndighed over dig"), "{}", n.body);
+    let other = for_co_parent(1, &r, parent, "poa-holder:bb", &rules).unwrap();
+    assert_eq!((other.recipient, other.subject.as_str()), (parent, "Der er handlet for jeres barn"));
+    assert_ne!(other.id, n.id);
+    assert!(for_co_parent(1, &r, parent, "poa-holder:aa", &rules).is_none(), "not to the parent who acted");
 }
