@@ -20,7 +20,6 @@ use axum::routing::get;
 use chrono::{DateTime, TimeZone, Utc};
 use connectors::power_of_attorney::{self as poa, PowerEntry, PowersResponse};
 use consent::Cpr;
-use serde::{Deserialize, Serialize};
 
 use crate::Source;
 use crate::citizens::{citizens, cpr_of};
@@ -28,15 +27,8 @@ use crate::faults::{self, Answer};
 use crate::serve::Kill;
 use crate::state::{AppState, cpr_header};
 
-/// A change to a power of attorney at run time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PowerChange {
-    /// Revoke (or reinstate) the power.
-    pub revoked: Option<bool>,
-    /// End the power at this time.
-    pub valid_to: Option<DateTime<Utc>>,
-}
+pub(crate) mod change;
+pub use change::PowerChange;
 
 /// The reference of synthetic power `n` (see the table above).
 pub fn reference(n: u128) -> uuid::Uuid {

@@ -31,9 +31,9 @@ pub(crate) struct Inner {
     /// The hub's receiving side (`hub.rs`).
     pub hub: crate::hub::book::Hub,
     /// The coordinated plans (`plan.rs`).
-    pub plans: crate::plan::Plans,
+    pub plans: crate::plan::plans::Plans,
     /// Run-time changes to the power-of-attorney registry's powers, by reference.
-    pub power_changes: RwLock<BTreeMap<uuid::Uuid, crate::fuldmagt::PowerChange>>,
+    pub power_changes: RwLock<BTreeMap<uuid::Uuid, crate::fuldmagt::change::PowerChange>>,
 }
 
 impl AppState {
@@ -52,7 +52,7 @@ impl AppState {
             residences: RwLock::new(BTreeMap::new()),
             mailbox: Mutex::new(Vec::new()),
             hub: crate::hub::book::Hub::default(),
-            plans: crate::plan::Plans::default(),
+            plans: crate::plan::plans::Plans::default(),
             power_changes: RwLock::new(BTreeMap::new()),
         }))
     }
@@ -84,12 +84,12 @@ impl AppState {
     }
 
     /// The run-time change to power of attorney `reference`, if any.
-    pub(crate) fn power_change(&self, reference: uuid::Uuid) -> Option<crate::fuldmagt::PowerChange> {
+    pub(crate) fn power_change(&self, reference: uuid::Uuid) -> Option<crate::fuldmagt::change::PowerChange> {
         self.0.power_changes.read().expect("not poisoned").get(&reference).copied()
     }
 
     /// Revokes or ends power of attorney `reference` (merged with earlier changes).
-    pub(crate) fn change_power(&self, reference: uuid::Uuid, change: crate::fuldmagt::PowerChange) {
+    pub(crate) fn change_power(&self, reference: uuid::Uuid, change: crate::fuldmagt::change::PowerChange) {
         let mut all = self.0.power_changes.write().expect("not poisoned");
         let e = all.entry(reference).or_default();
         if change.revoked.is_some() {
