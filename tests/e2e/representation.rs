@@ -99,7 +99,11 @@ impl Rig {
             .into_iter()
             .map(|c| (c.id.to_string(), c.state, c.version))
             .collect();
-        (consents, self.running.audit().tree_size())
+        // Every audit record except the representatives' views, which a refused action may
+        // still leave (a see-only holder sees before being refused).
+        let all = self.running.audit().query(&AuditFilter::default(), None, 100_000).await.unwrap().records;
+        let changes = all.iter().filter(|(_, x)| !(x.kind == AuditKind::ConsentsRead && x.on_behalf.is_some())).count();
+        (consents, changes as u64)
     }
 }
 
@@ -238,8 +242,13 @@ async fn a_holder_acts_for_the_person_and_the_ledger_log_receipt_and_letters_say
     let records = r.running.audit().query(&f, None, 1_000).await.unwrap().records;
     let mut by_holder: Vec<_> = records.iter().filter(|(_, x)| x.on_behalf.is_some()).collect();
     by_holder.sort_by_key(|(i, _)| *i);
-    let kinds: Vec<AuditKind> = by_holder.iter().map(|(_, x)| x.kind).collect();
+    let kinds: Vec<AuditKind> =
+        by_holder.iter().map(|(_, x)| x.kind).filter(|k| *k != AuditKind::ConsentsRead).collect();
     assert_eq!(kinds, [AuditKind::ConsentApproved, AuditKind::ConsentGranted, AuditKind::ConsentRevoked]);
+    // Seeing is recorded too: the overview and the revocation's confirmation page, each
+    // before it was shown.
+    let views = by_holder.iter().filter(|(_, x)| x.kind == AuditKind::ConsentsRead).count();
+    assert!(views >= 2, "{views} views of the person's consents recorded");
     for (_, x) in &by_holder {
         let o = x.on_behalf.as_ref().unwrap();
         assert_eq!(
@@ -259,6 +268,7 @@ async fn a_holder_acts_for_the_person_and_the_ledger_log_receipt_and_letters_say
     assert!(log.body.contains("Din fuldmægtig godkendte en anmodning om samtykke"), "{}", log.body);
     assert!(log.body.contains("Din fuldmægtig gav samtykke"), "{}", log.body);
     assert!(log.body.contains("Din fuldmægtig tilbagekaldte dit samtykke"), "{}", log.body);
+    assert!(log.body.contains("Din fuldmægtig så dine samtykker"), "{}", log.body);
     // And can revoke what the holder approved, like any consent.
     let own_csrf = r.csrf(&mine).await;
     let own = post_form(&mine, &r.url(&format!("/consents/{}/revoke", pending.id)), &[("csrf", &own_csrf)]).await;

@@ -162,10 +162,10 @@ mod tests {
                 "post /api/v1/health/letters",
                 "post /api/v1/health/statement-requests",
                 "post /api/v1/overviews",
+                "post /api/v1/paper-consents",
                 "post /api/v1/plans/efforts",
                 "post /api/v1/plans/milestones",
                 "post /api/v1/plans/read",
-                "post /api/v1/paper-consents",
             ]
         );
         let json = doc.to_json().unwrap();

@@ -213,9 +213,11 @@ impl Notifier {
                 }
             };
             let mut notifications: Vec<Notification> = notification.into_iter().collect();
-            if let (Some(rep), Some(child), Some(_)) =
-                (&self.representation, r.citizen, r.on_behalf.as_ref().filter(|o| o.kind == "custody"))
-            {
+            if let (Some(rep), Some(child), Some(_)) = (
+                &self.representation,
+                r.citizen,
+                r.on_behalf.as_ref().filter(|o| o.kind == "custody" && changes(r.kind)),
+            ) {
                 let holders = match rep.custody_holders(&child, &r.request_id).await {
                     Ok(h) => h,
                     Err(e) => {
@@ -293,4 +295,12 @@ impl Notifier {
 /// The consent an audit record's subject (`consent:<id>.<version>`) names.
 fn consent_of(subject: &str) -> Option<ConsentId> {
     subject.strip_prefix("consent:")?.split('.').next()?.parse().ok()
+}
+
+/// Whether a record of `kind` is a change of a consent a parent is told of (a view is not).
+fn changes(kind: AuditKind) -> bool {
+    matches!(
+        kind,
+        AuditKind::ConsentGranted | AuditKind::ConsentApproved | AuditKind::ConsentRejected | AuditKind::ConsentRevoked
+    )
 }

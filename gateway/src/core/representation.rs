@@ -22,6 +22,7 @@ use chrono::{DateTime, Datelike, Utc};
 use connectors::FetchError;
 use connectors::person::PersonRegister;
 use connectors::power_of_attorney::{PowerOfAttorney, PowerOfAttorneyRegistry};
+use consent::audit::{AuditKind, AuditRecord, OnBehalf};
 use consent::record::Privilege;
 use consent::{Actor, Channel, Cpr, Grantor};
 use hmac::{Hmac, Mac};
@@ -134,6 +135,16 @@ impl Mandate {
     /// Who acts, as the ledger and the audit record name them.
     pub fn actor(&self, channel: Channel, holder_name: &str) -> Actor {
         Actor::representative(channel, self.grantor(holder_name))
+    }
+
+    /// The audit record of the holder seeing the represented person's consents: about the
+    /// represented person (so it is in their Min log), naming the holder only by pseudonym,
+    /// the reference and the privilege (the name stays out of the log).
+    pub fn view_record(&self, request_id: &str, now: DateTime<Utc>) -> AuditRecord {
+        let mut r = AuditRecord::new(now, request_id, AuditKind::ConsentsRead);
+        r.citizen = Some(self.represented);
+        r.on_behalf = OnBehalf::of(&self.grantor(""));
+        r
     }
 }
 

@@ -89,6 +89,29 @@ fn holder_name(session: &Session) -> String {
     session.name.clone().unwrap_or_else(|| "En fuldmægtig".into())
 }
 
+/// Records, durably and before anything is shown, that the holder sees the represented
+/// person's consents (it is in that person's Min log). Nothing is shown when it cannot be
+/// recorded.
+async fn record_view(state: &PortalState, session: &Session, m: &Mandate, now: DateTime<Utc>) -> Result<(), Response> {
+    let request_id =
+        crate::http::request_id::current().map(|r| r.to_string()).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    match state.audit.append(vec![m.view_record(&request_id, now)]).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::error!(error = %e, "portal: a representative's view could not be recorded; nothing shown");
+            Err(page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Samtykkerne kan ikke vises lige nu",
+                &[
+                    "Vi skal kunne skrive i loggen, at du har set samtykkerne, før vi viser dem, og det kan vi ikke lige nu. Prøv igen om lidt.",
+                ],
+                &[("/fuldmagter", "Tilbage til fuldmagter")],
+                Some(session),
+            ))
+        }
+    }
+}
+
 fn consent_not_found(session: &Session, m: &Mandate) -> Response {
     let back = format!("/fuldmagter/{}", m.reference());
     page(
@@ -181,6 +204,9 @@ pub async fn overview(State(state): State<PortalState>, headers: HeaderMap, Path
         Ok(m) => m,
         Err(r) => return r,
     };
+    if let Err(r) = record_view(&state, &session, &m, now).await {
+        return r;
+    }
     let (pending, all) =
         match (state.ledger.pending(m.represented(), now).await, state.ledger.consents_of(m.represented()).await) {
             (Ok(p), Ok(a)) => (p, a),
@@ -230,6 +256,9 @@ pub async fn request(
         Ok(c) => c,
         Err(r) => return r,
     };
+    if let Err(r) = record_view(&state, &session, &m, now).await {
+        return r;
+    }
     if c.status_at(now) != ConsentStatus::Requested {
         let back = format!("/fuldmagter/{}", m.reference());
         return page(
@@ -333,6 +362,9 @@ pub async fn revoke_confirm(
         Ok(c) => c,
         Err(r) => return r,
     };
+    if let Err(r) = record_view(&state, &session, &m, now).await {
+        return r;
+    }
     render(
         StatusCode::OK,
         &RevokeForPage {

@@ -283,6 +283,7 @@ fn single_line(r: &AuditRecord, rules: &Rules) -> LogLine {
         (Some(_), AuditKind::ConsentRevoked, Some(u)) => {
             format!("{who} tilbagekaldte dit samtykke til {u} på dine vegne")
         }
+        (Some(_), AuditKind::ConsentsRead, _) => format!("{who} så dine samtykker"),
         _ => headline,
     };
     let headline = match (r.kind, category_name(r, rules)) {
