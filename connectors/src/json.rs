@@ -18,6 +18,28 @@ pub fn citizen_reply<T: DeserializeOwned>(reply: &Reply, max_bytes: usize) -> Re
     }
 }
 
+/// `GET path` from a REST source about the citizen whose CPR number is `digits` (sent in a
+/// header, never in the URL), retried on server errors, answered by [`citizen_reply`].
+/// Not bounded in time: callers wrap it in [`http::HttpSource::bounded`].
+pub async fn get_about<T: DeserializeOwned>(
+    source: &http::HttpSource,
+    path: &str,
+    digits: &str,
+    request_id: &str,
+) -> Result<Option<T>, FetchError> {
+    let url = source.url(path);
+    let reply = source
+        .send(true, &http::retry_server_errors, &|c| {
+            c.get(&url)
+                .header(http::CPR_HEADER, digits)
+                .header(http::REQUEST_ID_HEADER, http::new_call_id())
+                .header(http::CORRELATION_HEADER, request_id)
+                .header(reqwest::header::ACCEPT, "application/json")
+        })
+        .await?;
+    citizen_reply(&reply, source.max_response_bytes())
+}
+
 /// Decodes a JSON body of at most `max_bytes` (serde_json also bounds nesting at 128).
 pub fn parse<T: DeserializeOwned>(body: &[u8], max_bytes: usize) -> Result<T, FetchError> {
     if body.len() > max_bytes {

@@ -11,7 +11,7 @@
 use consent::{Cpr, MunicipalityCode};
 use serde::{Deserialize, Serialize};
 
-use crate::http::{self, HttpSource};
+use crate::http::HttpSource;
 use crate::{ConfigError, FetchError, SourceConfig};
 
 pub const PERSON_PATH: &str = "/cpr/v1/person";
@@ -93,24 +93,14 @@ impl PersonRegister {
         Ok(PersonRegister { http: HttpSource::from_config("person_register", cfg)? })
     }
 
-    /// Looks one person up. `Ok(None)`: the register does not know the number. An answer
-    /// about another person than the one asked about is `InvalidResponse` (refused, like a
-    /// wrong patient). `request_id` correlates the call with the gateway's request.
-    pub async fn lookup(&self, cpr: &Cpr, request_id: &str) -> Result<Option<Person>, FetchError> {
-        let url = self.http.url(PERSON_PATH);
-        let digits = cpr.expose().to_string();
+    /// The register's record of one person: `None` when it does not know the number; an
+    /// answer about another person than the one asked about is `InvalidResponse` (refused,
+    /// like a wrong patient). `request_id` correlates the call with the gateway's request.
+    async fn record(&self, cpr: &Cpr, request_id: &str) -> Result<Option<PersonResponse>, FetchError> {
+        let digits = cpr.expose();
         let work = async {
-            let reply = self
-                .http
-                .send(true, &http::retry_server_errors, &|c| {
-                    c.get(&url)
-                        .header(http::CPR_HEADER, &digits)
-                        .header(http::REQUEST_ID_HEADER, http::new_call_id())
-                        .header(http::CORRELATION_HEADER, request_id)
-                        .header(reqwest::header::ACCEPT, "application/json")
-                })
-                .await?;
-            let Some(p) = crate::json::citizen_reply::<PersonResponse>(&reply, self.http.max_response_bytes())? else {
+            let Some(p) = crate::json::get_about::<PersonResponse>(&self.http, PERSON_PATH, digits, request_id).await?
+            else {
                 return Ok(None);
             };
             if p.civil_registration_identifier.trim() != digits {
@@ -118,85 +108,48 @@ impl PersonRegister {
                     "the answer is about another person than the one requested".into(),
                 ));
             }
-            let municipality =
-                match p.municipality_code.as_deref() {
-                    None => None,
-                    Some(code) => Some(parse_municipality(code).ok_or_else(|| {
-                        FetchError::InvalidResponse("the municipality code is not a kommunekode".into())
-                    })?),
-                };
-            Ok(Some(Person { municipality, address_protection: p.address_protection }))
+            Ok(Some(p))
         };
         self.http.bounded(work).await
+    }
+
+    /// Looks one person up. `Ok(None)`: the register does not know the number; an answer
+    /// about someone else is `InvalidResponse`.
+    pub async fn lookup(&self, cpr: &Cpr, request_id: &str) -> Result<Option<Person>, FetchError> {
+        let Some(p) = self.record(cpr, request_id).await? else { return Ok(None) };
+        let municipality = match p.municipality_code.as_deref() {
+            None => None,
+            Some(code) => Some(
+                parse_municipality(code)
+                    .ok_or_else(|| FetchError::InvalidResponse("the municipality code is not a kommunekode".into()))?,
+            ),
+        };
+        Ok(Some(Person { municipality, address_protection: p.address_protection }))
     }
 
     /// The children `parent` holds custody of (none when the register does not know them).
     pub async fn custody_of(&self, parent: &Cpr, request_id: &str) -> Result<Vec<Child>, FetchError> {
-        let url = self.http.url(PERSON_PATH);
-        let digits = parent.expose().to_string();
-        let work = async {
-            let reply = self
-                .http
-                .send(true, &http::retry_server_errors, &|c| {
-                    c.get(&url)
-                        .header(http::CPR_HEADER, &digits)
-                        .header(http::REQUEST_ID_HEADER, http::new_call_id())
-                        .header(http::CORRELATION_HEADER, request_id)
-                        .header(reqwest::header::ACCEPT, "application/json")
-                })
-                .await?;
-            let Some(p) = crate::json::citizen_reply::<PersonResponse>(&reply, self.http.max_response_bytes())? else {
-                return Ok(Vec::new());
-            };
-            if p.civil_registration_identifier.trim() != digits {
-                return Err(FetchError::InvalidResponse(
-                    "the answer is about another person than the one requested".into(),
-                ));
-            }
-            p.custody
-                .into_iter()
-                .map(|e| {
-                    let cpr = Cpr::parse(e.child_civil_registration_identifier.trim())
-                        .map_err(|_| FetchError::InvalidResponse("a custody relation names no valid child".into()))?;
-                    Ok(Child { cpr, name: e.child_name })
-                })
-                .collect()
-        };
-        self.http.bounded(work).await
+        let Some(p) = self.record(parent, request_id).await? else { return Ok(Vec::new()) };
+        p.custody
+            .into_iter()
+            .map(|e| {
+                let cpr = Cpr::parse(e.child_civil_registration_identifier.trim())
+                    .map_err(|_| FetchError::InvalidResponse("a custody relation names no valid child".into()))?;
+                Ok(Child { cpr, name: e.child_name })
+            })
+            .collect()
     }
 
     /// Who holds custody of `child` (none when the register does not know the child).
     pub async fn custody_holders_of(&self, child: &Cpr, request_id: &str) -> Result<Vec<Cpr>, FetchError> {
-        let url = self.http.url(PERSON_PATH);
-        let digits = child.expose().to_string();
-        let work = async {
-            let reply = self
-                .http
-                .send(true, &http::retry_server_errors, &|c| {
-                    c.get(&url)
-                        .header(http::CPR_HEADER, &digits)
-                        .header(http::REQUEST_ID_HEADER, http::new_call_id())
-                        .header(http::CORRELATION_HEADER, request_id)
-                        .header(reqwest::header::ACCEPT, "application/json")
-                })
-                .await?;
-            let Some(p) = crate::json::citizen_reply::<PersonResponse>(&reply, self.http.max_response_bytes())? else {
-                return Ok(Vec::new());
-            };
-            if p.civil_registration_identifier.trim() != digits {
-                return Err(FetchError::InvalidResponse(
-                    "the answer is about another person than the one requested".into(),
-                ));
-            }
-            p.custody_holders
-                .iter()
-                .map(|h| {
-                    Cpr::parse(h.trim())
-                        .map_err(|_| FetchError::InvalidResponse("a custody holder is not a valid CPR number".into()))
-                })
-                .collect()
-        };
-        self.http.bounded(work).await
+        let Some(p) = self.record(child, request_id).await? else { return Ok(Vec::new()) };
+        p.custody_holders
+            .iter()
+            .map(|h| {
+                Cpr::parse(h.trim())
+                    .map_err(|_| FetchError::InvalidResponse("a custody holder is not a valid CPR number".into()))
+            })
+            .collect()
     }
 
     /// `GET /cpr/v1/health` answers 2xx within the timeout.

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use consent::Cpr;
 use serde::{Deserialize, Serialize};
 
-use crate::http::{self, HttpSource};
+use crate::http::HttpSource;
 use crate::{ConfigError, FetchError, SourceConfig};
 
 pub const POWERS_PATH: &str = "/fuldmagt/v1/fuldmagter";
@@ -99,20 +99,10 @@ impl PowerOfAttorneyRegistry {
     /// Every power of attorney `holder` holds (none when the registry does not know them).
     /// An answer about another holder is `InvalidResponse`.
     pub async fn powers_of(&self, holder: &Cpr, request_id: &str) -> Result<Vec<PowerOfAttorney>, FetchError> {
-        let url = self.http.url(POWERS_PATH);
-        let digits = holder.expose().to_string();
+        let digits = holder.expose();
         let work = async {
-            let reply = self
-                .http
-                .send(true, &http::retry_server_errors, &|c| {
-                    c.get(&url)
-                        .header(http::CPR_HEADER, &digits)
-                        .header(http::REQUEST_ID_HEADER, http::new_call_id())
-                        .header(http::CORRELATION_HEADER, request_id)
-                        .header(reqwest::header::ACCEPT, "application/json")
-                })
-                .await?;
-            let Some(p) = crate::json::citizen_reply::<PowersResponse>(&reply, self.http.max_response_bytes())? else {
+            let Some(p) = crate::json::get_about::<PowersResponse>(&self.http, POWERS_PATH, digits, request_id).await?
+            else {
                 return Ok(Vec::new());
             };
             if p.holder_civil_registration_identifier.trim() != digits {

@@ -478,6 +478,17 @@ async fn a_parent_acts_for_a_young_child_and_not_for_one_who_decides_herself() {
     let a = get(&other, &r.url(&format!("/fuldmagter/{emil_ref}"))).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
 
+    // The power-of-attorney registry down: a parent still acts for their child (custody
+    // comes from the person register); a reference that is no child's is refused as the
+    // registry's failure (503), not as "not found".
+    r.env.sandbox.fault("fuldmagt", Some(json!({"kind": "connection_reset"}))).await;
+    let a = get(&c, &r.url(&format!("/fuldmagter/{emil_ref}"))).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.contains("Du handler på vegne af Emil Nielsen"), "{}", a.body);
+    let a = get(&c, &r.url(&format!("/fuldmagter/{}", uuid::Uuid::now_v7()))).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    r.env.sandbox.clear_faults().await;
+
     // Ida has reached the age of self-determination: the parent can no longer act.
     let before = r.snapshot(&ida.cpr).await;
     let a = get(&c, &r.url(&format!("/fuldmagter/{ida_ref}"))).await;

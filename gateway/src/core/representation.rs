@@ -288,11 +288,18 @@ impl Representation {
         now: DateTime<Utc>,
     ) -> Result<Mandate, RepresentationError> {
         let Ok(reference) = uuid::Uuid::try_parse(reference) else { return Err(RepresentationError::NotFound) };
-        let powers = self.powers(holder, request_id).await?;
-        let Some(p) = powers.into_iter().find(|p| p.reference == reference) else {
+        // A registry that cannot answer hides no child: the person register is asked next,
+        // and the registry's failure is the answer only when the reference is no child's.
+        let (power, registry_failed) = match self.powers(holder, request_id).await {
+            Ok(powers) => (powers.into_iter().find(|p| p.reference == reference), None),
+            Err(e) => (None, Some(e)),
+        };
+        let Some(p) = power else {
             // A child in the holder's custody, under the age rules now.
             let found = self.children(holder, request_id, now).await?.into_iter().find(|(r, _, _)| *r == reference);
-            let Some((reference, child, allowed)) = found else { return Err(RepresentationError::NotFound) };
+            let Some((reference, child, allowed)) = found else {
+                return Err(registry_failed.unwrap_or(RepresentationError::NotFound));
+            };
             allowed.map_err(RepresentationError::ChildDecides)?;
             return Ok(Mandate {
                 represented: child.cpr,

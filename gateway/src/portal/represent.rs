@@ -123,6 +123,20 @@ fn consent_not_found(session: &Session, m: &Mandate) -> Response {
     )
 }
 
+/// The mandate for `reference` with `need`, now, and the represented person's consent `id`.
+async fn mandate_and_consent(
+    state: &PortalState,
+    session: &Session,
+    reference: &str,
+    id: &str,
+    need: Privilege,
+    now: DateTime<Utc>,
+) -> Result<(Mandate, Consent), Response> {
+    let m = mandate(state, session, reference, need, now).await?;
+    let c = their_consent(state, session, &m, id).await?;
+    Ok((m, c))
+}
+
 /// The represented person's consent `id`; anyone else's is "not found".
 async fn their_consent(state: &PortalState, session: &Session, m: &Mandate, id: &str) -> Result<Consent, Response> {
     let Ok(id) = id.parse::<ConsentId>() else { return Err(consent_not_found(session, m)) };
@@ -248,12 +262,8 @@ pub async fn request(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let m = match mandate(&state, &session, &reference, Privilege::View, now).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match their_consent(&state, &session, &m, &id).await {
-        Ok(c) => c,
+    let (m, c) = match mandate_and_consent(&state, &session, &reference, &id, Privilege::View, now).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
     if let Err(r) = record_view(&state, &session, &m, now).await {
@@ -296,12 +306,8 @@ pub async fn answer(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let m = match mandate(&state, &session, &reference, Privilege::Consent, now).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match their_consent(&state, &session, &m, &id).await {
-        Ok(c) => c,
+    let (m, c) = match mandate_and_consent(&state, &session, &reference, &id, Privilege::Consent, now).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
     let actor = m.actor(Channel::Portal, &holder_name(&session));
@@ -354,12 +360,8 @@ pub async fn revoke_confirm(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let m = match mandate(&state, &session, &reference, Privilege::Consent, now).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match their_consent(&state, &session, &m, &id).await {
-        Ok(c) => c,
+    let (m, c) = match mandate_and_consent(&state, &session, &reference, &id, Privilege::Consent, now).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
     if let Err(r) = record_view(&state, &session, &m, now).await {
@@ -391,12 +393,8 @@ pub async fn revoke(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let m = match mandate(&state, &session, &reference, Privilege::Consent, now).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let c = match their_consent(&state, &session, &m, &id).await {
-        Ok(c) => c,
+    let (m, c) = match mandate_and_consent(&state, &session, &reference, &id, Privilege::Consent, now).await {
+        Ok(found) => found,
         Err(r) => return r,
     };
     let actor = m.actor(Channel::Portal, &holder_name(&session));
