@@ -118,6 +118,57 @@ fn lookup(what: &'static str) -> impl FnOnce(String) -> ReleaseError {
     move |message| ReleaseError::Lookup { what, message }
 }
 
+/// A fact that could not be looked up, or a policy engine that failed: nothing may follow.
+#[derive(Debug)]
+pub(crate) struct FactsFailed {
+    pub(crate) what: &'static str,
+    pub(crate) message: String,
+}
+
+fn failed(what: &'static str) -> impl FnOnce(String) -> FactsFailed {
+    move |message| FactsFailed { what, message }
+}
+
+impl Core {
+    /// The decision of `action` on one category about `citizen`: over the consents covering
+    /// it for the caseworker's unit and the citizen's blocks. No statute permits the actions
+    /// decided this way (sending to the GP, writing to the plan), so the residence is not
+    /// asked for.
+    pub(crate) async fn decide_single(
+        &self,
+        caseworker: &Caseworker,
+        citizen: &Cpr,
+        purpose: &Purpose,
+        category: &Category,
+        action: policies::Action,
+        now: DateTime<Utc>,
+    ) -> Result<policies::Decision, FactsFailed> {
+        let covering = self
+            .ledger
+            .covering(citizen, &caseworker.unit, purpose, category, now)
+            .await
+            .map_err(|e| failed("the consent lookup")(e.to_string()))?;
+        let consents = [(category.clone(), covering)];
+        let blocks = self.ledger.blocks(citizen).await.map_err(|e| failed("the block lookup")(e.to_string()))?;
+        let categories = [category.clone()];
+        self.engine
+            .decide_action(
+                &DecisionRequest {
+                    caseworker,
+                    citizen,
+                    citizen_municipality: None,
+                    purpose,
+                    categories: &categories,
+                    now,
+                    consents: &consents,
+                    blocks: &blocks,
+                },
+                action,
+            )
+            .map_err(|e| failed("the policy decision")(e.to_string()))
+    }
+}
+
 /// Leave to fetch one category of one citizen: only [`Permit::from_decision`] makes one,
 /// from a [`CategoryDecision::Permit`].
 #[derive(Debug)]

@@ -25,7 +25,7 @@ use consent::store::health_outbox::{
     DeliveryState, Enqueued, HealthMessage, HealthMessageBody, HealthMessageId, HealthMessageKind, IdempotencyKey,
 };
 use consent::{Category, Cpr, Purpose};
-use policies::{Action, Basis, Caseworker, CategoryDecision, DecisionRequest, Reason};
+use policies::{Action, Basis, Caseworker, CategoryDecision, Reason};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -200,32 +200,10 @@ impl Core {
     pub async fn send(&self, req: &SendRequest<'_>, now: DateTime<Utc>) -> Result<Accepted, SendError> {
         let health = self.health.as_ref().ok_or(SendError::NotConfigured)?;
         let category = req.message.category();
-        let unit = &req.caseworker.unit;
-        let covering = self
-            .ledger
-            .covering(&req.citizen, unit, req.purpose, &category, now)
-            .await
-            .map_err(|e| lookup("the consent lookup")(e.to_string()))?;
-        let consents = [(category.clone(), covering)];
-        let blocks = self.ledger.blocks(&req.citizen).await.map_err(|e| lookup("the block lookup")(e.to_string()))?;
-        let categories = [category.clone()];
         let decision = self
-            .engine
-            .decide_action(
-                &DecisionRequest {
-                    caseworker: req.caseworker,
-                    citizen: &req.citizen,
-                    // No statute permits sending; the residence is not asked for.
-                    citizen_municipality: None,
-                    purpose: req.purpose,
-                    categories: &categories,
-                    now,
-                    consents: &consents,
-                    blocks: &blocks,
-                },
-                Action::Send,
-            )
-            .map_err(|e| lookup("the policy decision")(e.to_string()))?;
+            .decide_single(req.caseworker, &req.citizen, req.purpose, &category, Action::Send, now)
+            .await
+            .map_err(|f| SendError::Lookup { what: f.what, message: f.message })?;
         let section = decision.sections.first().ok_or_else(|| lookup("the policy decision")("no section".into()))?;
         let mut record = self.send_record(req, now, AuditKind::SendDecision, &category);
         record.policies = section.policies().to_vec();
@@ -296,7 +274,7 @@ impl Core {
         let meta = SendMeta {
             system: req.system.to_string(),
             caseworker: req.caseworker.id.clone(),
-            unit: unit.clone(),
+            unit: req.caseworker.unit.clone(),
             purpose: req.purpose.clone(),
             category: permit.category.clone(),
             request_id: req.request_id.to_string(),

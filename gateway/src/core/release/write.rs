@@ -23,7 +23,7 @@ use connectors::plan::{Plan, PlanChange};
 use connectors::{FetchError, FetchRequest, WriteError as SourceWriteError, WriteRequest as SourceWrite};
 use consent::audit::{AuditDecision, AuditKind, AuditRecord};
 use consent::{Category, Cpr, Purpose};
-use policies::{Action, Basis, Caseworker, CategoryDecision, DecisionRequest, OwnAccessRequest, Reason};
+use policies::{Action, Basis, Caseworker, CategoryDecision, OwnAccessRequest, Reason};
 use sha2::{Digest, Sha256};
 
 use super::{Core, OWN_ACCESS_SYSTEM, audit_basis};
@@ -155,31 +155,10 @@ impl Core {
     ) -> Result<PlanWritten, PlanWriteError> {
         let category = plan_category();
         let unit = &req.caseworker.unit;
-        let covering = self
-            .ledger
-            .covering(&req.citizen, unit, req.purpose, &category, now)
-            .await
-            .map_err(|e| lookup("the consent lookup")(e.to_string()))?;
-        let consents = [(category.clone(), covering)];
-        let blocks = self.ledger.blocks(&req.citizen).await.map_err(|e| lookup("the block lookup")(e.to_string()))?;
-        let categories = [category.clone()];
         let decision = self
-            .engine
-            .decide_action(
-                &DecisionRequest {
-                    caseworker: req.caseworker,
-                    citizen: &req.citizen,
-                    // No statute permits writing; the residence is not asked for.
-                    citizen_municipality: None,
-                    purpose: req.purpose,
-                    categories: &categories,
-                    now,
-                    consents: &consents,
-                    blocks: &blocks,
-                },
-                Action::Write,
-            )
-            .map_err(|e| lookup("the policy decision")(e.to_string()))?;
+            .decide_single(req.caseworker, &req.citizen, req.purpose, &category, Action::Write, now)
+            .await
+            .map_err(|f| PlanWriteError::Lookup { what: f.what, message: f.message })?;
         let writer = Writer {
             system: req.system,
             caseworker: Some(req.caseworker),
