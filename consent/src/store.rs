@@ -30,6 +30,7 @@ pub mod health_outbox;
 pub mod postgres;
 #[cfg(feature = "scratch-postgres")]
 pub mod scratch_postgres;
+mod sled_active;
 mod sled_audit;
 mod sled_health;
 mod sled_sessions;

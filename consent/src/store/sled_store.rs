@@ -7,12 +7,18 @@
 //! | `consent_events`   | consent id (16) · version (u32)                      | event (JSON)   |
 //! | `consents`         | consent id (16)                                      | state (JSON)   |
 //! | `citizen_consents` | cpr (10) · consent id (16)                           | —              |
-//! | `active_index`     | cpr · grantee · 0 · purpose · 0 · category · 0 · id  | —              |
+//! | `active_consents`  | cpr (10) · purpose                                   | the active consents (compact binary, `sled_active.rs`) |
 //! | `requested_index`  | cpr (10) · consent id (16)                           | —              |
 //! | `block_events`     | block id (16) · version (u32)                        | event (JSON)   |
 //! | `blocks`           | block id (16)                                        | state (JSON)   |
 //! | `citizen_blocks`   | cpr (10) · block id (16), active blocks only         | —              |
 //! | `texts`            | SHA-256 (hex)                                        | text body      |
+//!
+//! `active_consents` holds every consent in the recorded state `active`, once, in the value
+//! of its citizen and purpose, so a decision's lookup is one read and decodes no JSON. It is derived from `consents`: the default tree's key
+//! `layout.active_consents` names the layout it was built with, and a store opened with
+//! another (or none, such as a store of an earlier build, whose `active_index` held one
+//! empty key per category) has it rebuilt from `consents` before anything is read.
 //!
 //! The audit log's trees are described in `sled_audit.rs`, the health outbox's in
 //! `sled_health.rs`. Every consent and block commit
@@ -29,6 +35,7 @@ use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
+use super::sled_active;
 use super::sled_audit::{AuditTrees, encode_outbox};
 use super::sled_health::trees::HealthTrees;
 use super::sled_sync::DirSync;
@@ -103,22 +110,28 @@ fn versioned(id: &[u8; 16], version: u32) -> Vec<u8> {
     cat(&[id, &version.to_be_bytes()])
 }
 
-/// The keys of a citizen's active consents to one grantee for one purpose, every category.
-fn purpose_prefix(citizen: &Cpr, grantee: &UnitId, purpose: &Purpose) -> Vec<u8> {
-    cat(&[citizen.as_bytes(), grantee.as_str().as_bytes(), &[0], purpose.as_str().as_bytes(), &[0]])
+/// The key of a citizen's active consents for one purpose in `active_consents`.
+fn active_key(citizen: &Cpr, purpose: &Purpose) -> Vec<u8> {
+    cat(&[citizen.as_bytes(), purpose.as_str().as_bytes()])
 }
 
-fn active_prefix(citizen: &Cpr, grantee: &UnitId, purpose: &Purpose, category: &Category) -> Vec<u8> {
-    cat(&[
-        citizen.as_bytes(),
-        grantee.as_str().as_bytes(),
-        &[0],
-        purpose.as_str().as_bytes(),
-        &[0],
-        category.as_str().as_bytes(),
-        &[0],
-    ])
+/// Replaces `consent`'s entry in its index value (`sled_active::replace`), in a transaction.
+fn index_active(active: &TransactionalTree, consent: &Consent) -> Result<(), Abort> {
+    let key = active_key(&consent.terms.citizen, &consent.terms.purpose);
+    let old = active.get(&key)?;
+    match sled_active::replace(old.as_deref(), consent).map_err(Abort::Abort)? {
+        Some(value) => active.insert(key, value)?,
+        None => active.remove(key)?,
+    };
+    Ok(())
 }
+
+/// The tree of active consents, and the default tree's key naming its layout.
+const ACTIVE_TREE: &str = "active_consents";
+const ACTIVE_LAYOUT_KEY: &[u8] = b"layout.active_consents";
+/// The tree of an earlier build's active index (one empty key per category), removed when
+/// `active_consents` is built.
+const OLD_ACTIVE_TREE: &str = "active_index";
 
 type Abort = ConflictableTransactionError<StoreError>;
 
@@ -155,11 +168,11 @@ impl SledStore {
 
     fn from_db(db: sled::Db, sync: Option<std::sync::Arc<DirSync>>) -> Result<Self, StoreError> {
         let t = |name: &str| db.open_tree(name);
-        Ok(Self {
+        let store = Self {
             consent_events: t("consent_events")?,
             consents: t("consents")?,
             citizen_consents: t("citizen_consents")?,
-            active_index: t("active_index")?,
+            active_index: t(ACTIVE_TREE)?,
             requested_index: t("requested_index")?,
             block_events: t("block_events")?,
             blocks: t("blocks")?,
@@ -172,7 +185,40 @@ impl SledStore {
             ungated: false,
             sync,
             db,
-        })
+        };
+        store.build_active_index()?;
+        Ok(store)
+    }
+
+    /// Builds `active_consents` from `consents` unless it was built with this layout (see
+    /// the module documentation), then removes an earlier build's index. Runs at open,
+    /// before the store is shared; a crash part way leaves the layout key unset, so the
+    /// next open starts over.
+    fn build_active_index(&self) -> Result<(), StoreError> {
+        if self.db.get(ACTIVE_LAYOUT_KEY)?.as_deref() == Some(&[sled_active::VERSION][..]) {
+            return Ok(());
+        }
+        self.active_index.clear()?;
+        for v in self.consents.iter().values() {
+            let c: Consent = from_json(&v?)?;
+            if c.state == State::Active {
+                let key = active_key(&c.terms.citizen, &c.terms.purpose);
+                let old = self.active_index.get(&key)?;
+                if let Some(value) = sled_active::replace(old.as_deref(), &c)? {
+                    self.active_index.insert(key, value)?;
+                }
+            }
+        }
+        self.db.flush()?;
+        self.db.insert(ACTIVE_LAYOUT_KEY, &[sled_active::VERSION])?;
+        if self.db.tree_names().iter().any(|n| n.as_ref() == OLD_ACTIVE_TREE.as_bytes()) {
+            self.db.drop_tree(OLD_ACTIVE_TREE)?;
+        }
+        self.db.flush()?;
+        if let Some(sync) = &self.sync {
+            sync.sync()?;
+        }
+        Ok(())
     }
 
     /// Bytes on disk.
@@ -279,9 +325,7 @@ impl SledStore {
                     let by_citizen = cat(&[t.citizen.as_bytes(), id]);
                     citizen.insert(by_citizen.as_slice(), &[])?;
                     if state.state == State::Active {
-                        for c in &t.categories {
-                            active.insert(cat(&[&active_prefix(&t.citizen, &t.grantee, &t.purpose, c), id]), &[])?;
-                        }
+                        index_active(active, state)?;
                     }
                     if state.state == State::Requested {
                         requested.insert(by_citizen.as_slice(), &[])?;
@@ -362,14 +406,7 @@ impl Store for SledStore {
                     consents.insert(id, state_json.as_slice())?;
                     let by_citizen = cat(&[t.citizen.as_bytes(), id]);
                     citizen.insert(by_citizen.as_slice(), &[])?;
-                    for c in &t.categories {
-                        let key = cat(&[&active_prefix(&t.citizen, &t.grantee, &t.purpose, c), id]);
-                        if state.state == State::Active {
-                            active.insert(key, &[])?;
-                        } else {
-                            active.remove(key)?;
-                        }
-                    }
+                    index_active(active, state)?;
                     if state.state == State::Requested {
                         requested.insert(by_citizen.as_slice(), &[])?;
                     } else {
@@ -431,17 +468,14 @@ impl Store for SledStore {
         purpose: &Purpose,
         category: &Category,
     ) -> Result<Vec<Consent>, StoreError> {
-        let mut out = Vec::new();
-        for g in grantees {
-            out.extend(self.consents_by_index(&self.active_index, &active_prefix(citizen, g, purpose, category))?);
-        }
-        Ok(out)
+        let mut out = self.active_for_each(citizen, grantees, purpose, std::slice::from_ref(category)).await?;
+        Ok(out.pop().unwrap_or_default())
     }
 
-    /// One prefix scan per grantee over every category of the purpose (not one per
-    /// grantee and category), and each consent read and decoded once however many of the
-    /// categories it names. Per category the order is `active_for`'s: grantees in the order
-    /// given, then consent id.
+    /// One read: the index value of the citizen and purpose holds every active consent of
+    /// it; the entries of the grantees asked are picked by their grantee and decoded, each once
+    /// however many of the categories it names. Per category the order is `active_for`'s:
+    /// grantees in the order given, then consent id.
     async fn active_for_each(
         &self,
         citizen: &Cpr,
@@ -450,36 +484,37 @@ impl Store for SledStore {
         categories: &[Category],
     ) -> Result<Vec<Vec<Consent>>, StoreError> {
         let mut out: Vec<Vec<Consent>> = vec![Vec::new(); categories.len()];
-        let mut read: Vec<(ConsentId, Consent)> = Vec::new();
-        for g in grantees {
-            let prefix = purpose_prefix(citizen, g, purpose);
-            for k in self.active_index.scan_prefix(&prefix).keys() {
-                let k = k?;
-                // prefix · category · 0 · id (16)
-                let Some(rest) = k.len().checked_sub(17).filter(|&end| end >= prefix.len() && k[end] == 0) else {
-                    return Err(StoreError::Corrupt("an active index key of the wrong shape".into()));
-                };
-                let name = &k[prefix.len()..rest];
-                let mut wanted =
-                    categories.iter().enumerate().filter(|(_, c)| c.as_str().as_bytes() == name).peekable();
-                if wanted.peek().is_none() {
-                    continue;
-                }
-                let id = ConsentId(uuid::Uuid::from_bytes(
-                    k[rest + 1..].try_into().map_err(|_| StoreError::Corrupt("consent key".into()))?,
-                ));
-                let consent = match read.iter().find(|(r, _)| *r == id) {
-                    Some((_, c)) => c.clone(),
-                    None => {
-                        let c: Consent = Self::get_json(&self.consents, id.as_bytes())?
-                            .ok_or_else(|| StoreError::Corrupt("an index names a consent that is not stored".into()))?;
-                        read.push((id, c.clone()));
-                        c
-                    }
-                };
-                for (i, _) in wanted {
+        let Some(value) = self.active_index.get(active_key(citizen, purpose))? else {
+            return Ok(out);
+        };
+        // Found consents by the position of their grantee in `grantees`.
+        let mut found: Vec<(usize, Consent)> = Vec::new();
+        for entry in sled_active::entries(&value)? {
+            let grantee = sled_active::entry_grantee(entry)?;
+            let Some(at) = grantees.iter().position(|g| g.as_str() == grantee) else {
+                continue;
+            };
+            let consent = sled_active::decode(entry)?;
+            if consent.terms.citizen != *citizen || consent.terms.purpose != *purpose || consent.state != State::Active
+            {
+                return Err(StoreError::Corrupt("an active index entry under another citizen or purpose".into()));
+            }
+            found.push((at, consent));
+        }
+        // Stable: within a grantee the entries are in consent id order.
+        found.sort_by_key(|(at, _)| *at);
+        for (_, consent) in found {
+            let wanted: Vec<usize> = categories
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| consent.terms.categories.contains(*c))
+                .map(|(i, _)| i)
+                .collect();
+            if let Some((&last, rest)) = wanted.split_last() {
+                for &i in rest {
                     out[i].push(consent.clone());
                 }
+                out[last].push(consent);
             }
         }
         Ok(out)
@@ -634,5 +669,86 @@ impl Store for SledStore {
             Import::AuditCitizens(rows) => self.audit.import_citizens(rows)?,
         }
         self.durable().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn consent(n: u128, state: State, purpose: &str, categories: &[&str]) -> Consent {
+        let mut c = sled_active::tests::full();
+        c.id = ConsentId(uuid::Uuid::from_u128(n));
+        c.state = state;
+        c.terms.purpose = Purpose::parse(purpose).unwrap();
+        c.terms.categories = categories.iter().map(|c| Category::parse(c).unwrap()).collect();
+        c
+    }
+
+    async fn lookup(store: &SledStore) -> Vec<Vec<ConsentId>> {
+        let c = sled_active::tests::full();
+        let cats: Vec<Category> = ["a.one", "a.two", "a.three"].iter().map(|c| Category::parse(c).unwrap()).collect();
+        let found = store
+            .active_for_each(&c.terms.citizen, &[c.terms.grantee.clone()], &Purpose::parse("p").unwrap(), &cats)
+            .await
+            .unwrap();
+        found.into_iter().map(|v| v.into_iter().map(|c| c.id).collect()).collect()
+    }
+
+    /// A store of an earlier build (an `active_index` of empty keys, no layout key) gets its
+    /// active consents indexed again at open, from the consents themselves.
+    #[tokio::test]
+    async fn an_earlier_layout_is_rebuilt_at_open() {
+        let store = SledStore::temporary().unwrap();
+        let rows = vec![
+            (consent(1, State::Active, "p", &["a.one", "a.two"]), vec![]),
+            (consent(2, State::Revoked, "p", &["a.one"]), vec![]),
+            (consent(3, State::Active, "q", &["a.one"]), vec![]),
+            (consent(4, State::Active, "p", &["a.two", "a.three"]), vec![]),
+        ];
+        store.import_consents_rows(&rows).unwrap();
+        let id = |n| ConsentId(uuid::Uuid::from_u128(n));
+        let expected = vec![vec![id(1)], vec![id(1), id(4)], vec![id(4)]];
+        assert_eq!(lookup(&store).await, expected);
+
+        // What an earlier build left: its own index, and none of ours.
+        store.active_index.clear().unwrap();
+        store.db.remove(ACTIVE_LAYOUT_KEY).unwrap();
+        store.db.open_tree(OLD_ACTIVE_TREE).unwrap().insert(b"an old key", &[]).unwrap();
+        assert_eq!(lookup(&store).await, vec![Vec::<ConsentId>::new(); 3], "the lookup reads the new tree only");
+
+        let reopened = SledStore::from_db(store.db.clone(), None).unwrap();
+        assert_eq!(lookup(&reopened).await, expected);
+        assert!(!reopened.db.tree_names().iter().any(|n| n.as_ref() == OLD_ACTIVE_TREE.as_bytes()));
+        assert_eq!(reopened.db.get(ACTIVE_LAYOUT_KEY).unwrap().as_deref(), Some(&[sled_active::VERSION][..]));
+
+        // Built once: a store opened with the current layout is not rebuilt (an entry put
+        // there by hand stays).
+        let key = active_key(&rows[1].0.terms.citizen, &rows[1].0.terms.purpose);
+        let old = reopened.active_index.get(&key).unwrap();
+        let forged =
+            sled_active::replace(old.as_deref(), &consent(2, State::Active, "p", &["a.one"])).unwrap().unwrap();
+        reopened.active_index.insert(key.as_slice(), forged).unwrap();
+        let again = SledStore::from_db(store.db.clone(), None).unwrap();
+        assert_eq!(lookup(&again).await[0], vec![id(1), id(2)]);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_index_value_is_corruption() {
+        let store = SledStore::temporary().unwrap();
+        let c = consent(1, State::Active, "p", &["a.one"]);
+        store.import_consents_rows(&[(c.clone(), vec![])]).unwrap();
+        let key = active_key(&c.terms.citizen, &c.terms.purpose);
+        let cats = [Category::parse("a.one").unwrap()];
+        let ask =
+            || store.active_for_each(&c.terms.citizen, std::slice::from_ref(&c.terms.grantee), &c.terms.purpose, &cats);
+
+        // Another purpose's consent under this key, then a value that is cut short.
+        let other = sled_active::replace(None, &consent(9, State::Active, "q", &["a.one"])).unwrap().unwrap();
+        store.active_index.insert(key.as_slice(), other).unwrap();
+        assert!(matches!(ask().await, Err(StoreError::Corrupt(m)) if m.contains("another citizen or purpose")));
+        let good = sled_active::replace(None, &c).unwrap().unwrap();
+        store.active_index.insert(key.as_slice(), &good[..40]).unwrap();
+        assert!(matches!(ask().await, Err(StoreError::Corrupt(_))));
     }
 }
