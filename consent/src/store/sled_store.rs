@@ -188,21 +188,15 @@ impl SledStore {
 
     /// Flushes sled's log, then syncs the files that hold it. Called under the write gate
     /// at the end of every write that is acknowledged as durable.
-    ///
-    /// Both run on one blocking thread, one after the other: one hand-off per write rather
-    /// than one to sled's thread pool for the flush and another for the sync.
     pub(super) async fn durable(&self) -> Result<(), StoreError> {
-        let db = self.db.clone();
-        let sync = self.sync.clone();
-        tokio::task::spawn_blocking(move || {
-            db.flush()?;
-            match &sync {
-                Some(sync) => sync.sync(),
-                None => Ok(()),
-            }
-        })
-        .await
-        .map_err(|e| StoreError::Io(format!("the flush task failed: {e}")))?
+        self.db.flush_async().await?;
+        if let Some(sync) = &self.sync {
+            let sync = sync.clone();
+            tokio::task::spawn_blocking(move || sync.sync())
+                .await
+                .map_err(|e| StoreError::Io(format!("the sync task failed: {e}")))??;
+        }
+        Ok(())
     }
 
     /// The health outbox's trees (`sled_health.rs`).
