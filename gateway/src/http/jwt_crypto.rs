@@ -219,8 +219,33 @@ mod tests {
         assert!(v.verify(message.as_bytes(), &signature).is_ok());
     }
 
+    /// Set for the child process of [`the_installed_default_verifies_es256_through_ring`].
+    const CHILD: &str = "SAMMEN_JWT_CRYPTO_CHILD";
+
+    /// jsonwebtoken fixes its provider on its first use in the process, and other unit tests
+    /// of this crate (the development issuer, the sandbox's broker) sign tokens without
+    /// installing anything, so whether this provider wins in the shared test process depends
+    /// on the order the tests run in. The check runs in a process of its own: this test
+    /// binary again, with only [`installed_default_child`], as `main` would.
     #[test]
     fn the_installed_default_verifies_es256_through_ring() {
+        let name = "http::jwt_crypto::tests::installed_default_child";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("1 passed"), "{stdout}");
+    }
+
+    /// The check itself; does nothing unless started by the test above.
+    #[test]
+    fn installed_default_child() {
+        if std::env::var_os(CHILD).is_none() {
+            return;
+        }
         install();
         install();
         assert!(is_installed(), "jsonwebtoken's process default is not this provider");
