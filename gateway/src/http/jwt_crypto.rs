@@ -262,4 +262,35 @@ mod tests {
         let forged = format!("{}.{}", t.rsplit_once('.').unwrap().0, B64.encode(&signature));
         assert!(jsonwebtoken::decode::<Value>(&forged, &public, &v).is_err());
     }
+
+    /// The time of one ES256 verification, RustCrypto against ring (BENCHMARKS.md, "Token
+    /// checks through ring"): the median of 7 runs of 200 each. Timing, not a check, so not
+    /// run by default: `cargo test --release -p gateway --lib -- --ignored es256_timing --nocapture`.
+    #[test]
+    #[ignore]
+    fn es256_timing() {
+        let (public, private) = p256();
+        let t = token(&private);
+        let (message, signature) = parts(&t);
+        let median = |factory: fn(&Algorithm, &DecodingKey) -> Result<Box<dyn JwtVerifier>>| {
+            let mut runs: Vec<f64> = (0..7)
+                .map(|_| {
+                    let start = std::time::Instant::now();
+                    for _ in 0..200 {
+                        let v = factory(&Algorithm::ES256, &public).unwrap();
+                        assert!(v.verify(message.as_bytes(), &signature).is_ok());
+                    }
+                    start.elapsed().as_secs_f64() * 1e6 / 200.0
+                })
+                .collect();
+            runs.sort_by(f64::total_cmp);
+            runs[3]
+        };
+        let rust_crypto = median(RUST_CRYPTO.verifier_factory);
+        let ring = median(new_verifier);
+        println!(
+            "ES256 verification, median of 7 x 200: rust_crypto {rust_crypto:.1} us, ring {ring:.1} us, ring / rust_crypto {:.2}",
+            ring / rust_crypto
+        );
+    }
 }
