@@ -311,6 +311,8 @@ impl Opening {
 /// Binds every listener (503 until the store opens), then opens the store: at once, or,
 /// with `wait_for_database` and a store that is not reachable, in the background.
 async fn launch(settings: Settings, store: SharedStore, wait_for_database: bool) -> Result<RunningGateway, StartError> {
+    // Before anything signs or verifies a token: jsonwebtoken fixes its backend on first use.
+    crate::http::jwt_crypto::install();
     settings.check_for_serve()?;
     let rules = settings.domain.clone().into_rules().map_err(|e| StartError::Domain(e.to_string()))?;
     let engine = Arc::new(PolicyEngine::load_or_builtin(settings.policies.dir.as_deref(), &rules)?);

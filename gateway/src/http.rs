@@ -3,10 +3,12 @@
 //! (rustls configuration, binding, the accept loop, client certificate identity),
 //! [`rate`] (per-address rate limits), [`redact`] (the one redaction of request-borne text), [`limits`] (connection limits every listener enforces), [`problem`] (RFC 9457 problem details),
 //! [`request_id`] (request ids, CPR-safe request logging and request metrics),
-//! [`openapi`] (security schemes, serving a document).
+//! [`openapi`] (security schemes, serving a document), [`jwt_crypto`] (ES256 token
+//! signatures verified through ring).
 
 pub mod body;
 pub mod deferred;
+pub mod jwt_crypto;
 pub mod limits;
 pub mod openapi;
 pub mod problem;

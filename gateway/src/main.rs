@@ -6,5 +6,7 @@ mod cli;
 use gateway::settings;
 
 fn main() -> std::process::ExitCode {
+    // ES256 through ring, before any command signs or verifies a token.
+    gateway::http::jwt_crypto::install();
     cli::main()
 }

@@ -203,6 +203,7 @@ impl TokenVerifier {
     /// Builds the verifier and loads the keys once; a failing first load is logged and
     /// retried on the first token (tokens are refused meanwhile).
     pub async fn new(cfg: IssuerSettings) -> Result<Arc<Self>, JwksError> {
+        crate::http::jwt_crypto::install();
         let origin = match (&cfg.jwks_file, &cfg.jwks_url) {
             (Some(path), _) => Origin::File(path.clone()),
             (None, Some(url)) => {
