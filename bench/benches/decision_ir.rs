@@ -48,7 +48,7 @@ fn open_or_build(n: usize) -> Ledger<SledStore> {
             categories: &CATEGORIES,
         };
         preload::preload(
-            &consent::Engine::Sled,
+            &consent::Engine::sled(),
             &dir,
             &dir.join("audit-signing.key"),
             rules(),

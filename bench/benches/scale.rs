@@ -10,7 +10,9 @@
 //! `decide` and its fast path.
 //!
 //! Run: `cargo bench -p bench --bench scale`
-//! (`SAMMEN_SCALE_SIZES=10000,100000` for other sizes; `SAMMEN_SCALE_LOOKUPS` lookups per size.)
+//! (`SAMMEN_SCALE_SIZES=10000,100000` for other sizes; `SAMMEN_SCALE_LOOKUPS` lookups per size;
+//! `SAMMEN_SCALE_CACHE_MB` sled's page cache, default 1024; `SAMMEN_SCALE_WARM=1` reads the
+//! lookup index into it first, as `sammen serve` does at start, instead of measuring cold.)
 
 #[path = "../src/preload.rs"]
 #[allow(dead_code)]
@@ -45,7 +47,7 @@ fn open_or_build(n: usize) -> (Ledger<SledStore>, f64) {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let p = preload::preload(
-            &consent::Engine::Sled,
+            &consent::Engine::sled(),
             &dir,
             &dir.join("audit-signing.key"),
             rules(),
@@ -62,8 +64,14 @@ fn open_or_build(n: usize) -> (Ledger<SledStore>, f64) {
         eprintln!("built {} consents in {:.1} s ({:.0}/s)", p.consents, p.seconds, p.consents as f64 / p.seconds);
         std::fs::write(&marker, format!("{n}\n")).unwrap();
     }
-    let store = SledStore::open(&dir.join("store")).unwrap();
+    let mb: u64 = std::env::var("SAMMEN_SCALE_CACHE_MB").ok().and_then(|s| s.parse().ok()).unwrap_or(1024);
+    let store = SledStore::open_with(&dir.join("store"), consent::SledOptions { cache_bytes: mb << 20 }).unwrap();
     let per = store.size_on_disk().unwrap() as f64 / n as f64;
+    if std::env::var_os("SAMMEN_SCALE_WARM").is_some() {
+        let started = Instant::now();
+        let bytes = store.warm().unwrap();
+        eprintln!("warmed {n}: {bytes} bytes of the lookup index read in {:.1} s", started.elapsed().as_secs_f64());
+    }
     (Ledger::new(store, rules()), per)
 }
 

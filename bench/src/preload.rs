@@ -108,9 +108,9 @@ async fn import(
     let started = Instant::now();
     // sled is kept by its own type too, to flush and measure it at the end.
     let (store, sled): (consent::SharedStore, Option<SledStore>) = match engine {
-        consent::Engine::Sled => {
+        consent::Engine::Sled(options) => {
             let dir = data_dir.join("store");
-            let sled = SledStore::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+            let sled = SledStore::open_with(&dir, *options).with_context(|| format!("opening {}", dir.display()))?;
             (std::sync::Arc::new(sled.clone()), Some(sled))
         }
         consent::Engine::Postgres(_) => (consent::store::open(engine, data_dir).context("opening PostgreSQL")?, None),

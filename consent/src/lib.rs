@@ -30,7 +30,7 @@ pub use service::{Actor, ConsentService, ServiceError};
 pub use store::SessionStore;
 pub use store::{
     AuditBatch, AuditNode, AuditPrune, Backend, Engine, OutboxEntry, OutboxId, PendingAudit, PgStore, PostgresOptions,
-    SharedStore, SledStore, Store, StoreError,
+    SharedStore, SledOptions, SledStore, Store, StoreError,
 };
 pub use vocabulary::{Category, Description, Purpose, Vocabulary};
 

@@ -388,13 +388,40 @@ pub trait SessionStore: Send + Sync + 'static {
 }
 
 /// Which engine keeps the data, as configured (`[store]`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Engine {
     /// The embedded default: sled, in `<data_dir>/store`.
-    #[default]
-    Sled,
+    Sled(SledOptions),
     /// PostgreSQL, shared by any number of instances.
     Postgres(PostgresOptions),
+}
+
+impl Engine {
+    /// sled with its default options.
+    pub fn sled() -> Self {
+        Engine::Sled(SledOptions::default())
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::sled()
+    }
+}
+
+/// The embedded store's options (`[store]` with `kind = "sled"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SledOptions {
+    /// The most bytes of pages sled keeps in memory (`[store] cache_mb`). A lookup that
+    /// misses it reads the page from disk; size it to the store's working set.
+    pub cache_bytes: u64,
+}
+
+impl Default for SledOptions {
+    /// sled's own default, 1 GiB.
+    fn default() -> Self {
+        Self { cache_bytes: 1024 * 1024 * 1024 }
+    }
 }
 
 /// Opens the configured engine over `data_dir`: the one place that names an adapter.
@@ -402,10 +429,20 @@ pub enum Engine {
 /// it, and later calls try again); its schema is brought up to date on first use.
 pub fn open(engine: &Engine, data_dir: &std::path::Path) -> Result<SharedStore, StoreError> {
     match engine {
-        Engine::Sled => {
+        Engine::Sled(options) => {
             let path = data_dir.join("store");
             std::fs::create_dir_all(&path).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
-            Ok(Arc::new(SledStore::open(&path)?))
+            let store = SledStore::open_with(&path, *options)?;
+            // The decision's trees into the page cache before the first request asks
+            // (milliseconds for thousands of consents, seconds for millions).
+            let started = std::time::Instant::now();
+            let bytes = store.warm()?;
+            tracing::info!(
+                bytes,
+                ms = started.elapsed().as_millis() as u64,
+                "store: the lookup index read into the cache"
+            );
+            Ok(Arc::new(store))
         }
         Engine::Postgres(options) => Ok(Arc::new(PgStore::open(options)?)),
     }
@@ -415,7 +452,7 @@ pub fn open(engine: &Engine, data_dir: &std::path::Path) -> Result<SharedStore, 
 /// version. sled has no schema: `None`.
 pub async fn migrate(engine: &Engine) -> Result<Option<u32>, StoreError> {
     match engine {
-        Engine::Sled => Ok(None),
+        Engine::Sled(_) => Ok(None),
         Engine::Postgres(options) => Ok(Some(PgStore::open(options)?.migrate().await?)),
     }
 }

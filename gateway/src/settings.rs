@@ -95,6 +95,10 @@ pub struct StoreSettings {
     pub connect_timeout_ms: u64,
     /// PostgreSQL: PEM, CA certificates to trust for TLS (`sslmode=require` in the URL).
     pub ca_file: Option<PathBuf>,
+    /// sled: the most MiB of pages kept in memory (default 1024, sled's own). A decision's
+    /// lookup that misses it reads from disk: size it to the store's working set (the
+    /// active index and the recent audit log; BENCHMARKS.md, the scale curve).
+    pub cache_mb: u64,
 }
 
 /// `[store] kind`.
@@ -117,6 +121,7 @@ impl Default for StoreSettings {
             lock_timeout_ms: pg.lock_timeout.as_millis() as u64,
             connect_timeout_ms: pg.connect_timeout.as_millis() as u64,
             ca_file: None,
+            cache_mb: consent::SledOptions::default().cache_bytes / (1024 * 1024),
         }
     }
 }
@@ -125,7 +130,9 @@ impl StoreSettings {
     /// The engine to open, or why these settings name none.
     pub fn engine(&self) -> Result<consent::Engine, consent::StoreError> {
         match self.kind {
-            StoreKind::Sled => Ok(consent::Engine::Sled),
+            StoreKind::Sled => Ok(consent::Engine::Sled(consent::SledOptions {
+                cache_bytes: self.cache_mb.saturating_mul(1024 * 1024),
+            })),
             StoreKind::Postgres => {
                 let url = self.url.as_deref().filter(|u| !u.trim().is_empty()).ok_or_else(|| {
                     consent::StoreError::Config("[store] kind = \"postgres\" needs [store] url".into())
@@ -590,6 +597,14 @@ base_url = "https://jobnet.example"
         std::fs::write(&f, "[store]\nkind = \"postgres\"\nurll = \"x\"\n").unwrap();
         assert!(Settings::load(Some(&f), None).is_err(), "an unknown [store] key is refused");
         let s = Settings::load(None, None).unwrap();
-        assert_eq!(s.store.engine().unwrap(), consent::Engine::Sled, "sled by default");
+        assert_eq!(s.store.engine().unwrap(), consent::Engine::sled(), "sled by default");
+
+        std::fs::write(&f, "[store]\ncache_mb = 3072\n").unwrap();
+        let s = Settings::load(Some(&f), None).unwrap();
+        assert_eq!(
+            s.store.engine().unwrap(),
+            consent::Engine::Sled(consent::SledOptions { cache_bytes: 3 << 30 }),
+            "[store] cache_mb sizes sled's page cache"
+        );
     }
 }

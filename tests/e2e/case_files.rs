@@ -18,7 +18,7 @@ async fn consent_requested_via_api_approved_then_revoked() {
     let env = Env::new(5_000);
     let citizen = support::rehab_citizen();
     std::fs::create_dir_all(&env.data_dir).unwrap();
-    let store = consent::store::open(&consent::Engine::Sled, &env.data_dir).unwrap();
+    let store = consent::store::open(&consent::Engine::sled(), &env.data_dir).unwrap();
     let running = gateway::app::start_with_store(env.settings(), store.clone()).await.unwrap();
     let url = |p: &str| format!("{}{p}", running.url());
     let consents = running.consents().clone();

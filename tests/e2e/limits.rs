@@ -130,7 +130,7 @@ async fn idle_and_slow_connections_do_not_take_the_portal_down() {
         },
     });
     std::fs::create_dir_all(&env.data_dir).unwrap();
-    let store = consent::store::open(&consent::Engine::Sled, &env.data_dir).unwrap();
+    let store = consent::store::open(&consent::Engine::sled(), &env.data_dir).unwrap();
     let running = gateway::app::start_with_store(settings, store).await.unwrap();
     let portal = running.portal_addr.unwrap();
     let tls = connector(&env);

@@ -103,7 +103,7 @@ pub(crate) async fn start_tweaked(
     });
     tweak(&mut settings);
     std::fs::create_dir_all(&env.data_dir).unwrap();
-    let store = consent::store::open(&consent::Engine::Sled, &env.data_dir).unwrap();
+    let store = consent::store::open(&consent::Engine::sled(), &env.data_dir).unwrap();
     let running = gateway::app::start_with_store(settings, store).await.unwrap();
     assert_eq!(running.portal_addr.unwrap().port(), port);
     running

@@ -22,7 +22,7 @@ const SOURCE_DELAY_MS: u64 = 2_500;
 async fn start(env: &Env) -> (RunningGateway, Ledger<SharedStore>) {
     let citizen = support::rehab_citizen();
     env.grant_by_cli(&citizen, &CATEGORIES);
-    let store = consent::store::open(&consent::Engine::Sled, &env.data_dir).unwrap();
+    let store = consent::store::open(&consent::Engine::sled(), &env.data_dir).unwrap();
     let running = gateway::app::start_with_store(env.settings(), store).await.unwrap();
     let ledger = running.ledger().clone();
     env.sandbox.fault(SLOW_SOURCE, Some(json!({"kind": "delay", "ms": SOURCE_DELAY_MS}))).await;

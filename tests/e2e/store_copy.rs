@@ -59,7 +59,7 @@ fn place_blocks(env: &Env, citizen: Cpr) {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let store = consent::store::open(&consent::Engine::Sled, &data_dir).unwrap();
+            let store = consent::store::open(&consent::Engine::sled(), &data_dir).unwrap();
             let key = gateway::app::signing_key(&settings.audit.key_file(&data_dir), false).unwrap();
             let audit = AuditLog::open(store.clone(), key, AuditConfig::default()).await.unwrap();
             let service = ConsentService::new(Ledger::new(store, settings.domain.into_rules().unwrap()), audit);

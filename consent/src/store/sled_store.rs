@@ -154,9 +154,18 @@ fn check_version(tree: &TransactionalTree, id: &[u8; 16], event_version: u32, st
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, with sled's default options.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).open()?;
+        Self::open_with(dir, super::SledOptions::default())
+    }
+
+    /// Opens (or creates) the store in `dir` with `options`.
+    pub fn open_with(dir: &Path, options: super::SledOptions) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .cache_capacity(options.cache_bytes)
+            .open()?;
         let sync = DirSync::open(dir)?;
         Self::from_db(db, Some(std::sync::Arc::new(sync)))
     }
@@ -219,6 +228,22 @@ impl SledStore {
             sync.sync()?;
         }
         Ok(())
+    }
+
+    /// Reads what a decision's lookup reads (the active index and the blocks by citizen)
+    /// once, so sled's page cache holds it before the first requests ask: a lookup then
+    /// reads no page from disk while the cache (`SledOptions::cache_bytes`) is larger than
+    /// those trees. Returns the bytes of keys and values read. [`crate::store::open`] runs it
+    /// before it returns the store.
+    pub fn warm(&self) -> Result<u64, StoreError> {
+        let mut bytes = 0u64;
+        for tree in [&self.active_index, &self.citizen_blocks] {
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                bytes += (k.len() + v.len()) as u64;
+            }
+        }
+        Ok(bytes)
     }
 
     /// Bytes on disk.
@@ -689,7 +714,12 @@ mod tests {
         let c = sled_active::tests::full();
         let cats: Vec<Category> = ["a.one", "a.two", "a.three"].iter().map(|c| Category::parse(c).unwrap()).collect();
         let found = store
-            .active_for_each(&c.terms.citizen, &[c.terms.grantee.clone()], &Purpose::parse("p").unwrap(), &cats)
+            .active_for_each(
+                &c.terms.citizen,
+                std::slice::from_ref(&c.terms.grantee),
+                &Purpose::parse("p").unwrap(),
+                &cats,
+            )
             .await
             .unwrap();
         found.into_iter().map(|v| v.into_iter().map(|c| c.id).collect()).collect()
@@ -731,6 +761,17 @@ mod tests {
         reopened.active_index.insert(key.as_slice(), forged).unwrap();
         let again = SledStore::from_db(store.db.clone(), None).unwrap();
         assert_eq!(lookup(&again).await[0], vec![id(1), id(2)]);
+    }
+
+    #[test]
+    fn warming_reads_the_lookup_index() {
+        let store = SledStore::temporary().unwrap();
+        assert_eq!(store.warm().unwrap(), 0);
+        let c = consent(1, State::Active, "p", &["a.one"]);
+        store.import_consents_rows(&[(c.clone(), vec![])]).unwrap();
+        let value = store.active_index.get(active_key(&c.terms.citizen, &c.terms.purpose)).unwrap().unwrap();
+        let key = active_key(&c.terms.citizen, &c.terms.purpose);
+        assert_eq!(store.warm().unwrap(), (key.len() + value.len()) as u64);
     }
 
     #[tokio::test]

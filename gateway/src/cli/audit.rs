@@ -196,7 +196,7 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<()> {
 /// Opens `<data_dir>/store`, which must exist (opening would create an empty one).
 fn open_store(settings: &Settings) -> anyhow::Result<SharedStore> {
     let engine = settings.store.engine()?;
-    if engine == consent::Engine::Sled {
+    if matches!(engine, consent::Engine::Sled(_)) {
         let path = settings.data_dir.join("store");
         if !path.is_dir() {
             bail!("no store in {}: is --data-dir right?", settings.data_dir.display());

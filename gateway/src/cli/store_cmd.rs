@@ -83,7 +83,7 @@ impl Location {
                 if must_exist && !dir.join("store").is_dir() {
                     bail!("no store in {}: is the directory right?", dir.display());
                 }
-                consent::store::open(&consent::Engine::Sled, dir)
+                consent::store::open(&consent::Engine::sled(), dir)
                     .with_context(|| format!("opening {} (is the gateway still running?)", self.describe()))
             }
             Location::Postgres(url) => {

@@ -508,7 +508,7 @@ mod tests {
         let rules = settings.domain.clone().into_rules().unwrap();
         let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
         let engine = Arc::new(policies::PolicyEngine::load(&policies, &rules).unwrap());
-        let store = consent::store::open(&consent::Engine::Sled, dir.path()).unwrap();
+        let store = consent::store::open(&consent::Engine::sled(), dir.path()).unwrap();
         let clock = Arc::new(TestClock::new("2025-03-01T10:00:00Z".parse().unwrap()));
         let config = AuditConfig { clock: clock.clone(), ..AuditConfig::default() };
         let audit = AuditLog::open(store.clone(), consent::audit::generate_signing_key(), config).await.unwrap();
