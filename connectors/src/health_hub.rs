@@ -142,25 +142,8 @@ impl HealthHub {
 
     /// The citizen's own GP; `None` when the hub knows none.
     pub async fn own_gp(&self, citizen: &Cpr, correlation: &str) -> Result<Option<GpRecord>, FetchError> {
-        let url = self.http.url(GP_PATH);
-        let cpr = citizen.expose().to_string();
-        let reply = self
-            .http
-            .bounded(self.http.send(true, &http::retry_server_errors, &|c| {
-                c.get(&url)
-                    .header(http::CPR_HEADER, &cpr)
-                    .header(http::REQUEST_ID_HEADER, http::new_call_id())
-                    .header(http::CORRELATION_HEADER, correlation)
-            }))
-            .await?;
-        if reply.status == 404 {
-            return Ok(None);
-        }
-        if !reply.is_success() {
-            return Err(http::unexpected_status(&reply));
-        }
-        http::expect_content_type(&reply, &["application/json"])?;
-        crate::json::parse(&reply.body, self.http.max_response_bytes()).map(Some)
+        let cpr = citizen.expose();
+        self.http.bounded(crate::json::get_about(&self.http, GP_PATH, cpr, correlation)).await
     }
 
     /// The document `id` about the citizen in the hub's document store; `None` when the
@@ -174,25 +157,13 @@ impl HealthHub {
         if !plain_token(id) {
             return Ok(None);
         }
-        let url = self.http.url(&format!("{DOCUMENTS_PATH}/{id}"));
-        let cpr = citizen.expose().to_string();
-        let reply = self
-            .http
-            .bounded(self.http.send(true, &http::retry_server_errors, &|c| {
-                c.get(&url)
-                    .header(http::CPR_HEADER, &cpr)
-                    .header(http::REQUEST_ID_HEADER, http::new_call_id())
-                    .header(http::CORRELATION_HEADER, correlation)
-            }))
-            .await?;
-        if reply.status == 404 {
+        let path = format!("{DOCUMENTS_PATH}/{id}");
+        let cpr = citizen.expose();
+        let Some(found): Option<AttachmentRecord> =
+            self.http.bounded(crate::json::get_about(&self.http, &path, cpr, correlation)).await?
+        else {
             return Ok(None);
-        }
-        if !reply.is_success() {
-            return Err(http::unexpected_status(&reply));
-        }
-        http::expect_content_type(&reply, &["application/json"])?;
-        let found: AttachmentRecord = crate::json::parse(&reply.body, self.http.max_response_bytes())?;
+        };
         if found.id != id {
             return Err(FetchError::invalid("the hub answered about another document than the one asked for"));
         }
